@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: MIT */
+/* Consumer side of the ring protocol (docs/format.md "Reading a ring"). */
+#include "ring-reader.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ringtrace/ringtrace.h>
+
+#include "safe-copy.h"
+
+static bool pow2(uint64_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+int rtc_ring_reader_open(struct rtc_ring_reader *r, const char *shm_name, uint32_t expect_pid)
+{
+	struct rt_shm_ring h;
+	struct stat st;
+	void *map;
+	int fd, err;
+
+	memset(r, 0, sizeof(*r));
+	fd = shm_open(shm_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	if (st.st_uid != geteuid() && geteuid() != 0) {
+		close(fd);
+		return -EACCES;
+	}
+	if ((size_t)st.st_size < sizeof(h)) {
+		close(fd);
+		return -RT_ECORRUPT;
+	}
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	err = map == MAP_FAILED ? -errno : 0;
+	close(fd);
+	if (err)
+		return err;
+	r->hdr = map;
+	r->map_size = (size_t)st.st_size;
+	/* Acquire pairs with the producer's release of the magic after initialising the header. */
+	if (__atomic_load_n(&r->hdr->magic, __ATOMIC_ACQUIRE) != RT_SHM_RING_MAGIC) {
+		err = -RT_EBADMAGIC;
+		goto error;
+	}
+	if (rtc_safe_copy(&h, map, sizeof(h)) < 0) {
+		err = -RT_ECORRUPT;
+		goto error;
+	}
+	if (h.abi_major != RT_SHM_ABI_MAJOR) {
+		err = -RT_EABI;
+		goto error;
+	}
+	err = -RT_ECORRUPT;
+	if (h.header_size < sizeof(h) || h.segment_size > r->map_size || !pow2(h.subbuf_size) ||
+	    !pow2(h.subbuf_count) || h.subbuf_size < 4096 || h.subbuf_size > (64u << 20) || h.subbuf_count < 2 ||
+	    h.subbuf_count > 65536 || h.pid != expect_pid)
+		goto error;
+	r->sb_size = h.subbuf_size;
+	r->sb_count = h.subbuf_count;
+	r->data_size = (uint64_t)h.subbuf_size * h.subbuf_count;
+	if (h.subbuf_offset < h.header_size ||
+	    (uint64_t)h.subbuf_offset + (uint64_t)h.subbuf_count * sizeof(struct rt_shm_subbuf) > h.data_offset ||
+	    (uint64_t)h.data_offset + r->data_size > h.segment_size || h.subbuf_offset % 8)
+		goto error;
+	r->mode = h.mode;
+	r->clock = h.clock;
+	r->pid = h.pid;
+	r->tid = h.tid;
+	r->thread_number = h.thread_number;
+	r->created_ts = h.created_ts;
+	r->sb = (struct rt_shm_subbuf *)((char *)map + h.subbuf_offset);
+	r->data = (uint8_t *)map + h.data_offset;
+	r->chunk = malloc(r->sb_size);
+	if (!r->chunk) {
+		err = -ENOMEM;
+		goto error;
+	}
+	/* Resume where a previous reader of this ring stopped (a consumer attaching again). */
+	/* Rewind to the start of that sub-buffer: its header gives the timestamp base. It cannot be
+	 * recycled under us in discard mode, because the writer waits for read_pos to leave it. */
+	r->pos = atomic_load_explicit(&r->hdr->read_pos, memory_order_relaxed);
+	r->pos -= r->pos % r->sb_size;
+	r->records = UINT64_MAX; /* unknown until the first sub-buffer header is read */
+	return 0;
+
+error:
+	munmap(map, r->map_size);
+	r->hdr = NULL;
+	return err;
+}
+
+void rtc_ring_reader_close(struct rtc_ring_reader *r)
+{
+	if (r->hdr)
+		munmap(r->hdr, r->map_size);
+	free(r->chunk);
+	memset(r, 0, sizeof(*r));
+}
+
+static void publish_pos(struct rtc_ring_reader *r)
+{
+	/* Release: our copies out of the ring are complete before the writer (discard mode)
+	 * acquires read_pos and reuses that memory. */
+	atomic_store_explicit(&r->hdr->read_pos, r->pos, memory_order_release);
+}
+
+int rtc_ring_reader_next(struct rtc_ring_reader *r, struct rtc_ring_chunk *c)
+{
+	for (int attempt = 0; attempt < 64; attempt++) {
+		/* Acquire pairs with the writer's release in commit/switch: every byte below the
+		 * position, and the header of the sub-buffer it is in, are visible. */
+		uint64_t cp = atomic_load_explicit(&r->hdr->commit_pos, memory_order_acquire);
+		uint64_t v = r->pos / r->sb_size;
+		uint64_t start = v * r->sb_size, off = r->pos - start, end, used, rec0, base, seq, seq2;
+		struct rt_shm_subbuf *sb = &r->sb[v & (r->sb_count - 1)];
+		bool closed;
+
+		if (cp <= r->pos)
+			return 0;
+		if (cp - r->pos > r->data_size + r->sb_size)
+			/* The writer is more than a ring ahead: only overwrite mode does that. */
+			goto overwritten;
+		seq = atomic_load_explicit(&sb->seq, memory_order_acquire);
+		if (seq != v) {
+			if (seq != UINT64_MAX && seq > v)
+				goto overwritten;
+			return -RT_ECORRUPT; /* commit_pos is past a sub-buffer that never opened */
+		}
+		closed = cp >= start + r->sb_size;
+		if (closed) {
+			used = atomic_load_explicit(&sb->used, memory_order_acquire);
+			if (used > r->sb_size) {
+				/* Closing races with reading only when the slot was recycled. */
+				if (atomic_load_explicit(&sb->seq, memory_order_acquire) != v)
+					goto overwritten;
+				return -RT_ECORRUPT;
+			}
+			end = start + used;
+		} else {
+			end = cp;
+		}
+		if (end < r->pos)
+			return -RT_ECORRUPT;
+		rec0 = sb->rec_seq0;
+		base = sb->base_ts;
+		if (end > r->pos &&
+		    rtc_safe_copy(r->chunk, r->data + (start & (r->data_size - 1)) + off, end - r->pos) < 0)
+			return -EFAULT;
+		/* Validate the copy: if the slot was recycled meanwhile, the writer stored the new seq
+		 * before touching any byte (release fence); our acquire fence then shows it. */
+		atomic_thread_fence(memory_order_acquire);
+		seq2 = atomic_load_explicit(&sb->seq, memory_order_relaxed);
+		if (seq2 != v)
+			goto overwritten;
+
+		c->data = r->chunk;
+		c->len = end - r->pos;
+		c->lost_before = 0;
+		c->lost_first_ts = 0;
+		if (off == 0) {
+			/* At a sub-buffer start the header says exactly where we are in the stream. */
+			if (r->records != UINT64_MAX && rec0 > r->records) {
+				c->lost_before = rec0 - r->records;
+				c->lost_first_ts = base;
+				r->lost += c->lost_before;
+				r->lost_events++;
+			}
+			r->records = rec0;
+			r->ts = base;
+		}
+		c->base_ts = r->ts;
+		c->first_record = r->records;
+		r->pos = closed ? start + r->sb_size : end;
+		publish_pos(r);
+		if (c->len == 0 && closed)
+			continue; /* an empty closed sub-buffer: move on */
+		return 1;
+
+	overwritten:
+		/* Skip to the oldest sub-buffer that can still be intact. */
+		cp = atomic_load_explicit(&r->hdr->commit_pos, memory_order_acquire);
+		{
+			uint64_t newest = cp / r->sb_size;
+			uint64_t oldest = newest >= r->sb_count - 1 ? newest - (r->sb_count - 1) + 1 : 0;
+
+			if (oldest * r->sb_size <= r->pos)
+				oldest = v + 1;
+			r->pos = oldest * r->sb_size;
+		}
+		publish_pos(r);
+	}
+	return 0;
+}
+
+void rtc_ring_reader_consumed(struct rtc_ring_reader *r, uint64_t records, uint64_t last_ts)
+{
+	if (r->records != UINT64_MAX)
+		r->records += records;
+	r->ts = last_ts;
+}
+
+bool rtc_ring_reader_done(struct rtc_ring_reader *r)
+{
+	/* Acquire pairs with the producer's release of FINISHED after its last commit. */
+	uint32_t st = atomic_load_explicit(&r->hdr->state, memory_order_acquire);
+	uint64_t cp = atomic_load_explicit(&r->hdr->commit_pos, memory_order_acquire);
+
+	return st == RT_SHM_THREAD_FINISHED && cp <= r->pos;
+}
+
+int rtc_ring_reader_stack(struct rtc_ring_reader *r, struct rt_shm_stack_entry *out, size_t max, uint64_t *task,
+			  uint64_t *span_seq)
+{
+	for (int attempt = 0; attempt < 100; attempt++) {
+		uint32_t g1 = atomic_load_explicit(&r->hdr->stack_gen, memory_order_acquire), g2;
+		uint32_t depth;
+
+		if (g1 & 1)
+			continue;
+		depth = r->hdr->stack_depth;
+		if (depth > RT_SHM_STACK_MAX)
+			depth = RT_SHM_STACK_MAX;
+		if (depth > max)
+			depth = (uint32_t)max;
+		if (rtc_safe_copy(out, r->hdr->stack, depth * sizeof(*out)) < 0)
+			return -EFAULT;
+		*task = r->hdr->stack_task;
+		*span_seq = r->hdr->stack_span_seq;
+		/* Pairs with the producer's release fence after making the generation odd. */
+		atomic_thread_fence(memory_order_acquire);
+		g2 = atomic_load_explicit(&r->hdr->stack_gen, memory_order_relaxed);
+		if (g1 == g2)
+			return (int)depth;
+	}
+	return -EAGAIN;
+}

@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: MIT */
+/* Copies out of another process's shared memory that survive the segment being truncated under
+ * us (SIGBUS): the copy fails with -EFAULT instead of killing the consumer. */
+#ifndef RTC_SAFE_COPY_H
+#define RTC_SAFE_COPY_H
+
+#include <stddef.h>
+
+/* Install the SIGBUS handler (idempotent, thread-safe). Returns 0 or -errno. */
+int rtc_safe_copy_init(void);
+
+/* memcpy(dst, src, n); -EFAULT if reading src raised SIGBUS. */
+int rtc_safe_copy(void *dst, const void *src, size_t n);
+
+#endif

@@ -1,0 +1,555 @@
+/* SPDX-License-Identifier: MIT */
+/* The public producer API: spans, tasks, logs, contexts, inherited threads and ID stacks, built on
+ * the thread and ring modules. Every record path is: busy flag, timestamp, reserve, encode, commit. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ringtrace/ringtrace.h>
+
+#include "clock.h"
+#include "encode.h"
+#include "names.h"
+#include "task.h"
+#include "thread.h"
+
+#define SPAN_BEGIN_MAX 16
+#define SPAN_END_MAX 16
+#define TASK_RECORD_MAX 40
+#define ADOPT_RECORD_MAX 48
+#define LOG_MESSAGE_MAX 1024
+#define LOG_RECORD_MAX (32 + LOG_MESSAGE_MAX)
+
+/* Signal safety: a handler that interrupts a record on the same thread sees busy set and drops
+ * its own records (counted). The signal fences keep the compiler from moving ring writes outside
+ * the busy window; no hardware ordering is needed within one thread. */
+static inline bool enter(struct rt__thread *t)
+{
+	if (__builtin_expect(t->busy, 0))
+		return false;
+	t->busy = 1;
+	atomic_signal_fence(memory_order_seq_cst);
+	return true;
+}
+
+static inline void leave(struct rt__thread *t)
+{
+	atomic_signal_fence(memory_order_seq_cst);
+	t->busy = 0;
+}
+
+static void nested_drop(struct rt__thread *t)
+{
+	/* Counted here, reported by the interrupted thread's next LOSS record. */
+	if (rt__active_now() == RT_SHM_ACTIVE_ON)
+		rt__thread_lost(t, rt__now(), RT_LOSS_NESTED);
+}
+
+static uint32_t intern(struct rt__thread *t, const char *name)
+{
+	bool truncated;
+	uint32_t id;
+
+	if (!rt__proc.ctl)
+		return RT_NAME_ID_NULL;
+	id = rt__names_intern(rt__proc.ctl, name, &truncated);
+	if (t && !t->busy && (truncated || !name)) {
+		t->busy = 1;
+		rt__thread_emit_misuse(t, name ? RT_MISUSE_NAME_TRUNCATED : RT_MISUSE_NULL_NAME, id);
+		t->busy = 0;
+	}
+	return id;
+}
+
+uint32_t rt_name_intern(const char *name)
+{
+	return intern(rt__thread_peek(), name);
+}
+
+uint32_t rt__name_site(uint32_t *site, const char *name)
+{
+	uint32_t id = intern(rt__thread_peek(), name);
+
+	/* Relaxed: the cache holds a value, not a pointer to data; racing sites store the same id. */
+	if (id != RT_NAME_ID_OVERFLOW)
+		__atomic_store_n(site, id + 1, __ATOMIC_RELAXED);
+	return id;
+}
+
+/* ---- Spans ---- */
+
+void rt__span_begin_id(uint32_t name_id)
+{
+	struct rt__fast *f = &rt__fast_v1;
+	uint32_t depth = f->depth;
+	uint64_t bit = depth < 64 ? 1ull << depth : 0;
+	struct rt__thread *t = rt__thread_self();
+	struct rt_shm_ring *r;
+	struct rt_shm_stack_entry *e;
+	uint32_t active, sd;
+	uint64_t ts;
+	uint8_t *p, *q;
+
+	f->tracked &= ~bit;
+	if (!t)
+		return;
+	if (!enter(t)) {
+		nested_drop(t);
+		return;
+	}
+	active = rt__active_now();
+	r = t->ring;
+	sd = r->stack_depth;
+	if (active == RT_SHM_ACTIVE_OFF || !bit || sd >= RT_SHM_STACK_MAX) {
+		if (active != RT_SHM_ACTIVE_OFF) {
+			atomic_fetch_add_explicit(&r->stack_overflows, 1, memory_order_relaxed);
+			rt__thread_emit_misuse(t, RT_MISUSE_STACK_OVERFLOW, depth);
+		}
+		leave(t);
+		return;
+	}
+	ts = rt__now();
+	rt__stack_write_begin(r);
+	e = &r->stack[sd];
+	e->begin_ts = ts;
+	e->span_seq = ++r->stack_span_seq;
+	e->task_id = t->task;
+	e->name_id = name_id;
+	e->flags = 0;
+	r->stack_depth = sd + 1;
+	rt__stack_write_end(r);
+	f->tracked |= bit;
+
+	if (active == RT_SHM_ACTIVE_ON) {
+		p = rt__thread_reserve(t, SPAN_BEGIN_MAX, ts);
+		if (__builtin_expect(p != NULL, 1)) {
+			q = rt_mp_array(p, 3);
+			*q++ = RT_REC_SPAN_BEGIN;
+			q = rt_mp_uint(q, rt__ring_delta(&t->w, ts));
+			q = rt_mp_uint(q, name_id);
+			rt__ring_commit(&t->w, q);
+		} else {
+			rt__thread_lost(t, ts, RT_LOSS_FULL);
+		}
+	}
+	leave(t);
+}
+
+/* Pop the innermost tracked span, recording its end (as END_SEQ when `seq_form`). */
+static void end_tracked(struct rt__thread *t, bool seq_form)
+{
+	struct rt_shm_ring *r = t->ring;
+	uint64_t ts, seq;
+	uint8_t *p, *q;
+
+	if (r->stack_depth == 0)
+		return;
+	ts = rt__now();
+	seq = r->stack[r->stack_depth - 1].span_seq;
+	rt__stack_write_begin(r);
+	r->stack_depth--;
+	rt__stack_write_end(r);
+	if (rt__active_now() != RT_SHM_ACTIVE_ON)
+		return;
+	p = rt__thread_reserve(t, SPAN_END_MAX, ts);
+	if (__builtin_expect(p == NULL, 0)) {
+		rt__thread_lost(t, ts, RT_LOSS_FULL);
+		return;
+	}
+	q = rt_mp_array(p, seq_form ? 3 : 2);
+	*q++ = seq_form ? RT_REC_SPAN_END_SEQ : RT_REC_SPAN_END;
+	q = rt_mp_uint(q, rt__ring_delta(&t->w, ts));
+	if (seq_form)
+		q = rt_mp_uint(q, seq);
+	rt__ring_commit(&t->w, q);
+}
+
+void rt__span_end_tracked(void)
+{
+	struct rt__thread *t = rt__thread_peek();
+
+	/* A handler's begin was dropped while busy, so its end never gets here; nothing to do. */
+	if (!t || !enter(t))
+		return;
+	end_tracked(t, false);
+	leave(t);
+}
+
+void rt__span_end_misuse(void)
+{
+	struct rt__thread *t = rt__thread_peek();
+
+	if (!t || !enter(t))
+		return;
+	rt__thread_emit_misuse(t, RT_MISUSE_SPAN_END_EMPTY, 0);
+	leave(t);
+}
+
+void (rt_span_begin)(const char *name)
+{
+	rt_span_begin(name);
+}
+
+void (rt_span_end)(void)
+{
+	rt_span_end();
+}
+
+void rt__span_scope_repair(uint32_t depth)
+{
+	struct rt__fast *f = &rt__fast_v1;
+	struct rt__thread *t = rt__thread_peek();
+	bool first = true;
+
+	if (f->depth < depth) {
+		/* The scope's own span was already ended by an explicit rt_span_end(). */
+		if (t && enter(t)) {
+			rt__thread_emit_misuse(t, RT_MISUSE_SPAN_END_MISSING, depth);
+			leave(t);
+		}
+		return;
+	}
+	/* Spans opened inside the scope are still open: close them with the scope's span, innermost
+	 * first, recorded as misuse so the consumer marks them repaired. */
+	while (f->depth >= depth && f->depth > 0) {
+		uint32_t d = f->depth;
+
+		f->depth = d - 1;
+		if (d > 64 || !((f->tracked >> (d - 1)) & 1) || !t)
+			continue;
+		if (!enter(t))
+			continue;
+		if (first) {
+			rt__thread_emit_misuse(t, RT_MISUSE_SPAN_END_ORDER, f->depth);
+			first = false;
+		}
+		end_tracked(t, true);
+		leave(t);
+	}
+}
+
+/* ---- Tasks ---- */
+
+static void write_task_record(struct rt__thread *t, uint32_t kind, uint64_t a, uint64_t b, int64_t name_id)
+{
+	uint64_t ts;
+	uint8_t *p, *q;
+
+	if (rt__active_now() != RT_SHM_ACTIVE_ON)
+		return;
+	ts = rt__now();
+	p = rt__thread_reserve(t, TASK_RECORD_MAX, ts);
+	if (!p) {
+		rt__thread_lost(t, ts, RT_LOSS_FULL);
+		return;
+	}
+	q = rt_mp_array(p, name_id >= 0 ? 5 : 4);
+	*q++ = (uint8_t)kind;
+	q = rt_mp_uint(q, rt__ring_delta(&t->w, ts));
+	q = rt_mp_uint(q, a);
+	q = rt_mp_uint(q, b);
+	if (name_id >= 0)
+		q = rt_mp_uint(q, (uint64_t)name_id);
+	rt__ring_commit(&t->w, q);
+}
+
+struct rt_task rt__task_begin_id(uint32_t name_id)
+{
+	struct rt__thread *t = rt__thread_self();
+	uint64_t parent = t ? rt__tasks_live_ancestor(t->task) : 0;
+	struct rt_task task = { rt__tasks_add(parent, name_id) };
+
+	if (!t)
+		return task;
+	if (!enter(t)) {
+		/* From a handler that interrupted a record: the task exists, unrecorded. */
+		nested_drop(t);
+		return task;
+	}
+	rt__thread_set_task(t, task.id);
+	write_task_record(t, RT_REC_TASK_BEGIN, task.id, parent, name_id);
+	leave(t);
+	return task;
+}
+
+struct rt_task (rt_task_begin)(const char *name)
+{
+	return rt__task_begin_id(intern(rt__thread_peek(), name));
+}
+
+void rt_task_end(struct rt_task task)
+{
+	struct rt__thread *t = rt__thread_self();
+	enum rt__task_end_result res = rt__tasks_end(task.id);
+	struct rt__task_info info;
+
+	if (!t)
+		return;
+	if (!enter(t)) {
+		nested_drop(t);
+		return;
+	}
+	if (res == RT_TASK_ALREADY_ENDED || res == RT_TASK_UNKNOWN) {
+		rt__thread_emit_misuse(t, res == RT_TASK_UNKNOWN ? RT_MISUSE_TASK_END_UNKNOWN : RT_MISUSE_TASK_END_TWICE,
+				       task.id);
+		leave(t);
+		return;
+	}
+	if (t->task == task.id) {
+		uint64_t parent = rt__tasks_get(task.id, &info) ? info.parent : 0;
+
+		rt__thread_set_task(t, rt__tasks_live_ancestor(parent));
+	}
+	write_task_record(t, RT_REC_TASK_END, task.id, t->task, -1);
+	leave(t);
+}
+
+struct rt_task rt_task_current(void)
+{
+	struct rt__thread *t = rt__thread_peek();
+	struct rt_task task = { t ? t->task : 0 };
+
+	return task;
+}
+
+/* ---- Logs ---- */
+
+void rt__log_id(uint32_t category_id, const char *fmt, ...)
+{
+	struct rt__thread *t = rt__thread_self();
+	char msg[LOG_MESSAGE_MAX + 1];
+	uint32_t flags = 0;
+	va_list ap;
+	uint64_t ts;
+	uint8_t *p, *q;
+	int n;
+
+	if (!t || rt__active_now() != RT_SHM_ACTIVE_ON)
+		return;
+	if (!enter(t)) {
+		nested_drop(t);
+		return;
+	}
+	ts = rt__now();
+	/* Reserve first so that a full ring costs no formatting. */
+	p = rt__thread_reserve(t, LOG_RECORD_MAX, ts);
+	if (!p) {
+		rt__thread_lost(t, ts, RT_LOSS_FULL);
+		leave(t);
+		return;
+	}
+	va_start(ap, fmt);
+	n = fmt ? vsnprintf(msg, sizeof(msg), fmt, ap) : snprintf(msg, sizeof(msg), "<null>");
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if (n > LOG_MESSAGE_MAX) {
+		n = LOG_MESSAGE_MAX;
+		flags |= RT_LOG_TRUNCATED;
+	}
+	q = rt_mp_array(p, 5);
+	*q++ = RT_REC_LOG;
+	q = rt_mp_uint(q, rt__ring_delta(&t->w, ts));
+	q = rt_mp_uint(q, category_id);
+	q = rt_mp_str(q, msg, (uint32_t)n);
+	q = rt_mp_uint(q, flags);
+	rt__ring_commit(&t->w, q);
+	leave(t);
+}
+
+void (rt_log)(const char *category, const char *fmt, ...)
+{
+	char msg[LOG_MESSAGE_MAX + 2];
+	va_list ap;
+
+	if (!rt__on())
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt ? fmt : "<null>", ap);
+	va_end(ap);
+	rt__log_id(intern(rt__thread_peek(), category), "%s", msg);
+}
+
+/* ---- Contexts ---- */
+
+static uint64_t top_span_seq(struct rt__thread *t)
+{
+	struct rt_shm_ring *r = t->ring;
+
+	return r->stack_depth ? r->stack[r->stack_depth - 1].span_seq : 0;
+}
+
+struct rt_context rt_context_current(void)
+{
+	struct rt__thread *t = rt__thread_self();
+	struct rt_context ctx = { 0, 0, 0 };
+
+	if (!t)
+		return ctx;
+	ctx.task_id = t->task;
+	ctx.thread_number = t->thread_number;
+	ctx.span_seq = top_span_seq(t);
+	return ctx;
+}
+
+static struct rt_context adopt(struct rt_context ctx, uint32_t how)
+{
+	struct rt__thread *t = rt__thread_self();
+	struct rt_context prev = { 0, 0, 0 };
+	uint64_t ts;
+	uint8_t *p, *q;
+
+	if (!t)
+		return prev;
+	prev.task_id = t->task;
+	prev.thread_number = t->thread_number;
+	prev.span_seq = top_span_seq(t);
+	if (!enter(t)) {
+		nested_drop(t);
+		return prev;
+	}
+	if (how == RT_ADOPT_CONTEXT && ctx.thread_number == t->thread_number)
+		how = RT_ADOPT_RESTORE;
+	rt__thread_set_task(t, ctx.task_id);
+	if (rt__active_now() == RT_SHM_ACTIVE_ON) {
+		ts = rt__now();
+		p = rt__thread_reserve(t, ADOPT_RECORD_MAX, ts);
+		if (p) {
+			q = rt_mp_array(p, 6);
+			*q++ = RT_REC_ADOPT;
+			q = rt_mp_uint(q, rt__ring_delta(&t->w, ts));
+			q = rt_mp_uint(q, ctx.task_id);
+			q = rt_mp_uint(q, ctx.thread_number);
+			q = rt_mp_uint(q, ctx.span_seq);
+			q = rt_mp_uint(q, how);
+			rt__ring_commit(&t->w, q);
+		} else {
+			rt__thread_lost(t, ts, RT_LOSS_FULL);
+		}
+	}
+	leave(t);
+	return prev;
+}
+
+struct rt_context rt_context_adopt(struct rt_context ctx)
+{
+	return adopt(ctx, RT_ADOPT_CONTEXT);
+}
+
+struct thread_start {
+	void *(*start)(void *);
+	void *arg;
+	struct rt_context ctx;
+};
+
+static void *thread_trampoline(void *p)
+{
+	struct thread_start ts = *(struct thread_start *)p;
+
+	free(p);
+	if (ts.ctx.task_id != 0 || ts.ctx.span_seq != 0)
+		adopt(ts.ctx, RT_ADOPT_INHERIT);
+	return ts.start(ts.arg);
+}
+
+int rt_thread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg)
+{
+	struct thread_start *ts = malloc(sizeof(*ts));
+	int err;
+
+	if (!ts)
+		return ENOMEM;
+	ts->start = start;
+	ts->arg = arg;
+	ts->ctx = rt_context_current();
+	err = pthread_create(thread, attr, thread_trampoline, ts);
+	if (err)
+		free(ts);
+	return err;
+}
+
+/* ---- ID stack ---- */
+
+struct out {
+	char *buf;
+	size_t len;
+	size_t n;
+};
+
+static void put(struct out *o, const char *s)
+{
+	for (; *s; s++, o->n++)
+		if (o->n + 1 < o->len)
+			o->buf[o->n] = *s;
+}
+
+static void put_u64(struct out *o, uint64_t v)
+{
+	char tmp[24];
+	int i = (int)sizeof(tmp) - 1;
+
+	tmp[i] = 0;
+	do {
+		tmp[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	put(o, &tmp[i]);
+}
+
+int rt_id_stack(char *buf, size_t len)
+{
+	struct rt__thread *t = rt__thread_peek();
+	struct out o = { buf, len, 0 };
+	uint64_t chain[64];
+	int depth = 0;
+	struct rt__task_info info;
+
+	if (!buf && len > 0)
+		return -EINVAL;
+	if (t) {
+		for (uint64_t id = t->task; id != 0 && depth < 64; id = info.parent) {
+			chain[depth++] = id & ~RT_TASK_UNSLOTTED;
+			if (!rt__tasks_get(id, &info))
+				break;
+		}
+	}
+	if (depth == 0)
+		put(&o, "0");
+	for (int i = depth - 1; i >= 0; i--) {
+		put_u64(&o, chain[i]);
+		if (i > 0)
+			put(&o, "$");
+	}
+	if (t) {
+		struct rt_shm_ring *r = t->ring;
+		uint32_t sd = r->stack_depth < RT_SHM_STACK_MAX ? r->stack_depth : RT_SHM_STACK_MAX;
+
+		for (uint32_t i = 0; i < sd; i++) {
+			put(&o, ".");
+			put_u64(&o, t->thread_number);
+			put(&o, "-");
+			put_u64(&o, r->stack[i].span_seq);
+		}
+	}
+	if (len > 0)
+		buf[o.n < len ? o.n : len - 1] = 0;
+	return (int)o.n;
+}
+
+/* ---- Versions and errors ---- */
+
+int rt_check_library_version(int major, int minor, int micro)
+{
+	(void)micro;
+	if (major != RT_VERSION_MAJOR || minor > RT_VERSION_MINOR)
+		return -RT_EABI;
+	return 0;
+}
+
+const char *rt_library_version(void)
+{
+	return RT_VERSION_STRING;
+}

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/* Producer timestamps: invariant TSC when the CPU has one (calibrated against CLOCK_MONOTONIC),
+ * CLOCK_MONOTONIC nanoseconds otherwise or when RINGTRACE_CLOCK=monotonic. */
+#ifndef RT_CLOCK_H
+#define RT_CLOCK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+#include <x86intrin.h>
+
+#include <ringtrace/shm-format.h>
+
+/* Chosen once at library load; read-only afterwards. */
+extern int rt__clock_tsc;
+
+static inline uint64_t rt__mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline uint64_t rt__real_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Not serialising: rdtsc may execute a few instructions early, which is below what a span can
+ * resolve anyway, and an lfence would double its cost. */
+static inline uint64_t rt__now(void)
+{
+	if (__builtin_expect(rt__clock_tsc, 1))
+		return __rdtsc();
+	return rt__mono_ns();
+}
+
+/* Decide the clock: `forced` is RINGTRACE_CLOCK's value or NULL. Returns enum rt_shm_clock. */
+int rt__clock_init(const char *forced);
+
+/* True when /proc/cpuinfo lists both constant_tsc and nonstop_tsc. */
+bool rt__clock_tsc_invariant(void);
+
+/* Take a calibration point: the clock's raw value bracketed by CLOCK_MONOTONIC/REALTIME reads. */
+void rt__clock_sample(struct rt_shm_calib_point *out);
+
+/* Raw ticks per nanosecond, from points a and b (1.0 for the monotonic clock). */
+double rt__clock_rate(const struct rt_shm_calib_point *a, const struct rt_shm_calib_point *b);
+
+#endif

@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+/* Lock-free interning into the control segment's name table (see docs/format.md "Name table"). */
+#include "names.h"
+
+#include <string.h>
+
+static uint32_t *name_offsets(struct rt_shm_control *ctl)
+{
+	return (uint32_t *)((char *)ctl + ctl->names_offset);
+}
+
+static _Atomic uint32_t *hash_slots(struct rt_shm_control *ctl)
+{
+	return (_Atomic uint32_t *)((char *)ctl + ctl->hash_offset);
+}
+
+static uint8_t *arena(struct rt_shm_control *ctl)
+{
+	return (uint8_t *)ctl + ctl->arena_offset;
+}
+
+static uint32_t fnv1a(const char *s, size_t len)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= (uint8_t)s[i];
+		h *= 16777619u;
+	}
+	return h;
+}
+
+/* Allocate an id and arena bytes for the string, copy it and publish the id's offset. */
+static uint32_t append(struct rt_shm_control *ctl, const char *s, uint32_t len, uint8_t flags)
+{
+	uint32_t need = RT_NAME_HDR_SIZE + len;
+	/* Relaxed: the counters only hand out disjoint ranges; publication is the release below. */
+	uint32_t id = atomic_fetch_add_explicit(&ctl->names_count, 1, memory_order_relaxed);
+	uint32_t off;
+	uint8_t *e;
+
+	if (id >= ctl->names_capacity) {
+		atomic_fetch_add_explicit(&ctl->name_overflows, 1, memory_order_relaxed);
+		return RT_NAME_ID_OVERFLOW;
+	}
+	off = atomic_fetch_add_explicit(&ctl->arena_used, need, memory_order_relaxed);
+	if (off > ctl->arena_size || need > ctl->arena_size - off) {
+		atomic_fetch_add_explicit(&ctl->name_overflows, 1, memory_order_relaxed);
+		/* The id stays unpublished (offset 0): consumers show it as unknown. */
+		return RT_NAME_ID_OVERFLOW;
+	}
+	e = arena(ctl) + off;
+	e[0] = (uint8_t)(len & 0xff);
+	e[1] = (uint8_t)(len >> 8);
+	e[2] = flags;
+	memcpy(e + RT_NAME_HDR_SIZE, s, len);
+	/* Release: the bytes above are visible to whoever acquires this offset (consumer's name
+	 * reader, or another producer thread comparing through the hash index). */
+	atomic_store_explicit((_Atomic uint32_t *)&name_offsets(ctl)[id], off, memory_order_release);
+	return id;
+}
+
+static bool entry_equals(struct rt_shm_control *ctl, uint32_t id, const char *s, uint32_t len)
+{
+	/* Acquire pairs with the release in append(): the entry bytes are complete. */
+	uint32_t off = atomic_load_explicit((_Atomic uint32_t *)&name_offsets(ctl)[id], memory_order_acquire);
+	const uint8_t *e = arena(ctl) + off;
+
+	if (off == 0)
+		return false;
+	return (uint32_t)(e[0] | (e[1] << 8)) == len && memcmp(e + RT_NAME_HDR_SIZE, s, len) == 0;
+}
+
+static uint32_t intern_bytes(struct rt_shm_control *ctl, const char *s, uint32_t len, uint8_t flags)
+{
+	_Atomic uint32_t *slots = hash_slots(ctl);
+	uint32_t mask = ctl->hash_slots - 1;
+	uint32_t h = fnv1a(s, len);
+
+	for (uint32_t probe = 0; probe < 128; probe++) {
+		_Atomic uint32_t *slot = &slots[(h + probe) & mask];
+		/* Acquire pairs with the release CAS below: the slot's id is published. */
+		uint32_t v = atomic_load_explicit(slot, memory_order_acquire);
+		uint32_t id;
+
+		if (v != 0) {
+			if (entry_equals(ctl, v - 1, s, len))
+				return v - 1;
+			continue;
+		}
+		id = append(ctl, s, len, flags);
+		if (id == RT_NAME_ID_OVERFLOW)
+			return id;
+		if (atomic_compare_exchange_strong_explicit(slot, &v, id + 1, memory_order_release,
+							    memory_order_acquire))
+			return id;
+		/* Lost the race for this slot: if the winner holds our string use its id (ours stays
+		 * a harmless duplicate), otherwise keep probing. */
+		if (entry_equals(ctl, v - 1, s, len))
+			return v - 1;
+	}
+	/* Index saturated: still give the string an id, just without deduplication. */
+	return append(ctl, s, len, flags);
+}
+
+uint32_t rt__names_intern(struct rt_shm_control *ctl, const char *name, bool *truncated)
+{
+	size_t len;
+
+	*truncated = false;
+	if (!name)
+		return RT_NAME_ID_NULL;
+	len = strnlen(name, RT_SHM_NAME_MAX_LEN + 1);
+	if (len > RT_SHM_NAME_MAX_LEN) {
+		len = RT_SHM_NAME_MAX_LEN;
+		*truncated = true;
+	}
+	return intern_bytes(ctl, name, (uint32_t)len, *truncated ? RT_NAME_FLAG_TRUNCATED : 0);
+}
+
+void rt__names_init(struct rt_shm_control *ctl)
+{
+	/* Offset 0 means "unpublished", so the arena starts after a pad. */
+	atomic_store_explicit(&ctl->arena_used, 8, memory_order_relaxed);
+	if (append(ctl, "<null>", 6, 0) != RT_NAME_ID_NULL || append(ctl, "<overflow>", 10, 0) != RT_NAME_ID_OVERFLOW)
+		return;
+}

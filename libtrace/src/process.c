@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: MIT */
+/* The control segment's life: creation at library load, the consumer lease, calibration points,
+ * cleanup at process exit and a fresh segment in fork()ed children. */
+#include "process.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <ringtrace/ringtrace.h>
+
+#include "clock.h"
+#include "names.h"
+#include "shm.h"
+#include "task.h"
+#include "thread-list.h"
+#include "thread.h"
+
+#define NAMES_CAPACITY 16384u
+#define ARENA_SIZE (1u << 20)
+#define HASH_SLOTS 32768u
+#define THREADS_CAPACITY 1024u
+#define DEFAULT_RING_SIZE (1u << 20)
+#define DEFAULT_SUBBUFS 16u
+#define MIN_SUBBUF_SIZE (8u << 10)
+
+struct rt__process rt__proc;
+
+static const uint32_t inactive_word = RT_SHM_ACTIVE_OFF;
+RT_API const uint32_t *rt__active_v1 = &inactive_word;
+RT_API __thread struct rt__fast rt__fast_v1 __attribute__((tls_model("initial-exec")));
+
+/* Process-wide lease state, shared by the threads that run the periodic check. */
+static _Atomic uint64_t next_periodic_ts;
+static _Atomic uint64_t lease_heartbeat;
+static _Atomic uint64_t lease_changed_ts;
+static _Atomic uint32_t lease_session;
+static _Atomic uint64_t next_task_id;
+
+uint64_t rt__parse_size(const char *s)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s)
+		return 0;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return 0;
+	switch (*end) {
+	case 'k': case 'K': v <<= 10; end++; break;
+	case 'm': case 'M': v <<= 20; end++; break;
+	case 'g': case 'G': v <<= 30; end++; break;
+	default: break;
+	}
+	if (*end == 'i' || *end == 'B')
+		end++;
+	if (*end == 'B')
+		end++;
+	return *end ? 0 : v;
+}
+
+static uint32_t floor_pow2(uint64_t v)
+{
+	uint32_t p = 1;
+
+	while ((uint64_t)p * 2 <= v && p < (1u << 30))
+		p *= 2;
+	return p;
+}
+
+void rt__config_from_env(struct rt__config *cfg)
+{
+	const char *mode = getenv("RINGTRACE_MODE");
+	const char *track = getenv("RINGTRACE_TRACK_SPANS");
+	const char *off = getenv("RINGTRACE_DISABLE");
+	uint64_t size = rt__parse_size(getenv("RINGTRACE_BUFFER_SIZE"));
+	uint64_t subbufs = rt__parse_size(getenv("RINGTRACE_SUBBUFS"));
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->mode = (mode && strcmp(mode, "overwrite") == 0) ? RT_SHM_MODE_OVERWRITE : RT_SHM_MODE_DISCARD;
+	cfg->sb_count = subbufs >= 2 ? floor_pow2(subbufs) : DEFAULT_SUBBUFS;
+	/* Sizes round down to powers of two so positions map to offsets with a mask. */
+	cfg->ring_size = size ? floor_pow2(size) : DEFAULT_RING_SIZE;
+	if (cfg->ring_size < cfg->sb_count * MIN_SUBBUF_SIZE)
+		cfg->ring_size = cfg->sb_count * MIN_SUBBUF_SIZE;
+	if (cfg->mode == RT_SHM_MODE_OVERWRITE)
+		cfg->idle_active = RT_SHM_ACTIVE_ON;
+	else if (track && strcmp(track, "1") == 0)
+		cfg->idle_active = RT_SHM_ACTIVE_TRACK;
+	else
+		cfg->idle_active = RT_SHM_ACTIVE_OFF;
+	cfg->disabled = off && strcmp(off, "1") == 0;
+}
+
+static size_t align_up(size_t v, size_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+static void add_calib_point(struct rt_shm_control *ctl, const struct rt_shm_calib_point *pt)
+{
+	struct rt_shm_calib_point *pts = (struct rt_shm_calib_point *)((char *)ctl + ctl->calib_offset);
+	uint64_t n = atomic_fetch_add_explicit(&ctl->calib_count, 1, memory_order_relaxed);
+	struct rt_shm_calib_point *dst = &pts[n % ctl->calib_capacity];
+	uint64_t seq = atomic_load_explicit(&dst->seq, memory_order_relaxed);
+
+	/* Seqlock (odd while written); see rt__stack_write_begin() for the pairing. */
+	atomic_store_explicit(&dst->seq, seq | 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	dst->tsc = pt->tsc;
+	dst->mono_ns = pt->mono_ns;
+	dst->real_ns = pt->real_ns;
+	atomic_store_explicit(&dst->seq, (seq | 1) + 1, memory_order_release);
+}
+
+static int create_control(pid_t parent_pid)
+{
+	struct rt__config *cfg = &rt__proc.cfg;
+	struct rt_shm_control *ctl;
+	struct rt_shm_calib_point p0, p1;
+	size_t names_off, arena_off, hash_off, threads_off, calib_off, total;
+	void *map;
+	int err;
+
+	rt__clock_sample(&p0);
+	names_off = align_up(sizeof(struct rt_shm_control), RT_SHM_CACHELINE);
+	arena_off = align_up(names_off + NAMES_CAPACITY * sizeof(uint32_t), RT_SHM_CACHELINE);
+	hash_off = align_up(arena_off + ARENA_SIZE, RT_SHM_CACHELINE);
+	threads_off = align_up(hash_off + HASH_SLOTS * sizeof(uint32_t), RT_SHM_CACHELINE);
+	calib_off = align_up(threads_off + THREADS_CAPACITY * sizeof(struct rt_shm_thread_slot), RT_SHM_CACHELINE);
+	total = align_up(calib_off + RT_SHM_CALIB_MAX * sizeof(struct rt_shm_calib_point), 4096);
+
+	rt__shm_control_name(rt__proc.ctl_name, sizeof(rt__proc.ctl_name), rt__proc.uid, rt__proc.pid);
+	err = rt__shm_create(rt__proc.ctl_name, total, &map);
+	if (err < 0)
+		return err;
+	ctl = map;
+	ctl->abi_major = RT_SHM_ABI_MAJOR;
+	ctl->abi_minor = RT_SHM_ABI_MINOR;
+	ctl->abi_oldest = RT_SHM_ABI_OLDEST;
+	ctl->header_size = sizeof(*ctl);
+	ctl->segment_size = total;
+	ctl->pid = (uint32_t)rt__proc.pid;
+	ctl->uid = (uint32_t)rt__proc.uid;
+	ctl->parent_pid = (uint32_t)parent_pid;
+	ctl->clock = cfg->clock;
+	ctl->mode = cfg->mode;
+	ctl->idle_active = cfg->idle_active;
+	ctl->ring_size = cfg->ring_size;
+	ctl->subbuf_size = cfg->ring_size / cfg->sb_count;
+	ctl->subbuf_count = cfg->sb_count;
+	ctl->names_capacity = NAMES_CAPACITY;
+	ctl->names_offset = (uint32_t)names_off;
+	ctl->arena_offset = (uint32_t)arena_off;
+	ctl->arena_size = ARENA_SIZE;
+	ctl->hash_offset = (uint32_t)hash_off;
+	ctl->hash_slots = HASH_SLOTS;
+	ctl->threads_offset = (uint32_t)threads_off;
+	ctl->threads_capacity = THREADS_CAPACITY;
+	ctl->calib_offset = (uint32_t)calib_off;
+	ctl->calib_capacity = RT_SHM_CALIB_MAX;
+	ctl->start_real_ns = p0.real_ns;
+	ctl->start_mono_ns = p0.mono_ns;
+	if (prctl(PR_GET_NAME, ctl->process_name, 0, 0, 0) != 0)
+		strcpy(ctl->process_name, "process");
+	rt__names_init(ctl);
+	atomic_store_explicit(&ctl->active, cfg->idle_active, memory_order_relaxed);
+
+	/* A second point for a first rate estimate; the segment setup above gave it some distance. */
+	do
+		rt__clock_sample(&p1);
+	while (p1.mono_ns - p0.mono_ns < 50000);
+	add_calib_point(ctl, &p0);
+	add_calib_point(ctl, &p1);
+	rt__proc.ticks_per_ns = rt__clock_rate(&p0, &p1);
+	rt__proc.check_interval = (uint64_t)(100e6 * rt__proc.ticks_per_ns);
+	rt__proc.lease_timeout = (uint64_t)(1e9 * rt__proc.ticks_per_ns);
+	rt__proc.calib_interval = (uint64_t)(1e9 * rt__proc.ticks_per_ns);
+	atomic_store_explicit(&next_periodic_ts, p1.tsc + rt__proc.calib_interval, memory_order_relaxed);
+
+	/* Release: the segment is fully initialised before a consumer that acquires the magic
+	 * reads anything else. */
+	atomic_store_explicit((_Atomic uint64_t *)&ctl->magic, RT_SHM_CONTROL_MAGIC, memory_order_release);
+	rt__proc.ctl = ctl;
+	rt__proc.ctl_size = total;
+	/* Relaxed: call sites only compare the word; they may see the new pointer a little late. */
+	__atomic_store_n(&rt__active_v1, (const uint32_t *)&ctl->active, __ATOMIC_RELAXED);
+	return 0;
+}
+
+uint64_t rt__process_next_task_id(void)
+{
+	/* Relaxed: ids only need to be unique. */
+	return atomic_fetch_add_explicit(&next_task_id, 1, memory_order_relaxed) + 1;
+}
+
+void rt__process_periodic(uint64_t ts)
+{
+	struct rt_shm_control *ctl = rt__proc.ctl;
+	uint32_t session = atomic_load_explicit(&ctl->session, memory_order_acquire);
+	uint64_t hb, due;
+
+	if (session != 0) {
+		hb = atomic_load_explicit(&ctl->heartbeat, memory_order_relaxed);
+		if (session != atomic_load_explicit(&lease_session, memory_order_relaxed) ||
+		    hb != atomic_load_explicit(&lease_heartbeat, memory_order_relaxed)) {
+			atomic_store_explicit(&lease_session, session, memory_order_relaxed);
+			atomic_store_explicit(&lease_heartbeat, hb, memory_order_relaxed);
+			atomic_store_explicit(&lease_changed_ts, ts, memory_order_relaxed);
+		} else if (ts - atomic_load_explicit(&lease_changed_ts, memory_order_relaxed) > rt__proc.lease_timeout) {
+			/* The consumer stopped beating (killed): stop paying for recording. The CAS
+			 * makes sure a consumer that attached meanwhile is not the one dropped. */
+			if (atomic_compare_exchange_strong_explicit(&ctl->session, &session, 0, memory_order_acq_rel,
+								    memory_order_relaxed)) {
+				atomic_store_explicit(&ctl->active, ctl->idle_active, memory_order_relaxed);
+				atomic_store_explicit(&ctl->consumer_pid, 0, memory_order_relaxed);
+				atomic_fetch_add_explicit(&ctl->lease_expiries, 1, memory_order_relaxed);
+			}
+		}
+	}
+
+	due = atomic_load_explicit(&next_periodic_ts, memory_order_relaxed);
+	if (ts >= due && atomic_compare_exchange_strong_explicit(&next_periodic_ts, &due, ts + rt__proc.calib_interval,
+								 memory_order_relaxed, memory_order_relaxed)) {
+		struct rt_shm_calib_point pt;
+
+		rt__clock_sample(&pt);
+		add_calib_point(ctl, &pt);
+	}
+}
+
+static void finish_thread(struct rt__thread *t)
+{
+	rt__thread_finish(t, false);
+}
+
+static void process_exit(void)
+{
+	struct rt_shm_control *ctl = rt__proc.ctl;
+	struct rt__thread *t;
+	bool consumer;
+
+	if (!ctl || rt__proc.pid != getpid())
+		return;
+	rt__thread_list_each(finish_thread);
+	/* Release: the rings' final states are visible before `exited`. */
+	atomic_store_explicit(&ctl->exited, 1, memory_order_release);
+	consumer = atomic_load_explicit(&ctl->session, memory_order_acquire) != 0;
+	if (consumer)
+		return; /* the consumer drains, then unlinks */
+	while ((t = rt__thread_list_pop()) != NULL)
+		shm_unlink(t->ring_name);
+	/* Finished rings kept for late consumers are named by the directory. */
+	{
+		struct rt_shm_thread_slot *slots = (struct rt_shm_thread_slot *)((char *)ctl + ctl->threads_offset);
+
+		for (uint32_t i = 0; i < ctl->threads_capacity; i++) {
+			char name[RT_SHM_NAME_BUF];
+			uint32_t st = atomic_load_explicit(&slots[i].state, memory_order_relaxed);
+
+			if (st == RT_SHM_THREAD_FREE)
+				continue;
+			rt__shm_ring_name(name, sizeof(name), rt__proc.uid, rt__proc.pid,
+					  atomic_load_explicit(&slots[i].thread_number, memory_order_relaxed));
+			shm_unlink(name);
+		}
+	}
+	shm_unlink(rt__proc.ctl_name);
+}
+
+static void fork_prepare(void)
+{
+	rt__thread_list_lock();
+}
+
+static void fork_parent(void)
+{
+	rt__thread_list_unlock();
+}
+
+static void fork_child(void)
+{
+	pid_t parent = rt__proc.pid;
+
+	rt__thread_list_reset_child();
+	/* The child must never write into the parent's segments: drop them all. */
+	__atomic_store_n(&rt__active_v1, &inactive_word, __ATOMIC_RELAXED);
+	rt__thread_forget_all();
+	if (rt__proc.ctl)
+		munmap(rt__proc.ctl, rt__proc.ctl_size);
+	rt__proc.ctl = NULL;
+	/* Spans still open continue untracked; the child starts outside any task. */
+	rt__fast_v1.tracked = 0;
+	rt__proc.pid = getpid();
+	if (!rt__proc.cfg.disabled)
+		create_control(parent);
+}
+
+int rt__process_init(void)
+{
+	int err;
+
+	rt__config_from_env(&rt__proc.cfg);
+	rt__proc.cfg.clock = (uint32_t)rt__clock_init(getenv("RINGTRACE_CLOCK"));
+	rt__proc.pid = getpid();
+	rt__proc.uid = getuid();
+	rt__tasks_init();
+	if (rt__proc.cfg.disabled)
+		return 0;
+	err = rt__thread_list_init();
+	if (err < 0)
+		return err;
+	err = create_control(0);
+	if (err < 0)
+		return err;
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+	atexit(process_exit);
+	return 0;
+}
+
+__attribute__((constructor)) static void library_load(void)
+{
+	rt__process_init();
+}

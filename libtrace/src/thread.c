@@ -1,0 +1,412 @@
+/* SPDX-License-Identifier: MIT */
+/* Thread registration, thread exit, and the slow part of record emission (sub-buffer switches,
+ * loss and stack-snapshot records, periodic checks). */
+#include "thread.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "encode.h"
+#include "names.h"
+#include "shm.h"
+#include "task.h"
+#include "thread-list.h"
+
+#define STACK_RECORD_MAX (16 + RT_SHM_STACK_MAX * 32)
+#define LOSS_RECORD_MAX 40
+#define THREAD_START_MAX (32 + RT_SHM_THREAD_NAME_LEN)
+
+/* Kept in overwrite mode after their thread exits, for a consumer that attaches later. */
+#define FINISHED_RINGS_KEPT 16
+
+static __thread struct rt__thread *self __attribute__((tls_model("initial-exec")));
+/* 1: registration failed or the thread is exiting; 2: registration in progress. */
+static __thread int self_state __attribute__((tls_model("initial-exec")));
+
+static _Atomic uint32_t finished_kept;
+
+struct rt__thread *rt__thread_peek(void)
+{
+	return self;
+}
+
+static struct rt_shm_thread_slot *thread_slots(struct rt_shm_control *ctl)
+{
+	return (struct rt_shm_thread_slot *)((char *)ctl + ctl->threads_offset);
+}
+
+static void unlink_ring(uint64_t thread_number)
+{
+	char name[RT_SHM_NAME_BUF];
+
+	rt__shm_ring_name(name, sizeof(name), rt__proc.uid, rt__proc.pid, thread_number);
+	shm_unlink(name);
+}
+
+/* Claim a directory slot: a free one, else one a consumer drained, else (overwrite mode with no
+ * consumer) the finished ring kept the longest. Lock-free: each candidate is CAS'ed. */
+static struct rt_shm_thread_slot *claim_slot(struct rt_shm_control *ctl)
+{
+	struct rt_shm_thread_slot *slots = thread_slots(ctl);
+	static const uint32_t wanted[] = { RT_SHM_THREAD_FREE, RT_SHM_THREAD_DRAINED, RT_SHM_THREAD_FINISHED };
+	size_t tries = sizeof(wanted) / sizeof(wanted[0]);
+
+	/* Finished rings belong to an attached consumer until it drains them. */
+	if (atomic_load_explicit(&ctl->session, memory_order_relaxed) != 0)
+		tries--;
+	for (size_t w = 0; w < tries; w++) {
+		for (uint32_t i = 0; i < ctl->threads_capacity; i++) {
+			uint32_t expect = wanted[w];
+
+			if (atomic_load_explicit(&slots[i].state, memory_order_relaxed) != expect)
+				continue;
+			/* Acquire: the previous owner's thread_number is read below. */
+			if (!atomic_compare_exchange_strong_explicit(&slots[i].state, &expect, RT_SHM_THREAD_CLAIMED,
+								    memory_order_acquire, memory_order_relaxed))
+				continue;
+			if (wanted[w] != RT_SHM_THREAD_FREE) {
+				unlink_ring(atomic_load_explicit(&slots[i].thread_number, memory_order_relaxed));
+				if (wanted[w] == RT_SHM_THREAD_FINISHED)
+					atomic_fetch_sub_explicit(&finished_kept, 1, memory_order_relaxed);
+			}
+			return &slots[i];
+		}
+	}
+	atomic_fetch_add_explicit(&ctl->thread_overflows, 1, memory_order_relaxed);
+	return NULL;
+}
+
+static void copy_name(char *dst, size_t cap, const char *src)
+{
+	size_t n = strnlen(src, cap - 1);
+
+	memcpy(dst, src, n);
+	memset(dst + n, 0, cap - n);
+}
+
+static void write_thread_start(struct rt__thread *t, uint64_t ts)
+{
+	uint8_t *p = rt__ring_ptr(&t->w), *q;
+	size_t nlen = strnlen(t->slot->name, RT_SHM_THREAD_NAME_LEN);
+
+	q = rt_mp_array(p, 6);
+	*q++ = RT_REC_THREAD_START;
+	q = rt_mp_uint(q, rt__ring_delta(&t->w, ts));
+	q = rt_mp_uint(q, t->tid);
+	q = rt_mp_uint(q, t->thread_number);
+	q = rt_mp_str(q, t->slot->name, (uint32_t)nlen);
+	q = rt_mp_uint(q, (uint64_t)rt__proc.pid);
+	rt__ring_commit(&t->w, q);
+}
+
+static struct rt__thread *register_thread(const char *name)
+{
+	struct rt_shm_control *ctl = rt__proc.ctl;
+	struct rt__ring_config cfg;
+	struct rt__thread *t;
+	char kname[RT_SHM_THREAD_NAME_LEN] = "";
+	uint64_t ts;
+
+	self_state = 2;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		goto error;
+	t->slot = claim_slot(ctl);
+	if (!t->slot)
+		goto error_free;
+	t->tid = (uint32_t)syscall(SYS_gettid);
+	/* Relaxed: the counter only hands out unique numbers. */
+	t->thread_number = atomic_fetch_add_explicit(&ctl->next_thread_number, 1, memory_order_relaxed) + 1;
+	rt__shm_ring_name(t->ring_name, sizeof(t->ring_name), rt__proc.uid, rt__proc.pid, t->thread_number);
+
+	cfg = (struct rt__ring_config){
+		.ring_size = rt__proc.cfg.ring_size,
+		.sb_count = rt__proc.cfg.sb_count,
+		.mode = rt__proc.cfg.mode,
+		.clock = rt__proc.cfg.clock,
+		.pid = (uint32_t)rt__proc.pid,
+		.tid = t->tid,
+		.thread_number = t->thread_number,
+	};
+	ts = rt__now();
+	if (rt__ring_create(&t->w, t->ring_name, &cfg, ts) < 0)
+		goto error_slot;
+	t->ring = t->w.hdr;
+
+	if (name)
+		copy_name(t->slot->name, sizeof(t->slot->name), name);
+	else if (prctl(PR_GET_NAME, kname, 0, 0, 0) == 0)
+		copy_name(t->slot->name, sizeof(t->slot->name), kname);
+	else
+		copy_name(t->slot->name, sizeof(t->slot->name), "thread");
+	t->slot->tid = t->tid;
+	atomic_store_explicit(&t->slot->thread_number, t->thread_number, memory_order_relaxed);
+	/* Release: tid, name and thread number are complete before a consumer sees ACTIVE. */
+	atomic_store_explicit(&t->slot->state, RT_SHM_THREAD_ACTIVE, memory_order_release);
+
+	t->seen_session = atomic_load_explicit(&ctl->session, memory_order_relaxed);
+	t->next_check_ts = ts + rt__proc.check_interval;
+	write_thread_start(t, ts);
+	rt__thread_list_add(t);
+	self = t;
+	self_state = 0;
+	return t;
+
+error_slot:
+	atomic_store_explicit(&t->slot->state, RT_SHM_THREAD_FREE, memory_order_release);
+error_free:
+	free(t);
+error:
+	self_state = 1;
+	return NULL;
+}
+
+struct rt__thread *rt__thread_self(void)
+{
+	if (__builtin_expect(self != NULL, 1))
+		return self;
+	if (self_state != 0 || !rt__proc.ctl)
+		return NULL;
+	return register_thread(NULL);
+}
+
+int rt_thread_register(const char *name)
+{
+	if (self) {
+		rt_thread_set_name(name);
+		return 0;
+	}
+	if (!rt__proc.ctl)
+		return -ENODEV;
+	if (self_state == 1)
+		return -ENOSPC;
+	return register_thread(name) ? 0 : -ENOSPC;
+}
+
+void rt_thread_set_name(const char *name)
+{
+	struct rt__thread *t = rt__thread_self();
+	uint64_t ts;
+	uint8_t *p, *q;
+
+	if (!t || t->busy || !name)
+		return;
+	t->busy = 1;
+	atomic_signal_fence(memory_order_seq_cst);
+	copy_name(t->slot->name, sizeof(t->slot->name), name);
+	if (rt__active_now() == RT_SHM_ACTIVE_ON) {
+		ts = rt__now();
+		p = rt__thread_reserve(t, 16 + RT_SHM_THREAD_NAME_LEN, ts);
+		if (p) {
+			q = rt_mp_array(p, 3);
+			*q++ = RT_REC_THREAD_NAME;
+			q = rt_mp_uint(q, rt__ring_delta(&t->w, ts));
+			q = rt_mp_str(q, t->slot->name, (uint32_t)strnlen(t->slot->name, RT_SHM_THREAD_NAME_LEN));
+			rt__ring_commit(&t->w, q);
+		} else {
+			rt__thread_lost(t, ts, RT_LOSS_FULL);
+		}
+	}
+	atomic_signal_fence(memory_order_seq_cst);
+	t->busy = 0;
+}
+
+void rt__thread_lost(struct rt__thread *t, uint64_t ts, uint32_t reason)
+{
+	if (t->lost == 0)
+		t->lost_first_ts = ts;
+	t->lost++;
+	t->lost_reasons |= reason;
+	t->pending |= RT_PENDING_LOSS | RT_PENDING_STACK;
+	/* Statistics; this thread is the counters' only writer except for nested handlers, which
+	 * never reach here while busy. */
+	if (reason & RT_LOSS_NESTED)
+		atomic_fetch_add_explicit(&t->ring->nested_dropped, 1, memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(&t->ring->dropped, 1, memory_order_relaxed);
+}
+
+static void write_loss(struct rt__thread *t, uint64_t ts)
+{
+	uint8_t *p = rt__ring_ptr(&t->w), *q;
+
+	q = rt_mp_array(p, 5);
+	*q++ = RT_REC_LOSS;
+	q = rt_mp_uint(q, rt__ring_delta(&t->w, ts));
+	q = rt_mp_uint(q, t->lost);
+	q = rt_mp_uint(q, t->lost_first_ts);
+	q = rt_mp_uint(q, t->lost_reasons);
+	rt__ring_commit(&t->w, q);
+	t->lost = 0;
+	t->lost_reasons = 0;
+}
+
+/* A snapshot of the open-span stack: readers that lost records, start mid-ring or attach late
+ * resynchronise from it. */
+static void write_stack(struct rt__thread *t, uint64_t ts)
+{
+	struct rt_shm_ring *r = t->ring;
+	uint32_t depth = r->stack_depth < RT_SHM_STACK_MAX ? r->stack_depth : RT_SHM_STACK_MAX;
+	uint8_t *p = rt__ring_ptr(&t->w), *q;
+
+	q = rt_mp_array(p, 5);
+	*q++ = RT_REC_STACK;
+	q = rt_mp_uint(q, rt__ring_delta(&t->w, ts));
+	q = rt_mp_uint(q, t->task);
+	q = rt_mp_uint(q, r->stack_span_seq);
+	q = rt_mp_array(q, depth);
+	for (uint32_t i = 0; i < depth; i++) {
+		const struct rt_shm_stack_entry *e = &r->stack[i];
+
+		q = rt_mp_array(q, 4);
+		q = rt_mp_uint(q, e->name_id);
+		q = rt_mp_uint(q, e->span_seq);
+		q = rt_mp_uint(q, e->begin_ts);
+		q = rt_mp_uint(q, e->task_id);
+	}
+	rt__ring_commit(&t->w, q);
+}
+
+uint8_t *rt__thread_reserve_slow(struct rt__thread *t, size_t max, uint64_t ts)
+{
+	struct rt__ring_writer *w = &t->w;
+	uint32_t session;
+	size_t need;
+
+	if (ts >= t->next_check_ts) {
+		t->next_check_ts = ts + rt__proc.check_interval;
+		rt__process_periodic(ts);
+	}
+	/* Relaxed: see rt__thread_reserve(). */
+	session = atomic_load_explicit(&rt__proc.ctl->session, memory_order_relaxed);
+	if (session != t->seen_session) {
+		t->seen_session = session;
+		if (session)
+			t->pending |= RT_PENDING_STACK;
+	}
+	need = max + ((t->pending & RT_PENDING_LOSS) ? LOSS_RECORD_MAX : 0) +
+	       ((t->pending & RT_PENDING_STACK) ? STACK_RECORD_MAX : 0);
+	if (!rt__ring_fits(w, need)) {
+		if (!rt__ring_switch(w, ts))
+			return NULL;
+		/* In overwrite mode any sub-buffer may become a reader's first: start each with the
+		 * open spans. */
+		if (w->mode == RT_SHM_MODE_OVERWRITE)
+			t->pending |= RT_PENDING_STACK;
+		need = max + ((t->pending & RT_PENDING_LOSS) ? LOSS_RECORD_MAX : 0) +
+		       ((t->pending & RT_PENDING_STACK) ? STACK_RECORD_MAX : 0);
+		rt_assert(rt__ring_fits(w, need));
+	}
+	if (t->pending & RT_PENDING_LOSS)
+		write_loss(t, ts);
+	if (t->pending & RT_PENDING_STACK)
+		write_stack(t, ts);
+	t->pending = 0;
+	return rt__ring_ptr(w);
+}
+
+void rt__thread_emit_misuse(struct rt__thread *t, uint32_t code, uint64_t detail)
+{
+	uint64_t ts;
+	uint8_t *p, *q;
+
+	atomic_fetch_add_explicit(&t->ring->misuse, 1, memory_order_relaxed);
+	if (rt__active_now() != RT_SHM_ACTIVE_ON)
+		return;
+	ts = rt__now();
+	p = rt__thread_reserve(t, 24, ts);
+	if (!p) {
+		rt__thread_lost(t, ts, RT_LOSS_FULL);
+		return;
+	}
+	q = rt_mp_array(p, 4);
+	*q++ = RT_REC_MISUSE;
+	q = rt_mp_uint(q, rt__ring_delta(&t->w, ts));
+	q = rt_mp_uint(q, code);
+	q = rt_mp_uint(q, detail);
+	rt__ring_commit(&t->w, q);
+}
+
+void rt__thread_set_task(struct rt__thread *t, uint64_t task)
+{
+	t->task = task;
+	rt__stack_write_begin(t->ring);
+	t->ring->stack_task = task;
+	rt__stack_write_end(t->ring);
+}
+
+/* Close the thread's ring for good: the consumer drains what is committed, then frees the slot. */
+void rt__thread_finish(struct rt__thread *t, bool exiting_thread)
+{
+	struct rt_shm_control *ctl = rt__proc.ctl;
+	bool consumer = atomic_load_explicit(&ctl->session, memory_order_relaxed) != 0;
+	uint64_t ts;
+	uint8_t *p, *q;
+
+	if (exiting_thread && rt__active_now() == RT_SHM_ACTIVE_ON) {
+		ts = rt__now();
+		p = rt__thread_reserve(t, 16, ts);
+		if (p) {
+			q = rt_mp_array(p, 2);
+			*q++ = RT_REC_THREAD_EXIT;
+			q = rt_mp_uint(q, rt__ring_delta(&t->w, ts));
+			rt__ring_commit(&t->w, q);
+		}
+	}
+	atomic_store_explicit(&t->ring->records, t->w.rec_seq + t->w.sb_records, memory_order_relaxed);
+	/* Release: every commit above happens before a consumer sees FINISHED and decides that
+	 * commit_pos is final. */
+	atomic_store_explicit(&t->ring->state, RT_SHM_THREAD_FINISHED, memory_order_release);
+	if (!consumer && rt__proc.cfg.mode == RT_SHM_MODE_DISCARD) {
+		/* Nobody reads and nothing was recorded since: give the slot straight back. */
+		shm_unlink(t->ring_name);
+		atomic_store_explicit(&t->slot->state, RT_SHM_THREAD_FREE, memory_order_release);
+	} else if (!consumer &&
+		   atomic_fetch_add_explicit(&finished_kept, 1, memory_order_relaxed) >= FINISHED_RINGS_KEPT) {
+		atomic_fetch_sub_explicit(&finished_kept, 1, memory_order_relaxed);
+		shm_unlink(t->ring_name);
+		atomic_store_explicit(&t->slot->state, RT_SHM_THREAD_FREE, memory_order_release);
+	} else {
+		atomic_store_explicit(&t->slot->state, RT_SHM_THREAD_FINISHED, memory_order_release);
+	}
+}
+
+/* pthread key destructor: runs at thread exit while the thread's TLS is still valid. */
+void rt__thread_exit(void *arg)
+{
+	struct rt__thread *t = arg;
+
+	if (t != self)
+		return;
+	t->busy = 1;
+	rt__thread_finish(t, true);
+	rt__thread_list_remove(t);
+	rt__ring_destroy(&t->w, NULL);
+	free(t);
+	self = NULL;
+	/* Later TLS destructors that trace must not register the thread again. */
+	self_state = 1;
+}
+
+/* In a fork()ed child: forget the parent's rings without touching them. */
+void rt__thread_forget_all(void)
+{
+	struct rt__thread *t;
+
+	while ((t = rt__thread_list_pop()) != NULL) {
+		rt__ring_destroy(&t->w, NULL);
+		if (t != self)
+			free(t);
+	}
+	free(self);
+	self = NULL;
+	self_state = 0;
+	atomic_store_explicit(&finished_kept, 0, memory_order_relaxed);
+}

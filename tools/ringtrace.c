@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: MIT */
+/* The `ringtrace` command: list live traced processes, dump a process's records. */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ringtrace/ringtrace.h>
+
+#include "producer.h"
+#include "record.h"
+#include "ring-reader.h"
+
+#define MAX_THREADS 1024
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: ringtrace list\n"
+		   "       ringtrace dump -p PID [--duration SECONDS]\n");
+}
+
+static const char *mode_name(uint32_t m)
+{
+	return m == RT_SHM_MODE_OVERWRITE ? "overwrite" : "discard";
+}
+
+static int cmd_list(void)
+{
+	DIR *dir = opendir("/dev/shm");
+	struct dirent *de;
+	char prefix[64];
+	int shown = 0;
+
+	if (!dir) {
+		fprintf(stderr, "ringtrace: cannot open /dev/shm: %s\n", strerror(errno));
+		return 1;
+	}
+	snprintf(prefix, sizeof(prefix), RT_SHM_PREFIX ".%u.", (unsigned)geteuid());
+	printf("%-8s %-16s %-9s %7s %9s %12s %10s %-9s %s\n", "PID", "NAME", "MODE", "THREADS", "BUFFER", "RECORDS",
+	       "LOST", "CONSUMER", "STATE");
+	while ((de = readdir(dir)) != NULL) {
+		struct rtc_producer p;
+		struct rtc_thread_info th[MAX_THREADS];
+		char name[300];
+		size_t n;
+		uint64_t records = 0, lost = 0;
+		int err;
+
+		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0 || strchr(de->d_name + strlen(prefix), '.'))
+			continue;
+		snprintf(name, sizeof(name), "/%s", de->d_name);
+		err = rtc_producer_open_name(&p, name);
+		if (err < 0) {
+			printf("%-8s %-16s refused: %s\n", de->d_name + strlen(prefix), "?", rt_strerror(err));
+			continue;
+		}
+		n = rtc_producer_threads(&p, th, MAX_THREADS);
+		for (size_t i = 0; i < n; i++) {
+			struct rtc_ring_reader r;
+			char rn[128];
+
+			rtc_producer_ring_name(&p, th[i].thread_number, rn, sizeof(rn));
+			if (rtc_ring_reader_open(&r, rn, (uint32_t)p.pid) < 0)
+				continue;
+			records += atomic_load_explicit(&r.hdr->records, memory_order_relaxed);
+			lost += atomic_load_explicit(&r.hdr->dropped, memory_order_relaxed) +
+				atomic_load_explicit(&r.hdr->overwritten_records, memory_order_relaxed) +
+				atomic_load_explicit(&r.hdr->nested_dropped, memory_order_relaxed);
+			rtc_ring_reader_close(&r);
+		}
+		printf("%-8d %-16s %-9s %7zu %8uK %12" PRIu64 " %10" PRIu64 " %-9s %s\n", (int)p.pid, p.process_name,
+		       mode_name(p.mode), n, p.ring_size >> 10, records, lost,
+		       atomic_load_explicit(&p.ctl->session, memory_order_relaxed) ? "attached" : "-",
+		       rtc_producer_exited(&p) ? "dead" : "live");
+		rtc_producer_close(&p);
+		shown++;
+	}
+	closedir(dir);
+	if (!shown)
+		printf("(no traced processes of uid %u)\n", (unsigned)geteuid());
+	return 0;
+}
+
+struct dump_thread {
+	bool open;
+	uint32_t slot;
+	uint64_t thread_number;
+	struct rtc_ring_reader r;
+};
+
+static void print_record(struct rtc_producer *p, uint64_t thread_number, const struct rtc_record *rec)
+{
+	printf("%20" PRIu64 " t%-3" PRIu64 " %-12s", rec->ts, thread_number, rtc_record_kind_name(rec->kind));
+	switch (rec->kind) {
+	case RT_REC_THREAD_START:
+		printf(" tid=%" PRIu64 " name=\"%.*s\"", rec->a, (int)rec->str_len, rec->str);
+		break;
+	case RT_REC_THREAD_NAME:
+		printf(" name=\"%.*s\"", (int)rec->str_len, rec->str);
+		break;
+	case RT_REC_SPAN_BEGIN:
+		printf(" %s", rtc_producer_name(p, (uint32_t)rec->a));
+		break;
+	case RT_REC_SPAN_END_SEQ:
+		printf(" seq=%" PRIu64, rec->a);
+		break;
+	case RT_REC_TASK_BEGIN:
+		printf(" task=%" PRIu64 " parent=%" PRIu64 " %s", rec->a, rec->b, rtc_producer_name(p, (uint32_t)rec->c));
+		break;
+	case RT_REC_TASK_END:
+		printf(" task=%" PRIu64 " now=%" PRIu64, rec->a, rec->b);
+		break;
+	case RT_REC_LOG:
+		printf(" [%s] %.*s", rtc_producer_name(p, (uint32_t)rec->a), (int)rec->str_len, rec->str);
+		break;
+	case RT_REC_ADOPT:
+		printf(" task=%" PRIu64 " from=t%" PRIu64 "/%" PRIu64 " how=%" PRIu64, rec->a, rec->b, rec->c, rec->d);
+		break;
+	case RT_REC_LOSS:
+		printf(" lost=%" PRIu64 " since=%" PRIu64 " reasons=%" PRIu64, rec->a, rec->b, rec->c);
+		break;
+	case RT_REC_STACK:
+		printf(" task=%" PRIu64 " depth=%u", rec->a, rec->stack_len);
+		for (uint32_t i = 0; i < rec->stack_len; i++)
+			printf(" %s#%" PRIu64, rtc_producer_name(p, rec->stack[i].name_id), rec->stack[i].span_seq);
+		break;
+	case RT_REC_MISUSE:
+		printf(" code=%" PRIu64 " detail=%" PRIu64, rec->a, rec->b);
+		break;
+	default:
+		break;
+	}
+	putchar('\n');
+}
+
+static int drain(struct rtc_producer *p, struct dump_thread *t, struct rtc_decoder *dec, uint64_t *count)
+{
+	struct rtc_ring_chunk c;
+	struct rtc_record rec;
+	int ret, got = 0;
+
+	while ((ret = rtc_ring_reader_next(&t->r, &c)) > 0) {
+		if (c.lost_before)
+			printf("%20" PRIu64 " t%-3" PRIu64 " %-12s lost=%" PRIu64 " (overwritten)\n", c.lost_first_ts,
+			       t->thread_number, "gap", c.lost_before);
+		rtc_decoder_reset(dec, c.data, c.len, c.base_ts);
+		while ((ret = rtc_decoder_next(dec, &rec)) > 0) {
+			print_record(p, t->thread_number, &rec);
+			(*count)++;
+		}
+		if (ret < 0)
+			fprintf(stderr, "ringtrace: pid %d thread %" PRIu64 ": malformed record skipped\n", (int)p->pid,
+				t->thread_number);
+		rtc_ring_reader_consumed(&t->r, dec->records, dec->ts);
+		got = 1;
+	}
+	if (ret < 0)
+		fprintf(stderr, "ringtrace: pid %d thread %" PRIu64 ": %s\n", (int)p->pid, t->thread_number, rt_strerror(ret));
+	return got;
+}
+
+static int cmd_dump(pid_t pid, double duration)
+{
+	static struct dump_thread threads[MAX_THREADS];
+	struct rtc_thread_info info[MAX_THREADS];
+	struct rtc_producer p;
+	struct rtc_decoder dec;
+	struct timespec t0, now;
+	uint64_t count = 0;
+	int err;
+
+	err = rtc_producer_open(&p, pid, geteuid());
+	if (err < 0) {
+		fprintf(stderr, "ringtrace: pid %d: %s\n", (int)pid, rt_strerror(err));
+		return 1;
+	}
+	err = rtc_producer_attach(&p);
+	if (err < 0) {
+		fprintf(stderr, "ringtrace: pid %d: %s\n", (int)pid, rt_strerror(err));
+		rtc_producer_close(&p);
+		return 1;
+	}
+	if (rtc_decoder_init(&dec) < 0)
+		return 1;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	printf("# attached to pid %d (%s), mode %s\n", (int)pid, p.process_name, mode_name(p.mode));
+	while (!stop) {
+		size_t n = rtc_producer_threads(&p, info, MAX_THREADS);
+		bool exited = rtc_producer_exited(&p), pending = false;
+
+		for (size_t i = 0; i < n; i++) {
+			struct dump_thread *t = &threads[info[i].slot];
+			char rn[128];
+
+			if (t->open && t->thread_number != info[i].thread_number) {
+				rtc_ring_reader_close(&t->r);
+				t->open = false;
+			}
+			if (!t->open && info[i].state != RT_SHM_THREAD_DRAINED) {
+				rtc_producer_ring_name(&p, info[i].thread_number, rn, sizeof(rn));
+				if (rtc_ring_reader_open(&t->r, rn, (uint32_t)pid) < 0)
+					continue;
+				t->open = true;
+				t->slot = info[i].slot;
+				t->thread_number = info[i].thread_number;
+			}
+			if (!t->open)
+				continue;
+			drain(&p, t, &dec, &count);
+			if (rtc_ring_reader_done(&t->r)) {
+				rtc_producer_thread_drained(&p, t->slot, t->thread_number);
+				rtc_ring_reader_close(&t->r);
+				t->open = false;
+			} else {
+				pending = true;
+			}
+		}
+		rtc_producer_heartbeat(&p);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (exited && !pending)
+			break;
+		if (duration > 0 && (now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) / 1e9 >= duration)
+			break;
+		usleep(2000);
+	}
+	for (size_t i = 0; i < MAX_THREADS; i++)
+		if (threads[i].open)
+			rtc_ring_reader_close(&threads[i].r);
+	printf("# %" PRIu64 " records\n", count);
+	rtc_decoder_fini(&dec);
+	rtc_producer_close(&p);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "list") == 0)
+		return cmd_list();
+	if (strcmp(argv[1], "dump") == 0) {
+		pid_t pid = 0;
+		double duration = 0;
+
+		for (int i = 2; i < argc; i++) {
+			if (strcmp(argv[i], "-p") == 0 && i + 1 < argc)
+				pid = (pid_t)atoi(argv[++i]);
+			else if (strcmp(argv[i], "--duration") == 0 && i + 1 < argc)
+				duration = atof(argv[++i]);
+			else {
+				usage(stderr);
+				return 2;
+			}
+		}
+		if (pid <= 0) {
+			usage(stderr);
+			return 2;
+		}
+		return cmd_dump(pid, duration);
+	}
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	usage(stderr);
+	return 2;
+}
