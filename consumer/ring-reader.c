@@ -190,11 +190,12 @@ int rtc_ring_reader_next(struct rtc_ring_reader *r, struct rtc_ring_chunk *c)
 		return 1;
 
 	overwritten:
-		/* Skip to the oldest sub-buffer that can still be intact. */
+		/* Skip to the oldest sub-buffer that can still be intact. If the writer recycles it
+		 * while we copy, the seq re-check sends us here again. */
 		cp = atomic_load_explicit(&r->hdr->commit_pos, memory_order_acquire);
 		{
 			uint64_t newest = cp / r->sb_size;
-			uint64_t oldest = newest >= r->sb_count - 1 ? newest - (r->sb_count - 1) + 1 : 0;
+			uint64_t oldest = newest >= r->sb_count - 1 ? newest - (r->sb_count - 1) : 0;
 
 			if (oldest * r->sb_size <= r->pos)
 				oldest = v + 1;

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/* In-process consumer for tests: attach to self, drain all rings, keep copies of the records. */
+#include "harness.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ringtrace/ringtrace.h>
+
+int harness_attach(struct harness *h)
+{
+	int err;
+
+	memset(h, 0, sizeof(*h));
+	err = rtc_producer_open(&h->p, getpid(), getuid());
+	if (err < 0)
+		return err;
+	err = rtc_producer_attach(&h->p);
+	if (err < 0)
+		return err;
+	return rtc_decoder_init(&h->dec);
+}
+
+static void append(struct harness *h, const struct rtc_record *rec, uint64_t thread_number)
+{
+	struct rec_copy *c;
+
+	if (h->n == h->cap) {
+		h->cap = h->cap ? h->cap * 2 : 1024;
+		h->recs = realloc(h->recs, h->cap * sizeof(*h->recs));
+		if (!h->recs)
+			abort();
+	}
+	c = &h->recs[h->n++];
+	c->kind = rec->kind;
+	c->ts = rec->ts;
+	c->a = rec->a;
+	c->b = rec->b;
+	c->c = rec->c;
+	c->d = rec->d;
+	c->thread_number = thread_number;
+	c->str_len = rec->str_len < sizeof(c->str) - 1 ? rec->str_len : (uint32_t)sizeof(c->str) - 1;
+	if (rec->str)
+		memcpy(c->str, rec->str, c->str_len);
+	c->str[c->str_len] = 0;
+	c->stack_len = rec->stack_len;
+	memcpy(c->stack, rec->stack, rec->stack_len * sizeof(rec->stack[0]));
+}
+
+void harness_drain(struct harness *h)
+{
+	struct rtc_thread_info info[HARNESS_THREADS];
+	size_t n = rtc_producer_threads(&h->p, info, HARNESS_THREADS);
+
+	rtc_producer_heartbeat(&h->p);
+	for (size_t i = 0; i < n; i++) {
+		uint32_t s = info[i].slot % HARNESS_THREADS;
+		struct rtc_ring_chunk c;
+		struct rtc_record rec;
+		char name[128];
+		int ret;
+
+		if (h->t[s].open && h->t[s].thread_number != info[i].thread_number) {
+			rtc_ring_reader_close(&h->t[s].r);
+			h->t[s].open = false;
+		}
+		if (!h->t[s].open) {
+			if (info[i].state == RT_SHM_THREAD_DRAINED)
+				continue;
+			rtc_producer_ring_name(&h->p, info[i].thread_number, name, sizeof(name));
+			if (rtc_ring_reader_open(&h->t[s].r, name, (uint32_t)getpid()) < 0)
+				continue;
+			h->t[s].open = true;
+			h->t[s].thread_number = info[i].thread_number;
+			h->t[s].slot = info[i].slot;
+		}
+		while ((ret = rtc_ring_reader_next(&h->t[s].r, &c)) > 0) {
+			h->gap_records += c.lost_before;
+			rtc_decoder_reset(&h->dec, c.data, c.len, c.base_ts);
+			while ((ret = rtc_decoder_next(&h->dec, &rec)) > 0)
+				append(h, &rec, h->t[s].thread_number);
+			if (ret < 0)
+				h->corrupt++;
+			rtc_ring_reader_consumed(&h->t[s].r, h->dec.records, h->dec.ts);
+		}
+		if (ret < 0)
+			h->corrupt++;
+		if (rtc_ring_reader_done(&h->t[s].r)) {
+			rtc_producer_thread_drained(&h->p, h->t[s].slot, h->t[s].thread_number);
+			rtc_ring_reader_close(&h->t[s].r);
+			h->t[s].open = false;
+		}
+	}
+}
+
+size_t harness_count(const struct harness *h, uint32_t kind, uint64_t thread_number)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < h->n; i++)
+		if ((!kind || h->recs[i].kind == kind) && (!thread_number || h->recs[i].thread_number == thread_number))
+			n++;
+	return n;
+}
+
+long harness_find(const struct harness *h, uint32_t kind, size_t from)
+{
+	for (size_t i = from; i < h->n; i++)
+		if (h->recs[i].kind == kind)
+			return (long)i;
+	return -1;
+}
+
+void harness_fini(struct harness *h)
+{
+	for (size_t i = 0; i < HARNESS_THREADS; i++)
+		if (h->t[i].open)
+			rtc_ring_reader_close(&h->t[i].r);
+	rtc_decoder_fini(&h->dec);
+	rtc_producer_close(&h->p);
+	free(h->recs);
+	memset(h, 0, sizeof(*h));
+}
+
+uint64_t harness_self_thread(void)
+{
+	return rt_context_current().thread_number;
+}

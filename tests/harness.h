@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/* Test harness: an in-process consumer that attaches to the test's own control segment and
+ * collects every decoded record, per thread, for assertions. */
+#ifndef RT_TEST_HARNESS_H
+#define RT_TEST_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "producer.h"
+#include "record.h"
+#include "ring-reader.h"
+
+struct rec_copy {
+	uint32_t kind;
+	uint64_t ts;
+	uint64_t a, b, c, d;
+	uint64_t thread_number;
+	char str[1100];
+	uint32_t str_len;
+	uint32_t stack_len;
+	struct rtc_stack_item stack[RTC_STACK_MAX];
+};
+
+#define HARNESS_THREADS 256
+
+struct harness {
+	struct rtc_producer p;
+	struct rtc_decoder dec;
+	struct {
+		bool open;
+		uint64_t thread_number;
+		uint32_t slot;
+		struct rtc_ring_reader r;
+	} t[HARNESS_THREADS];
+	struct rec_copy *recs;
+	size_t n, cap;
+	uint64_t gap_records; /* overwritten records reported by the reader */
+	uint64_t corrupt;
+};
+
+/* Open our own control segment and attach as its consumer. Returns 0 or -errno. */
+int harness_attach(struct harness *h);
+
+/* Read everything committed so far from every ring. */
+void harness_drain(struct harness *h);
+
+/* Records of `kind` (0: any) on thread_number (0: any thread). */
+size_t harness_count(const struct harness *h, uint32_t kind, uint64_t thread_number);
+
+/* Index of the first record of kind at or after `from`, or -1. */
+long harness_find(const struct harness *h, uint32_t kind, size_t from);
+
+void harness_fini(struct harness *h);
+
+/* The calling thread's thread number (registering it). */
+uint64_t harness_self_thread(void);
+
+#endif
