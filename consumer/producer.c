@@ -267,9 +267,18 @@ void rtc_producer_thread_drained(struct rtc_producer *p, uint32_t slot, uint64_t
 	if (slot >= p->threads_capacity)
 		return;
 	s = &slots(p)[slot];
-	if (atomic_load_explicit(&s->thread_number, memory_order_relaxed) != thread_number)
+	if (atomic_load_explicit(&s->thread_number, memory_order_relaxed) != thread_number ||
+	    atomic_load_explicit(&s->state, memory_order_acquire) != RT_SHM_THREAD_FINISHED)
 		return;
-	/* Release: our reads of the ring are done before the producer may unlink and reuse it. */
+	/* The thread is gone and we have read everything: free the ring's memory now rather than
+	 * when the producer next needs a slot. */
+	{
+		char name[128];
+
+		rtc_producer_ring_name(p, thread_number, name, sizeof(name));
+		shm_unlink(name);
+	}
+	/* Release: our reads of the ring are done before the producer may reuse the slot. */
 	atomic_compare_exchange_strong_explicit(&s->state, &expect, RT_SHM_THREAD_DRAINED, memory_order_release,
 						memory_order_relaxed);
 }

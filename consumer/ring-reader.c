@@ -93,7 +93,17 @@ int rtc_ring_reader_open(struct rtc_ring_reader *r, const char *shm_name, uint32
 	 * recycled under us in discard mode, because the writer waits for read_pos to leave it. */
 	r->pos = atomic_load_explicit(&r->hdr->read_pos, memory_order_relaxed);
 	r->pos -= r->pos % r->sb_size;
-	r->records = UINT64_MAX; /* unknown until the first sub-buffer header is read */
+	/* Where the stream stands, if that sub-buffer is still intact: later overwrites of what we
+	 * have not read then count as lost. Otherwise history lost before we came is not "lost". */
+	r->records = UINT64_MAX;
+	{
+		struct rt_shm_subbuf *sb = &r->sb[(r->pos / r->sb_size) & (r->sb_count - 1)];
+		uint64_t seq = atomic_load_explicit(&sb->seq, memory_order_acquire), rec0 = sb->rec_seq0;
+
+		atomic_thread_fence(memory_order_acquire);
+		if (seq == r->pos / r->sb_size && atomic_load_explicit(&sb->seq, memory_order_relaxed) == seq)
+			r->records = rec0;
+	}
 	return 0;
 
 error:

@@ -50,7 +50,9 @@ int rtc_safe_copy(void *dst, const void *src, size_t n)
 	/* volatile: read after a longjmp. */
 	volatile int faulted = 0;
 
-	if (sigsetjmp(jb, 1) == 0) {
+	/* savemask 0: saving the mask is a syscall per copy, and SA_NODEFER means the handler
+	 * never leaves SIGBUS blocked behind it. */
+	if (sigsetjmp(jb, 0) == 0) {
 		armed = &jb;
 		memcpy(dst, src, n);
 	} else {

@@ -2,6 +2,7 @@
 /* In-process consumer for tests: attach to self, drain all rings, keep copies of the records. */
 #include "harness.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -40,12 +41,16 @@ static void append(struct harness *h, const struct rtc_record *rec, uint64_t thr
 	c->c = rec->c;
 	c->d = rec->d;
 	c->thread_number = thread_number;
-	c->str_len = rec->str_len < sizeof(c->str) - 1 ? rec->str_len : (uint32_t)sizeof(c->str) - 1;
-	if (rec->str)
-		memcpy(c->str, rec->str, c->str_len);
-	c->str[c->str_len] = 0;
+	c->str_len = rec->str ? rec->str_len : 0;
+	c->str = rec->str ? strndup(rec->str, rec->str_len) : (char *)"";
 	c->stack_len = rec->stack_len;
-	memcpy(c->stack, rec->stack, rec->stack_len * sizeof(rec->stack[0]));
+	c->stack = NULL;
+	if (rec->kind == RT_REC_STACK) {
+		c->stack = malloc((rec->stack_len + 1) * sizeof(rec->stack[0]));
+		if (!c->stack)
+			abort();
+		memcpy(c->stack, rec->stack, rec->stack_len * sizeof(rec->stack[0]));
+	}
 }
 
 void harness_drain(struct harness *h)
@@ -69,7 +74,7 @@ void harness_drain(struct harness *h)
 			if (info[i].state == RT_SHM_THREAD_DRAINED)
 				continue;
 			rtc_producer_ring_name(&h->p, info[i].thread_number, name, sizeof(name));
-			if (rtc_ring_reader_open(&h->t[s].r, name, (uint32_t)getpid()) < 0)
+			if (rtc_ring_reader_open(&h->t[s].r, name, (uint32_t)h->p.pid) < 0)
 				continue;
 			h->t[s].open = true;
 			h->t[s].thread_number = info[i].thread_number;
@@ -80,13 +85,22 @@ void harness_drain(struct harness *h)
 			rtc_decoder_reset(&h->dec, c.data, c.len, c.base_ts);
 			while ((ret = rtc_decoder_next(&h->dec, &rec)) > 0)
 				append(h, &rec, h->t[s].thread_number);
-			if (ret < 0)
+			if (ret < 0) {
 				h->corrupt++;
+				fprintf(stderr, "harness: thread %llu: undecodable record at offset %zu of a %zu-byte chunk\n",
+					(unsigned long long)h->t[s].thread_number, h->dec.off, c.len);
+			}
 			rtc_ring_reader_consumed(&h->t[s].r, h->dec.records, h->dec.ts);
 		}
-		if (ret < 0)
+		if (ret < 0) {
 			h->corrupt++;
+			fprintf(stderr, "harness: thread %llu: ring read error %d\n",
+				(unsigned long long)h->t[s].thread_number, ret);
+		}
 		if (rtc_ring_reader_done(&h->t[s].r)) {
+			h->dropped += atomic_load(&h->t[s].r.hdr->dropped);
+			h->nested_dropped += atomic_load(&h->t[s].r.hdr->nested_dropped);
+			h->finished++;
 			rtc_producer_thread_drained(&h->p, h->t[s].slot, h->t[s].thread_number);
 			rtc_ring_reader_close(&h->t[s].r);
 			h->t[s].open = false;
@@ -119,6 +133,12 @@ void harness_fini(struct harness *h)
 			rtc_ring_reader_close(&h->t[i].r);
 	rtc_decoder_fini(&h->dec);
 	rtc_producer_close(&h->p);
+	for (size_t i = 0; i < h->n; i++) {
+		if (h->recs[i].str_len || h->recs[i].kind == RT_REC_THREAD_START || h->recs[i].kind == RT_REC_LOG ||
+		    h->recs[i].kind == RT_REC_THREAD_NAME)
+			free(h->recs[i].str);
+		free(h->recs[i].stack);
+	}
 	free(h->recs);
 	memset(h, 0, sizeof(*h));
 }

@@ -17,10 +17,10 @@ struct rec_copy {
 	uint64_t ts;
 	uint64_t a, b, c, d;
 	uint64_t thread_number;
-	char str[1100];
+	char *str; /* NUL-terminated copy; "" when the record has none */
 	uint32_t str_len;
 	uint32_t stack_len;
-	struct rtc_stack_item stack[RTC_STACK_MAX];
+	struct rtc_stack_item *stack; /* STACK records only */
 };
 
 #define HARNESS_THREADS 256
@@ -37,6 +37,9 @@ struct harness {
 	struct rec_copy *recs;
 	size_t n, cap;
 	uint64_t gap_records; /* overwritten records reported by the reader */
+	uint64_t dropped;     /* final `dropped` counters of finished rings */
+	uint64_t nested_dropped;
+	uint64_t finished;    /* rings drained to the end */
 	uint64_t corrupt;
 };
 

@@ -45,7 +45,7 @@ static void nested_drop(struct rt__thread *t)
 {
 	/* Counted here, reported by the interrupted thread's next LOSS record. */
 	if (rt__active_now() == RT_SHM_ACTIVE_ON)
-		rt__thread_lost(t, rt__now(), RT_LOSS_NESTED);
+		rt__thread_lost_nested(t);
 }
 
 static uint32_t intern(struct rt__thread *t, const char *name)
@@ -53,7 +53,7 @@ static uint32_t intern(struct rt__thread *t, const char *name)
 	bool truncated;
 	uint32_t id;
 
-	if (!rt__proc.ctl)
+	if (!rt__process_ensure())
 		return RT_NAME_ID_NULL;
 	id = rt__names_intern(rt__proc.ctl, name, &truncated);
 	if (t && !t->busy && (truncated || !name)) {
@@ -73,8 +73,9 @@ uint32_t rt__name_site(uint32_t *site, const char *name)
 {
 	uint32_t id = intern(rt__thread_peek(), name);
 
-	/* Relaxed: the cache holds a value, not a pointer to data; racing sites store the same id. */
-	if (id != RT_NAME_ID_OVERFLOW)
+	/* Relaxed: the cache holds a value, not a pointer to data; racing sites store the same id.
+	 * Nothing is cached while the library is inert: it may come alive later. */
+	if (id != RT_NAME_ID_OVERFLOW && rt__proc.ctl)
 		__atomic_store_n(site, id + 1, __ATOMIC_RELAXED);
 	return id;
 }
@@ -84,7 +85,8 @@ uint32_t rt__name_site(uint32_t *site, const char *name)
 void rt__span_begin_id(uint32_t name_id)
 {
 	struct rt__fast *f = &rt__fast_v1;
-	uint32_t depth = f->depth;
+	/* The call site already claimed this depth (see rt_span_begin()). */
+	uint32_t depth = f->depth - 1;
 	uint64_t bit = depth < 64 ? 1ull << depth : 0;
 	struct rt__thread *t = rt__thread_self();
 	struct rt_shm_ring *r;
@@ -112,17 +114,8 @@ void rt__span_begin_id(uint32_t name_id)
 		return;
 	}
 	ts = rt__now();
-	rt__stack_write_begin(r);
-	e = &r->stack[sd];
-	e->begin_ts = ts;
-	e->span_seq = ++r->stack_span_seq;
-	e->task_id = t->task;
-	e->name_id = name_id;
-	e->flags = 0;
-	r->stack_depth = sd + 1;
-	rt__stack_write_end(r);
-	f->tracked |= bit;
-
+	/* Record first, then push: a STACK snapshot written by the reserve describes the state
+	 * before this record. */
 	if (active == RT_SHM_ACTIVE_ON) {
 		p = rt__thread_reserve(t, SPAN_BEGIN_MAX, ts);
 		if (__builtin_expect(p != NULL, 1)) {
@@ -135,6 +128,16 @@ void rt__span_begin_id(uint32_t name_id)
 			rt__thread_lost(t, ts, RT_LOSS_FULL);
 		}
 	}
+	rt__stack_write_begin(r);
+	e = &r->stack[sd];
+	e->begin_ts = ts;
+	e->span_seq = ++r->stack_span_seq;
+	e->task_id = t->task;
+	e->name_id = name_id;
+	e->flags = 0;
+	r->stack_depth = sd + 1;
+	rt__stack_write_end(r);
+	f->tracked |= bit;
 	leave(t);
 }
 
@@ -149,22 +152,23 @@ static void end_tracked(struct rt__thread *t, bool seq_form)
 		return;
 	ts = rt__now();
 	seq = r->stack[r->stack_depth - 1].span_seq;
+	/* Record first, then pop (see rt__span_begin_id()). */
+	if (rt__active_now() == RT_SHM_ACTIVE_ON) {
+		p = rt__thread_reserve(t, SPAN_END_MAX, ts);
+		if (__builtin_expect(p != NULL, 1)) {
+			q = rt_mp_array(p, seq_form ? 3 : 2);
+			*q++ = seq_form ? RT_REC_SPAN_END_SEQ : RT_REC_SPAN_END;
+			q = rt_mp_uint(q, rt__ring_delta(&t->w, ts));
+			if (seq_form)
+				q = rt_mp_uint(q, seq);
+			rt__ring_commit(&t->w, q);
+		} else {
+			rt__thread_lost(t, ts, RT_LOSS_FULL);
+		}
+	}
 	rt__stack_write_begin(r);
 	r->stack_depth--;
 	rt__stack_write_end(r);
-	if (rt__active_now() != RT_SHM_ACTIVE_ON)
-		return;
-	p = rt__thread_reserve(t, SPAN_END_MAX, ts);
-	if (__builtin_expect(p == NULL, 0)) {
-		rt__thread_lost(t, ts, RT_LOSS_FULL);
-		return;
-	}
-	q = rt_mp_array(p, seq_form ? 3 : 2);
-	*q++ = seq_form ? RT_REC_SPAN_END_SEQ : RT_REC_SPAN_END;
-	q = rt_mp_uint(q, rt__ring_delta(&t->w, ts));
-	if (seq_form)
-		q = rt_mp_uint(q, seq);
-	rt__ring_commit(&t->w, q);
 }
 
 void rt__span_end_tracked(void)
@@ -193,6 +197,7 @@ void (rt_span_begin)(const char *name)
 	rt_span_begin(name);
 }
 
+
 void (rt_span_end)(void)
 {
 	rt_span_end();
@@ -216,9 +221,11 @@ void rt__span_scope_repair(uint32_t depth)
 	 * first, recorded as misuse so the consumer marks them repaired. */
 	while (f->depth >= depth && f->depth > 0) {
 		uint32_t d = f->depth;
+		bool tracked = d <= 64 && ((f->tracked >> (d - 1)) & 1);
 
+		atomic_signal_fence(memory_order_seq_cst);
 		f->depth = d - 1;
-		if (d > 64 || !((f->tracked >> (d - 1)) & 1) || !t)
+		if (!tracked || !t)
 			continue;
 		if (!enter(t))
 			continue;
@@ -269,8 +276,8 @@ struct rt_task rt__task_begin_id(uint32_t name_id)
 		nested_drop(t);
 		return task;
 	}
-	rt__thread_set_task(t, task.id);
 	write_task_record(t, RT_REC_TASK_BEGIN, task.id, parent, name_id);
+	rt__thread_set_task(t, task.id);
 	leave(t);
 	return task;
 }
@@ -298,12 +305,15 @@ void rt_task_end(struct rt_task task)
 		leave(t);
 		return;
 	}
-	if (t->task == task.id) {
-		uint64_t parent = rt__tasks_get(task.id, &info) ? info.parent : 0;
+	{
+		uint64_t after = t->task;
 
-		rt__thread_set_task(t, rt__tasks_live_ancestor(parent));
+		if (t->task == task.id)
+			after = rt__tasks_live_ancestor(rt__tasks_get(task.id, &info) ? info.parent : 0);
+		write_task_record(t, RT_REC_TASK_END, task.id, after, -1);
+		if (after != t->task)
+			rt__thread_set_task(t, after);
 	}
-	write_task_record(t, RT_REC_TASK_END, task.id, t->task, -1);
 	leave(t);
 }
 
@@ -413,7 +423,6 @@ static struct rt_context adopt(struct rt_context ctx, uint32_t how)
 	}
 	if (how == RT_ADOPT_CONTEXT && ctx.thread_number == t->thread_number)
 		how = RT_ADOPT_RESTORE;
-	rt__thread_set_task(t, ctx.task_id);
 	if (rt__active_now() == RT_SHM_ACTIVE_ON) {
 		ts = rt__now();
 		p = rt__thread_reserve(t, ADOPT_RECORD_MAX, ts);
@@ -430,6 +439,7 @@ static struct rt_context adopt(struct rt_context ctx, uint32_t how)
 			rt__thread_lost(t, ts, RT_LOSS_FULL);
 		}
 	}
+	rt__thread_set_task(t, ctx.task_id);
 	leave(t);
 	return prev;
 }

@@ -31,6 +31,25 @@
 struct rt__process rt__proc;
 
 static const uint32_t inactive_word = RT_SHM_ACTIVE_OFF;
+/* In a fork()ed child before its segment exists: sends the first call into the slow path,
+ * which creates the segment (rt__process_ensure()). */
+static const uint32_t pending_word = RT_SHM_ACTIVE_ON;
+
+/* The parent's name table, copied at fork() so that the call sites' cached ids stay valid in
+ * the child's own table. */
+struct names_snapshot {
+	uint32_t count;
+	uint32_t arena_used;
+	uint32_t names_capacity, arena_size, hash_slots;
+	uint32_t *offsets;
+	uint8_t *arena;
+	uint32_t *hash;
+};
+
+static struct names_snapshot *fork_names;
+static pid_t fork_parent_pid;
+static _Atomic int lazy_pending;
+static pthread_mutex_t lazy_lock = PTHREAD_MUTEX_INITIALIZER;
 RT_API const uint32_t *rt__active_v1 = &inactive_word;
 RT_API __thread struct rt__fast rt__fast_v1 __attribute__((tls_model("initial-exec")));
 
@@ -119,7 +138,61 @@ static void add_calib_point(struct rt_shm_control *ctl, const struct rt_shm_cali
 	atomic_store_explicit(&dst->seq, (seq | 1) + 1, memory_order_release);
 }
 
-static int create_control(pid_t parent_pid)
+static struct names_snapshot *snapshot_names(const struct rt_shm_control *ctl)
+{
+	struct names_snapshot *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->count = atomic_load_explicit(&ctl->names_count, memory_order_acquire);
+	if (s->count > ctl->names_capacity)
+		s->count = ctl->names_capacity;
+	s->arena_used = atomic_load_explicit(&ctl->arena_used, memory_order_acquire);
+	if (s->arena_used > ctl->arena_size)
+		s->arena_used = ctl->arena_size;
+	s->names_capacity = ctl->names_capacity;
+	s->arena_size = ctl->arena_size;
+	s->hash_slots = ctl->hash_slots;
+	s->offsets = malloc(s->count * sizeof(uint32_t) + 1);
+	s->arena = malloc(s->arena_used + 1);
+	s->hash = malloc(s->hash_slots * sizeof(uint32_t));
+	if (!s->offsets || !s->arena || !s->hash) {
+		free(s->offsets);
+		free(s->arena);
+		free(s->hash);
+		free(s);
+		return NULL;
+	}
+	memcpy(s->offsets, (const char *)ctl + ctl->names_offset, s->count * sizeof(uint32_t));
+	memcpy(s->arena, (const char *)ctl + ctl->arena_offset, s->arena_used);
+	memcpy(s->hash, (const char *)ctl + ctl->hash_offset, s->hash_slots * sizeof(uint32_t));
+	return s;
+}
+
+static void restore_names(struct rt_shm_control *ctl, struct names_snapshot *s)
+{
+	if (s->names_capacity != ctl->names_capacity || s->arena_size != ctl->arena_size ||
+	    s->hash_slots != ctl->hash_slots)
+		return;
+	/* The segment is not published yet (no magic): plain copies, then the counters. */
+	memcpy((char *)ctl + ctl->names_offset, s->offsets, s->count * sizeof(uint32_t));
+	memcpy((char *)ctl + ctl->arena_offset, s->arena, s->arena_used);
+	memcpy((char *)ctl + ctl->hash_offset, s->hash, s->hash_slots * sizeof(uint32_t));
+	atomic_store_explicit(&ctl->names_count, s->count, memory_order_relaxed);
+	atomic_store_explicit(&ctl->arena_used, s->arena_used, memory_order_relaxed);
+}
+
+static void free_snapshot(struct names_snapshot *s)
+{
+	if (!s)
+		return;
+	free(s->offsets);
+	free(s->arena);
+	free(s->hash);
+	free(s);
+}
+
+static int create_control(pid_t parent_pid, struct names_snapshot *names)
 {
 	struct rt__config *cfg = &rt__proc.cfg;
 	struct rt_shm_control *ctl;
@@ -170,6 +243,8 @@ static int create_control(pid_t parent_pid)
 	if (prctl(PR_GET_NAME, ctl->process_name, 0, 0, 0) != 0)
 		strcpy(ctl->process_name, "process");
 	rt__names_init(ctl);
+	if (names)
+		restore_names(ctl, names);
 	atomic_store_explicit(&ctl->active, cfg->idle_active, memory_order_relaxed);
 
 	/* A second point for a first rate estimate; the segment setup above gave it some distance. */
@@ -286,20 +361,45 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
-	pid_t parent = rt__proc.pid;
-
 	rt__thread_list_reset_child();
+	pthread_mutex_init(&lazy_lock, NULL);
 	/* The child must never write into the parent's segments: drop them all. */
 	__atomic_store_n(&rt__active_v1, &inactive_word, __ATOMIC_RELAXED);
 	rt__thread_forget_all();
-	if (rt__proc.ctl)
+	free_snapshot(fork_names);
+	fork_names = NULL;
+	if (rt__proc.ctl) {
+		fork_names = snapshot_names(rt__proc.ctl);
 		munmap(rt__proc.ctl, rt__proc.ctl_size);
+	}
 	rt__proc.ctl = NULL;
 	/* Spans still open continue untracked; the child starts outside any task. */
 	rt__fast_v1.tracked = 0;
+	fork_parent_pid = rt__proc.pid;
 	rt__proc.pid = getpid();
-	if (!rt__proc.cfg.disabled)
-		create_control(parent);
+	/* Create the child's segment at its first tracing call, not here: a fork() followed by
+	 * exec() must not leave a segment behind. */
+	if (!rt__proc.cfg.disabled) {
+		atomic_store_explicit(&lazy_pending, 1, memory_order_release);
+		__atomic_store_n(&rt__active_v1, &pending_word, __ATOMIC_RELAXED);
+	}
+}
+
+struct rt_shm_control *rt__process_ensure(void)
+{
+	/* Acquire pairs with the release below: a thread that sees 0 sees the finished segment. */
+	if (__builtin_expect(!atomic_load_explicit(&lazy_pending, memory_order_acquire), 1))
+		return rt__proc.ctl;
+	pthread_mutex_lock(&lazy_lock);
+	if (atomic_load_explicit(&lazy_pending, memory_order_relaxed)) {
+		if (create_control(fork_parent_pid, fork_names) < 0)
+			__atomic_store_n(&rt__active_v1, &inactive_word, __ATOMIC_RELAXED);
+		free_snapshot(fork_names);
+		fork_names = NULL;
+		atomic_store_explicit(&lazy_pending, 0, memory_order_release);
+	}
+	pthread_mutex_unlock(&lazy_lock);
+	return rt__proc.ctl;
 }
 
 int rt__process_init(void)
@@ -316,7 +416,7 @@ int rt__process_init(void)
 	err = rt__thread_list_init();
 	if (err < 0)
 		return err;
-	err = create_control(0);
+	err = create_control(0, NULL);
 	if (err < 0)
 		return err;
 	pthread_atfork(fork_prepare, fork_parent, fork_child);

@@ -44,6 +44,10 @@ void rt__config_from_env(struct rt__config *cfg);
  * inert (every call is a cheap no-op). */
 int rt__process_init(void);
 
+/* The control segment, creating it first in a fork()ed child that has not traced yet. NULL when
+ * the library is inert. Cheap (one load) once created. */
+struct rt_shm_control *rt__process_ensure(void);
+
 /* Periodic work done by whichever recording thread passes `ts` first: consumer lease expiry and
  * calibration points. Lock-free; cheap when called early. */
 void rt__process_periodic(uint64_t ts);

@@ -172,7 +172,7 @@ struct rt__thread *rt__thread_self(void)
 {
 	if (__builtin_expect(self != NULL, 1))
 		return self;
-	if (self_state != 0 || !rt__proc.ctl)
+	if (self_state != 0 || !rt__process_ensure())
 		return NULL;
 	return register_thread(NULL);
 }
@@ -183,7 +183,7 @@ int rt_thread_register(const char *name)
 		rt_thread_set_name(name);
 		return 0;
 	}
-	if (!rt__proc.ctl)
+	if (!rt__process_ensure())
 		return -ENODEV;
 	if (self_state == 1)
 		return -ENOSPC;
@@ -225,27 +225,32 @@ void rt__thread_lost(struct rt__thread *t, uint64_t ts, uint32_t reason)
 	t->lost++;
 	t->lost_reasons |= reason;
 	t->pending |= RT_PENDING_LOSS | RT_PENDING_STACK;
-	/* Statistics; this thread is the counters' only writer except for nested handlers, which
-	 * never reach here while busy. */
-	if (reason & RT_LOSS_NESTED)
-		atomic_fetch_add_explicit(&t->ring->nested_dropped, 1, memory_order_relaxed);
-	else
-		atomic_fetch_add_explicit(&t->ring->dropped, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&t->ring->dropped, 1, memory_order_relaxed);
 }
 
-static void write_loss(struct rt__thread *t, uint64_t ts)
+void rt__thread_lost_nested(struct rt__thread *t)
+{
+	t->nested_lost = t->nested_lost + 1;
+	atomic_fetch_add_explicit(&t->ring->nested_dropped, 1, memory_order_relaxed);
+}
+
+static void write_loss(struct rt__thread *t, uint64_t ts, uint64_t nested)
 {
 	uint8_t *p = rt__ring_ptr(&t->w), *q;
+	uint64_t n = nested - t->nested_reported;
+	uint32_t reasons = t->lost_reasons | (n ? RT_LOSS_NESTED : 0);
 
 	q = rt_mp_array(p, 5);
 	*q++ = RT_REC_LOSS;
 	q = rt_mp_uint(q, rt__ring_delta(&t->w, ts));
-	q = rt_mp_uint(q, t->lost);
-	q = rt_mp_uint(q, t->lost_first_ts);
-	q = rt_mp_uint(q, t->lost_reasons);
+	q = rt_mp_uint(q, t->lost + n);
+	/* Handlers do not record when they dropped; the interval then starts at the last record. */
+	q = rt_mp_uint(q, t->lost ? t->lost_first_ts : t->w.last_ts);
+	q = rt_mp_uint(q, reasons);
 	rt__ring_commit(&t->w, q);
 	t->lost = 0;
 	t->lost_reasons = 0;
+	t->nested_reported = nested;
 }
 
 /* A snapshot of the open-span stack: readers that lost records, start mid-ring or attach late
@@ -277,9 +282,12 @@ static void write_stack(struct rt__thread *t, uint64_t ts)
 uint8_t *rt__thread_reserve_slow(struct rt__thread *t, size_t max, uint64_t ts)
 {
 	struct rt__ring_writer *w = &t->w;
+	uint64_t nested = t->nested_lost; /* one snapshot: handlers may add more meanwhile */
 	uint32_t session;
 	size_t need;
 
+	if (nested != t->nested_reported)
+		t->pending |= RT_PENDING_LOSS | RT_PENDING_STACK;
 	if (ts >= t->next_check_ts) {
 		t->next_check_ts = ts + rt__proc.check_interval;
 		rt__process_periodic(ts);
@@ -305,7 +313,7 @@ uint8_t *rt__thread_reserve_slow(struct rt__thread *t, size_t max, uint64_t ts)
 		rt_assert(rt__ring_fits(w, need));
 	}
 	if (t->pending & RT_PENDING_LOSS)
-		write_loss(t, ts);
+		write_loss(t, ts, nested);
 	if (t->pending & RT_PENDING_STACK)
 		write_stack(t, ts);
 	t->pending = 0;
@@ -358,6 +366,8 @@ void rt__thread_finish(struct rt__thread *t, bool exiting_thread)
 			*q++ = RT_REC_THREAD_EXIT;
 			q = rt_mp_uint(q, rt__ring_delta(&t->w, ts));
 			rt__ring_commit(&t->w, q);
+		} else {
+			rt__thread_lost(t, ts, RT_LOSS_FULL);
 		}
 	}
 	atomic_store_explicit(&t->ring->records, t->w.rec_seq + t->w.sb_records, memory_order_relaxed);

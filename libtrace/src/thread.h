@@ -29,7 +29,11 @@ struct rt__thread {
 	uint32_t pending;      /* enum rt__pending */
 	uint32_t seen_session; /* control->session when this thread last recorded */
 	uint64_t task;         /* current task id, 0 = background */
-	uint64_t lost;         /* records lost since the last LOSS record */
+	uint64_t lost;         /* records lost since the last LOSS record (not by handlers) */
+	/* Records dropped by signal handlers that interrupted this thread inside a record. Only
+	 * handlers increment it; the thread reports the difference to nested_reported. */
+	volatile uint64_t nested_lost;
+	uint64_t nested_reported;
 	uint64_t lost_first_ts;
 	uint32_t lost_reasons;
 	uint64_t next_check_ts;
@@ -60,13 +64,18 @@ static inline uint8_t *rt__thread_reserve(struct rt__thread *t, size_t max, uint
 	uint32_t session = atomic_load_explicit(&rt__proc.ctl->session, memory_order_relaxed);
 
 	if (__builtin_expect(rt__ring_fits(&t->w, max) && !t->pending && session == t->seen_session &&
-				     ts < t->next_check_ts,
+				     ts < t->next_check_ts && t->nested_lost == t->nested_reported,
 			     1))
 		return rt__ring_ptr(&t->w);
 	return rt__thread_reserve_slow(t, max, ts);
 }
 
+/* Count a record the calling thread could not write (ring full). Not for signal handlers. */
 void rt__thread_lost(struct rt__thread *t, uint64_t ts, uint32_t reason);
+
+/* Count a record dropped by a signal handler that interrupted t inside a record: touches only
+ * the handler-owned counters, never the interrupted thread's ring state. */
+void rt__thread_lost_nested(struct rt__thread *t);
 
 /* Seqlock around changes to the shared open-span stack. */
 static inline void rt__stack_write_begin(struct rt_shm_ring *r)

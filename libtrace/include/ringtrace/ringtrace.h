@@ -111,14 +111,18 @@ RT_API uint32_t rt_name_intern(const char *name);
  * \since 0.1
  */
 RT_API void rt_span_begin(const char *name);
+/* The depth is claimed before anything else, so a signal handler's balanced spans in between
+ * use the next index and leave this one alone. */
 #define rt_span_begin(name)                                                          \
 	do {                                                                         \
 		struct rt__fast *rt__f = &rt__fast_v1;                               \
+		uint32_t rt__d = rt__f->depth;                                       \
+		rt__f->depth = rt__d + 1;                                            \
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);                             \
 		if (rt__on())                                                        \
 			rt__span_begin_id(RT__NAME_ID(name));                        \
-		else                                                                 \
-			rt__f->tracked &= ~(rt__f->depth < 64 ? 1ull << rt__f->depth : 0); \
-		rt__f->depth++;                                                      \
+		else if (rt__d < 64)                                                 \
+			rt__f->tracked &= ~(1ull << rt__d);                          \
 	} while (0)
 
 /**
@@ -131,12 +135,17 @@ static inline void rt__span_end_inline(void)
 {
 	struct rt__fast *f = &rt__fast_v1;
 	uint32_t d = f->depth;
+	int tracked;
+
 	if (__builtin_expect(d == 0, 0)) {
 		rt__span_end_misuse();
 		return;
 	}
+	/* Read the bit before giving the depth back: a handler may reuse the index after. */
+	tracked = d <= 64 && ((f->tracked >> (d - 1)) & 1);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	f->depth = d - 1;
-	if (d <= 64 && (f->tracked >> (d - 1)) & 1)
+	if (tracked)
 		rt__span_end_tracked();
 }
 #define rt_span_end() rt__span_end_inline()
