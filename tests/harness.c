@@ -9,6 +9,17 @@
 
 #include <ringtrace/ringtrace.h>
 
+static void *beat(void *arg)
+{
+	struct harness *h = arg;
+
+	while (!atomic_load_explicit(&h->stop, memory_order_relaxed)) {
+		rtc_producer_heartbeat(&h->p);
+		usleep(50000);
+	}
+	return NULL;
+}
+
 int harness_attach(struct harness *h)
 {
 	int err;
@@ -20,7 +31,11 @@ int harness_attach(struct harness *h)
 	err = rtc_producer_attach(&h->p);
 	if (err < 0)
 		return err;
-	return rtc_decoder_init(&h->dec);
+	err = rtc_decoder_init(&h->dec);
+	if (err < 0)
+		return err;
+	h->beating = pthread_create(&h->heartbeat, NULL, beat, h) == 0;
+	return 0;
 }
 
 static void append(struct harness *h, const struct rtc_record *rec, uint64_t thread_number)
@@ -128,6 +143,10 @@ long harness_find(const struct harness *h, uint32_t kind, size_t from)
 
 void harness_fini(struct harness *h)
 {
+	if (h->beating) {
+		atomic_store(&h->stop, 1);
+		pthread_join(h->heartbeat, NULL);
+	}
 	for (size_t i = 0; i < HARNESS_THREADS; i++)
 		if (h->t[i].open)
 			rtc_ring_reader_close(&h->t[i].r);

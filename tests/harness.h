@@ -6,6 +6,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "producer.h"
@@ -40,6 +42,9 @@ struct harness {
 	uint64_t dropped;     /* final `dropped` counters of finished rings */
 	uint64_t nested_dropped;
 	uint64_t finished;    /* rings drained to the end */
+	pthread_t heartbeat;  /* keeps the lease alive however slowly we drain */
+	_Atomic int stop;
+	bool beating;
 	uint64_t corrupt;
 };
 
