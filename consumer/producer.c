@@ -150,7 +150,7 @@ int rtc_producer_open(struct rtc_producer *p, pid_t pid, uid_t uid)
 
 void rtc_producer_close(struct rtc_producer *p)
 {
-	if (p->session)
+	if (atomic_load_explicit(&p->session, memory_order_relaxed))
 		rtc_producer_detach(p);
 	if (p->names) {
 		for (uint32_t i = 0; i < p->names_capacity; i++)
@@ -196,23 +196,22 @@ int rtc_producer_attach(struct rtc_producer *p)
 	/* Relaxed: producers only test the word; they snapshot their stacks when they next see
 	 * the new session. */
 	atomic_store_explicit(&c->active, RT_SHM_ACTIVE_ON, memory_order_relaxed);
-	p->session = token;
+	atomic_store_explicit(&p->session, token, memory_order_relaxed);
 	return 0;
 }
 
 void rtc_producer_heartbeat(struct rtc_producer *p)
 {
-	if (p->session)
+	if (atomic_load_explicit(&p->session, memory_order_relaxed))
 		atomic_fetch_add_explicit(&p->ctl->heartbeat, 1, memory_order_relaxed);
 }
 
 void rtc_producer_detach(struct rtc_producer *p)
 {
-	uint32_t token = p->session;
+	uint32_t token = atomic_exchange_explicit(&p->session, 0, memory_order_relaxed);
 
 	if (!token)
 		return;
-	p->session = 0;
 	/* Only if the lease is still ours (the producer may have expired it). */
 	if (atomic_compare_exchange_strong_explicit(&p->ctl->session, &token, 0, memory_order_acq_rel,
 						   memory_order_relaxed)) {

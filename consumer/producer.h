@@ -4,6 +4,7 @@
 #ifndef RTC_PRODUCER_H
 #define RTC_PRODUCER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,7 +26,9 @@ struct rtc_producer {
 	uint32_t parent_pid;
 	uint64_t start_real_ns, start_mono_ns;
 	char process_name[RT_SHM_PROCESS_NAME_LEN + 1];
-	uint32_t session; /* ours while attached, else 0 */
+	/* Ours while attached, else 0. Atomic: a heartbeat thread reads it while another thread
+	 * attaches or detaches (relaxed: it guards no other data). */
+	_Atomic uint32_t session;
 	/* Name cache: id -> NUL-terminated copy (NULL until read). */
 	char **names;
 	uint32_t names_cached;

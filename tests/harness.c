@@ -2,6 +2,7 @@
 /* In-process consumer for tests: attach to self, drain all rings, keep copies of the records. */
 #include "harness.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,15 @@ int harness_attach(struct harness *h)
 	err = rtc_decoder_init(&h->dec);
 	if (err < 0)
 		return err;
-	h->beating = pthread_create(&h->heartbeat, NULL, beat, h) == 0;
+	{
+		/* The helper thread takes none of the test's signals. */
+		sigset_t all, old;
+
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		h->beating = pthread_create(&h->heartbeat, NULL, beat, h) == 0;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
 	return 0;
 }
 
@@ -114,6 +123,10 @@ void harness_drain(struct harness *h)
 		}
 		if (rtc_ring_reader_done(&h->t[s].r)) {
 			h->dropped += atomic_load(&h->t[s].r.hdr->dropped);
+			if (h->ndone < sizeof(h->done) / sizeof(h->done[0])) {
+				h->done[h->ndone].thread_number = h->t[s].thread_number;
+				h->done[h->ndone++].dropped = atomic_load(&h->t[s].r.hdr->dropped);
+			}
 			h->nested_dropped += atomic_load(&h->t[s].r.hdr->nested_dropped);
 			h->finished++;
 			rtc_producer_thread_drained(&h->p, h->t[s].slot, h->t[s].thread_number);
@@ -165,4 +178,12 @@ void harness_fini(struct harness *h)
 uint64_t harness_self_thread(void)
 {
 	return rt_context_current().thread_number;
+}
+
+uint64_t harness_final_dropped(const struct harness *h, uint64_t thread_number)
+{
+	for (size_t i = 0; i < h->ndone; i++)
+		if (h->done[i].thread_number == thread_number)
+			return h->done[i].dropped;
+	return UINT64_MAX;
 }

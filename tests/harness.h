@@ -42,6 +42,10 @@ struct harness {
 	uint64_t dropped;     /* final `dropped` counters of finished rings */
 	uint64_t nested_dropped;
 	uint64_t finished;    /* rings drained to the end */
+	struct {
+		uint64_t thread_number, dropped;
+	} done[HARNESS_THREADS * 4]; /* final drop counters of finished rings */
+	size_t ndone;
 	pthread_t heartbeat;  /* keeps the lease alive however slowly we drain */
 	_Atomic int stop;
 	bool beating;
@@ -61,6 +65,9 @@ size_t harness_count(const struct harness *h, uint32_t kind, uint64_t thread_num
 long harness_find(const struct harness *h, uint32_t kind, size_t from);
 
 void harness_fini(struct harness *h);
+
+/* Final `dropped` counter of a finished, drained thread (reported in-stream or not). */
+uint64_t harness_final_dropped(const struct harness *h, uint64_t thread_number);
 
 /* The calling thread's thread number (registering it). */
 uint64_t harness_self_thread(void);
