@@ -1,16 +1,61 @@
 /* SPDX-License-Identifier: MIT */
-/* Hand-written msgpack encoders for the producer's hot path: they write straight into a reserved
- * ring slot with no callback or bounds bookkeeping; every output decodes with msgpack-c. */
+/* msgpack encoding on the producer's hot path: msgpack-c's packer (header-only, static inline)
+ * with a write callback that appends to the reserved ring slot, one field at a time, so that
+ * everything inlines. No allocation and no bounds bookkeeping: callers reserve the maximum size
+ * first. RT_ENCODE_HAND builds a hand-written encoder instead, for the comparison in
+ * benchmarks/bench-span.c (docs/format.md "Encoding"). */
 #ifndef RT_ENCODE_H
 #define RT_ENCODE_H
 
 #include <stdint.h>
 #include <string.h>
 
-/* Largest encodings, used to reserve space before encoding. */
-#define RT_MP_UINT_MAX 9u
-#define RT_MP_ARRAY_MAX 3u
-#define RT_MP_STR_HDR_MAX 3u
+#ifndef RT_ENCODE_HAND
+#include <msgpack/pack.h>
+
+struct rt__mp_slot {
+	uint8_t *p;
+};
+
+static inline int rt__mp_write(void *data, const char *buf, size_t len)
+{
+	struct rt__mp_slot *s = data;
+
+	memcpy(s->p, buf, len);
+	s->p += len;
+	return 0;
+}
+
+#define RT__MP_PACK(p, call)                                          \
+	do {                                                          \
+		struct rt__mp_slot rt__s = { (p) };                   \
+		msgpack_packer rt__pk;                                \
+		msgpack_packer_init(&rt__pk, &rt__s, rt__mp_write);   \
+		call;                                                 \
+		(p) = rt__s.p;                                        \
+	} while (0)
+
+/* Smallest msgpack unsigned integer encoding of v (1, 2, 3, 5 or 9 bytes). */
+static inline uint8_t *rt_mp_uint(uint8_t *p, uint64_t v)
+{
+	RT__MP_PACK(p, msgpack_pack_uint64(&rt__pk, v));
+	return p;
+}
+
+static inline uint8_t *rt_mp_array(uint8_t *p, uint32_t n)
+{
+	RT__MP_PACK(p, msgpack_pack_array(&rt__pk, n));
+	return p;
+}
+
+/* len must be < 65536. */
+static inline uint8_t *rt_mp_str(uint8_t *p, const char *s, uint32_t len)
+{
+	RT__MP_PACK(p, (msgpack_pack_str(&rt__pk, len), msgpack_pack_str_body(&rt__pk, s, len)));
+	return p;
+}
+
+#else /* RT_ENCODE_HAND */
 
 static inline uint8_t *rt_mp_be16(uint8_t *p, uint16_t v)
 {
@@ -33,7 +78,6 @@ static inline uint8_t *rt_mp_be64(uint8_t *p, uint64_t v)
 	return p + 8;
 }
 
-/* Smallest msgpack unsigned integer encoding of v. */
 static inline uint8_t *rt_mp_uint(uint8_t *p, uint64_t v)
 {
 	if (v < 128) {
@@ -67,7 +111,6 @@ static inline uint8_t *rt_mp_array(uint8_t *p, uint32_t n)
 	return rt_mp_be16(p + 1, (uint16_t)n);
 }
 
-/* len must be < 65536. */
 static inline uint8_t *rt_mp_str(uint8_t *p, const char *s, uint32_t len)
 {
 	if (len < 32) {
@@ -83,5 +126,6 @@ static inline uint8_t *rt_mp_str(uint8_t *p, const char *s, uint32_t len)
 	memcpy(p, s, len);
 	return p + len;
 }
+#endif
 
 #endif
