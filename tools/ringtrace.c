@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <ringtrace/ringtrace.h>
@@ -29,8 +30,10 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: ringtrace list\n"
-		   "       ringtrace dump -p PID [--duration SECONDS]\n");
+	fprintf(f, "usage: ringtrace list              live and dead traced processes of this user\n"
+		   "       ringtrace clean             remove the segments of dead processes\n"
+		   "       ringtrace dump -p PID [--duration SECONDS]\n"
+		   "                                   attach and print every record decoded\n");
 }
 
 static const char *mode_name(uint32_t m)
@@ -92,6 +95,37 @@ static int cmd_list(void)
 	closedir(dir);
 	if (!shown)
 		printf("(no traced processes of uid %u)\n", (unsigned)geteuid());
+	return 0;
+}
+
+/* Remove every segment of this user's traced processes that are gone. */
+static int cmd_clean(void)
+{
+	DIR *dir = opendir("/dev/shm");
+	struct dirent *de;
+	char prefix[64];
+	int removed = 0;
+
+	if (!dir) {
+		fprintf(stderr, "ringtrace: cannot open /dev/shm: %s\n", strerror(errno));
+		return 1;
+	}
+	snprintf(prefix, sizeof(prefix), RT_SHM_PREFIX ".%u.", (unsigned)geteuid());
+	while ((de = readdir(dir)) != NULL) {
+		unsigned pid;
+		char name[300];
+
+		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0 ||
+		    sscanf(de->d_name + strlen(prefix), "%u", &pid) != 1)
+			continue;
+		if (kill((pid_t)pid, 0) == 0 || errno == EPERM)
+			continue;
+		snprintf(name, sizeof(name), "/%s", de->d_name);
+		if (shm_unlink(name) == 0)
+			removed++;
+	}
+	closedir(dir);
+	printf("removed %d segment(s) of dead processes\n", removed);
 	return 0;
 }
 
@@ -256,6 +290,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "list") == 0)
 		return cmd_list();
+	if (strcmp(argv[1], "clean") == 0)
+		return cmd_clean();
 	if (strcmp(argv[1], "dump") == 0) {
 		pid_t pid = 0;
 		double duration = 0;

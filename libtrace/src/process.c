@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -327,8 +328,13 @@ static void process_exit(void)
 	/* Release: the rings' final states are visible before `exited`. */
 	atomic_store_explicit(&ctl->exited, 1, memory_order_release);
 	consumer = atomic_load_explicit(&ctl->session, memory_order_acquire) != 0;
-	if (consumer)
-		return; /* the consumer drains, then unlinks */
+	if (consumer) {
+		/* Only a live consumer in another process will drain and unlink what we leave. */
+		pid_t cpid = (pid_t)atomic_load_explicit(&ctl->consumer_pid, memory_order_relaxed);
+
+		if (cpid > 0 && cpid != getpid() && (kill(cpid, 0) == 0 || errno == EPERM))
+			return;
+	}
 	while ((t = rt__thread_list_pop()) != NULL)
 		shm_unlink(t->ring_name);
 	/* Finished rings kept for late consumers are named by the directory. */

@@ -102,6 +102,9 @@ bool rt__ring_switch(struct rt__ring_writer *w, uint64_t ts)
 	}
 
 	cur->records = w->sb_records;
+	atomic_store_explicit(&w->hdr->bytes,
+			      atomic_load_explicit(&w->hdr->bytes, memory_order_relaxed) + (w->pos - w->sb_index * w->sb_size),
+			      memory_order_relaxed);
 	/* Release: the records count and every record byte of the closed sub-buffer are visible to
 	 * a reader that acquires `used` (or commit_pos beyond this sub-buffer, stored later). */
 	atomic_store_explicit(&cur->used, w->pos - w->sb_index * w->sb_size, memory_order_release);

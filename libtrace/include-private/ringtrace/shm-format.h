@@ -177,7 +177,7 @@ struct rt_shm_ring {
 
 	/* Producer thread, counters (relaxed; statistics). */
 	_Atomic uint64_t records RT_SHM_ALIGNED; /* committed records */
-	_Atomic uint64_t bytes;
+	_Atomic uint64_t bytes; /* record bytes in closed sub-buffers */
 	_Atomic uint64_t dropped;             /* discard mode: records refused because the ring was full */
 	_Atomic uint64_t overwritten_records; /* overwrite mode: records in recycled, not fully read sub-buffers */
 	_Atomic uint64_t overwritten_subbufs;
@@ -187,7 +187,7 @@ struct rt_shm_ring {
 
 	/* Consumer. */
 	_Atomic uint64_t read_pos RT_SHM_ALIGNED; /* virtual position the consumer has finished with */
-	_Atomic uint32_t reader_session;
+	_Atomic uint32_t reader_session; /* reserved (0) */
 	uint32_t reserved1;
 
 	/* Open-span stack of the thread, seqlock-protected. */
@@ -197,6 +197,19 @@ struct rt_shm_ring {
 	uint64_t stack_span_seq;                  /* last span number handed out */
 	struct rt_shm_stack_entry stack[RT_SHM_STACK_MAX];
 };
+
+/* The layout is a wire format (docs/format.md gives these offsets): changing one is an ABI break. */
+_Static_assert(sizeof(struct rt_shm_control) == 320, "control header size");
+_Static_assert(offsetof(struct rt_shm_control, active) == 192, "active offset");
+_Static_assert(offsetof(struct rt_shm_control, names_count) == 256, "names_count offset");
+_Static_assert(sizeof(struct rt_shm_thread_slot) == 64, "thread slot size");
+_Static_assert(sizeof(struct rt_shm_calib_point) == 32, "calibration point size");
+_Static_assert(sizeof(struct rt_shm_ring) == 2432, "ring header size");
+_Static_assert(offsetof(struct rt_shm_ring, commit_pos) == 128, "commit_pos offset");
+_Static_assert(offsetof(struct rt_shm_ring, read_pos) == 256, "read_pos offset");
+_Static_assert(offsetof(struct rt_shm_ring, stack) == 344, "stack offset");
+_Static_assert(sizeof(struct rt_shm_subbuf) == 64, "sub-buffer header size");
+_Static_assert(sizeof(struct rt_shm_stack_entry) == 32, "stack entry size");
 
 /* Record kinds: element 0 of every record array. See docs/format.md "Records". */
 enum rt_rec_kind {
@@ -213,7 +226,7 @@ enum rt_rec_kind {
 	RT_REC_LOSS = 11,        /* [11, dt, records, first_ts, reasons] */
 	RT_REC_STACK = 12,       /* [12, dt, current_task, span_seq, [[name_id, span_seq, begin_ts, task_id], ...]] */
 	RT_REC_MISUSE = 13,      /* [13, dt, code, detail] */
-	RT_REC_CALIB = 14,       /* [14, dt, mono_ns, real_ns] a calibration point taken at ts */
+	RT_REC_CALIB = 14,       /* reserved: [14, dt, mono_ns, real_ns]; not written by ABI 1.0 */
 	RT_REC_KIND_MAX = 14,
 };
 
