@@ -47,6 +47,7 @@ int rtc_safe_copy_init(void)
 int rtc_safe_copy(void *dst, const void *src, size_t n)
 {
 	sigjmp_buf jb;
+	sigjmp_buf *outer = armed;
 	/* volatile: read after a longjmp. */
 	volatile int faulted = 0;
 
@@ -58,6 +59,22 @@ int rtc_safe_copy(void *dst, const void *src, size_t n)
 	} else {
 		faulted = 1;
 	}
-	armed = NULL;
+	armed = outer;
+	return faulted ? -EFAULT : 0;
+}
+
+int rtc_safe_call(void (*fn)(void *arg), void *arg)
+{
+	sigjmp_buf jb;
+	sigjmp_buf *outer = armed;
+	volatile int faulted = 0;
+
+	if (sigsetjmp(jb, 0) == 0) {
+		armed = &jb;
+		fn(arg);
+	} else {
+		faulted = 1;
+	}
+	armed = outer;
 	return faulted ? -EFAULT : 0;
 }

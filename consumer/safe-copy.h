@@ -12,4 +12,8 @@ int rtc_safe_copy_init(void);
 /* memcpy(dst, src, n); -EFAULT if reading src raised SIGBUS. */
 int rtc_safe_copy(void *dst, const void *src, size_t n);
 
+/* Run fn(arg) with any SIGBUS from shared memory turned into -EFAULT. State fn changed before the
+ * fault stays as it was: callers drop the object whose segment faulted. Nests. */
+int rtc_safe_call(void (*fn)(void *arg), void *arg);
+
 #endif

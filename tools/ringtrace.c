@@ -10,10 +10,12 @@
 #include <string.h>
 #include <time.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <ringtrace/ringtrace.h>
 
+#include "engine.h"
 #include "producer.h"
 #include "record.h"
 #include "ring-reader.h"
@@ -30,10 +32,19 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: ringtrace list              live and dead traced processes of this user\n"
-		   "       ringtrace clean             remove the segments of dead processes\n"
-		   "       ringtrace dump -p PID [--duration SECONDS]\n"
-		   "                                   attach and print every record decoded\n");
+	fprintf(f,
+		"usage: ringtrace list              live and dead traced processes of this user\n"
+		"       ringtrace record [-p PID]... [-a] [-o FILE.json] [--raw FILE.rtrace]\n"
+		"                        [--duration SECONDS] [--quiet] [-- CMD ARGS...]\n"
+		"                                   attach at run time (-p, -a: every process of this user,\n"
+		"                                   new ones too) or launch CMD, merge all threads on one\n"
+		"                                   timeline, write Chrome JSON and/or a raw capture, print\n"
+		"                                   span and task statistics. Stops on Ctrl-C, --duration,\n"
+		"                                   or when every traced process exited and was drained.\n"
+		"       ringtrace convert FILE.rtrace -o FILE.json\n"
+		"       ringtrace dump -p PID [--duration SECONDS]\n"
+		"                                   attach and print every record decoded\n"
+		"       ringtrace clean             remove the segments of dead processes\n");
 }
 
 static const char *mode_name(uint32_t m)
@@ -282,6 +293,143 @@ static int cmd_dump(pid_t pid, double duration)
 	return 0;
 }
 
+static volatile sig_atomic_t child_status = -1;
+static pid_t child_pid;
+
+static void on_child(int sig)
+{
+	int status;
+	int saved = errno;
+
+	(void)sig;
+	if (child_pid > 0 && waitpid(child_pid, &status, WNOHANG) == child_pid)
+		child_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	errno = saved;
+}
+
+static pid_t launch(char **argv)
+{
+	struct sigaction sa;
+	pid_t pid;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_child;
+	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+	sigaction(SIGCHLD, &sa, NULL);
+	pid = fork();
+	if (pid == 0) {
+		/* Record from the first record; the consumer attaches within milliseconds. */
+		setenv("RINGTRACE_RECORD_FROM_START", "1", 1);
+		execvp(argv[0], argv);
+		fprintf(stderr, "ringtrace: cannot run %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	child_pid = pid;
+	return pid;
+}
+
+static int cmd_record(int argc, char **argv)
+{
+	struct rtc_engine_options o = { .until_exit = true };
+	struct rtc_engine *e;
+	pid_t pids[64];
+	size_t npids = 0;
+	char **cmd = NULL;
+	bool quiet = false;
+	int err, attached = 0;
+
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "-p") == 0 && i + 1 < argc && npids < 64) {
+			pids[npids++] = (pid_t)atoi(argv[++i]);
+		} else if (strcmp(argv[i], "-a") == 0) {
+			o.all = true;
+			o.until_exit = false;
+		} else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) {
+			o.json_path = argv[++i];
+		} else if (strcmp(argv[i], "--raw") == 0 && i + 1 < argc) {
+			o.raw_path = argv[++i];
+		} else if (strcmp(argv[i], "--duration") == 0 && i + 1 < argc) {
+			o.duration = atof(argv[++i]);
+		} else if (strcmp(argv[i], "--poll-us") == 0 && i + 1 < argc) {
+			o.poll_us = (unsigned)atoi(argv[++i]);
+		} else if (strcmp(argv[i], "--quiet") == 0) {
+			quiet = true;
+		} else if (strcmp(argv[i], "--") == 0 && i + 1 < argc) {
+			cmd = &argv[i + 1];
+			break;
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!npids && !o.all && !cmd) {
+		fprintf(stderr, "ringtrace: record needs -p PID, -a or -- CMD\n");
+		return 2;
+	}
+	if (!o.json_path && !o.raw_path)
+		o.json_path = "ringtrace.json";
+	o.status = !quiet && isatty(STDERR_FILENO);
+	e = rtc_engine_create(&o);
+	if (!e) {
+		fprintf(stderr, "ringtrace: out of memory\n");
+		return 1;
+	}
+	for (size_t i = 0; i < npids; i++)
+		if (rtc_engine_attach(e, pids[i]) == 0)
+			attached++;
+	if (npids && !attached && !o.all && !cmd) {
+		rtc_engine_destroy(e);
+		return 1;
+	}
+	if (cmd)
+		rtc_engine_expect(e, launch(cmd));
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	err = rtc_engine_run(e, &stop);
+	if (!quiet)
+		rtc_engine_report(e, stdout);
+	if (err == 0 && !quiet) {
+		if (o.json_path)
+			printf("\nwrote %s (open it in https://ui.perfetto.dev or chrome://tracing)\n", o.json_path);
+		if (o.raw_path)
+			printf("wrote %s (ringtrace convert %s -o FILE.json)\n", o.raw_path, o.raw_path);
+	}
+	rtc_engine_destroy(e);
+	if (err)
+		return 1;
+	return cmd && child_status > 0 ? (int)child_status : 0;
+}
+
+static int cmd_convert(int argc, char **argv)
+{
+	struct rtc_engine_options o = { 0 };
+	const char *in = NULL;
+	struct rtc_engine *e;
+	int err;
+
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
+			o.json_path = argv[++i];
+		else if (!in && argv[i][0] != '-')
+			in = argv[i];
+		else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!in || !o.json_path) {
+		usage(stderr);
+		return 2;
+	}
+	e = rtc_engine_create(&o);
+	if (!e)
+		return 1;
+	err = rtc_engine_convert(e, in);
+	rtc_engine_report(e, stdout);
+	rtc_engine_destroy(e);
+	return err ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -292,6 +440,10 @@ int main(int argc, char **argv)
 		return cmd_list();
 	if (strcmp(argv[1], "clean") == 0)
 		return cmd_clean();
+	if (strcmp(argv[1], "record") == 0)
+		return cmd_record(argc, argv);
+	if (strcmp(argv[1], "convert") == 0)
+		return cmd_convert(argc, argv);
 	if (strcmp(argv[1], "dump") == 0) {
 		pid_t pid = 0;
 		double duration = 0;

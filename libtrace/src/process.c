@@ -116,6 +116,7 @@ void rt__config_from_env(struct rt__config *cfg)
 	else
 		cfg->idle_active = RT_SHM_ACTIVE_OFF;
 	cfg->disabled = off && strcmp(off, "1") == 0;
+	cfg->from_start = getenv("RINGTRACE_RECORD_FROM_START") && strcmp(getenv("RINGTRACE_RECORD_FROM_START"), "1") == 0;
 }
 
 static size_t align_up(size_t v, size_t a)
@@ -246,7 +247,9 @@ static int create_control(pid_t parent_pid, struct names_snapshot *names)
 	rt__names_init(ctl);
 	if (names)
 		restore_names(ctl, names);
-	atomic_store_explicit(&ctl->active, cfg->idle_active, memory_order_relaxed);
+	/* Launched by `ringtrace record -- CMD`: record before the consumer's attach lands. */
+	atomic_store_explicit(&ctl->active, cfg->from_start && !parent_pid ? RT_SHM_ACTIVE_ON : cfg->idle_active,
+			      memory_order_relaxed);
 
 	/* A second point for a first rate estimate; the segment setup above gave it some distance. */
 	do
@@ -324,6 +327,12 @@ static void process_exit(void)
 
 	if (!ctl || rt__proc.pid != getpid())
 		return;
+	if (rt__proc.cfg.from_start) {
+		/* A launching consumer may not have attached yet: give it up to 2 s, or our records
+		 * go with the segments. */
+		for (int i = 0; i < 2000 && atomic_load_explicit(&ctl->session, memory_order_acquire) == 0; i++)
+			usleep(1000);
+	}
 	rt__thread_list_each(finish_thread);
 	/* Release: the rings' final states are visible before `exited`. */
 	atomic_store_explicit(&ctl->exited, 1, memory_order_release);

@@ -17,6 +17,8 @@ struct rt__config {
 	uint32_t idle_active; /* enum rt_shm_active with no consumer */
 	uint32_t clock;       /* enum rt_shm_clock */
 	bool disabled;        /* RINGTRACE_DISABLE=1: create nothing */
+	bool from_start;      /* RINGTRACE_RECORD_FROM_START=1: record before a consumer attaches,
+	                       * and at exit give a consumer launching us time to attach */
 };
 
 struct rt__process {

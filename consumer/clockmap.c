@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/* Piecewise-linear raw-clock to CLOCK_MONOTONIC mapping from calibration points. */
+#include "clockmap.h"
+
+#include <string.h>
+#include <time.h>
+#include <x86intrin.h>
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void rtc_clockmap_init(struct rtc_clockmap *m, uint32_t clock)
+{
+	memset(m, 0, sizeof(*m));
+	m->clock = clock;
+	m->rate = 1.0;
+}
+
+static void update_rate(struct rtc_clockmap *m)
+{
+	if (m->n >= 2 && m->pts[m->n - 1].mono_ns > m->pts[0].mono_ns)
+		m->rate = (double)(m->pts[m->n - 1].tsc - m->pts[0].tsc) /
+			  (double)(m->pts[m->n - 1].mono_ns - m->pts[0].mono_ns);
+	if (!(m->rate > 0.01 && m->rate < 100.0))
+		m->rate = 1.0;
+}
+
+static void insert(struct rtc_clockmap *m, const struct rt_shm_calib_point *p)
+{
+	size_t i;
+
+	if (p->mono_ns == 0 || (m->clock == RT_SHM_CLOCK_MONOTONIC && p->tsc != p->mono_ns))
+		return;
+	for (i = 0; i < m->n && m->pts[i].tsc < p->tsc; i++)
+		;
+	if (i < m->n && m->pts[i].tsc == p->tsc)
+		return;
+	/* Both clocks only go forward: a point out of order with its neighbours is bad input. */
+	if ((i > 0 && m->pts[i - 1].mono_ns >= p->mono_ns) || (i < m->n && m->pts[i].mono_ns <= p->mono_ns))
+		return;
+	if (m->n == RTC_CLOCKMAP_MAX) {
+		/* Keep the first point (widest span) and drop the second oldest. */
+		memmove(&m->pts[1], &m->pts[2], (m->n - 2) * sizeof(m->pts[0]));
+		m->n--;
+		if (i > 1)
+			i--;
+	}
+	memmove(&m->pts[i + 1], &m->pts[i], (m->n - i) * sizeof(m->pts[0]));
+	m->pts[i] = *p;
+	m->n++;
+}
+
+void rtc_clockmap_add(struct rtc_clockmap *m, const struct rt_shm_calib_point *pts, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		insert(m, &pts[k]);
+	update_rate(m);
+}
+
+uint64_t rtc_clockmap_raw_now(const struct rtc_clockmap *m)
+{
+	return m->clock == RT_SHM_CLOCK_TSC ? __rdtsc() : mono_ns();
+}
+
+void rtc_clockmap_sample(struct rtc_clockmap *m)
+{
+	struct rt_shm_calib_point p;
+	uint64_t a, b;
+
+	if (m->clock != RT_SHM_CLOCK_TSC)
+		return; /* nothing to calibrate */
+	a = mono_ns();
+	p.tsc = __rdtsc();
+	b = mono_ns();
+	p.mono_ns = a + (b - a) / 2;
+	p.real_ns = 0;
+	p.seq = 0;
+	rtc_clockmap_add(m, &p, 1);
+}
+
+uint64_t rtc_clockmap_ns(const struct rtc_clockmap *m, uint64_t t)
+{
+	const struct rt_shm_calib_point *a, *b;
+	size_t lo = 0, hi;
+	double ns;
+
+	if (m->clock != RT_SHM_CLOCK_TSC)
+		return t;
+	if (m->n == 0)
+		return (uint64_t)((double)t / m->rate);
+	if (m->n == 1 || t <= m->pts[0].tsc) {
+		a = &m->pts[0];
+		ns = (double)a->mono_ns - (double)(a->tsc - t) / m->rate;
+		return ns > 0 ? (uint64_t)ns : 0;
+	}
+	if (t >= m->pts[m->n - 1].tsc) {
+		a = &m->pts[m->n - 1];
+		return a->mono_ns + (uint64_t)((double)(t - a->tsc) / m->rate);
+	}
+	hi = m->n - 1;
+	while (hi - lo > 1) {
+		size_t mid = (lo + hi) / 2;
+
+		if (m->pts[mid].tsc <= t)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	a = &m->pts[lo];
+	b = &m->pts[hi];
+	ns = (double)a->mono_ns + (double)(t - a->tsc) * (double)(b->mono_ns - a->mono_ns) / (double)(b->tsc - a->tsc);
+	return (uint64_t)ns;
+}

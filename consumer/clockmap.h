@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/* Maps a producer's raw timestamps (TSC ticks or CLOCK_MONOTONIC ns) to CLOCK_MONOTONIC
+ * nanoseconds, piecewise linearly between calibration points. */
+#ifndef RTC_CLOCKMAP_H
+#define RTC_CLOCKMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ringtrace/shm-format.h>
+
+#define RTC_CLOCKMAP_MAX 256
+
+struct rtc_clockmap {
+	uint32_t clock; /* enum rt_shm_clock */
+	size_t n;
+	struct rt_shm_calib_point pts[RTC_CLOCKMAP_MAX]; /* sorted by raw value, strictly increasing */
+	double rate;    /* raw ticks per ns over the widest span (extrapolation) */
+};
+
+void rtc_clockmap_init(struct rtc_clockmap *m, uint32_t clock);
+
+/* Add points (any order, duplicates ignored, implausible ones rejected). */
+void rtc_clockmap_add(struct rtc_clockmap *m, const struct rt_shm_calib_point *pts, size_t n);
+
+/* Add a point measured now by this process (same machine, so the same TSC). */
+void rtc_clockmap_sample(struct rtc_clockmap *m);
+
+/* CLOCK_MONOTONIC ns of raw timestamp t. */
+uint64_t rtc_clockmap_ns(const struct rtc_clockmap *m, uint64_t t);
+
+/* Raw value this process's clock reads now (rdtsc or monotonic ns). */
+uint64_t rtc_clockmap_raw_now(const struct rtc_clockmap *m);
+
+#endif

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/* The consumer engine: attaches to running producers (or replays a raw capture), drains their
+ * rings, merges every thread's records on one timeline, rebuilds spans and tasks and feeds the
+ * Chrome JSON writer, the statistics and the raw capture writer.
+ *
+ * Threads: one thread runs rtc_engine_run(); a helper thread keeps the consumer leases alive and
+ * draws the status line, reading the producer registry under RCU (liburcu), so a slow drain never
+ * lets a lease expire. */
+#ifndef RTC_ENGINE_H
+#define RTC_ENGINE_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "rebuild.h"
+
+struct rtc_engine_options {
+	const char *json_path; /* Chrome JSON output, or NULL */
+	const char *raw_path;  /* raw capture output, or NULL */
+	bool all;              /* attach to every traced process of this user, new ones too */
+	double duration;       /* seconds; 0: until stopped */
+	bool until_exit;       /* stop once every attached process exited and was drained */
+	bool status;           /* live one-line status on stderr */
+	unsigned poll_us;      /* drain interval; 0: 1000 */
+	FILE *log;             /* messages (errors naming the process); NULL: stderr */
+	pid_t self;            /* in-process engine: the pid it runs in (its own thread is skipped) */
+};
+
+struct rtc_engine;
+
+struct rtc_engine *rtc_engine_create(const struct rtc_engine_options *o);
+void rtc_engine_destroy(struct rtc_engine *e);
+
+/* Attach to a running traced process. Returns 0 or a negative error, already reported. */
+int rtc_engine_attach(struct rtc_engine *e, pid_t pid);
+
+/* Attach as soon as pid's control segment appears (a program we launched). */
+void rtc_engine_expect(struct rtc_engine *e, pid_t pid);
+
+/* Run until *stop, the duration, or (until_exit) every process gone. Writes the outputs.
+ * Returns 0 or a negative error of the outputs. */
+int rtc_engine_run(struct rtc_engine *e, volatile sig_atomic_t *stop);
+
+/* Replay a raw capture into the configured outputs (json_path, raw_path ignored). */
+int rtc_engine_convert(struct rtc_engine *e, const char *raw_path);
+
+struct rtc_engine_summary {
+	struct rtc_rebuild_counts rb;
+	uint64_t processes, threads, bytes, json_events, late;
+	double seconds;
+};
+
+void rtc_engine_summary(const struct rtc_engine *e, struct rtc_engine_summary *s);
+
+/* Print the summary and the span/task statistics. */
+void rtc_engine_report(const struct rtc_engine *e, FILE *f);
+
+#endif
