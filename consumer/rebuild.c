@@ -451,8 +451,10 @@ void rtc_rebuild_event(struct rtc_rebuild *r, const struct rtc_event *ev)
 	r->counts.records++;
 	switch (ev->kind) {
 	case RT_REC_THREAD_START:
-		t->synced = true; /* a thread's first record: nothing can be open before it */
-		/* fallthrough */
+		/* A thread's first record: nothing can be open before it. Its name is the one the
+		 * thread started with; the directory's (given at declaration) is newer. */
+		t->synced = true;
+		break;
 	case RT_REC_THREAD_NAME:
 		if (ev->str) {
 			struct rtc_out o = { .kind = RTC_OUT_THREAD, .pid = t->meta.pid, .tid = t->meta.tid,

@@ -374,11 +374,11 @@ void rt__thread_finish(struct rt__thread *t, bool exiting_thread)
 	/* Release: every commit above happens before a consumer sees FINISHED and decides that
 	 * commit_pos is final. */
 	atomic_store_explicit(&t->ring->state, RT_SHM_THREAD_FINISHED, memory_order_release);
-	if (!consumer && rt__proc.cfg.mode == RT_SHM_MODE_DISCARD) {
+	if (!consumer && rt__proc.cfg.mode == RT_SHM_MODE_DISCARD && !rt__proc.cfg.from_start) {
 		/* Nobody reads and nothing was recorded since: give the slot straight back. */
 		shm_unlink(t->ring_name);
 		atomic_store_explicit(&t->slot->state, RT_SHM_THREAD_FREE, memory_order_release);
-	} else if (!consumer &&
+	} else if (!consumer && !rt__proc.cfg.from_start &&
 		   atomic_fetch_add_explicit(&finished_kept, 1, memory_order_relaxed) >= FINISHED_RINGS_KEPT) {
 		atomic_fetch_sub_explicit(&finished_kept, 1, memory_order_relaxed);
 		shm_unlink(t->ring_name);

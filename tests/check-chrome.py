@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+# Validate a ringtrace Chrome trace-event JSON file against the format's rules and print counts
+# (as JSON) for tests to compare with what producers emitted.
+import collections
+import json
+import sys
+
+
+def fail(msg):
+    print("check-chrome: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+def main(path):
+    with open(path, "rb") as f:
+        doc = json.loads(f.read().decode("utf-8"))  # strict: valid UTF-8 and JSON
+    if not isinstance(doc, dict) or not isinstance(doc.get("traceEvents"), list):
+        fail("not the JSON Object format")
+    if doc.get("displayTimeUnit") != "ns":
+        fail("displayTimeUnit is not ns")
+    if not isinstance(doc.get("otherData"), dict):
+        fail("otherData missing")
+    counts = collections.Counter()
+    names = collections.Counter()
+    flags = collections.Counter()
+    per_thread_last = {}
+    span_ends = {}
+    spans = collections.defaultdict(list)
+    asyncs = {}
+    flows = {}
+    pids = set()
+    thread_names = {}
+    log_messages = []
+    first = {}
+    order_violations = 0
+    last_any = 0
+    for i, ev in enumerate(doc["traceEvents"]):
+        ph = ev.get("ph")
+        if not isinstance(ev.get("pid"), int) or not isinstance(ev.get("tid"), int):
+            fail("event %d: pid/tid must be integers: %r" % (i, ev))
+        if not isinstance(ev.get("name"), str):
+            fail("event %d: no name: %r" % (i, ev))
+        key = (ev["pid"], ev["tid"])
+        pids.add(ev["pid"])
+        counts[ph] += 1
+        if ph == "M":
+            if ev["name"] == "thread_name":
+                thread_names[key] = ev["args"]["name"]
+            continue
+        ts = ev.get("ts")
+        if not isinstance(ts, (int, float)) or ts < 0:
+            fail("event %d: bad ts %r" % (i, ts))
+        if ph == "X":
+            dur = ev.get("dur")
+            if not isinstance(dur, (int, float)) or dur < 0:
+                fail("event %d: bad dur" % i)
+            if ev.get("cat") != "span":
+                fail("event %d: X without cat" % i)
+            end = ts + dur
+            # Spans are written when they end: ends never go back on a thread.
+            if end + 1e-9 < span_ends.get(key, 0):
+                fail("event %d: span end goes back on thread %r" % (i, key))
+            span_ends[key] = end
+            spans[key].append((ts, dur, ev["name"]))
+            names[ev["name"]] += 1
+            fk = "first." + ev["name"]
+            first[fk] = min(first.get(fk, ts), ts)
+            for flag in ("incomplete", "repaired", "before_attach", "begin_unknown", "end_lost", "thread_exited"):
+                if ev.get("args", {}).get(flag):
+                    flags[flag] += 1
+            continue
+        # Every other phase is written in merged order: one timeline across threads and processes.
+        if ts + 1e-9 < last_any:
+            order_violations += 1
+        last_any = max(last_any, ts)
+        if ts + 1e-9 < per_thread_last.get(key, 0):
+            fail("event %d (%s): timestamp goes back on thread %r: %r < %r" % (i, ph, key, ts, per_thread_last[key]))
+        per_thread_last[key] = ts
+        if ph in ("b", "e"):
+            if not ev.get("cat") or "id" not in ev:
+                fail("event %d: async event without cat/id" % i)
+            k = (ev["cat"], ev["id"])
+            if ph == "b":
+                if k in asyncs:
+                    fail("event %d: async id %r begun twice" % (i, k))
+                asyncs[k] = (ts, ev["name"], None)
+            else:
+                if k not in asyncs or asyncs[k][2] is not None:
+                    fail("event %d: async end %r without a begin" % (i, k))
+                if asyncs[k][1] != ev["name"]:
+                    fail("event %d: async end name differs" % i)
+                if ts + 1e-9 < asyncs[k][0]:
+                    fail("event %d: async ends before it begins" % i)
+                asyncs[k] = (asyncs[k][0], asyncs[k][1], ts)
+        elif ph in ("s", "f"):
+            if not ev.get("cat") or "id" not in ev:
+                fail("event %d: flow without cat/id" % i)
+            k = ev["id"]
+            if ph == "s":
+                if k in flows:
+                    fail("event %d: flow %r started twice" % (i, k))
+                flows[k] = None
+            else:
+                if k not in flows or flows[k] is not None:
+                    fail("event %d: flow end %r without a start" % (i, k))
+                if ev.get("bp") != "e":
+                    fail("event %d: flow end without bp:e" % i)
+                flows[k] = ts
+        elif ph == "i":
+            if ev.get("s") not in ("t", "p", "g"):
+                fail("event %d: instant scope" % i)
+            if ev.get("cat") == "log":
+                log_messages.append(ev["args"]["message"])
+                counts["log"] += 1
+            elif ev.get("cat") == "loss":
+                counts["lost_records"] += ev["args"]["count"]
+        else:
+            fail("event %d: unexpected phase %r" % (i, ph))
+    for k, v in asyncs.items():
+        if v[2] is None:
+            fail("async %r never ends" % (k,))
+    for k, v in flows.items():
+        if v is None:
+            fail("flow %r never ends" % (k,))
+    # X events nest per thread: sorted by (ts, -dur), each lies inside the enclosing one.
+    for key, lst in spans.items():
+        lst.sort(key=lambda s: (s[0], -s[1]))
+        stack = []
+        for ts, dur, name in lst:
+            while stack and ts >= stack[-1] - 1e-9:
+                stack.pop()
+            if stack and ts + dur > stack[-1] + 1e-6:
+                fail("span %r on thread %r overlaps its parent without nesting" % (name, key))
+            stack.append(ts + dur)
+    out = {
+        "events": len(doc["traceEvents"]),
+        "phases": dict(counts),
+        "span_names": dict(names),
+        "flags": dict(flags),
+        "pids": sorted(pids),
+        "processes": len(pids),
+        "span_first": first,
+        "order_violations": order_violations,
+        "threads": len(thread_names),
+        "thread_names": sorted(set(thread_names.values())),
+        "tasks": len(asyncs),
+        "flows": len(flows),
+        "logs": len(log_messages),
+        "other": doc["otherData"],
+    }
+    json.dump(out, sys.stdout, sort_keys=True)
+    print()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

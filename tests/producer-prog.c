@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/* A traced program for the integration tests: emits an exact, known number of spans, tasks and
+ * logs on several threads, optionally holding a span open across the consumer's attach. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ringtrace/ringtrace.h>
+
+#include "producer.h"
+
+static int threads = 1, spans = 0, tasks = 0, logs = 0, forever = 0;
+
+static bool exists(const char *path)
+{
+	return path && access(path, F_OK) == 0;
+}
+
+static void touch(const char *path)
+{
+	int fd;
+
+	if (!path)
+		return;
+	fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
+}
+
+static void *work(void *arg)
+{
+	(void)arg;
+	do {
+		for (int i = 0; i < spans; i++) {
+			RT_SPAN("work");
+			rt_span_begin("inner");
+			rt_span_end();
+		}
+		for (int i = 0; i < tasks; i++) {
+			struct rt_task t = rt_task_begin("job");
+
+			rt_task_end(t);
+		}
+		for (int i = 0; i < logs; i++)
+			rt_log("test", "log %d from a worker", i);
+		if (forever)
+			usleep(100);
+	} while (forever);
+	return NULL;
+}
+
+static void wait_consumer(void)
+{
+	struct rtc_producer p;
+
+	if (rtc_producer_open(&p, getpid(), getuid()) < 0)
+		return;
+	for (int i = 0; i < 10000 && atomic_load(&p.ctl->session) == 0; i++)
+		usleep(1000);
+	rtc_producer_close(&p);
+}
+
+int main(int argc, char **argv)
+{
+	const char *ready = NULL, *hold = NULL;
+	bool wait = false;
+	pthread_t th[64];
+	struct rt_task top;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+			threads = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--spans") && i + 1 < argc)
+			spans = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--tasks") && i + 1 < argc)
+			tasks = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--logs") && i + 1 < argc)
+			logs = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--ready") && i + 1 < argc)
+			ready = argv[++i];
+		else if (!strcmp(argv[i], "--hold") && i + 1 < argc)
+			hold = argv[++i];
+		else if (!strcmp(argv[i], "--wait-consumer"))
+			wait = true;
+		else if (!strcmp(argv[i], "--forever"))
+			forever = 1;
+		else {
+			fprintf(stderr, "producer-prog: bad argument %s\n", argv[i]);
+			return 2;
+		}
+	}
+	if (threads > 64)
+		threads = 64;
+	rt_thread_register("main");
+	if (hold)
+		rt_span_begin("held"); /* open before any consumer attaches */
+	touch(ready);
+	if (wait)
+		wait_consumer();
+	top = rt_task_begin("top");
+	for (int i = 0; i < threads; i++)
+		rt_thread_create(&th[i], NULL, work, NULL);
+	for (int i = 0; i < threads; i++)
+		pthread_join(th[i], NULL);
+	rt_task_end(top);
+	if (hold) {
+		for (int i = 0; i < 20000 && !exists(hold); i++)
+			usleep(1000);
+		rt_span_end();
+	}
+	return 0;
+}

@@ -1,0 +1,487 @@
+/* SPDX-License-Identifier: MIT */
+/* Integration: real producer processes and a real `ringtrace record`, checked through the Chrome
+ * JSON they produce (parsed and validated by tests/check-chrome.py). */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <ringtrace/ringtrace.h>
+
+#include "producer.h"
+
+static const char *tool, *producer, *checker;
+static char dir[256];
+
+static void path(char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, "%s/%s", dir, name);
+}
+
+/* fork/exec with extra environment entries; stdout/stderr to files in the test dir. */
+static pid_t spawn(const char *const argv[], const char *const env[], const char *out_name)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		char out[300];
+		int fd;
+
+		for (size_t i = 0; env && env[i]; i++)
+			putenv((char *)env[i]);
+		path(out, sizeof(out), out_name ? out_name : "child.out");
+		fd = open(out, O_CREAT | O_WRONLY | O_APPEND, 0600);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* Exit status, or -1 after timeout_ms (the child is then killed). */
+static int wait_exit(pid_t pid, int timeout_ms)
+{
+	int status;
+
+	for (int i = 0; i < timeout_ms; i++) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+
+		if (r == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		usleep(1000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
+}
+
+static int wait_file(const char *p, int timeout_ms)
+{
+	for (int i = 0; i < timeout_ms; i++) {
+		if (access(p, F_OK) == 0)
+			return 0;
+		usleep(1000);
+	}
+	return -1;
+}
+
+static void touch(const char *p)
+{
+	int fd = open(p, O_CREAT | O_WRONLY, 0600);
+
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Run the checker; returns its JSON summary (malloc'd) or NULL if the file breaks a rule. */
+static char *check(const char *json)
+{
+	char cmd[700], *out = malloc(1 << 20);
+	size_t n = 0;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "python3 %s %s", checker, json);
+	f = popen(cmd, "r");
+	if (!f || !out)
+		return NULL;
+	n = fread(out, 1, (1 << 20) - 1, f);
+	out[n] = 0;
+	if (pclose(f) != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+/* Integer value of "key": N in the checker's output (first occurrence), -1 if absent. */
+static long jint(const char *doc, const char *key)
+{
+	char pat[128];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\": ", key);
+	p = strstr(doc, pat);
+	return p ? strtol(p + strlen(pat), NULL, 10) : -1;
+}
+
+static double jnum(const char *doc, const char *key)
+{
+	char pat[128];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\": ", key);
+	p = strstr(doc, pat);
+	return p ? strtod(p + strlen(pat), NULL) : -1;
+}
+
+static char *slurp(const char *p)
+{
+	FILE *f = fopen(p, "r");
+	char *buf = calloc(1, 1 << 16);
+
+	if (f && buf)
+		buf[fread(buf, 1, (1 << 16) - 1, f)] = 0;
+	if (f)
+		fclose(f);
+	return buf;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/ringtrace-test.%d.XXXXXX", (int)getpid());
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[300];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void test_attach_mid_run_true_begin(void **state)
+{
+	char ready[300], hold[300], json[300], pidbuf[16], *out;
+	const char *env[] = { "RINGTRACE_TRACK_SPANS=1", NULL };
+	pid_t prod, rec;
+
+	(void)state;
+	path(ready, sizeof(ready), "ready1");
+	path(hold, sizeof(hold), "hold1");
+	path(json, sizeof(json), "attach.json");
+	{
+		const char *argv[] = { producer, "--hold", hold, "--ready", ready, "--wait-consumer", "--threads", "2",
+				       "--spans", "100", NULL };
+
+		prod = spawn(argv, env, NULL);
+	}
+	assert_int_equal(wait_file(ready, 5000), 0);
+	usleep(300000); /* the held span is now well before any attach */
+	snprintf(pidbuf, sizeof(pidbuf), "%d", (int)prod);
+	{
+		const char *argv[] = { tool, "record", "-p", pidbuf, "-o", json, "--quiet", NULL };
+
+		rec = spawn(argv, NULL, "record1.out");
+	}
+	usleep(300000);
+	touch(hold);
+	assert_int_equal(wait_exit(prod, 10000), 0);
+	assert_int_equal(wait_exit(rec, 10000), 0);
+	out = check(json);
+	assert_non_null(out);
+	assert_int_equal(jint(out, "held"), 1);
+	assert_true(jint(out, "before_attach") >= 1);
+	/* The held span starts at its true begin, before the consumer attached. */
+	assert_true(jnum(out, "first.held") < jnum(out, "attach_us"));
+	assert_true(jnum(out, "attach_us") - jnum(out, "first.held") > 250000);
+	assert_int_equal(jint(out, "work"), 200);
+	free(out);
+}
+
+static void test_exact_counts(void **state)
+{
+	char ready[300], json[300], pidbuf[16], *out;
+	pid_t prod, rec;
+
+	(void)state;
+	path(ready, sizeof(ready), "ready2");
+	path(json, sizeof(json), "counts.json");
+	{
+		const char *argv[] = { producer, "--ready", ready, "--wait-consumer", "--threads", "3", "--spans", "1000",
+				       "--tasks", "50", "--logs", "20", NULL };
+
+		prod = spawn(argv, NULL, NULL);
+	}
+	assert_int_equal(wait_file(ready, 5000), 0);
+	snprintf(pidbuf, sizeof(pidbuf), "%d", (int)prod);
+	{
+		const char *argv[] = { tool, "record", "-p", pidbuf, "-o", json, "--quiet", NULL };
+
+		rec = spawn(argv, NULL, "record2.out");
+	}
+	assert_int_equal(wait_exit(prod, 10000), 0);
+	assert_int_equal(wait_exit(rec, 10000), 0);
+	out = check(json);
+	assert_non_null(out);
+	assert_int_equal(jint(out, "work"), 3000);
+	assert_int_equal(jint(out, "inner"), 3000);
+	assert_int_equal(jint(out, "tasks"), 3 * 50 + 1);
+	assert_int_equal(jint(out, "logs"), 60);
+	assert_int_equal(jint(out, "flows"), 3); /* three threads inherited the "top" task */
+	assert_int_equal(jint(out, "threads"), 4);
+	assert_int_equal(jint(out, "lost_records"), 0);
+	free(out);
+}
+
+static void test_processes_merged_in_order(void **state)
+{
+	char ready[2][300], json[300], p0[16], p1[16], *out;
+	pid_t prod[2], rec;
+
+	(void)state;
+	path(json, sizeof(json), "multi.json");
+	for (int k = 0; k < 2; k++) {
+		const char *argv[] = { producer, "--ready", ready[k], "--wait-consumer", "--threads", "2", "--spans", "500",
+				       "--logs", "200", NULL };
+
+		snprintf(ready[k], sizeof(ready[k]), "%s/ready-m%d", dir, k);
+		prod[k] = spawn(argv, NULL, NULL);
+		assert_int_equal(wait_file(ready[k], 5000), 0);
+	}
+	snprintf(p0, sizeof(p0), "%d", (int)prod[0]);
+	snprintf(p1, sizeof(p1), "%d", (int)prod[1]);
+	{
+		const char *argv[] = { tool, "record", "-p", p0, "-p", p1, "-o", json, "--quiet", NULL };
+
+		rec = spawn(argv, NULL, "record3.out");
+	}
+	assert_int_equal(wait_exit(prod[0], 10000), 0);
+	assert_int_equal(wait_exit(prod[1], 10000), 0);
+	assert_int_equal(wait_exit(rec, 10000), 0);
+	out = check(json);
+	assert_non_null(out);
+	assert_int_equal(jint(out, "work"), 2000);
+	assert_int_equal(jint(out, "logs"), 800);
+	/* Both processes, one timeline: instants of all threads come out in timestamp order. */
+	assert_int_equal(jint(out, "order_violations"), 0);
+	assert_int_equal(jint(out, "processes"), 2);
+	free(out);
+}
+
+static void test_producer_killed(void **state)
+{
+	char ready[300], json[300], pidbuf[16], seg[128], *out;
+	pid_t prod, rec;
+
+	(void)state;
+	path(ready, sizeof(ready), "ready4");
+	path(json, sizeof(json), "killed.json");
+	{
+		const char *argv[] = { producer, "--ready", ready, "--forever", "--threads", "2", "--spans", "50", NULL };
+
+		prod = spawn(argv, NULL, NULL);
+	}
+	assert_int_equal(wait_file(ready, 5000), 0);
+	snprintf(pidbuf, sizeof(pidbuf), "%d", (int)prod);
+	{
+		const char *argv[] = { tool, "record", "-p", pidbuf, "-o", json, "--quiet", NULL };
+
+		rec = spawn(argv, NULL, "record4.out");
+	}
+	usleep(500000);
+	kill(prod, SIGKILL);
+	waitpid(prod, NULL, 0);
+	/* The consumer notices, drains what was committed, and finishes a valid file. */
+	assert_int_equal(wait_exit(rec, 10000), 0);
+	out = check(json);
+	assert_non_null(out);
+	assert_true(jint(out, "work") > 100);
+	free(out);
+	snprintf(seg, sizeof(seg), "/dev/shm/ringtrace.%u.%d", (unsigned)getuid(), (int)prod);
+	assert_int_equal(access(seg, F_OK), -1); /* the dead producer's segments were removed */
+}
+
+static void test_consumer_killed(void **state)
+{
+	char ready[300], json[300], partial[310], pidbuf[16];
+	struct rtc_producer p;
+	pid_t prod, rec;
+	int i;
+
+	(void)state;
+	path(ready, sizeof(ready), "ready5");
+	path(json, sizeof(json), "consumer-killed.json");
+	{
+		const char *argv[] = { producer, "--ready", ready, "--forever", "--threads", "1", "--spans", "10", NULL };
+
+		prod = spawn(argv, NULL, NULL);
+	}
+	assert_int_equal(wait_file(ready, 5000), 0);
+	snprintf(pidbuf, sizeof(pidbuf), "%d", (int)prod);
+	{
+		const char *argv[] = { tool, "record", "-p", pidbuf, "-o", json, "--quiet", NULL };
+
+		rec = spawn(argv, NULL, "record5.out");
+	}
+	assert_int_equal(rtc_producer_open(&p, prod, getuid()), 0);
+	snprintf(partial, sizeof(partial), "%s.partial", json);
+	assert_int_equal(wait_file(partial, 5000), 0); /* recording for real */
+	assert_true(atomic_load(&p.ctl->session) != 0);
+	assert_true(atomic_load(&p.ctl->active) == RT_SHM_ACTIVE_ON);
+	kill(rec, SIGKILL);
+	waitpid(rec, NULL, 0);
+	/* The producer stops paying for recording within about a second. */
+	for (i = 0; i < 3000 && atomic_load(&p.ctl->session); i++)
+		usleep(1000);
+	printf("# producer noticed the dead consumer after %d ms\n", i);
+	assert_true(i < 2500);
+	assert_int_equal(atomic_load(&p.ctl->active), RT_SHM_ACTIVE_OFF);
+	assert_int_equal(atomic_load(&p.ctl->lease_expiries), 1);
+	rtc_producer_close(&p);
+	/* No truncated file at the final path. */
+	assert_int_equal(access(json, F_OK), -1);
+	kill(prod, SIGTERM);
+	waitpid(prod, NULL, 0);
+}
+
+static void test_corrupt_and_foreign_segments(void **state)
+{
+	char ready[300], json[300], errs[300], seg[2][128], pids[3][16], *out, *log;
+	struct rt_shm_control fake;
+	const char *sleeper[] = { "/bin/sleep", "20", NULL };
+	pid_t s[2], prod, rec;
+
+	(void)state;
+	path(ready, sizeof(ready), "ready6");
+	path(json, sizeof(json), "corrupt.json");
+	path(errs, sizeof(errs), "record6.out");
+	for (int k = 0; k < 2; k++) {
+		FILE *f;
+
+		s[k] = spawn(sleeper, NULL, NULL);
+		snprintf(seg[k], sizeof(seg[k]), "/dev/shm/ringtrace.%u.%d", (unsigned)getuid(), (int)s[k]);
+		f = fopen(seg[k], "w");
+		assert_non_null(f);
+		memset(&fake, 0x5a, sizeof(fake));
+		if (k == 1) {
+			/* Foreign: our magic, an ABI from the future. */
+			fake.magic = RT_SHM_CONTROL_MAGIC;
+			fake.abi_major = 9;
+		}
+		fwrite(&fake, 1, sizeof(fake), f);
+		fclose(f);
+		chmod(seg[k], 0600);
+		snprintf(pids[k], sizeof(pids[k]), "%d", (int)s[k]);
+	}
+	{
+		const char *argv[] = { producer, "--ready", ready, "--wait-consumer", "--spans", "100", NULL };
+
+		prod = spawn(argv, NULL, NULL);
+	}
+	assert_int_equal(wait_file(ready, 5000), 0);
+	snprintf(pids[2], sizeof(pids[2]), "%d", (int)prod);
+	{
+		const char *argv[] = { tool, "record", "-p", pids[0], "-p", pids[1], "-p", pids[2], "-o", json, "--quiet",
+				       NULL };
+
+		rec = spawn(argv, NULL, "record6.out");
+	}
+	assert_int_equal(wait_exit(prod, 10000), 0);
+	assert_int_equal(wait_exit(rec, 10000), 0);
+	log = slurp(errs);
+	assert_non_null(strstr(log, pids[0]));
+	assert_non_null(strstr(log, "not a ringtrace segment"));
+	assert_non_null(strstr(log, "unsupported ringtrace ABI"));
+	out = check(json);
+	assert_non_null(out);
+	assert_int_equal(jint(out, "work"), 100); /* the good process is recorded in full */
+	assert_int_equal(jint(out, "processes"), 1);
+	free(out);
+	free(log);
+	for (int k = 0; k < 2; k++) {
+		kill(s[k], SIGKILL);
+		waitpid(s[k], NULL, 0);
+		unlink(seg[k]);
+	}
+}
+
+static void test_launch_records_from_first_record(void **state)
+{
+	char json[300], *out;
+	pid_t rec;
+
+	(void)state;
+	path(json, sizeof(json), "launch.json");
+	{
+		const char *argv[] = { tool, "record", "-o", json, "--quiet", "--", producer, "--threads", "2", "--spans",
+				       "300", "--tasks", "10", "--logs", "5", NULL };
+
+		rec = spawn(argv, NULL, "record7.out");
+	}
+	assert_int_equal(wait_exit(rec, 15000), 0);
+	out = check(json);
+	assert_non_null(out);
+	assert_int_equal(jint(out, "work"), 600);
+	assert_int_equal(jint(out, "tasks"), 21);
+	assert_int_equal(jint(out, "logs"), 10);
+	free(out);
+}
+
+static void test_raw_capture_converts_identically(void **state)
+{
+	char json[300], json2[300], raw[300], *a, *b;
+	pid_t rec, conv;
+
+	(void)state;
+	path(json, sizeof(json), "live.json");
+	path(json2, sizeof(json2), "converted.json");
+	path(raw, sizeof(raw), "capture.rtrace");
+	{
+		const char *argv[] = { tool, "record", "-o", json, "--raw", raw, "--quiet", "--", producer, "--threads", "2",
+				       "--spans", "500", "--tasks", "20", "--logs", "7", NULL };
+
+		rec = spawn(argv, NULL, "record8.out");
+	}
+	assert_int_equal(wait_exit(rec, 15000), 0);
+	{
+		const char *argv[] = { tool, "convert", raw, "-o", json2, NULL };
+
+		conv = spawn(argv, NULL, "convert8.out");
+	}
+	assert_int_equal(wait_exit(conv, 15000), 0);
+	a = check(json);
+	b = check(json2);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_int_equal(jint(b, "work"), 1000);
+	assert_int_equal(jint(a, "work"), jint(b, "work"));
+	assert_int_equal(jint(a, "tasks"), jint(b, "tasks"));
+	assert_int_equal(jint(a, "logs"), jint(b, "logs"));
+	assert_int_equal(jint(a, "flows"), jint(b, "flows"));
+	assert_int_equal(jint(a, "X"), jint(b, "X"));
+	free(a);
+	free(b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_attach_mid_run_true_begin),
+		cmocka_unit_test(test_exact_counts),
+		cmocka_unit_test(test_processes_merged_in_order),
+		cmocka_unit_test(test_producer_killed),
+		cmocka_unit_test(test_consumer_killed),
+		cmocka_unit_test(test_corrupt_and_foreign_segments),
+		cmocka_unit_test(test_launch_records_from_first_record),
+		cmocka_unit_test(test_raw_capture_converts_identically),
+	};
+
+	tool = getenv("RT_TOOL");
+	producer = getenv("RT_PRODUCER");
+	checker = getenv("RT_CHECKER");
+	if (!tool || !producer || !checker) {
+		fprintf(stderr, "test-record: RT_TOOL, RT_PRODUCER and RT_CHECKER must be set (meson test does)\n");
+		return 1;
+	}
+	if (getenv("RT_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("RT_TEST_FILTER"));
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
