@@ -67,7 +67,6 @@ struct ethread {
 	size_t qhead, qlen, qcap;
 	uint64_t order;
 	uint64_t last_ts; /* ns of its newest decoded record */
-	uint64_t frontier;
 	uint64_t raw_ts;  /* raw timestamp decode state (replay) */
 };
 
@@ -207,8 +206,6 @@ void rtc_engine_destroy(struct rtc_engine *e)
 	rtc_decoder_fini(&e->dec);
 	rtc_rebuild_destroy(e->rb);
 	rtc_stats_destroy(e->stats);
-	if (e->rcu_registered)
-		urcu_memb_unregister_thread();
 	free(e);
 }
 
@@ -637,11 +634,10 @@ static void drain_proc(void *arg)
 		/* Finished thread read to the end, or its process is gone and nothing more comes. */
 		if (drained || rtc_ring_reader_done(&t->r) ||
 		    (exited && atomic_load_explicit(&t->r.hdr->commit_pos, memory_order_acquire) <= t->r.pos)) {
-			if (rtc_ring_reader_done(&t->r))
-				rtc_producer_thread_drained(&p->p, t->slot, t->thread_number);
-			else if (exited)
-				/* Killed: the producer will not unlink it. */
-				rtc_producer_thread_drained(&p->p, t->slot, t->thread_number);
+			/* Read to the end: hand the slot back (and, if the process was killed, remove a
+			 * ring nobody else will). */
+			if (rtc_ring_reader_done(&t->r) || exited)
+				rtc_producer_thread_drained(&p->p, t->slot, t->thread_number, exited);
 			atomic_fetch_add_explicit(&e->status_lost,
 						  atomic_load_explicit(&t->r.hdr->dropped, memory_order_relaxed),
 						  memory_order_relaxed);
@@ -650,10 +646,6 @@ static void drain_proc(void *arg)
 			t->finished = true;
 			p->slot_thread[t->slot] = -1;
 		}
-		t->frontier = t->finished ? UINT64_MAX
-					  : (d->now > WATERMARK_MARGIN_NS && d->now - WATERMARK_MARGIN_NS > t->last_ts
-						     ? d->now - WATERMARK_MARGIN_NS
-						     : t->last_ts);
 	}
 	if (e->raw) {
 		/* Names after the chunks: every name a record refers to was published before it. */
@@ -701,13 +693,14 @@ static void retire_proc(struct rtc_engine *e, struct eproc *p)
 	cds_lfht_del(e->registry, &p->node);
 	urcu_memb_synchronize_rcu();
 	rtc_producer_detach(&p->p);
-	if (kill(p->pid, 0) != 0 && errno == ESRCH)
-		shm_unlink(p->p.shm_name); /* nobody else will */
+	/* It exited leaving its segments to us (or was killed): nobody else will remove them. */
+	if (atomic_load_explicit(&p->p.ctl->exited, memory_order_acquire) || (kill(p->pid, 0) != 0 && errno == ESRCH))
+		shm_unlink(p->p.shm_name);
 }
 
 static uint64_t poll_once(struct rtc_engine *e)
 {
-	uint64_t now = mono_ns(), watermark = UINT64_MAX;
+	uint64_t now = mono_ns(), watermark;
 
 	if (e->o.all)
 		scan_all(e);
@@ -733,14 +726,10 @@ static uint64_t poll_once(struct rtc_engine *e)
 		if (p->gone)
 			retire_proc(e, p);
 	}
-	for (uint32_t ti = 0; ti < e->nthreads; ti++) {
-		struct ethread *t = &e->threads[ti];
-
-		if (!t->finished && t->frontier < watermark)
-			watermark = t->frontier;
-	}
-	if (watermark == UINT64_MAX)
-		watermark = now > WATERMARK_MARGIN_NS ? now - WATERMARK_MARGIN_NS : 0;
+	/* Every ring was drained after `now` was taken, and a thread we have not seen registered
+	 * after our directory scan, so no record still to come is older than `now` minus the time a
+	 * producer may sit between taking a timestamp and committing (the margin). */
+	watermark = now > WATERMARK_MARGIN_NS ? now - WATERMARK_MARGIN_NS : 0;
 	merge(e, watermark);
 	if (e->raw)
 		rtc_raw_write_watermark(e->raw, watermark);
@@ -917,6 +906,9 @@ int rtc_engine_run(struct rtc_engine *e, volatile sig_atomic_t *stop)
 	for (size_t i = 0; i < e->nprocs; i++)
 		if (e->procs[i]->live && !e->procs[i]->gone)
 			rtc_producer_detach(&e->procs[i]->p);
+	/* Unregistered by the thread that registered (destroy may run elsewhere). */
+	urcu_memb_unregister_thread();
+	e->rcu_registered = false;
 	return close_outputs(e, clock);
 }
 

@@ -258,7 +258,7 @@ size_t rtc_producer_threads(struct rtc_producer *p, struct rtc_thread_info *out,
 	return n;
 }
 
-void rtc_producer_thread_drained(struct rtc_producer *p, uint32_t slot, uint64_t thread_number)
+void rtc_producer_thread_drained(struct rtc_producer *p, uint32_t slot, uint64_t thread_number, bool dead)
 {
 	struct rt_shm_thread_slot *s;
 	uint32_t expect = RT_SHM_THREAD_FINISHED;
@@ -267,7 +267,7 @@ void rtc_producer_thread_drained(struct rtc_producer *p, uint32_t slot, uint64_t
 		return;
 	s = &slots(p)[slot];
 	if (atomic_load_explicit(&s->thread_number, memory_order_relaxed) != thread_number ||
-	    atomic_load_explicit(&s->state, memory_order_acquire) != RT_SHM_THREAD_FINISHED)
+	    (!dead && atomic_load_explicit(&s->state, memory_order_acquire) != RT_SHM_THREAD_FINISHED))
 		return;
 	/* The thread is gone and we have read everything: free the ring's memory now rather than
 	 * when the producer next needs a slot. */

@@ -67,8 +67,9 @@ bool rtc_producer_exited(const struct rtc_producer *p);
 /* Copy out up to max directory slots that are not free. Returns how many. */
 size_t rtc_producer_threads(struct rtc_producer *p, struct rtc_thread_info *out, size_t max);
 
-/* Mark a finished thread's slot drained so the producer can reuse it. */
-void rtc_producer_thread_drained(struct rtc_producer *p, uint32_t slot, uint64_t thread_number);
+/* Mark a finished thread's slot drained so the producer can reuse it, and remove its ring. With
+ * dead set (the process is gone) the ring is removed whatever the slot's state. */
+void rtc_producer_thread_drained(struct rtc_producer *p, uint32_t slot, uint64_t thread_number, bool dead);
 
 /* Name of id, read (and validated) from the name table; "<unknown:N>" style text when the id is
  * out of range or not yet published. The string lives as long as p. */

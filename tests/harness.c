@@ -129,7 +129,7 @@ void harness_drain(struct harness *h)
 			}
 			h->nested_dropped += atomic_load(&h->t[s].r.hdr->nested_dropped);
 			h->finished++;
-			rtc_producer_thread_drained(&h->p, h->t[s].slot, h->t[s].thread_number);
+			rtc_producer_thread_drained(&h->p, h->t[s].slot, h->t[s].thread_number, false);
 			rtc_ring_reader_close(&h->t[s].r);
 			h->t[s].open = false;
 		}

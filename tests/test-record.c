@@ -24,6 +24,8 @@
 
 static const char *tool, *producer, *checker;
 static char dir[256];
+static pid_t children[64]; /* killed at teardown: a failed assertion skips a test's own cleanup */
+static size_t nchildren;
 
 static void path(char *buf, size_t len, const char *name)
 {
@@ -50,6 +52,8 @@ static pid_t spawn(const char *const argv[], const char *const env[], const char
 		execv(argv[0], (char *const *)argv);
 		_exit(127);
 	}
+	if (pid > 0 && nchildren < 64)
+		children[nchildren++] = pid;
 	return pid;
 }
 
@@ -148,11 +152,25 @@ static int setup(void **state)
 	return mkdtemp(dir) ? 0 : -1;
 }
 
+static int kill_children(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < nchildren; i++)
+		if (kill(children[i], SIGKILL) == 0)
+			waitpid(children[i], NULL, 0);
+	nchildren = 0;
+	return 0;
+}
+
 static int teardown(void **state)
 {
 	char cmd[300];
 
 	(void)state;
+	for (size_t i = 0; i < nchildren; i++)
+		if (kill(children[i], SIGKILL) == 0)
+			waitpid(children[i], NULL, 0);
+	nchildren = 0;
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	return system(cmd) == 0 ? 0 : -1;
 }
@@ -461,17 +479,45 @@ static void test_raw_capture_converts_identically(void **state)
 	free(b);
 }
 
+static void test_env_var_path(void **state)
+{
+	char json[300], env_file[400], env_engine[400], expect[300], *out;
+	const char *env[] = { env_file, env_engine, NULL };
+	pid_t prod;
+
+	(void)state;
+	path(json, sizeof(json), "env-%p.json");
+	snprintf(env_file, sizeof(env_file), "RINGTRACE_TRACE_FILE=%s", json);
+	snprintf(env_engine, sizeof(env_engine), "RINGTRACE_ENGINE=%s", getenv("RT_ENGINE"));
+	{
+		const char *argv[] = { producer, "--threads", "3", "--spans", "400", "--tasks", "5", "--logs", "3", NULL };
+
+		prod = spawn(argv, env, "env.out");
+	}
+	assert_int_equal(wait_exit(prod, 15000), 0);
+	snprintf(expect, sizeof(expect), "%s/env-%d.json", dir, (int)prod);
+	out = check(expect);
+	assert_non_null(out);
+	/* The engine attached at library load: everything from the first record is there. */
+	assert_int_equal(jint(out, "work"), 1200);
+	assert_int_equal(jint(out, "inner"), 1200);
+	assert_int_equal(jint(out, "tasks"), 16);
+	assert_int_equal(jint(out, "logs"), 9);
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_attach_mid_run_true_begin),
-		cmocka_unit_test(test_exact_counts),
-		cmocka_unit_test(test_processes_merged_in_order),
-		cmocka_unit_test(test_producer_killed),
-		cmocka_unit_test(test_consumer_killed),
-		cmocka_unit_test(test_corrupt_and_foreign_segments),
-		cmocka_unit_test(test_launch_records_from_first_record),
-		cmocka_unit_test(test_raw_capture_converts_identically),
+		cmocka_unit_test_teardown(test_attach_mid_run_true_begin, kill_children),
+		cmocka_unit_test_teardown(test_exact_counts, kill_children),
+		cmocka_unit_test_teardown(test_processes_merged_in_order, kill_children),
+		cmocka_unit_test_teardown(test_producer_killed, kill_children),
+		cmocka_unit_test_teardown(test_consumer_killed, kill_children),
+		cmocka_unit_test_teardown(test_corrupt_and_foreign_segments, kill_children),
+		cmocka_unit_test_teardown(test_launch_records_from_first_record, kill_children),
+		cmocka_unit_test_teardown(test_raw_capture_converts_identically, kill_children),
+		cmocka_unit_test_teardown(test_env_var_path, kill_children),
 	};
 
 	tool = getenv("RT_TOOL");

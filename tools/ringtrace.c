@@ -269,7 +269,7 @@ static int cmd_dump(pid_t pid, double duration)
 				continue;
 			drain(&p, t, &dec, &count);
 			if (rtc_ring_reader_done(&t->r)) {
-				rtc_producer_thread_drained(&p, t->slot, t->thread_number);
+				rtc_producer_thread_drained(&p, t->slot, t->thread_number, false);
 				rtc_ring_reader_close(&t->r);
 				t->open = false;
 			} else {

@@ -3,7 +3,9 @@
  * cleanup at process exit and a fresh segment in fork()ed children. */
 #include "process.h"
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -314,6 +316,51 @@ void rt__process_periodic(uint64_t ts)
 	}
 }
 
+/* The in-process engine (RINGTRACE_TRACE_FILE), loaded on demand. */
+static void (*engine_stop)(void);
+
+static void *open_engine(void)
+{
+	const char *override = getenv("RINGTRACE_ENGINE");
+	Dl_info info;
+	void *h;
+
+	if (override)
+		return dlopen(override, RTLD_NOW | RTLD_LOCAL);
+	h = dlopen("libringtrace-engine.so." RT_SOVERSION_STRING, RTLD_NOW | RTLD_LOCAL);
+	if (h)
+		return h;
+	/* Beside this library, wherever it was installed. */
+	if (dladdr((void *)open_engine, &info) && info.dli_fname) {
+		char path[4096];
+		const char *slash = strrchr(info.dli_fname, '/');
+
+		if (slash && (size_t)(slash - info.dli_fname) < sizeof(path) - 64) {
+			snprintf(path, sizeof(path), "%.*s/libringtrace-engine.so." RT_SOVERSION_STRING,
+				 (int)(slash - info.dli_fname), info.dli_fname);
+			h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+		}
+	}
+	return h;
+}
+
+static void start_engine(const char *path)
+{
+	void *h = open_engine();
+	int (*start)(const char *);
+
+	if (!h) {
+		fprintf(stderr, "ringtrace: RINGTRACE_TRACE_FILE is set but the engine cannot be loaded: %s\n", dlerror());
+		return;
+	}
+	start = (int (*)(const char *))dlsym(h, "rt__engine_start");
+	engine_stop = (void (*)(void))dlsym(h, "rt__engine_stop");
+	if (!start || !engine_stop || start(path) < 0) {
+		fprintf(stderr, "ringtrace: cannot start the in-process engine for %s\n", path);
+		engine_stop = NULL;
+	}
+}
+
 static void finish_thread(struct rt__thread *t)
 {
 	rt__thread_finish(t, false);
@@ -327,6 +374,11 @@ static void process_exit(void)
 
 	if (!ctl || rt__proc.pid != getpid())
 		return;
+	if (engine_stop) {
+		/* Our own consumer: let it drain everything and complete its file first. */
+		engine_stop();
+		engine_stop = NULL;
+	}
 	if (rt__proc.cfg.from_start) {
 		/* A launching consumer may not have attached yet: give it up to 2 s, or our records
 		 * go with the segments. */
@@ -378,6 +430,8 @@ static void fork_child(void)
 {
 	rt__thread_list_reset_child();
 	pthread_mutex_init(&lazy_lock, NULL);
+	/* The engine thread (RINGTRACE_TRACE_FILE) did not survive fork(): the child has none. */
+	engine_stop = NULL;
 	/* The child must never write into the parent's segments: drop them all. */
 	__atomic_store_n(&rt__active_v1, &inactive_word, __ATOMIC_RELAXED);
 	rt__thread_forget_all();
@@ -436,6 +490,8 @@ int rt__process_init(void)
 		return err;
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	atexit(process_exit);
+	if (getenv("RINGTRACE_TRACE_FILE") && *getenv("RINGTRACE_TRACE_FILE"))
+		start_engine(getenv("RINGTRACE_TRACE_FILE"));
 	return 0;
 }
 
