@@ -43,7 +43,8 @@ test-asan: deps $(BUILD_ASAN)/build.ninja
 # it is a data race by design, validated by sequence numbers).
 test-tsan: deps $(BUILD_TSAN)/build.ninja
 	ninja -C $(BUILD_TSAN)
-	RT_TSAN=1 TSAN_OPTIONS=halt_on_error=1 meson test -C $(BUILD_TSAN) --suite concurrency --print-errorlogs
+	RT_TSAN=1 TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/tests/tsan.supp" \
+		meson test -C $(BUILD_TSAN) --suite concurrency --print-errorlogs
 
 test: test-plain test-asan test-tsan
 	@echo "make test: plain, ASan+UBSan and TSan suites passed"

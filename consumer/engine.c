@@ -832,7 +832,7 @@ static int close_outputs(struct rtc_engine *e, const char *clock)
 	return err;
 }
 
-int rtc_engine_run(struct rtc_engine *e, volatile sig_atomic_t *stop)
+int rtc_engine_run(struct rtc_engine *e, atomic_int *stop)
 {
 	uint64_t deadline = e->o.duration > 0 ? e->start_ns + (uint64_t)(e->o.duration * 1e9) : UINT64_MAX;
 	const char *clock = "monotonic";
@@ -874,7 +874,7 @@ int rtc_engine_run(struct rtc_engine *e, volatile sig_atomic_t *stop)
 		for (size_t i = 0; i < e->nprocs; i++)
 			if (e->procs[i]->live && !e->procs[i]->gone)
 				any = true;
-		if ((stop && *stop) || now >= deadline || (e->o.until_exit && !any))
+		if ((stop && atomic_load_explicit(stop, memory_order_relaxed)) || now >= deadline || (e->o.until_exit && !any))
 			break;
 		if (e->raw && e->nprocs) {
 			/* Our own calibration of the shared TSC, for the capture. */

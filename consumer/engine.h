@@ -10,6 +10,7 @@
 #define RTC_ENGINE_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,9 +41,9 @@ int rtc_engine_attach(struct rtc_engine *e, pid_t pid);
 /* Attach as soon as pid's control segment appears (a program we launched). */
 void rtc_engine_expect(struct rtc_engine *e, pid_t pid);
 
-/* Run until *stop, the duration, or (until_exit) every process gone. Writes the outputs.
+/* Run until *stop (an atomic: set it from a signal handler or another thread), the duration, or (until_exit) every process gone. Writes the outputs.
  * Returns 0 or a negative error of the outputs. */
-int rtc_engine_run(struct rtc_engine *e, volatile sig_atomic_t *stop);
+int rtc_engine_run(struct rtc_engine *e, atomic_int *stop);
 
 /* Replay a raw capture into the configured outputs (json_path, raw_path ignored). */
 int rtc_engine_convert(struct rtc_engine *e, const char *raw_path);

@@ -4,6 +4,7 @@
  * JSON that is completed when the program exits. */
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,7 @@ RT_ENGINE_API void rt__engine_stop(void);
 static struct {
 	pthread_t thread;
 	struct rtc_engine *engine;
-	volatile sig_atomic_t stop;
+	atomic_int stop;
 	int running;
 	char path[4096];
 } self;
@@ -81,7 +82,7 @@ RT_ENGINE_API void rt__engine_stop(void)
 {
 	if (!self.running)
 		return;
-	self.stop = 1;
+	atomic_store(&self.stop, 1);
 	pthread_join(self.thread, NULL);
 	rtc_engine_destroy(self.engine);
 	self.engine = NULL;

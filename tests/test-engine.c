@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,7 +22,7 @@
 #define THREADS 4
 #define SPANS 20000
 
-static volatile sig_atomic_t stop;
+static atomic_int stop;
 static struct rtc_engine *engine;
 
 static void *consumer(void *arg)
@@ -64,7 +65,7 @@ static void test_engine_in_process(void **state)
 	for (int i = 0; i < THREADS; i++)
 		pthread_join(w[i], NULL);
 	usleep(100000);
-	stop = 1;
+	atomic_store(&stop, 1);
 	pthread_join(c, NULL);
 	rtc_engine_summary(engine, &s);
 	printf("# %llu records, %llu spans, %llu lost, %llu late\n", (unsigned long long)s.rb.records,

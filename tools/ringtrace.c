@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,12 +23,13 @@
 
 #define MAX_THREADS 1024
 
-static volatile sig_atomic_t stop;
+/* Lock-free atomic: safe to store from a signal handler, read by the engine's thread. */
+static atomic_int stop;
 
 static void on_signal(int sig)
 {
 	(void)sig;
-	stop = 1;
+	atomic_store_explicit(&stop, 1, memory_order_relaxed);
 }
 
 static void usage(FILE *f)
@@ -245,7 +247,7 @@ static int cmd_dump(pid_t pid, double duration)
 	signal(SIGTERM, on_signal);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	printf("# attached to pid %d (%s), mode %s\n", (int)pid, p.process_name, mode_name(p.mode));
-	while (!stop) {
+	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
 		size_t n = rtc_producer_threads(&p, info, MAX_THREADS);
 		bool exited = rtc_producer_exited(&p), pending = false;
 
