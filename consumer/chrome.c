@@ -3,6 +3,7 @@
 #include "chrome.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,35 +13,69 @@
 
 struct rtc_chrome {
 	FILE *f;
+	int fd; /* own files: written with write(2) from buf, no stdio copy */
 	bool own;
 	char *path, *partial;
 	uint64_t origin;
 	uint64_t events;
-	char *buf; /* one event is formatted here, then written */
+	char *buf; /* events are formatted here (own files: many, flushed when nearly full) */
 	size_t cap, len;
+	size_t start; /* where the event being formatted begins */
 	char *other[OTHER_MAX]; /* "key":value pairs, already JSON */
+	/* ',"pid":P,"tid":T' of recent threads, formatted once. */
+	struct {
+		uint32_t pid, tid;
+		uint8_t len;
+		char text[48];
+	} ids[64];
 	size_t nother;
 	int err;
 };
 
 #define EVENT_CAP (1u << 16)
+#define OUT_CAP (1u << 22) /* own files: flush when less than one event's worth is left */
 
-static struct rtc_chrome *create(FILE *f, uint64_t origin)
+static struct rtc_chrome *create(FILE *f, int fd, uint64_t origin)
 {
 	struct rtc_chrome *c = calloc(1, sizeof(*c));
 
 	if (!c)
 		return NULL;
 	c->f = f;
+	c->fd = fd;
 	c->origin = origin;
-	c->cap = EVENT_CAP;
+	c->cap = fd >= 0 ? OUT_CAP : EVENT_CAP;
 	c->buf = malloc(c->cap);
 	if (!c->buf) {
 		free(c);
 		return NULL;
 	}
-	fputs("{\"traceEvents\":[\n", f);
+	if (fd >= 0) {
+		memcpy(c->buf, "{\"traceEvents\":[\n", 17);
+		c->len = 17;
+	} else if (f) {
+		fputs("{\"traceEvents\":[\n", f);
+	}
 	return c;
+}
+
+static void flush_fd(struct rtc_chrome *c)
+{
+	size_t off = 0;
+
+	while (off < c->len) {
+		ssize_t n = write(c->fd, c->buf + off, c->len - off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (!c->err)
+				c->err = -errno;
+			break;
+		}
+		off += (size_t)n;
+	}
+	c->len = 0;
 }
 
 struct rtc_chrome *rtc_chrome_open(const char *path, uint64_t origin_ns)
@@ -48,21 +83,20 @@ struct rtc_chrome *rtc_chrome_open(const char *path, uint64_t origin_ns)
 	struct rtc_chrome *c;
 	size_t n = strlen(path);
 	char *partial = malloc(n + 9);
-	FILE *f;
+	int fd;
 
 	if (!partial)
 		return NULL;
 	memcpy(partial, path, n);
 	memcpy(partial + n, ".partial", 9);
-	f = fopen(partial, "we");
-	if (!f) {
+	fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
 		free(partial);
 		return NULL;
 	}
-	setvbuf(f, NULL, _IOFBF, 1 << 20);
-	c = create(f, origin_ns);
+	c = create(NULL, fd, origin_ns);
 	if (!c) {
-		fclose(f);
+		close(fd);
 		unlink(partial);
 		free(partial);
 		errno = ENOMEM;
@@ -76,12 +110,12 @@ struct rtc_chrome *rtc_chrome_open(const char *path, uint64_t origin_ns)
 
 struct rtc_chrome *rtc_chrome_open_stream(FILE *f, uint64_t origin_ns)
 {
-	return create(f, origin_ns);
+	return create(f, -1, origin_ns);
 }
 
 /* ---- formatting ---- */
 
-static void put(struct rtc_chrome *c, const char *s, size_t n)
+static inline void put(struct rtc_chrome *c, const char *s, size_t n)
 {
 	if (c->len + n > c->cap)
 		n = c->cap - c->len; /* the per-field limits below keep this from happening */
@@ -91,15 +125,28 @@ static void put(struct rtc_chrome *c, const char *s, size_t n)
 
 #define PUTS(c, lit) put((c), (lit), sizeof(lit) - 1)
 
+static const char digits2[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+			       "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+			       "8081828384858687888990919293949596979899";
+
 static void put_u64(struct rtc_chrome *c, uint64_t v)
 {
 	char tmp[24];
 	int i = (int)sizeof(tmp);
 
-	do {
-		tmp[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
+	while (v >= 100) {
+		unsigned r = (unsigned)(v % 100);
+
+		v /= 100;
+		tmp[--i] = digits2[2 * r + 1];
+		tmp[--i] = digits2[2 * r];
+	}
+	if (v >= 10) {
+		tmp[--i] = digits2[2 * v + 1];
+		tmp[--i] = digits2[2 * v];
+	} else {
+		tmp[--i] = (char)('0' + v);
+	}
 	put(c, &tmp[i], sizeof(tmp) - (size_t)i);
 }
 
@@ -202,21 +249,40 @@ static void put_cstr(struct rtc_chrome *c, const char *s)
 
 static void head(struct rtc_chrome *c, const char *ph, const struct rtc_out *o)
 {
-	c->len = 0;
+	if (c->fd < 0)
+		c->len = 0;
+	else if (c->cap - c->len < EVENT_CAP)
+		flush_fd(c);
+	c->start = c->len;
 	if (c->events)
 		PUTS(c, ",\n");
 	PUTS(c, "{\"ph\":\"");
-	put(c, ph, strlen(ph));
-	PUTS(c, "\",\"pid\":");
-	put_u64(c, o->pid);
-	PUTS(c, ",\"tid\":");
-	put_u64(c, o->tid);
+	put(c, ph, 1);
+	PUTS(c, "\"");
+	{
+		unsigned slot = (o->tid * 2654435761u ^ o->pid) & 63;
+
+		if (c->ids[slot].len == 0 || c->ids[slot].pid != o->pid || c->ids[slot].tid != o->tid) {
+			size_t at = c->len;
+
+			PUTS(c, ",\"pid\":");
+			put_u64(c, o->pid);
+			PUTS(c, ",\"tid\":");
+			put_u64(c, o->tid);
+			c->ids[slot].pid = o->pid;
+			c->ids[slot].tid = o->tid;
+			c->ids[slot].len = (uint8_t)(c->len - at);
+			memcpy(c->ids[slot].text, c->buf + at, c->ids[slot].len);
+		} else {
+			put(c, c->ids[slot].text, c->ids[slot].len);
+		}
+	}
 }
 
 static void finish(struct rtc_chrome *c)
 {
 	PUTS(c, "}");
-	if (fwrite(c->buf, 1, c->len, c->f) != c->len && !c->err)
+	if (c->fd < 0 && fwrite(c->buf, 1, c->len, c->f) != c->len && !c->err)
 		c->err = errno ? -errno : -EIO;
 	c->events++;
 }
@@ -357,36 +423,47 @@ struct rtc_sink rtc_chrome_sink(struct rtc_chrome *c)
 	return s;
 }
 
-static void other(struct rtc_chrome *c, const char *key, const char *json_value, size_t n)
+/* Format into a scratch formatter so that the event buffer is left alone. */
+static char *scratch_json(const char *key, const char *json_value, size_t n, const char *str_value)
+{
+	struct rtc_chrome tmp;
+	char *e;
+
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.fd = -1;
+	tmp.cap = EVENT_CAP;
+	tmp.buf = malloc(tmp.cap);
+	if (!tmp.buf)
+		return NULL;
+	put_cstr(&tmp, key);
+	PUTS(&tmp, ":");
+	if (str_value)
+		put_cstr(&tmp, str_value);
+	else
+		put(&tmp, json_value, n);
+	e = malloc(tmp.len + 1);
+	if (e) {
+		memcpy(e, tmp.buf, tmp.len);
+		e[tmp.len] = 0;
+	}
+	free(tmp.buf);
+	return e;
+}
+
+static void other(struct rtc_chrome *c, const char *key, const char *json_value, size_t n, const char *str_value)
 {
 	char *e;
 
 	if (c->nother == OTHER_MAX)
 		return;
-	c->len = 0;
-	put_cstr(c, key);
-	PUTS(c, ":");
-	put(c, json_value, n);
-	e = malloc(c->len + 1);
-	if (!e)
-		return;
-	memcpy(e, c->buf, c->len);
-	e[c->len] = 0;
-	c->other[c->nother++] = e;
+	e = scratch_json(key, json_value, n, str_value);
+	if (e)
+		c->other[c->nother++] = e;
 }
 
 void rtc_chrome_other(struct rtc_chrome *c, const char *key, const char *value)
 {
-	struct rtc_chrome tmp = *c;
-
-	/* Format the value as a JSON string with the same escaper. */
-	tmp.len = 0;
-	tmp.buf = malloc(EVENT_CAP);
-	if (!tmp.buf)
-		return;
-	put_cstr(&tmp, value);
-	other(c, key, tmp.buf, tmp.len);
-	free(tmp.buf);
+	other(c, key, NULL, 0, value ? value : "");
 }
 
 void rtc_chrome_other_u64(struct rtc_chrome *c, const char *key, uint64_t value)
@@ -394,7 +471,7 @@ void rtc_chrome_other_u64(struct rtc_chrome *c, const char *key, uint64_t value)
 	char num[24];
 	int n = snprintf(num, sizeof(num), "%llu", (unsigned long long)value);
 
-	other(c, key, num, (size_t)n);
+	other(c, key, num, (size_t)n, NULL);
 }
 
 uint64_t rtc_chrome_events(const struct rtc_chrome *c)
@@ -406,20 +483,28 @@ int rtc_chrome_close(struct rtc_chrome *c)
 {
 	int err;
 
-	fputs("\n],\n\"displayTimeUnit\":\"ns\",\n\"otherData\":{", c->f);
+	if (c->fd < 0)
+		c->len = 0;
+	PUTS(c, "\n],\n\"displayTimeUnit\":\"ns\",\n\"otherData\":{");
 	for (size_t i = 0; i < c->nother; i++) {
-		fputs(i ? "," : "", c->f);
-		fputs(c->other[i], c->f);
+		if (c->fd >= 0 && c->cap - c->len < EVENT_CAP)
+			flush_fd(c);
+		if (i)
+			PUTS(c, ",");
+		put(c, c->other[i], strlen(c->other[i]));
 		free(c->other[i]);
 	}
-	fputs("}}\n", c->f);
+	PUTS(c, "}}\n");
+	if (c->fd >= 0)
+		flush_fd(c);
+	else if (fwrite(c->buf, 1, c->len, c->f) != c->len || fflush(c->f) != 0)
+		c->err = c->err ? c->err : -EIO;
 	err = c->err;
-	if (fflush(c->f) != 0 && !err)
-		err = -errno;
 	if (c->own) {
-		if (fsync(fileno(c->f)) != 0 && !err)
-			err = -errno;
-		if (fclose(c->f) != 0 && !err)
+		/* Complete, then renamed into place: a reader never sees a partial file at the final
+		 * path. Not fsync()ed: that guards against power loss, not against the interruptions
+		 * (signals, dying producers) this protects from, and costs more than the writing. */
+		if (close(c->fd) != 0 && !err)
 			err = -errno;
 		if (!err && rename(c->partial, c->path) != 0)
 			err = -errno;

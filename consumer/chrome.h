@@ -27,7 +27,7 @@ void rtc_chrome_other_u64(struct rtc_chrome *c, const char *key, uint64_t value)
 /* Events written so far. */
 uint64_t rtc_chrome_events(const struct rtc_chrome *c);
 
-/* Close the array, write otherData, flush, fsync and rename into place. Returns 0 or -errno. */
+/* Close the array, write otherData, flush and rename into place. Returns 0 or -errno. */
 int rtc_chrome_close(struct rtc_chrome *c);
 
 #endif

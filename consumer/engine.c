@@ -943,6 +943,9 @@ static void on_process(void *ctx, const struct rtc_raw_process *rp)
 	snprintf(p->name, sizeof(p->name), "%s", rp->name);
 	rtc_clockmap_init(&p->clock, rp->clock);
 	rtc_rebuild_process(e->rb, p->index, rp->pid, p->name);
+	if (e->raw)
+		rtc_raw_write_process(e->raw, rp->index, rp->pid, p->name, rp->clock, rp->mode, rp->start_real_ns,
+				      rp->start_mono_ns, rp->parent_pid);
 }
 
 static void on_name(void *ctx, uint32_t proc, uint32_t id, const char *s, size_t len)
@@ -968,6 +971,8 @@ static void on_name(void *ctx, uint32_t proc, uint32_t id, const char *s, size_t
 	}
 	free(p->names[id]);
 	p->names[id] = strndup(s, len);
+	if (r->e->raw && p->names[id])
+		rtc_raw_write_name(r->e->raw, proc, id, p->names[id]);
 }
 
 static void on_calib(void *ctx, uint32_t proc, const struct rt_shm_calib_point *pt)
@@ -976,6 +981,8 @@ static void on_calib(void *ctx, uint32_t proc, const struct rt_shm_calib_point *
 
 	if (proc < r->e->nprocs)
 		rtc_clockmap_add(&r->e->procs[proc]->clock, pt, 1);
+	if (r->e->raw)
+		rtc_raw_write_calib(r->e->raw, proc, pt);
 }
 
 static void on_thread(void *ctx, const struct rtc_raw_thread *rt)
@@ -1005,6 +1012,8 @@ static void on_thread(void *ctx, const struct rtc_raw_thread *rt)
 	if (ti < 0)
 		return;
 	r->thread_map[rt->index] = ti;
+	if (e->raw)
+		rtc_raw_write_thread(e->raw, rt->proc, (uint32_t)ti, rt->thread_number, rt->tid, rt->name, rt->attach_ts);
 	meta = (struct rtc_thread_meta){ .pid = e->procs[rt->proc]->pid, .tid = rt->tid,
 					 .thread_number = rt->thread_number, .proc = rt->proc,
 					 .attach_ts = rt->attach_ts };
@@ -1020,10 +1029,11 @@ static void on_chunk(void *ctx, uint32_t thread, uint64_t base_ts, uint64_t lost
 
 	if (ti < 0)
 		return;
-	/* Within a sub-buffer the capture continues where the last chunk stopped. */
-	if (base_ts == UINT64_MAX)
-		base_ts = r->e->threads[ti].raw_ts;
 	r->e->bytes += len;
+	if (r->e->raw)
+		rtc_raw_write_chunk(r->e->raw, (uint32_t)ti, base_ts, lost_before, lost_first_ts, data, len);
+	if (!r->e->json)
+		return; /* a raw re-capture only copies */
 	decode_chunk(r->e, (uint32_t)ti, r->e->procs[r->e->threads[ti].proc], data, len, base_ts, lost_before,
 		     lost_first_ts, &records);
 }
@@ -1034,6 +1044,8 @@ static void on_watermark(void *ctx, uint64_t watermark)
 
 	merge(r->e, watermark);
 	finish_threads(r->e);
+	if (r->e->raw)
+		rtc_raw_write_watermark(r->e->raw, watermark);
 }
 
 static void on_thread_done(void *ctx, uint32_t thread, uint64_t ts)
@@ -1041,9 +1053,10 @@ static void on_thread_done(void *ctx, uint32_t thread, uint64_t ts)
 	struct replay *r = ctx;
 	int ti = map_thread(r, thread);
 
-	(void)ts;
 	if (ti >= 0)
 		r->e->threads[ti].finished = true;
+	if (ti >= 0 && r->e->raw)
+		rtc_raw_write_thread_done(r->e->raw, (uint32_t)ti, ts);
 }
 
 static void on_end(void *ctx, uint64_t end_ns)
@@ -1051,6 +1064,8 @@ static void on_end(void *ctx, uint64_t end_ns)
 	struct replay *r = ctx;
 
 	r->e->end_ns = end_ns;
+	if (r->e->raw)
+		rtc_raw_write_end(r->e->raw, end_ns);
 }
 
 int rtc_engine_convert(struct rtc_engine *e, const char *raw_path)
@@ -1071,6 +1086,13 @@ int rtc_engine_convert(struct rtc_engine *e, const char *raw_path)
 	err = open_outputs(e, origin);
 	if (err < 0)
 		return err;
+	if (e->o.raw_path) {
+		e->raw = rtc_raw_writer_open(e->o.raw_path, origin);
+		if (!e->raw) {
+			say(e, "cannot write %s: %s", e->o.raw_path, strerror(errno));
+			return -errno;
+		}
+	}
 	err = rtc_raw_read(raw_path, &cb);
 	if (err < 0)
 		say(e, "%s: %s; what was read is converted", raw_path,

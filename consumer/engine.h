@@ -45,7 +45,8 @@ void rtc_engine_expect(struct rtc_engine *e, pid_t pid);
  * Returns 0 or a negative error of the outputs. */
 int rtc_engine_run(struct rtc_engine *e, atomic_int *stop);
 
-/* Replay a raw capture into the configured outputs (json_path, raw_path ignored). */
+/* Replay a raw capture into the configured outputs: Chrome JSON (json_path) and/or a copy of the
+ * capture (raw_path; without json_path the records are copied, not decoded). */
 int rtc_engine_convert(struct rtc_engine *e, const char *raw_path);
 
 struct rtc_engine_summary {

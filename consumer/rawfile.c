@@ -161,8 +161,7 @@ int rtc_raw_writer_close(struct rtc_raw_writer *w)
 
 	if (fflush(w->f) != 0 || ferror(w->f))
 		err = -(errno ? errno : EIO);
-	if (!err && fsync(fileno(w->f)) != 0)
-		err = -errno;
+	/* Renamed into place once complete; not fsync()ed (see chrome.c). */
 	if (fclose(w->f) != 0 && !err)
 		err = -errno;
 	if (!err && rename(w->partial, w->path) != 0)

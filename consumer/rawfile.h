@@ -28,7 +28,7 @@ void rtc_raw_write_chunk(struct rtc_raw_writer *w, uint32_t thread, uint64_t bas
 void rtc_raw_write_watermark(struct rtc_raw_writer *w, uint64_t watermark_ns);
 void rtc_raw_write_thread_done(struct rtc_raw_writer *w, uint32_t thread, uint64_t ts);
 void rtc_raw_write_end(struct rtc_raw_writer *w, uint64_t end_ns);
-/* Flush, fsync, rename into place. 0 or -errno. */
+/* Flush and rename into place. 0 or -errno. */
 int rtc_raw_writer_close(struct rtc_raw_writer *w);
 
 struct rtc_raw_process {

@@ -215,6 +215,26 @@ static struct task *task_find(struct rtc_rebuild *r, uint32_t proc, uint64_t id,
 	}
 }
 
+/* Remove a task (linear probing: shift later members of the cluster back into the hole). The
+ * producer never sends a second TASK_END for a task (a double end is a MISUSE record), so ended
+ * tasks need not be remembered, and the table stays as small as the set of live tasks. */
+static void task_remove(struct rtc_rebuild *r, struct task *k)
+{
+	size_t mask = r->task_cap - 1, hole = (size_t)(k - r->tasks);
+
+	for (size_t i = (hole + 1) & mask; r->tasks[i].key_proc; i = (i + 1) & mask) {
+		size_t home = task_hash((uint32_t)(r->tasks[i].key_proc - 1), r->tasks[i].id) & mask;
+
+		/* Move it if its home is not within (hole, i]. */
+		if (((i - home) & mask) >= ((i - hole) & mask)) {
+			r->tasks[hole] = r->tasks[i];
+			hole = i;
+		}
+	}
+	memset(&r->tasks[hole], 0, sizeof(r->tasks[hole]));
+	r->task_count--;
+}
+
 /* ---- spans ---- */
 
 static void push_span(struct tstate *t, uint64_t begin, uint64_t seq, uint64_t task, uint32_t name_id, uint32_t flags)
@@ -364,6 +384,7 @@ static void task_end_out(struct rtc_rebuild *r, struct task *k, uint32_t proc, u
 	if (flags & RTC_F_INCOMPLETE)
 		r->counts.tasks_incomplete++;
 	emit(r, &o);
+	task_remove(r, k);
 }
 
 static void task_end(struct rtc_rebuild *r, struct tstate *t, const struct rtc_event *ev)
@@ -556,7 +577,8 @@ void rtc_rebuild_finish(struct rtc_rebuild *r, uint64_t ts)
 	for (size_t i = 0; i < r->task_cap; i++) {
 		struct task *k = &r->tasks[i];
 
-		if (k->key_proc && !k->ended)
+		/* Removal shifts entries back into slot i: look at it again. */
+		while (k->key_proc && !k->ended)
 			task_end_out(r, k, (uint32_t)(k->key_proc - 1), ts < k->begin ? k->begin : ts, RTC_F_INCOMPLETE);
 	}
 }

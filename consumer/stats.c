@@ -22,10 +22,48 @@ struct table {
 
 struct rtc_stats {
 	struct table t[2];
+	/* Names come from name tables that live as long as the engine: a pointer-keyed cache in front
+	 * of the string-keyed table saves hashing each span's name. */
+	struct {
+		const char *name;
+		struct entry *e;
+		size_t gen;
+	} cache[2][256];
+	size_t gen[2]; /* bumped when a table grows (entries move) */
 };
+
+/* bucket_floor[b] = ceil(10^(b/5)): bucket b holds [floor[b], floor[b+1]). */
+static uint64_t bucket_floor[BUCKETS + 1];
+
+static void init_buckets(void)
+{
+	for (unsigned b = 0; b <= BUCKETS; b++)
+		bucket_floor[b] = (uint64_t)ceil(pow(10.0, (double)b / 5.0));
+}
+
+static unsigned bucket(uint64_t ns)
+{
+	unsigned lo = 0, hi = BUCKETS; /* floor[lo] <= ns < floor[hi] */
+
+	if (ns < 2)
+		return 0;
+	if (ns >= bucket_floor[BUCKETS - 1])
+		return BUCKETS - 1;
+	while (hi - lo > 1) {
+		unsigned mid = (lo + hi) / 2;
+
+		if (bucket_floor[mid] <= ns)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
 
 struct rtc_stats *rtc_stats_create(void)
 {
+	if (!bucket_floor[BUCKETS])
+		init_buckets();
 	return calloc(1, sizeof(struct rtc_stats));
 }
 
@@ -91,13 +129,6 @@ static struct entry *lookup(struct table *t, const char *name, size_t len)
 	}
 }
 
-static unsigned bucket(uint64_t ns)
-{
-	unsigned b = ns ? (unsigned)(5.0 * log10((double)ns)) : 0;
-
-	return b < BUCKETS ? b : BUCKETS - 1;
-}
-
 static uint64_t bucket_top(unsigned b)
 {
 	return (uint64_t)ceil(pow(10.0, (double)(b + 1) / 5.0));
@@ -124,15 +155,25 @@ static void emit(void *ctx, const struct rtc_out *o)
 	struct entry *e;
 	bool complete = !(o->flags & (RTC_F_INCOMPLETE | RTC_F_REPAIRED | RTC_F_BEGIN_UNKNOWN | RTC_F_LOST_END));
 
-	if (o->kind == RTC_OUT_SPAN) {
-		e = lookup(&s->t[0], o->name, o->name_len);
-		if (e)
-			add(e, o->dur, o->self_ns, complete);
-	} else if (o->kind == RTC_OUT_TASK_END) {
-		e = lookup(&s->t[1], o->name, o->name_len);
-		if (e)
-			add(e, o->dur, o->dur, complete);
+	int k = o->kind == RTC_OUT_SPAN ? 0 : o->kind == RTC_OUT_TASK_END ? 1 : -1;
+	size_t slot, cap;
+
+	if (k < 0)
+		return;
+	slot = ((uintptr_t)o->name >> 3) & 255;
+	if (s->cache[k][slot].name == o->name && s->cache[k][slot].gen == s->gen[k]) {
+		e = s->cache[k][slot].e;
+	} else {
+		cap = s->t[k].cap;
+		e = lookup(&s->t[k], o->name, o->name_len);
+		if (s->t[k].cap != cap)
+			s->gen[k]++;
+		s->cache[k][slot].name = o->name;
+		s->cache[k][slot].e = e;
+		s->cache[k][slot].gen = s->gen[k];
 	}
+	if (e)
+		add(e, o->dur, k ? o->dur : o->self_ns, complete);
 }
 
 struct rtc_sink rtc_stats_sink(struct rtc_stats *s)

@@ -4,3 +4,5 @@
 set -eu
 build=${1:-build}
 "$build/benchmarks/bench-span"
+echo
+"$build/benchmarks/bench-consumer" "$build/tools/ringtrace"

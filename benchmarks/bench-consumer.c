@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: MIT */
+/* Consumer throughput: a synthetic raw capture of RT_BENCH_RECORDS records (default 10 M) converted
+ * to Chrome JSON and re-captured raw, on one core, against a decode-only baseline measured in the
+ * same run; then end to end, one producer thread at fixed span rates while `ringtrace record`
+ * writes JSON, reporting records lost at each rate. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <x86intrin.h>
+
+#include <ringtrace/ringtrace.h>
+
+#include "encode.h"
+#include "engine.h"
+#include "rawfile.h"
+#include "record.h"
+
+#define THREADS 4
+#define CHUNK (64 * 1024)
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* A capture like a busy service: per thread, nested spans inside tasks, a log now and then. */
+static uint64_t synthesize(const char *path, uint64_t records)
+{
+	struct rtc_raw_writer *w = rtc_raw_writer_open(path, 1000);
+	static uint8_t buf[THREADS][CHUNK + 256];
+	size_t len[THREADS] = { 0 };
+	uint64_t base[THREADS], ts[THREADS], task[THREADS], written = 0, next_task = 1;
+	struct rt_shm_calib_point pts[2] = { { 0, 1000, 1000, 0 }, { 0, 1000000000000ull, 1000000000000ull, 0 } };
+	static const char *names[] = { "<null>", "<overflow>", "request", "handle", "db.query", "render", "log" };
+
+	if (!w)
+		return 0;
+	rtc_raw_write_process(w, 0, 4242, "synthetic", RT_SHM_CLOCK_MONOTONIC, RT_SHM_MODE_DISCARD, 0, 1000, 0);
+	for (int i = 0; i < 2; i++)
+		rtc_raw_write_calib(w, 0, &pts[i]);
+	for (uint32_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		rtc_raw_write_name(w, 0, i, names[i]);
+	for (uint32_t t = 0; t < THREADS; t++) {
+		char tn[16];
+
+		snprintf(tn, sizeof(tn), "worker-%u", t);
+		rtc_raw_write_thread(w, 0, t, t + 1, 100 + t, tn, 1000);
+		base[t] = ts[t] = 2000 + t;
+		task[t] = 0;
+	}
+	while (written < records) {
+		for (uint32_t t = 0; t < THREADS; t++) {
+			uint8_t *p = buf[t] + len[t];
+			uint64_t start = ts[t];
+
+			/* One request: task, 3 nested spans, an occasional log: 9 or 10 records. */
+#define DT(n) (ts[t] += (n), ts[t] - (ts[t] - (n)))
+			task[t] = next_task++;
+			p = rt_mp_array(p, 5), *p++ = RT_REC_TASK_BEGIN, p = rt_mp_uint(p, DT(350)),
+			p = rt_mp_uint(p, task[t]), p = rt_mp_uint(p, 0), p = rt_mp_uint(p, 2);
+			p = rt_mp_array(p, 3), *p++ = RT_REC_SPAN_BEGIN, p = rt_mp_uint(p, DT(120)), p = rt_mp_uint(p, 3);
+			p = rt_mp_array(p, 3), *p++ = RT_REC_SPAN_BEGIN, p = rt_mp_uint(p, DT(80)), p = rt_mp_uint(p, 4);
+			p = rt_mp_array(p, 2), *p++ = RT_REC_SPAN_END, p = rt_mp_uint(p, DT(2100));
+			p = rt_mp_array(p, 3), *p++ = RT_REC_SPAN_BEGIN, p = rt_mp_uint(p, DT(60)), p = rt_mp_uint(p, 5);
+			p = rt_mp_array(p, 2), *p++ = RT_REC_SPAN_END, p = rt_mp_uint(p, DT(900));
+			p = rt_mp_array(p, 2), *p++ = RT_REC_SPAN_END, p = rt_mp_uint(p, DT(40));
+			p = rt_mp_array(p, 4), *p++ = RT_REC_TASK_END, p = rt_mp_uint(p, DT(30)), p = rt_mp_uint(p, task[t]),
+			p = rt_mp_uint(p, 0);
+			written += 8;
+			if (task[t] % 16 == 0) {
+				p = rt_mp_array(p, 5), *p++ = RT_REC_LOG, p = rt_mp_uint(p, DT(10)), p = rt_mp_uint(p, 6),
+				p = rt_mp_str(p, "request done in a while", 23), p = rt_mp_uint(p, 0);
+				written++;
+			}
+#undef DT
+			(void)start;
+			len[t] = (size_t)(p - buf[t]);
+			if (len[t] >= CHUNK) {
+				rtc_raw_write_chunk(w, t, base[t], 0, 0, buf[t], len[t]);
+				base[t] = ts[t];
+				len[t] = 0;
+			}
+		}
+		if (written % (THREADS * 8 * 2048) < THREADS * 9) {
+			/* Only what every thread has already written out may be merged. */
+			uint64_t wm = UINT64_MAX;
+
+			for (uint32_t t = 0; t < THREADS; t++)
+				if (base[t] < wm)
+					wm = base[t];
+			rtc_raw_write_watermark(w, wm - 1);
+		}
+	}
+	for (uint32_t t = 0; t < THREADS; t++)
+		if (len[t])
+			rtc_raw_write_chunk(w, t, base[t], 0, 0, buf[t], len[t]);
+	rtc_raw_write_end(w, ts[0] + 1000);
+	return rtc_raw_writer_close(w) == 0 ? written : 0;
+}
+
+/* Baseline: decode every record of the capture with msgpack-c, no output. */
+static void count_chunk(void *ctx, uint32_t thread, uint64_t base, uint64_t lb, uint64_t lf, const uint8_t *data,
+			size_t len)
+{
+	static struct rtc_decoder d;
+	static int init;
+	struct rtc_record rec;
+
+	(void)thread, (void)lb, (void)lf;
+	if (!init)
+		init = rtc_decoder_init(&d) == 0;
+	rtc_decoder_reset(&d, data, len, base);
+	while (rtc_decoder_next(&d, &rec) > 0)
+		(*(uint64_t *)ctx)++;
+}
+
+static void nop_process(void *c, const struct rtc_raw_process *p) { (void)c, (void)p; }
+static void nop_name(void *c, uint32_t a, uint32_t b, const char *s, size_t n) { (void)c, (void)a, (void)b, (void)s, (void)n; }
+static void nop_calib(void *c, uint32_t a, const struct rt_shm_calib_point *p) { (void)c, (void)a, (void)p; }
+static void nop_thread(void *c, const struct rtc_raw_thread *t) { (void)c, (void)t; }
+static void nop_u64(void *c, uint64_t v) { (void)c, (void)v; }
+static void nop_done(void *c, uint32_t t, uint64_t v) { (void)c, (void)t, (void)v; }
+
+static double run_convert(const char *in, const char *json, const char *raw)
+{
+	struct rtc_engine_options o = { .json_path = json, .raw_path = raw };
+	struct rtc_engine *e = rtc_engine_create(&o);
+	double t0 = now_s(), t;
+
+	rtc_engine_convert(e, in);
+	t = now_s() - t0;
+	rtc_engine_destroy(e);
+	return t;
+}
+
+/* ---- end to end ---- */
+
+/* Producer child: one thread, `rate` spans per second for `seconds`, paced by the clock. */
+static int produce(double rate, double seconds)
+{
+	double t0 = now_s(), interval = 1.0 / rate;
+	uint64_t n = 0, total = (uint64_t)(rate * seconds);
+
+	rt_thread_register("paced");
+	while (n < total) {
+		double due = t0 + (double)n * interval;
+
+		if (now_s() < due)
+			continue;
+		/* Catch up in bursts of at most 64 when behind. */
+		for (int k = 0; k < 64 && n < total && now_s() >= t0 + (double)n * interval; k++, n++) {
+			rt_span_begin("paced-span");
+			rt_span_end();
+		}
+	}
+	printf("%.0f\n", (double)n / (now_s() - t0));
+	return 0;
+}
+
+/* otherData sits at the end of the file: read counts from its tail (the file can be GBs). */
+static unsigned long long tail_count(const char *path, const char *key)
+{
+	static char buf[16384];
+	char pat[64];
+	FILE *f = fopen(path, "r");
+	long size;
+	size_t n;
+	const char *p;
+
+	if (!f)
+		return 0;
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	fseek(f, size > (long)sizeof(buf) - 1 ? size - (long)sizeof(buf) + 1 : 0, SEEK_SET);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = strstr(buf, pat);
+	return p ? strtoull(p + strlen(pat), NULL, 10) : 0;
+}
+
+static void end_to_end(const char *self, const char *tool, double seconds)
+{
+	static const double rates[] = { 1e6, 2e6, 5e6 };
+	const char *json = "/tmp/ringtrace-bench-e2e.json";
+
+	printf("\nend to end: one producer thread, 1 MiB ring, `ringtrace record` writing JSON, %.0f s per rate\n",
+	       seconds);
+	printf("%14s %16s %14s %14s %10s\n", "spans/s asked", "spans recorded", "records", "records lost", "lost %");
+	for (size_t i = 0; i < sizeof(rates) / sizeof(rates[0]); i++) {
+		char cmd[1024];
+		unsigned long long records, spans, lost;
+
+		snprintf(cmd, sizeof(cmd), "RINGTRACE_BUFFER_SIZE=1M %s record --quiet -o %s -- %s --produce %.0f %.1f >/dev/null",
+			 tool, json, self, rates[i], seconds);
+		if (system(cmd) != 0)
+			continue;
+		records = tail_count(json, "records");
+		spans = tail_count(json, "spans");
+		lost = tail_count(json, "lost_records");
+		unlink(json);
+		printf("%14.0f %16llu %14llu %14llu %9.3f%%\n", rates[i], spans, records, lost,
+		       records + lost ? 100.0 * (double)lost / (double)(records + lost) : 0.0);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const char *s = getenv("RT_BENCH_RECORDS");
+	uint64_t want = s ? strtoull(s, NULL, 10) : 10000000, n;
+	const char *e2e = getenv("RT_BENCH_E2E_SECONDS");
+	double t_json[5], t_raw[5], t_dec[5];
+	char in[128], out[128], raw[128];
+
+	if (argc == 4 && strcmp(argv[1], "--produce") == 0)
+		return produce(atof(argv[2]), atof(argv[3]));
+	if (argc == 4 && strcmp(argv[1], "--synthesize") == 0)
+		return synthesize(argv[2], strtoull(argv[3], NULL, 10)) ? 0 : 1;
+
+	snprintf(in, sizeof(in), "/tmp/ringtrace-bench.%d.rtrace", (int)getpid());
+	snprintf(out, sizeof(out), "/tmp/ringtrace-bench.%d.json", (int)getpid());
+	snprintf(raw, sizeof(raw), "/tmp/ringtrace-bench.%d.copy.rtrace", (int)getpid());
+	n = synthesize(in, want);
+	if (!n) {
+		fprintf(stderr, "bench-consumer: cannot write %s\n", in);
+		return 1;
+	}
+	for (int k = 0; k < 5; k++) {
+		struct rtc_raw_callbacks cb = { nop_process, nop_name, nop_calib, nop_thread, count_chunk, nop_u64,
+						nop_done, nop_u64, NULL };
+		uint64_t count = 0;
+		double t0 = now_s();
+
+		cb.ctx = &count;
+		rtc_raw_read(in, &cb);
+		t_dec[k] = now_s() - t0;
+		t_json[k] = run_convert(in, out, NULL);
+		t_raw[k] = run_convert(in, NULL, raw);
+	}
+	unlink(in);
+	unlink(out);
+	unlink(raw);
+	printf("consumer throughput: %" PRIu64 " records (synthetic capture, 4 threads), one core, median of 5\n", n);
+	printf("%-34s %10s %16s %14s\n", "path", "seconds", "records/s", "x baseline");
+	printf("%-34s %10.3f %16.0f %14.2f\n", "baseline: decode only (msgpack-c)", median(t_dec, 5),
+	       (double)n / median(t_dec, 5), 1.0);
+	printf("%-34s %10.3f %16.0f %14.2f\n", "raw capture -> Chrome JSON", median(t_json, 5), (double)n / median(t_json, 5),
+	       median(t_dec, 5) / median(t_json, 5));
+	printf("%-34s %10.3f %16.0f %14.2f\n", "raw capture -> raw capture", median(t_raw, 5), (double)n / median(t_raw, 5),
+	       median(t_dec, 5) / median(t_raw, 5));
+	if (argc >= 2)
+		end_to_end(argv[0], argv[1], e2e ? atof(e2e) : 10.0);
+	return 0;
+}
