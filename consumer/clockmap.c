@@ -102,6 +102,12 @@ uint64_t rtc_clockmap_ns(const struct rtc_clockmap *m, uint64_t t)
 		a = &m->pts[m->n - 1];
 		return a->mono_ns + (uint64_t)((double)(t - a->tsc) / m->rate);
 	}
+	/* Live records are nearly always in the newest segment: try it before searching. */
+	if (t >= m->pts[m->n - 2].tsc) {
+		lo = m->n - 2;
+		hi = m->n - 1;
+		goto interpolate;
+	}
 	hi = m->n - 1;
 	while (hi - lo > 1) {
 		size_t mid = (lo + hi) / 2;
@@ -111,6 +117,7 @@ uint64_t rtc_clockmap_ns(const struct rtc_clockmap *m, uint64_t t)
 		else
 			hi = mid;
 	}
+interpolate:
 	a = &m->pts[lo];
 	b = &m->pts[hi];
 	ns = (double)a->mono_ns + (double)(t - a->tsc) * (double)(b->mono_ns - a->mono_ns) / (double)(b->tsc - a->tsc);

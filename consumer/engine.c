@@ -185,7 +185,7 @@ void rtc_engine_destroy(struct rtc_engine *e)
 		if (t->open)
 			rtc_ring_reader_close(&t->r);
 		for (size_t k = 0; k < t->qlen; k++) {
-			struct rtc_event *ev = &t->q[(t->qhead + k) % t->qcap];
+			struct rtc_event *ev = &t->q[(t->qhead + k) & (t->qcap - 1)];
 
 			free(ev->str);
 			free(ev->stack);
@@ -375,13 +375,14 @@ static struct rtc_event *enqueue(struct ethread *t)
 		if (!n)
 			return NULL;
 		for (size_t k = 0; k < t->qlen; k++)
-			n[k] = t->q[(t->qhead + k) % t->qcap];
+			n[k] = t->q[(t->qhead + k) & (t->qcap - 1)];
 		free(t->q);
 		t->q = n;
 		t->qcap = cap;
 		t->qhead = 0;
 	}
-	ev = &t->q[(t->qhead + t->qlen) % t->qcap];
+	/* qcap is a power of two. */
+	ev = &t->q[(t->qhead + t->qlen) & (t->qcap - 1)];
 	t->qlen++;
 	return ev;
 }
@@ -468,7 +469,7 @@ static void merge(struct rtc_engine *e, uint64_t watermark)
 		rtc_rebuild_event(e->rb, ev);
 		free(ev->str);
 		free(ev->stack);
-		t->qhead = (t->qhead + 1) % t->qcap;
+		t->qhead = (t->qhead + 1) & (t->qcap - 1);
 		t->qlen--;
 		if (t->qlen)
 			heap_push(e, ti);
