@@ -508,6 +508,46 @@ static void test_env_var_path(void **state)
 	free(out);
 }
 
+static void test_all_processes_including_new_ones(void **state)
+{
+	char ready[3][300], json[300], p[3][16], *out;
+	pid_t prod[3], rec;
+
+	(void)state;
+	path(json, sizeof(json), "all.json");
+	for (int k = 0; k < 3; k++)
+		snprintf(ready[k], sizeof(ready[k]), "%s/ready-a%d", dir, k);
+	for (int k = 0; k < 2; k++) {
+		const char *argv[] = { producer, "--ready", ready[k], "--wait-consumer", "--spans", "100", NULL };
+
+		prod[k] = spawn(argv, NULL, NULL);
+		assert_int_equal(wait_file(ready[k], 5000), 0);
+	}
+	{
+		const char *argv[] = { tool, "record", "-a", "--duration", "3", "-o", json, "--quiet", NULL };
+
+		rec = spawn(argv, NULL, "record10.out");
+	}
+	usleep(500000);
+	{
+		/* Starts while recording: -a picks it up. */
+		const char *argv[] = { producer, "--ready", ready[2], "--wait-consumer", "--spans", "100", NULL };
+
+		prod[2] = spawn(argv, NULL, NULL);
+	}
+	for (int k = 0; k < 3; k++)
+		assert_int_equal(wait_exit(prod[k], 10000), 0);
+	assert_int_equal(wait_exit(rec, 10000), 0);
+	out = check(json);
+	assert_non_null(out);
+	for (int k = 0; k < 3; k++)
+		snprintf(p[k], sizeof(p[k]), "%d", (int)prod[k]);
+	for (int k = 0; k < 3; k++)
+		assert_non_null(strstr(out, p[k]));
+	assert_int_equal(jint(out, "work"), 300);
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -520,6 +560,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_launch_records_from_first_record, kill_children),
 		cmocka_unit_test_teardown(test_raw_capture_converts_identically, kill_children),
 		cmocka_unit_test_teardown(test_env_var_path, kill_children),
+		cmocka_unit_test_teardown(test_all_processes_including_new_ones, kill_children),
 	};
 
 	tool = getenv("RT_TOOL");
