@@ -3,7 +3,6 @@
  * sinks (docs/consumer.md). */
 #include "engine.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -42,6 +41,8 @@ struct eproc {
 	bool live;        /* attached to shared memory (not replaying a capture) */
 	bool gone;        /* exited and drained, or refused */
 	bool dead_seen;   /* the process was found gone: drain what is left, then finish */
+	bool refused;     /* attach failed; -a retries it after retry_ns */
+	uint64_t retry_ns;
 	struct rtc_producer p;
 	struct rtc_clockmap clock;
 	uint64_t attach_ns;
@@ -257,37 +258,41 @@ static int new_thread(struct rtc_engine *e, uint32_t proc, uint64_t thread_numbe
 	return (int)e->nthreads++;
 }
 
-static bool registered(struct rtc_engine *e, pid_t pid)
+static struct eproc *registered(struct rtc_engine *e, pid_t pid)
 {
 	for (size_t i = 0; i < e->nprocs; i++)
 		if (e->procs[i]->pid == pid)
-			return true;
-	return false;
+			return e->procs[i];
+	return NULL;
 }
 
-int rtc_engine_attach(struct rtc_engine *e, pid_t pid)
+static int attach_proc(struct rtc_engine *e, struct eproc *p, bool quiet)
 {
 	struct rt_shm_calib_point pts[RT_SHM_CALIB_MAX];
-	struct eproc *p;
+	pid_t pid = p->pid;
 	size_t n;
 	int err;
 
-	if (registered(e, pid))
-		return 0;
-	p = new_proc(e, pid);
-	if (!p)
-		return -ENOMEM;
 	err = rtc_producer_open(&p->p, pid, getuid());
 	if (err == 0) {
 		p->live = true;
 		err = rtc_producer_attach(&p->p);
+		if (err < 0) {
+			rtc_producer_close(&p->p);
+			p->live = false;
+		}
 	}
 	if (err < 0) {
-		say(e, "pid %d: %s", (int)pid,
-		    err == -ENOENT ? "not a traced process (no ringtrace segment)" : rt_strerror(err));
+		if (!quiet)
+			say(e, "pid %d: %s", (int)pid,
+			    err == -ENOENT ? "not a traced process (no ringtrace segment)" : rt_strerror(err));
 		p->gone = true;
+		p->refused = true;
+		p->retry_ns = mono_ns() + 1000000000ull;
 		return err;
 	}
+	p->gone = false;
+	p->refused = false;
 	rtc_clockmap_init(&p->clock, p->p.clock);
 	n = rtc_producer_calibration(&p->p, pts, RT_SHM_CALIB_MAX);
 	rtc_clockmap_add(&p->clock, pts, n);
@@ -308,6 +313,18 @@ int rtc_engine_attach(struct rtc_engine *e, pid_t pid)
 	return 0;
 }
 
+int rtc_engine_attach(struct rtc_engine *e, pid_t pid)
+{
+	struct eproc *p = registered(e, pid);
+
+	if (p)
+		return p->refused ? -EBUSY : 0;
+	p = new_proc(e, pid);
+	if (!p)
+		return -ENOMEM;
+	return attach_proc(e, p, false);
+}
+
 void rtc_engine_expect(struct rtc_engine *e, pid_t pid)
 {
 	pid_t *n = realloc(e->expected, (e->nexpected + 1) * sizeof(*n));
@@ -318,30 +335,27 @@ void rtc_engine_expect(struct rtc_engine *e, pid_t pid)
 	e->expected[e->nexpected++] = pid;
 }
 
+static void scan_one(void *ctx, pid_t pid, const char *shm_name, bool control)
+{
+	struct rtc_engine *e = ctx;
+	struct eproc *p;
+
+	(void)shm_name;
+	if (!control || pid == e->o.self)
+		return;
+	if (kill(pid, 0) != 0 && errno == ESRCH)
+		return; /* leftovers of a dead process: `ringtrace clean` */
+	p = registered(e, pid);
+	if (!p)
+		rtc_engine_attach(e, pid);
+	else if (p->refused && mono_ns() >= p->retry_ns)
+		attach_proc(e, p, true); /* e.g. another consumer held it: try again, quietly */
+}
+
 /* -a: attach to every traced process of ours not seen yet. */
 static void scan_all(struct rtc_engine *e)
 {
-	DIR *dir = opendir("/dev/shm");
-	struct dirent *de;
-	char prefix[64];
-
-	if (!dir)
-		return;
-	snprintf(prefix, sizeof(prefix), RT_SHM_PREFIX ".%u.", (unsigned)getuid());
-	while ((de = readdir(dir)) != NULL) {
-		unsigned pid;
-		char tail[8];
-
-		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0 ||
-		    sscanf(de->d_name + strlen(prefix), "%u%7s", &pid, tail) != 1)
-			continue;
-		if ((pid_t)pid == e->o.self || registered(e, (pid_t)pid))
-			continue;
-		if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
-			continue; /* leftovers of a dead process: `ringtrace clean` */
-		rtc_engine_attach(e, (pid_t)pid);
-	}
-	closedir(dir);
+	rtc_producer_scan(scan_one, e);
 }
 
 static void check_expected(struct rtc_engine *e)

@@ -2,6 +2,7 @@
 /* Validated access to a producer's control segment (see docs/format.md "Control segment"). */
 #include "producer.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -346,6 +347,33 @@ size_t rtc_producer_calibration(struct rtc_producer *p, struct rt_shm_calib_poin
 	}
 	qsort(out, n, sizeof(*out), cmp_calib);
 	return n;
+}
+
+int rtc_producer_scan(void (*fn)(void *ctx, pid_t pid, const char *shm_name, bool control), void *ctx)
+{
+	DIR *dir = opendir("/dev/shm");
+	struct dirent *de;
+	char prefix[64];
+	size_t plen;
+
+	if (!dir)
+		return -errno;
+	plen = (size_t)snprintf(prefix, sizeof(prefix), RT_SHM_PREFIX ".%u.", (unsigned)getuid());
+	while ((de = readdir(dir)) != NULL) {
+		char name[300], rest[8];
+		unsigned pid;
+		int n;
+
+		if (strncmp(de->d_name, prefix, plen) != 0)
+			continue;
+		n = sscanf(de->d_name + plen, "%u%7s", &pid, rest);
+		if (n < 1 || (n == 2 && rest[0] != '.'))
+			continue;
+		snprintf(name, sizeof(name), "/%s", de->d_name);
+		fn(ctx, (pid_t)pid, name, n == 1);
+	}
+	closedir(dir);
+	return 0;
 }
 
 void rtc_producer_ring_name(const struct rtc_producer *p, uint64_t thread_number, char *buf, size_t len)

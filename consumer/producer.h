@@ -78,6 +78,10 @@ const char *rtc_producer_name(struct rtc_producer *p, uint32_t id);
 /* Current calibration points (stable copies), sorted by raw clock value. Returns count. */
 size_t rtc_producer_calibration(struct rtc_producer *p, struct rt_shm_calib_point *out, size_t max);
 
+/* Walk /dev/shm for this user's ringtrace segments: fn(ctx, pid, shm_name, control) for each, where
+ * control tells the control segment from thread rings. Returns 0 or -errno. */
+int rtc_producer_scan(void (*fn)(void *ctx, pid_t pid, const char *shm_name, bool control), void *ctx);
+
 /* Ring segment name of one of the producer's threads. */
 void rtc_producer_ring_name(const struct rtc_producer *p, uint64_t thread_number, char *buf, size_t len);
 

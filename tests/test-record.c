@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -143,6 +144,18 @@ static char *slurp(const char *p)
 	if (f)
 		fclose(f);
 	return buf;
+}
+
+static void unlink_if(void *ctx, pid_t pid, const char *shm_name, bool control)
+{
+	(void)control;
+	if (pid == *(pid_t *)ctx)
+		shm_unlink(shm_name);
+}
+
+static void remove_segments(pid_t pid)
+{
+	rtc_producer_scan(unlink_if, &pid);
 }
 
 static int setup(void **state)
@@ -358,6 +371,7 @@ static void test_consumer_killed(void **state)
 	assert_int_equal(access(json, F_OK), -1);
 	kill(prod, SIGTERM);
 	waitpid(prod, NULL, 0);
+	remove_segments(prod); /* killed by a signal: its exit handler did not run */
 }
 
 static void test_corrupt_and_foreign_segments(void **state)

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* The `ringtrace` command: list live traced processes, dump a process's records. */
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -54,90 +53,83 @@ static const char *mode_name(uint32_t m)
 	return m == RT_SHM_MODE_OVERWRITE ? "overwrite" : "discard";
 }
 
+struct list_state {
+	int shown;
+};
+
+static void list_one(void *ctx, pid_t pid, const char *shm_name, bool control)
+{
+	struct list_state *ls = ctx;
+	struct rtc_producer p;
+	struct rtc_thread_info th[MAX_THREADS];
+	uint64_t records = 0, lost = 0;
+	size_t n;
+	int err;
+
+	if (!control)
+		return;
+	ls->shown++;
+	err = rtc_producer_open_name(&p, shm_name);
+	if (err < 0) {
+		printf("%-8d %-16s refused: %s\n", (int)pid, "?", rt_strerror(err));
+		return;
+	}
+	n = rtc_producer_threads(&p, th, MAX_THREADS);
+	for (size_t i = 0; i < n; i++) {
+		struct rtc_ring_reader r;
+		char rn[128];
+
+		rtc_producer_ring_name(&p, th[i].thread_number, rn, sizeof(rn));
+		if (rtc_ring_reader_open(&r, rn, (uint32_t)p.pid) < 0)
+			continue;
+		records += atomic_load_explicit(&r.hdr->records, memory_order_relaxed);
+		lost += atomic_load_explicit(&r.hdr->dropped, memory_order_relaxed) +
+			atomic_load_explicit(&r.hdr->overwritten_records, memory_order_relaxed) +
+			atomic_load_explicit(&r.hdr->nested_dropped, memory_order_relaxed);
+		rtc_ring_reader_close(&r);
+	}
+	printf("%-8d %-16s %-9s %7zu %8uK %12" PRIu64 " %10" PRIu64 " %-9s %s\n", (int)p.pid, p.process_name,
+	       mode_name(p.mode), n, p.ring_size >> 10, records, lost,
+	       atomic_load_explicit(&p.ctl->session, memory_order_relaxed) ? "attached" : "-",
+	       rtc_producer_exited(&p) ? "dead" : "live");
+	rtc_producer_close(&p);
+}
+
 static int cmd_list(void)
 {
-	DIR *dir = opendir("/dev/shm");
-	struct dirent *de;
-	char prefix[64];
-	int shown = 0;
+	struct list_state ls = { 0 };
+	int err;
 
-	if (!dir) {
-		fprintf(stderr, "ringtrace: cannot open /dev/shm: %s\n", strerror(errno));
-		return 1;
-	}
-	snprintf(prefix, sizeof(prefix), RT_SHM_PREFIX ".%u.", (unsigned)geteuid());
 	printf("%-8s %-16s %-9s %7s %9s %12s %10s %-9s %s\n", "PID", "NAME", "MODE", "THREADS", "BUFFER", "RECORDS",
 	       "LOST", "CONSUMER", "STATE");
-	while ((de = readdir(dir)) != NULL) {
-		struct rtc_producer p;
-		struct rtc_thread_info th[MAX_THREADS];
-		char name[300];
-		size_t n;
-		uint64_t records = 0, lost = 0;
-		int err;
-
-		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0 || strchr(de->d_name + strlen(prefix), '.'))
-			continue;
-		snprintf(name, sizeof(name), "/%s", de->d_name);
-		err = rtc_producer_open_name(&p, name);
-		if (err < 0) {
-			printf("%-8s %-16s refused: %s\n", de->d_name + strlen(prefix), "?", rt_strerror(err));
-			continue;
-		}
-		n = rtc_producer_threads(&p, th, MAX_THREADS);
-		for (size_t i = 0; i < n; i++) {
-			struct rtc_ring_reader r;
-			char rn[128];
-
-			rtc_producer_ring_name(&p, th[i].thread_number, rn, sizeof(rn));
-			if (rtc_ring_reader_open(&r, rn, (uint32_t)p.pid) < 0)
-				continue;
-			records += atomic_load_explicit(&r.hdr->records, memory_order_relaxed);
-			lost += atomic_load_explicit(&r.hdr->dropped, memory_order_relaxed) +
-				atomic_load_explicit(&r.hdr->overwritten_records, memory_order_relaxed) +
-				atomic_load_explicit(&r.hdr->nested_dropped, memory_order_relaxed);
-			rtc_ring_reader_close(&r);
-		}
-		printf("%-8d %-16s %-9s %7zu %8uK %12" PRIu64 " %10" PRIu64 " %-9s %s\n", (int)p.pid, p.process_name,
-		       mode_name(p.mode), n, p.ring_size >> 10, records, lost,
-		       atomic_load_explicit(&p.ctl->session, memory_order_relaxed) ? "attached" : "-",
-		       rtc_producer_exited(&p) ? "dead" : "live");
-		rtc_producer_close(&p);
-		shown++;
+	err = rtc_producer_scan(list_one, &ls);
+	if (err < 0) {
+		fprintf(stderr, "ringtrace: cannot read /dev/shm: %s\n", strerror(-err));
+		return 1;
 	}
-	closedir(dir);
-	if (!shown)
-		printf("(no traced processes of uid %u)\n", (unsigned)geteuid());
+	if (!ls.shown)
+		printf("(no traced processes of uid %u)\n", (unsigned)getuid());
 	return 0;
+}
+
+static void clean_one(void *ctx, pid_t pid, const char *shm_name, bool control)
+{
+	(void)control;
+	if (kill(pid, 0) == 0 || errno == EPERM)
+		return; /* alive */
+	if (shm_unlink(shm_name) == 0)
+		(*(int *)ctx)++;
 }
 
 /* Remove every segment of this user's traced processes that are gone. */
 static int cmd_clean(void)
 {
-	DIR *dir = opendir("/dev/shm");
-	struct dirent *de;
-	char prefix[64];
-	int removed = 0;
+	int removed = 0, err = rtc_producer_scan(clean_one, &removed);
 
-	if (!dir) {
-		fprintf(stderr, "ringtrace: cannot open /dev/shm: %s\n", strerror(errno));
+	if (err < 0) {
+		fprintf(stderr, "ringtrace: cannot read /dev/shm: %s\n", strerror(-err));
 		return 1;
 	}
-	snprintf(prefix, sizeof(prefix), RT_SHM_PREFIX ".%u.", (unsigned)geteuid());
-	while ((de = readdir(dir)) != NULL) {
-		unsigned pid;
-		char name[300];
-
-		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0 ||
-		    sscanf(de->d_name + strlen(prefix), "%u", &pid) != 1)
-			continue;
-		if (kill((pid_t)pid, 0) == 0 || errno == EPERM)
-			continue;
-		snprintf(name, sizeof(name), "/%s", de->d_name);
-		if (shm_unlink(name) == 0)
-			removed++;
-	}
-	closedir(dir);
 	printf("removed %d segment(s) of dead processes\n", removed);
 	return 0;
 }
