@@ -263,7 +263,7 @@ int main(int argc, char **argv)
 	unlink(raw);
 	printf("consumer throughput: %" PRIu64 " records (synthetic capture, 4 threads), one core, median of 5\n", n);
 	printf("%-34s %10s %16s %14s\n", "path", "seconds", "records/s", "x baseline");
-	printf("%-34s %10.3f %16.0f %14.2f\n", "baseline: decode only (msgpack-c)", median(t_dec, 5),
+	printf("%-34s %10.3f %16.0f %14.2f\n", "baseline: decode only", median(t_dec, 5),
 	       (double)n / median(t_dec, 5), 1.0);
 	printf("%-34s %10.3f %16.0f %14.2f\n", "raw capture -> Chrome JSON", median(t_json, 5), (double)n / median(t_json, 5),
 	       median(t_dec, 5) / median(t_json, 5));

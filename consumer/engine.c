@@ -68,6 +68,7 @@ struct ethread {
 	size_t qhead, qlen, qcap;
 	uint64_t order;
 	uint64_t last_ts; /* ns of its newest decoded record */
+	bool backlog;     /* the last poll stopped before the end of its ring */
 	uint64_t raw_ts;  /* raw timestamp decode state (replay) */
 };
 
@@ -631,8 +632,12 @@ static void drain_proc(void *arg)
 		int ret;
 		bool drained = false;
 
+		size_t budget = (size_t)t->r.data_size; /* per poll: a producer faster than us must not
+							* keep us in one ring while nothing is merged */
+
 		if (t->proc != p->index || !t->open)
 			continue;
+		t->backlog = false;
 		while ((ret = rtc_ring_reader_next(&t->r, &c)) > 0) {
 			if (e->raw)
 				rtc_raw_write_chunk(e->raw, ti, c.base_ts, c.lost_before, c.lost_first_ts, c.data, c.len);
@@ -640,6 +645,11 @@ static void drain_proc(void *arg)
 			atomic_fetch_add_explicit(&e->status_bytes, c.len, memory_order_relaxed);
 			decode_chunk(e, ti, p, c.data, c.len, c.base_ts, c.lost_before, c.lost_first_ts, &records);
 			rtc_ring_reader_consumed(&t->r, records, t->raw_ts);
+			if (c.len >= budget) {
+				t->backlog = true;
+				break;
+			}
+			budget -= c.len;
 		}
 		if (ret < 0) {
 			say(e, "pid %d thread %" PRIu64 ": %s; its records so far are kept", (int)p->pid, t->thread_number,
@@ -745,6 +755,10 @@ static uint64_t poll_once(struct rtc_engine *e)
 	 * after our directory scan, so no record still to come is older than `now` minus the time a
 	 * producer may sit between taking a timestamp and committing (the margin). */
 	watermark = now > WATERMARK_MARGIN_NS ? now - WATERMARK_MARGIN_NS : 0;
+	/* A ring we left unfinished may still hold anything after its last decoded record. */
+	for (uint32_t ti = 0; ti < e->nthreads; ti++)
+		if (e->threads[ti].backlog && !e->threads[ti].finished && e->threads[ti].last_ts < watermark)
+			watermark = e->threads[ti].last_ts;
 	merge(e, watermark);
 	if (e->raw)
 		rtc_raw_write_watermark(e->raw, watermark);
@@ -891,6 +905,14 @@ int rtc_engine_run(struct rtc_engine *e, atomic_int *stop)
 				any = true;
 		if ((stop && atomic_load_explicit(stop, memory_order_relaxed)) || now >= deadline || (e->o.until_exit && !any))
 			break;
+		{
+			bool backlog = false;
+
+			for (uint32_t ti = 0; ti < e->nthreads; ti++)
+				backlog |= e->threads[ti].backlog && !e->threads[ti].finished;
+			if (backlog)
+				continue; /* behind: poll again at once */
+		}
 		if (e->raw && e->nprocs) {
 			/* Our own calibration of the shared TSC, for the capture. */
 			struct eproc *p = e->procs[0];
@@ -901,7 +923,15 @@ int rtc_engine_run(struct rtc_engine *e, atomic_int *stop)
 		usleep(e->o.poll_us);
 	}
 	/* Final drain: everything committed until now, then close everything at the end time. */
-	poll_once(e);
+	for (int i = 0; i < 1000; i++) {
+		bool backlog = false;
+
+		poll_once(e);
+		for (uint32_t ti = 0; ti < e->nthreads; ti++)
+			backlog |= e->threads[ti].backlog && !e->threads[ti].finished;
+		if (!backlog)
+			break;
+	}
 	e->end_ns = mono_ns();
 	merge(e, UINT64_MAX);
 	finish_threads(e);

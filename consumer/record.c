@@ -107,6 +107,92 @@ int rtc_record_from_object(const msgpack_object *o, uint64_t *ts, struct rtc_rec
 	return 0;
 }
 
+/* Fast path for records made only of unsigned integers (spans, tasks, adopts, losses, misuse):
+ * a bounds-checked reader of exactly the encodings the format allows. Anything else (strings,
+ * STACK arrays, records longer than this version knows, a malformed byte) returns 0 and the
+ * record goes through msgpack-c, which also produces the error. */
+static int read_uint(const uint8_t *p, size_t len, size_t *off, uint64_t *v)
+{
+	size_t o = *off;
+	uint8_t b;
+
+	if (o >= len)
+		return 0;
+	b = p[o];
+	if (b < 0x80) {
+		*v = b;
+		*off = o + 1;
+		return 1;
+	}
+	switch (b) {
+	case 0xcc:
+		if (len - o < 2)
+			return 0;
+		*v = p[o + 1];
+		*off = o + 2;
+		return 1;
+	case 0xcd:
+		if (len - o < 3)
+			return 0;
+		*v = (uint64_t)p[o + 1] << 8 | p[o + 2];
+		*off = o + 3;
+		return 1;
+	case 0xce:
+		if (len - o < 5)
+			return 0;
+		*v = (uint64_t)p[o + 1] << 24 | (uint64_t)p[o + 2] << 16 | (uint64_t)p[o + 3] << 8 | p[o + 4];
+		*off = o + 5;
+		return 1;
+	case 0xcf:
+		if (len - o < 9)
+			return 0;
+		*v = 0;
+		for (int i = 1; i <= 8; i++)
+			*v = *v << 8 | p[o + i];
+		*off = o + 9;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static int fast_record(struct rtc_decoder *d, struct rtc_record *rec)
+{
+	static const uint8_t int_fields[RT_REC_KIND_MAX + 1] = {
+		[RT_REC_THREAD_EXIT] = 2, [RT_REC_SPAN_BEGIN] = 3, [RT_REC_SPAN_END] = 2, [RT_REC_SPAN_END_SEQ] = 3,
+		[RT_REC_TASK_BEGIN] = 5,  [RT_REC_TASK_END] = 4,   [RT_REC_ADOPT] = 6,    [RT_REC_LOSS] = 5,
+		[RT_REC_MISUSE] = 4,
+	};
+	const uint8_t *p = d->data;
+	size_t off = d->off, n;
+	uint64_t v[6] = { 0, 0, 0, 0, 0, 0 };
+	uint8_t kind;
+
+	if (off + 2 > d->len || (p[off] & 0xf0) != 0x90)
+		return 0;
+	n = p[off] & 0x0f;
+	kind = p[off + 1];
+	if (kind > RT_REC_KIND_MAX || int_fields[kind] == 0 || n != int_fields[kind])
+		return 0;
+	off += 2;
+	for (size_t i = 1; i < n; i++)
+		if (!read_uint(p, d->len, &off, &v[i]))
+			return 0;
+	rec->kind = kind;
+	d->ts += v[1];
+	rec->ts = d->ts;
+	rec->a = n > 2 ? v[2] : 0;
+	rec->b = n > 3 ? v[3] : 0;
+	rec->c = n > 4 ? v[4] : 0;
+	rec->d = n > 5 ? v[5] : 0;
+	rec->str = NULL;
+	rec->str_len = 0;
+	rec->stack_len = 0;
+	d->off = off;
+	d->records++;
+	return 1;
+}
+
 int rtc_decoder_next(struct rtc_decoder *d, struct rtc_record *rec)
 {
 	msgpack_object obj;
@@ -116,6 +202,8 @@ int rtc_decoder_next(struct rtc_decoder *d, struct rtc_record *rec)
 
 	if (d->off >= d->len)
 		return 0;
+	if (fast_record(d, rec))
+		return 1;
 	msgpack_zone_clear(&d->zone);
 	ret = msgpack_unpack((const char *)d->data, d->len, &off, &d->zone, &obj);
 	if (ret != MSGPACK_UNPACK_SUCCESS && ret != MSGPACK_UNPACK_EXTRA_BYTES) {
