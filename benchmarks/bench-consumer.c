@@ -14,6 +14,7 @@
 
 #include <ringtrace/ringtrace.h>
 
+#include "bench-util.h"
 #include "encode.h"
 #include "engine.h"
 #include "rawfile.h"
@@ -21,27 +22,6 @@
 
 #define THREADS 4
 #define CHUNK (64 * 1024)
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 /* A capture like a busy service: per thread, nested spans inside tasks, a log now and then. */
 static uint64_t synthesize(const char *path, uint64_t records)
@@ -145,10 +125,10 @@ static double run_convert(const char *in, const char *json, const char *raw)
 {
 	struct rtc_engine_options o = { .json_path = json, .raw_path = raw };
 	struct rtc_engine *e = rtc_engine_create(&o);
-	double t0 = now_s(), t;
+	double t0 = bench_now_s(), t;
 
 	rtc_engine_convert(e, in);
-	t = now_s() - t0;
+	t = bench_now_s() - t0;
 	rtc_engine_destroy(e);
 	return t;
 }
@@ -158,22 +138,22 @@ static double run_convert(const char *in, const char *json, const char *raw)
 /* Producer child: one thread, `rate` spans per second for `seconds`, paced by the clock. */
 static int produce(double rate, double seconds)
 {
-	double t0 = now_s(), interval = 1.0 / rate;
+	double t0 = bench_now_s(), interval = 1.0 / rate;
 	uint64_t n = 0, total = (uint64_t)(rate * seconds);
 
 	rt_thread_register("paced");
 	while (n < total) {
 		double due = t0 + (double)n * interval;
 
-		if (now_s() < due)
+		if (bench_now_s() < due)
 			continue;
 		/* Catch up in bursts of at most 64 when behind. */
-		for (int k = 0; k < 64 && n < total && now_s() >= t0 + (double)n * interval; k++, n++) {
+		for (int k = 0; k < 64 && n < total && bench_now_s() >= t0 + (double)n * interval; k++, n++) {
 			rt_span_begin("paced-span");
 			rt_span_end();
 		}
 	}
-	printf("%.0f\n", (double)n / (now_s() - t0));
+	printf("%.0f\n", (double)n / (bench_now_s() - t0));
 	return 0;
 }
 
@@ -250,11 +230,11 @@ int main(int argc, char **argv)
 		struct rtc_raw_callbacks cb = { nop_process, nop_name, nop_calib, nop_thread, count_chunk, nop_u64,
 						nop_done, nop_u64, NULL };
 		uint64_t count = 0;
-		double t0 = now_s();
+		double t0 = bench_now_s();
 
 		cb.ctx = &count;
 		rtc_raw_read(in, &cb);
-		t_dec[k] = now_s() - t0;
+		t_dec[k] = bench_now_s() - t0;
 		t_json[k] = run_convert(in, out, NULL);
 		t_raw[k] = run_convert(in, NULL, raw);
 	}
@@ -263,12 +243,12 @@ int main(int argc, char **argv)
 	unlink(raw);
 	printf("consumer throughput: %" PRIu64 " records (synthetic capture, 4 threads), one core, median of 5\n", n);
 	printf("%-34s %10s %16s %14s\n", "path", "seconds", "records/s", "x baseline");
-	printf("%-34s %10.3f %16.0f %14.2f\n", "baseline: decode only", median(t_dec, 5),
-	       (double)n / median(t_dec, 5), 1.0);
-	printf("%-34s %10.3f %16.0f %14.2f\n", "raw capture -> Chrome JSON", median(t_json, 5), (double)n / median(t_json, 5),
-	       median(t_dec, 5) / median(t_json, 5));
-	printf("%-34s %10.3f %16.0f %14.2f\n", "raw capture -> raw capture", median(t_raw, 5), (double)n / median(t_raw, 5),
-	       median(t_dec, 5) / median(t_raw, 5));
+	printf("%-34s %10.3f %16.0f %14.2f\n", "baseline: decode only", bench_median(t_dec, 5),
+	       (double)n / bench_median(t_dec, 5), 1.0);
+	printf("%-34s %10.3f %16.0f %14.2f\n", "raw capture -> Chrome JSON", bench_median(t_json, 5), (double)n / bench_median(t_json, 5),
+	       bench_median(t_dec, 5) / bench_median(t_json, 5));
+	printf("%-34s %10.3f %16.0f %14.2f\n", "raw capture -> raw capture", bench_median(t_raw, 5), (double)n / bench_median(t_raw, 5),
+	       bench_median(t_dec, 5) / bench_median(t_raw, 5));
 	if (argc >= 2)
 		end_to_end(argv[0], argv[1], e2e ? atof(e2e) : 10.0);
 	return 0;

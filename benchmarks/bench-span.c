@@ -17,6 +17,7 @@
 
 #include <ringtrace/ringtrace.h>
 
+#include "bench-util.h"
 #include "encode.h"
 #include "producer.h"
 #include "ring-reader.h"
@@ -38,43 +39,22 @@ static int reps(void)
 	return n < 5 ? 5 : n;
 }
 
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 /* ---- baselines ---- */
 
 static volatile uint64_t sink;
 
 static double base_empty(long n)
 {
-	double t0 = now_ns();
+	double t0 = bench_now_ns();
 
 	for (long i = 0; i < n; i++)
 		__asm__ volatile("" ::: "memory");
-	return (now_ns() - t0) / (double)n;
+	return (bench_now_ns() - t0) / (double)n;
 }
 
 static double base_rdtsc2(long n)
 {
-	double t0 = now_ns();
+	double t0 = bench_now_ns();
 	uint64_t acc = 0;
 
 	for (long i = 0; i < n; i++) {
@@ -83,12 +63,12 @@ static double base_rdtsc2(long n)
 		acc += __rdtsc() - a;
 	}
 	sink = acc;
-	return (now_ns() - t0) / (double)n;
+	return (bench_now_ns() - t0) / (double)n;
 }
 
 static double base_clock2(long n)
 {
-	double t0 = now_ns();
+	double t0 = bench_now_ns();
 	struct timespec a, b;
 	uint64_t acc = 0;
 
@@ -98,7 +78,7 @@ static double base_clock2(long n)
 		acc += (uint64_t)(b.tv_nsec - a.tv_nsec);
 	}
 	sink = acc;
-	return (now_ns() - t0) / (double)n;
+	return (bench_now_ns() - t0) / (double)n;
 }
 
 /* ---- the measured loop ---- */
@@ -117,12 +97,12 @@ static void *span_loop(void *arg)
 
 	rt_thread_register("bench");
 	pthread_barrier_wait(w->start);
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	for (long i = 0; i < w->n; i++) {
 		rt_span_begin("bench-span");
 		rt_span_end();
 	}
-	w->ns_per_span = (now_ns() - t0) / (double)w->n;
+	w->ns_per_span = (bench_now_ns() - t0) / (double)w->n;
 	return NULL;
 }
 
@@ -262,7 +242,7 @@ static int child(const char *state, int threads)
 		}
 		pthread_barrier_destroy(&start);
 	}
-	printf("%.3f %.2f %" PRIu64 "\n", median(per_rep, r < 64 ? r : 64), bytes_per_span, lost);
+	printf("%.3f %.2f %" PRIu64 "\n", bench_median(per_rep, r < 64 ? r : 64), bytes_per_span, lost);
 	return 0;
 }
 
@@ -312,7 +292,7 @@ static void encoders(long n, double *hand, double *packer)
 		uint8_t *p = area;
 		struct slot sl = { area };
 		msgpack_packer pk;
-		double t0 = now_ns();
+		double t0 = bench_now_ns();
 
 		for (long i = 0; i < n; i++) {
 			p = rt_mp_array(p, 3);
@@ -322,10 +302,10 @@ static void encoders(long n, double *hand, double *packer)
 			if (p > end)
 				p = area;
 		}
-		a[k] = (now_ns() - t0) / (double)n;
+		a[k] = (bench_now_ns() - t0) / (double)n;
 		sink = (uint64_t)(p - area);
 		msgpack_packer_init(&pk, &sl, slot_write);
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		for (long i = 0; i < n; i++) {
 			msgpack_pack_array(&pk, 3);
 			msgpack_pack_uint64(&pk, 4);
@@ -334,11 +314,11 @@ static void encoders(long n, double *hand, double *packer)
 			if (sl.p > end)
 				sl.p = area;
 		}
-		b[k] = (now_ns() - t0) / (double)n;
+		b[k] = (bench_now_ns() - t0) / (double)n;
 		sink = (uint64_t)(sl.p - area);
 	}
-	*hand = median(a, 7);
-	*packer = median(b, 7);
+	*hand = bench_median(a, 7);
+	*packer = bench_median(b, 7);
 }
 
 int main(int argc, char **argv)
@@ -356,9 +336,9 @@ int main(int argc, char **argv)
 		r2[k] = base_rdtsc2(n);
 		c2[k] = base_clock2(n / 4);
 	}
-	empty = median(e, 9);
-	rdtsc2 = median(r2, 9);
-	clock2 = median(c2, 9);
+	empty = bench_median(e, 9);
+	rdtsc2 = bench_median(r2, 9);
+	clock2 = bench_median(c2, 9);
 	for (int s = 0; s < 3; s++)
 		for (int t = 1; t <= MAX_THREADS; t++)
 			if (run_child(argv[0], states[s], t, &res[s][t]) < 0) {

@@ -187,3 +187,18 @@ uint64_t harness_final_dropped(const struct harness *h, uint64_t thread_number)
 			return h->done[i].dropped;
 	return UINT64_MAX;
 }
+
+struct harness harness_group;
+
+int harness_group_setup(void **state)
+{
+	(void)state;
+	return harness_attach(&harness_group);
+}
+
+int harness_group_teardown(void **state)
+{
+	(void)state;
+	harness_fini(&harness_group);
+	return 0;
+}

@@ -69,6 +69,11 @@ void harness_fini(struct harness *h);
 /* Final `dropped` counter of a finished, drained thread (reported in-stream or not). */
 uint64_t harness_final_dropped(const struct harness *h, uint64_t thread_number);
 
+/* cmocka group setup/teardown attaching `harness_group` to the test process. */
+extern struct harness harness_group;
+int harness_group_setup(void **state);
+int harness_group_teardown(void **state);
+
 /* The calling thread's thread number (registering it). */
 uint64_t harness_self_thread(void);
 

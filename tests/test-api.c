@@ -16,7 +16,7 @@
 
 #include "harness.h"
 
-static struct harness h;
+#define h harness_group
 
 /* Run fn on a fresh thread so each test's records are alone on their thread. */
 struct run {
@@ -65,19 +65,6 @@ static size_t thread_records(uint64_t tn, struct rec_copy **out, size_t max)
 static const char *name_of(uint64_t id)
 {
 	return rtc_producer_name(&h.p, (uint32_t)id);
-}
-
-static int setup(void **state)
-{
-	(void)state;
-	return harness_attach(&h);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	harness_fini(&h);
-	return 0;
 }
 
 static void nested_spans(void *arg)
@@ -480,5 +467,5 @@ int main(void)
 		cmocka_unit_test(test_second_consumer_refused),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, harness_group_setup, harness_group_teardown);
 }

@@ -26,7 +26,7 @@
 #define SPANS_PER_THREAD 50000
 #define WRITERS 8
 
-static struct harness h;
+#define h harness_group
 
 struct counts {
 	uint64_t begins, ends, exits, loss_records, lost, nested_lost;
@@ -379,19 +379,6 @@ static void test_reader_in_other_process(void **state)
 	assert_int_equal(rtc_producer_attach(&h.p), 0);
 }
 
-static int setup(void **state)
-{
-	(void)state;
-	return harness_attach(&h);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	harness_fini(&h);
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -404,5 +391,5 @@ int main(void)
 
 	if (getenv("RT_TEST_FILTER"))
 		cmocka_set_test_filter(getenv("RT_TEST_FILTER"));
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, harness_group_setup, harness_group_teardown);
 }
