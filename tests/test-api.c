@@ -14,6 +14,7 @@
 
 #include <ringtrace/ringtrace.h>
 
+#include "clock.h"
 #include "harness.h"
 
 #define h harness_group
@@ -441,6 +442,18 @@ static void test_version(void **state)
 	assert_non_null(strstr(rt_strerror(-ENOENT), "No such file"));
 }
 
+static void test_clock_source(void **state)
+{
+	const char *forced = getenv("RINGTRACE_CLOCK");
+
+	(void)state;
+	/* RINGTRACE_CLOCK=monotonic forces the fallback; otherwise the TSC when it is invariant. */
+	if (forced && strcmp(forced, "monotonic") == 0)
+		assert_int_equal(h.p.clock, RT_SHM_CLOCK_MONOTONIC);
+	else
+		assert_int_equal(h.p.clock, rt__clock_tsc_invariant() ? RT_SHM_CLOCK_TSC : RT_SHM_CLOCK_MONOTONIC);
+}
+
 static void test_second_consumer_refused(void **state)
 {
 	struct rtc_producer other;
@@ -465,6 +478,7 @@ int main(void)
 		cmocka_unit_test(test_contexts),
 		cmocka_unit_test(test_version),
 		cmocka_unit_test(test_second_consumer_refused),
+		cmocka_unit_test(test_clock_source),
 	};
 
 	return cmocka_run_group_tests(tests, harness_group_setup, harness_group_teardown);

@@ -62,7 +62,7 @@ static void list_one(void *ctx, pid_t pid, const char *shm_name, bool control)
 	struct list_state *ls = ctx;
 	struct rtc_producer p;
 	struct rtc_thread_info th[MAX_THREADS];
-	uint64_t records = 0, lost = 0;
+	uint64_t records = 0, lost = 0, fill = 0;
 	size_t n;
 	int err;
 
@@ -83,13 +83,23 @@ static void list_one(void *ctx, pid_t pid, const char *shm_name, bool control)
 		if (rtc_ring_reader_open(&r, rn, (uint32_t)p.pid) < 0)
 			continue;
 		records += atomic_load_explicit(&r.hdr->records, memory_order_relaxed);
+		{
+			/* Unread share of the fullest ring. */
+			uint64_t cp = atomic_load_explicit(&r.hdr->commit_pos, memory_order_relaxed);
+			uint64_t rp = atomic_load_explicit(&r.hdr->read_pos, memory_order_relaxed);
+			uint64_t unread = cp > rp ? cp - rp : 0;
+			uint64_t pct = (unread > r.data_size ? r.data_size : unread) * 100 / r.data_size;
+
+			if (pct > fill)
+				fill = pct;
+		}
 		lost += atomic_load_explicit(&r.hdr->dropped, memory_order_relaxed) +
 			atomic_load_explicit(&r.hdr->overwritten_records, memory_order_relaxed) +
 			atomic_load_explicit(&r.hdr->nested_dropped, memory_order_relaxed);
 		rtc_ring_reader_close(&r);
 	}
-	printf("%-8d %-16s %-9s %7zu %8uK %12" PRIu64 " %10" PRIu64 " %-9s %s\n", (int)p.pid, p.process_name,
-	       mode_name(p.mode), n, p.ring_size >> 10, records, lost,
+	printf("%-8d %-16s %-9s %7zu %8uK %4" PRIu64 "%% %12" PRIu64 " %10" PRIu64 " %-9s %s\n", (int)p.pid,
+	       p.process_name, mode_name(p.mode), n, p.ring_size >> 10, fill, records, lost,
 	       atomic_load_explicit(&p.ctl->session, memory_order_relaxed) ? "attached" : "-",
 	       rtc_producer_exited(&p) ? "dead" : "live");
 	rtc_producer_close(&p);
@@ -100,8 +110,8 @@ static int cmd_list(void)
 	struct list_state ls = { 0 };
 	int err;
 
-	printf("%-8s %-16s %-9s %7s %9s %12s %10s %-9s %s\n", "PID", "NAME", "MODE", "THREADS", "BUFFER", "RECORDS",
-	       "LOST", "CONSUMER", "STATE");
+	printf("%-8s %-16s %-9s %7s %9s %5s %12s %10s %-9s %s\n", "PID", "NAME", "MODE", "THREADS", "BUFFER", "FILL",
+	       "RECORDS", "LOST", "CONSUMER", "STATE");
 	err = rtc_producer_scan(list_one, &ls);
 	if (err < 0) {
 		fprintf(stderr, "ringtrace: cannot read /dev/shm: %s\n", strerror(-err));

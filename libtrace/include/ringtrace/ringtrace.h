@@ -268,10 +268,11 @@ RT_API void rt_thread_set_name(const char *name);
 RT_API int rt_id_stack(char *buf, size_t len);
 
 /** Check at run time that the loaded library is compatible with the headers the caller was
- *  built with (same major, library minor >= caller's). \return 0 or RT_EABI negated. \since 0.1 */
+ *  built with (same major, library minor >= caller's). \return 0 or RT_EABI negated.
+ *  Thread-safe, async-signal-safe. \since 0.1 */
 RT_API int rt_check_library_version(int major, int minor, int micro);
 
-/** The loaded library's version string. \since 0.1 */
+/** The loaded library's version string. Thread-safe, async-signal-safe. \since 0.1 */
 RT_API const char *rt_library_version(void);
 
 #ifdef __cplusplus
