@@ -3,6 +3,7 @@
 #include "chrome.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -11,9 +12,30 @@
 
 #define OTHER_MAX 64
 
+#define OUT_BUFS 4
+
+/* Own files are written by a thread of their own: formatting goes on while the kernel copies a
+ * full buffer into the page cache (the largest single cost at high rates). */
+struct writer {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	char *bufs[OUT_BUFS];
+	size_t lens[OUT_BUFS];
+	int full[OUT_BUFS]; /* FIFO of buffers to write, by index */
+	size_t nfull, head;
+	int free_[OUT_BUFS];
+	size_t nfree;
+	bool stop;
+	int fd;
+	int err;
+};
+
 struct rtc_chrome {
 	FILE *f;
 	int fd; /* own files: written with write(2) from buf, no stdio copy */
+	struct writer *w;
+	int cur; /* index of buf in w->bufs */
 	bool own;
 	char *path, *partial;
 	uint64_t origin;
@@ -59,23 +81,123 @@ static struct rtc_chrome *create(FILE *f, int fd, uint64_t origin)
 	return c;
 }
 
-static void flush_fd(struct rtc_chrome *c)
+static int write_all(int fd, const char *p, size_t len)
 {
 	size_t off = 0;
 
-	while (off < c->len) {
-		ssize_t n = write(c->fd, c->buf + off, c->len - off);
+	while (off < len) {
+		ssize_t n = write(fd, p + off, len - off);
 
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			if (!c->err)
-				c->err = -errno;
-			break;
+			return -errno;
 		}
 		off += (size_t)n;
 	}
+	return 0;
+}
+
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		int idx, err;
+
+		while (!w->nfull && !w->stop)
+			pthread_cond_wait(&w->cond, &w->lock);
+		if (!w->nfull)
+			break; /* stopped and drained */
+		idx = w->full[w->head];
+		w->head = (w->head + 1) % OUT_BUFS;
+		w->nfull--;
+		pthread_mutex_unlock(&w->lock);
+		err = write_all(w->fd, w->bufs[idx], w->lens[idx]);
+		pthread_mutex_lock(&w->lock);
+		if (err && !w->err)
+			w->err = err;
+		w->free_[w->nfree++] = idx;
+		pthread_cond_broadcast(&w->cond);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+static struct writer *writer_start(int fd, char *first)
+{
+	struct writer *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return NULL;
+	w->fd = fd;
+	w->bufs[0] = first;
+	for (int i = 1; i < OUT_BUFS; i++) {
+		w->bufs[i] = malloc(OUT_CAP);
+		if (!w->bufs[i])
+			goto error;
+		w->free_[w->nfree++] = i;
+	}
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	if (pthread_create(&w->thread, NULL, writer_main, w) != 0)
+		goto error;
+	return w;
+error:
+	for (int i = 1; i < OUT_BUFS; i++)
+		free(w->bufs[i]);
+	free(w);
+	return NULL;
+}
+
+/* Hand the current buffer to the writer and continue in a free one (waiting for one if the disk
+ * is slower than we format). Without a writer thread, write it here. */
+static void flush_fd(struct rtc_chrome *c)
+{
+	struct writer *w = c->w;
+
+	if (!w) {
+		int err = write_all(c->fd, c->buf, c->len);
+
+		if (err && !c->err)
+			c->err = err;
+		c->len = 0;
+		return;
+	}
+	pthread_mutex_lock(&w->lock);
+	w->lens[c->cur] = c->len;
+	w->full[(w->head + w->nfull) % OUT_BUFS] = c->cur;
+	w->nfull++;
+	pthread_cond_broadcast(&w->cond);
+	while (!w->nfree)
+		pthread_cond_wait(&w->cond, &w->lock);
+	c->cur = w->free_[--w->nfree];
+	c->buf = w->bufs[c->cur];
+	pthread_mutex_unlock(&w->lock);
 	c->len = 0;
+}
+
+/* Write what is left, stop the writer, collect its error. */
+static void writer_finish(struct rtc_chrome *c)
+{
+	struct writer *w = c->w;
+
+	flush_fd(c);
+	pthread_mutex_lock(&w->lock);
+	w->stop = true;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL);
+	if (w->err && !c->err)
+		c->err = w->err;
+	for (int i = 0; i < OUT_BUFS; i++)
+		free(w->bufs[i]);
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->cond);
+	free(w);
+	c->w = NULL;
+	c->buf = NULL;
 }
 
 struct rtc_chrome *rtc_chrome_open(const char *path, uint64_t origin_ns)
@@ -105,6 +227,7 @@ struct rtc_chrome *rtc_chrome_open(const char *path, uint64_t origin_ns)
 	c->own = true;
 	c->partial = partial;
 	c->path = strdup(path);
+	c->w = writer_start(fd, c->buf); /* NULL: write synchronously */
 	return c;
 }
 
@@ -495,7 +618,9 @@ int rtc_chrome_close(struct rtc_chrome *c)
 		free(c->other[i]);
 	}
 	PUTS(c, "}}\n");
-	if (c->fd >= 0)
+	if (c->w)
+		writer_finish(c);
+	else if (c->fd >= 0)
 		flush_fd(c);
 	else if (fwrite(c->buf, 1, c->len, c->f) != c->len || fflush(c->f) != 0)
 		c->err = c->err ? c->err : -EIO;

@@ -384,17 +384,17 @@ static struct rtc_event *enqueue(struct ethread *t)
 	struct rtc_event *ev;
 
 	if (t->qlen == t->qcap) {
-		size_t cap = t->qcap ? t->qcap * 2 : 1024;
-		struct rtc_event *n = malloc(cap * sizeof(*n));
+		/* realloc() of a large block moves pages (mremap) instead of copying them and faulting
+		 * in fresh ones; then only the wrapped part of the ring is moved up. */
+		size_t old = t->qcap, cap = old ? old * 2 : 4096;
+		struct rtc_event *n = realloc(t->q, cap * sizeof(*n));
 
 		if (!n)
 			return NULL;
-		for (size_t k = 0; k < t->qlen; k++)
-			n[k] = t->q[(t->qhead + k) & (t->qcap - 1)];
-		free(t->q);
+		if (t->qhead + t->qlen > old)
+			memcpy(n + old, n, (t->qhead + t->qlen - old) * sizeof(*n));
 		t->q = n;
 		t->qcap = cap;
-		t->qhead = 0;
 	}
 	/* qcap is a power of two. */
 	ev = &t->q[(t->qhead + t->qlen) & (t->qcap - 1)];
