@@ -109,10 +109,14 @@ int rtc_producer_open_name(struct rtc_producer *p, const char *shm_name)
 	p->ctl = map;
 	p->map_size = (size_t)st.st_size;
 	/* Acquire on the magic pairs with the producer's release after initialising the header;
-	 * then take a private copy that a truncation cannot fault under us. */
-	if (__atomic_load_n(&p->ctl->magic, __ATOMIC_ACQUIRE) != RT_SHM_CONTROL_MAGIC) {
-		err = -RT_EBADMAGIC;
-		goto error_unmap;
+	 * then take a private copy. Both reads survive a truncation (SIGBUS). */
+	{
+		uint64_t magic;
+
+		if (rtc_safe_load_acquire(&p->ctl->magic, &magic) < 0 || magic != RT_SHM_CONTROL_MAGIC) {
+			err = -RT_EBADMAGIC;
+			goto error_unmap;
+		}
 	}
 	if (rtc_safe_copy(&head, p->ctl, sizeof(head)) < 0) {
 		err = -RT_ECORRUPT;

@@ -38,7 +38,6 @@ struct task {
 	uint64_t begin;
 	uint32_t name_id;
 	uint32_t pid, tid;
-	bool ended;
 	bool synthetic;
 };
 
@@ -366,7 +365,6 @@ static void task_begin(struct rtc_rebuild *r, struct tstate *t, const struct rtc
 	k->name_id = (uint32_t)ev->c;
 	k->pid = t->meta.pid;
 	k->tid = t->meta.tid;
-	k->ended = false;
 	k->synthetic = false;
 	r->counts.tasks++;
 	emit(r, &o);
@@ -380,7 +378,6 @@ static void task_end_out(struct rtc_rebuild *r, struct task *k, uint32_t proc, u
 			     .dur = ts > k->begin ? ts - k->begin : 0, .name = name, .name_len = (uint32_t)strlen(name),
 			     .id = k->id, .parent = k->parent, .flags = flags };
 
-	k->ended = true;
 	if (flags & RTC_F_INCOMPLETE)
 		r->counts.tasks_incomplete++;
 	emit(r, &o);
@@ -391,9 +388,7 @@ static void task_end(struct rtc_rebuild *r, struct tstate *t, const struct rtc_e
 {
 	struct task *k = task_find(r, t->meta.proc, ev->a, false);
 
-	if (k && k->ended) {
-		r->counts.task_ends_twice++;
-	} else {
+	{
 		if (!k) {
 			/* Begun before we attached: it starts at attach time, flagged. */
 			struct rtc_out o = { .kind = RTC_OUT_TASK_BEGIN, .pid = t->meta.pid, .tid = t->meta.tid,
@@ -577,8 +572,8 @@ void rtc_rebuild_finish(struct rtc_rebuild *r, uint64_t ts)
 	for (size_t i = 0; i < r->task_cap; i++) {
 		struct task *k = &r->tasks[i];
 
-		/* Removal shifts entries back into slot i: look at it again. */
-		while (k->key_proc && !k->ended)
+		/* Ending removes the task and shifts entries back into slot i: look at it again. */
+		while (k->key_proc)
 			task_end_out(r, k, (uint32_t)(k->key_proc - 1), ts < k->begin ? k->begin : ts, RTC_F_INCOMPLETE);
 	}
 }

@@ -105,7 +105,6 @@ void rtc_rebuild_finish(struct rtc_rebuild *r, uint64_t ts);
 struct rtc_rebuild_counts {
 	uint64_t records, spans, spans_incomplete, spans_repaired, spans_before_attach, spans_begin_unknown;
 	uint64_t tasks, tasks_incomplete, logs, flows, unmatched_ends, misuse, lost, loss_events, threads;
-	uint64_t task_ends_twice;
 };
 
 void rtc_rebuild_counts(const struct rtc_rebuild *r, struct rtc_rebuild_counts *out);

@@ -27,6 +27,9 @@ int rtc_ring_reader_open(struct rtc_ring_reader *r, const char *shm_name, uint32
 	int fd, err;
 
 	memset(r, 0, sizeof(*r));
+	err = rtc_safe_copy_init();
+	if (err < 0)
+		return err;
 	fd = shm_open(shm_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
 	if (fd < 0)
 		return -errno;
@@ -51,9 +54,13 @@ int rtc_ring_reader_open(struct rtc_ring_reader *r, const char *shm_name, uint32
 	r->hdr = map;
 	r->map_size = (size_t)st.st_size;
 	/* Acquire pairs with the producer's release of the magic after initialising the header. */
-	if (__atomic_load_n(&r->hdr->magic, __ATOMIC_ACQUIRE) != RT_SHM_RING_MAGIC) {
-		err = -RT_EBADMAGIC;
-		goto error;
+	{
+		uint64_t magic;
+
+		if (rtc_safe_load_acquire(&r->hdr->magic, &magic) < 0 || magic != RT_SHM_RING_MAGIC) {
+			err = -RT_EBADMAGIC;
+			goto error;
+		}
 	}
 	if (rtc_safe_copy(&h, map, sizeof(h)) < 0) {
 		err = -RT_ECORRUPT;
@@ -127,7 +134,7 @@ static void publish_pos(struct rtc_ring_reader *r)
 	atomic_store_explicit(&r->hdr->read_pos, r->pos, memory_order_release);
 }
 
-int rtc_ring_reader_next(struct rtc_ring_reader *r, struct rtc_ring_chunk *c)
+static int next_unguarded(struct rtc_ring_reader *r, struct rtc_ring_chunk *c)
 {
 	for (int attempt = 0; attempt < 64; attempt++) {
 		/* Acquire pairs with the writer's release in commit/switch: every byte below the
@@ -214,6 +221,30 @@ int rtc_ring_reader_next(struct rtc_ring_reader *r, struct rtc_ring_chunk *c)
 		publish_pos(r);
 	}
 	return 0;
+}
+
+struct next_call {
+	struct rtc_ring_reader *r;
+	struct rtc_ring_chunk *c;
+	int ret;
+};
+
+static void next_call(void *arg)
+{
+	struct next_call *n = arg;
+
+	n->ret = next_unguarded(n->r, n->c);
+}
+
+int rtc_ring_reader_next(struct rtc_ring_reader *r, struct rtc_ring_chunk *c)
+{
+	struct next_call n = { r, c, 0 };
+
+	/* Every read of the segment (headers, not only the data copy) may fault if the producer
+	 * truncated it. */
+	if (rtc_safe_call(next_call, &n) < 0)
+		return -EFAULT;
+	return n.ret;
 }
 
 void rtc_ring_reader_consumed(struct rtc_ring_reader *r, uint64_t records, uint64_t last_ts)

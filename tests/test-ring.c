@@ -2,6 +2,7 @@
 /* Ring writer and reader: wrap-around in discard and overwrite modes with exact loss counts, and a
  * writer racing a reader (the reader's reported gaps must equal exactly what it did not see). */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +21,7 @@
 #include "encode.h"
 #include "record.h"
 #include "ring-reader.h"
+#include "safe-copy.h"
 #include "ring.h"
 
 #define SB_SIZE 8192u
@@ -224,6 +226,39 @@ static void test_garbage_records_are_reported(void **state)
 	rtc_decoder_fini(&d);
 }
 
+/* A producer that truncates its segment while we read it: every read fails with -EFAULT, nothing
+ * crashes, and the guards stay usable afterwards. */
+static void test_truncated_segment_is_survived(void **state)
+{
+	struct pair p;
+	struct rtc_ring_chunk c;
+	uint64_t magic = 0;
+	char byte;
+	int fd;
+
+	(void)state;
+	/* cmocka installed its own SIGBUS handler for this test: opening puts ours back. */
+	pair_open(&p, RT_SHM_MODE_DISCARD, SB_COUNT);
+	for (int i = 0; i < 100; i++)
+		put(&p, (uint64_t)i);
+	assert_int_equal(rtc_safe_load_acquire(&p.r.hdr->magic, &magic), 0);
+	assert_true(magic == RT_SHM_RING_MAGIC);
+	fd = shm_open(p.name, O_RDWR, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 0), 0);
+	close(fd);
+	assert_int_equal(rtc_safe_load_acquire(&p.r.hdr->magic, &magic), -EFAULT);
+	assert_int_equal(rtc_safe_copy(&byte, p.r.data, 1), -EFAULT);
+	assert_int_equal(rtc_ring_reader_next(&p.r, &c) < 0 ? -EFAULT : 0, -EFAULT);
+	/* A second fault after the first is caught as well. */
+	assert_int_equal(rtc_safe_copy(&byte, p.r.data + 100, 1), -EFAULT);
+	rtc_decoder_fini(&p.dec);
+	rtc_ring_reader_close(&p.r);
+	/* The writer's mapping is gone too: do not touch it, only unmap and unlink. */
+	munmap(p.w.hdr, p.w.map_size);
+	shm_unlink(p.name);
+}
+
 struct race {
 	struct pair *p;
 	uint64_t total;
@@ -301,6 +336,7 @@ int main(void)
 		cmocka_unit_test(test_overwrite_counts_overwritten_records),
 		cmocka_unit_test(test_corrupt_ring_is_refused),
 		cmocka_unit_test(test_garbage_records_are_reported),
+		cmocka_unit_test(test_truncated_segment_is_survived),
 		cmocka_unit_test(test_race_discard),
 		cmocka_unit_test(test_race_overwrite),
 	};

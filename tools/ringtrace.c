@@ -18,6 +18,7 @@
 #include "engine.h"
 #include "producer.h"
 #include "record.h"
+#include "safe-copy.h"
 #include "ring-reader.h"
 
 #define MAX_THREADS 1024
@@ -57,30 +58,21 @@ struct list_state {
 	int shown;
 };
 
-static void list_one(void *ctx, pid_t pid, const char *shm_name, bool control)
+/* One process's row; reads shared memory, so it runs under the SIGBUS guard. */
+static void list_row(void *arg)
 {
-	struct list_state *ls = ctx;
-	struct rtc_producer p;
+	struct rtc_producer *pp = arg;
 	struct rtc_thread_info th[MAX_THREADS];
 	uint64_t records = 0, lost = 0, fill = 0;
 	size_t n;
-	int err;
 
-	if (!control)
-		return;
-	ls->shown++;
-	err = rtc_producer_open_name(&p, shm_name);
-	if (err < 0) {
-		printf("%-8d %-16s refused: %s\n", (int)pid, "?", rt_strerror(err));
-		return;
-	}
-	n = rtc_producer_threads(&p, th, MAX_THREADS);
+	n = rtc_producer_threads(pp, th, MAX_THREADS);
 	for (size_t i = 0; i < n; i++) {
 		struct rtc_ring_reader r;
 		char rn[128];
 
-		rtc_producer_ring_name(&p, th[i].thread_number, rn, sizeof(rn));
-		if (rtc_ring_reader_open(&r, rn, (uint32_t)p.pid) < 0)
+		rtc_producer_ring_name(pp, th[i].thread_number, rn, sizeof(rn));
+		if (rtc_ring_reader_open(&r, rn, (uint32_t)pp->pid) < 0)
 			continue;
 		records += atomic_load_explicit(&r.hdr->records, memory_order_relaxed);
 		{
@@ -98,10 +90,28 @@ static void list_one(void *ctx, pid_t pid, const char *shm_name, bool control)
 			atomic_load_explicit(&r.hdr->nested_dropped, memory_order_relaxed);
 		rtc_ring_reader_close(&r);
 	}
-	printf("%-8d %-16s %-9s %7zu %8uK %4" PRIu64 "%% %12" PRIu64 " %10" PRIu64 " %-9s %s\n", (int)p.pid,
-	       p.process_name, mode_name(p.mode), n, p.ring_size >> 10, fill, records, lost,
-	       atomic_load_explicit(&p.ctl->session, memory_order_relaxed) ? "attached" : "-",
-	       rtc_producer_exited(&p) ? "dead" : "live");
+	printf("%-8d %-16s %-9s %7zu %8uK %4" PRIu64 "%% %12" PRIu64 " %10" PRIu64 " %-9s %s\n", (int)pp->pid,
+	       pp->process_name, mode_name(pp->mode), n, pp->ring_size >> 10, fill, records, lost,
+	       atomic_load_explicit(&pp->ctl->session, memory_order_relaxed) ? "attached" : "-",
+	       rtc_producer_exited(pp) ? "dead" : "live");
+}
+
+static void list_one(void *ctx, pid_t pid, const char *shm_name, bool control)
+{
+	struct list_state *ls = ctx;
+	struct rtc_producer p;
+	int err;
+
+	if (!control)
+		return;
+	ls->shown++;
+	err = rtc_producer_open_name(&p, shm_name);
+	if (err < 0) {
+		printf("%-8d %-16s refused: %s\n", (int)pid, "?", rt_strerror(err));
+		return;
+	}
+	if (rtc_safe_call(list_row, &p) < 0)
+		printf("%-8d %-16s segment truncated while reading it\n", (int)pid, p.process_name);
 	rtc_producer_close(&p);
 }
 
@@ -222,14 +232,59 @@ static int drain(struct rtc_producer *p, struct dump_thread *t, struct rtc_decod
 	return got;
 }
 
+struct dump_state {
+	struct rtc_producer *p;
+	struct dump_thread *threads;
+	struct rtc_decoder *dec;
+	uint64_t count;
+	bool exited, pending;
+};
+
+/* One pass over the process's rings; reads shared memory, so it runs under the SIGBUS guard. */
+static void dump_poll(void *arg)
+{
+	struct dump_state *d = arg;
+	struct rtc_thread_info info[MAX_THREADS];
+	size_t n = rtc_producer_threads(d->p, info, MAX_THREADS);
+
+	d->exited = rtc_producer_exited(d->p);
+	d->pending = false;
+	for (size_t i = 0; i < n; i++) {
+		struct dump_thread *t = &d->threads[info[i].slot];
+		char rn[128];
+
+		if (t->open && t->thread_number != info[i].thread_number) {
+			rtc_ring_reader_close(&t->r);
+			t->open = false;
+		}
+		if (!t->open && info[i].state != RT_SHM_THREAD_DRAINED) {
+			rtc_producer_ring_name(d->p, info[i].thread_number, rn, sizeof(rn));
+			if (rtc_ring_reader_open(&t->r, rn, (uint32_t)d->p->pid) < 0)
+				continue;
+			t->open = true;
+			t->slot = info[i].slot;
+			t->thread_number = info[i].thread_number;
+		}
+		if (!t->open)
+			continue;
+		drain(d->p, t, d->dec, &d->count);
+		if (rtc_ring_reader_done(&t->r)) {
+			rtc_producer_thread_drained(d->p, t->slot, t->thread_number, false);
+			rtc_ring_reader_close(&t->r);
+			t->open = false;
+		} else {
+			d->pending = true;
+		}
+	}
+}
+
 static int cmd_dump(pid_t pid, double duration)
 {
 	static struct dump_thread threads[MAX_THREADS];
-	struct rtc_thread_info info[MAX_THREADS];
 	struct rtc_producer p;
 	struct rtc_decoder dec;
 	struct timespec t0, now;
-	uint64_t count = 0;
+	struct dump_state d = { &p, threads, &dec, 0, false, false };
 	int err;
 
 	err = rtc_producer_open(&p, pid, geteuid());
@@ -250,39 +305,13 @@ static int cmd_dump(pid_t pid, double duration)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	printf("# attached to pid %d (%s), mode %s\n", (int)pid, p.process_name, mode_name(p.mode));
 	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
-		size_t n = rtc_producer_threads(&p, info, MAX_THREADS);
-		bool exited = rtc_producer_exited(&p), pending = false;
-
-		for (size_t i = 0; i < n; i++) {
-			struct dump_thread *t = &threads[info[i].slot];
-			char rn[128];
-
-			if (t->open && t->thread_number != info[i].thread_number) {
-				rtc_ring_reader_close(&t->r);
-				t->open = false;
-			}
-			if (!t->open && info[i].state != RT_SHM_THREAD_DRAINED) {
-				rtc_producer_ring_name(&p, info[i].thread_number, rn, sizeof(rn));
-				if (rtc_ring_reader_open(&t->r, rn, (uint32_t)pid) < 0)
-					continue;
-				t->open = true;
-				t->slot = info[i].slot;
-				t->thread_number = info[i].thread_number;
-			}
-			if (!t->open)
-				continue;
-			drain(&p, t, &dec, &count);
-			if (rtc_ring_reader_done(&t->r)) {
-				rtc_producer_thread_drained(&p, t->slot, t->thread_number, false);
-				rtc_ring_reader_close(&t->r);
-				t->open = false;
-			} else {
-				pending = true;
-			}
+		if (rtc_safe_call(dump_poll, &d) < 0) {
+			fprintf(stderr, "ringtrace: pid %d: segment truncated while reading it\n", (int)pid);
+			break;
 		}
 		rtc_producer_heartbeat(&p);
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (exited && !pending)
+		if (d.exited && !d.pending)
 			break;
 		if (duration > 0 && (now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) / 1e9 >= duration)
 			break;
@@ -291,7 +320,7 @@ static int cmd_dump(pid_t pid, double duration)
 	for (size_t i = 0; i < MAX_THREADS; i++)
 		if (threads[i].open)
 			rtc_ring_reader_close(&threads[i].r);
-	printf("# %" PRIu64 " records\n", count);
+	printf("# %" PRIu64 " records\n", d.count);
 	rtc_decoder_fini(&dec);
 	rtc_producer_close(&p);
 	return 0;
