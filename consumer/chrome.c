@@ -8,11 +8,13 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define OTHER_MAX 64
 
 #define OUT_BUFS 4
+#define WRITER_NICE 10
 
 /* Own files are written by a thread of their own: formatting goes on while the kernel copies a
  * full buffer into the page cache (the largest single cost at high rates). */
@@ -102,6 +104,9 @@ static void *writer_main(void *arg)
 {
 	struct writer *w = arg;
 
+	/* Writing may lag (the buffers' producer waits when all are full); whoever drains rings
+	 * must not wait for it. Linux keeps a nice value per thread; failure changes nothing. */
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), WRITER_NICE);
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		int idx, err;

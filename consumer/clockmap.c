@@ -67,13 +67,13 @@ uint64_t rtc_clockmap_raw_now(const struct rtc_clockmap *m)
 	return m->clock == RT_SHM_CLOCK_TSC ? __rdtsc() : mono_ns();
 }
 
-void rtc_clockmap_sample(struct rtc_clockmap *m)
+bool rtc_clockmap_sample(struct rtc_clockmap *m, struct rt_shm_calib_point *out)
 {
 	struct rt_shm_calib_point p;
 	uint64_t a, b;
 
 	if (m->clock != RT_SHM_CLOCK_TSC)
-		return; /* nothing to calibrate */
+		return false; /* nothing to calibrate */
 	a = mono_ns();
 	p.tsc = __rdtsc();
 	b = mono_ns();
@@ -81,6 +81,9 @@ void rtc_clockmap_sample(struct rtc_clockmap *m)
 	p.real_ns = 0;
 	p.seq = 0;
 	rtc_clockmap_add(m, &p, 1);
+	if (out)
+		*out = p;
+	return true;
 }
 
 uint64_t rtc_clockmap_ns(const struct rtc_clockmap *m, uint64_t t)

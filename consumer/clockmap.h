@@ -4,6 +4,7 @@
 #ifndef RTC_CLOCKMAP_H
 #define RTC_CLOCKMAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,8 +24,9 @@ void rtc_clockmap_init(struct rtc_clockmap *m, uint32_t clock);
 /* Add points (any order, duplicates ignored, implausible ones rejected). */
 void rtc_clockmap_add(struct rtc_clockmap *m, const struct rt_shm_calib_point *pts, size_t n);
 
-/* Add a point measured now by this process (same machine, so the same TSC). */
-void rtc_clockmap_sample(struct rtc_clockmap *m);
+/* Add a point measured now by this process (same machine, so the same TSC) and copy it to *out
+ * (may be NULL). False, and nothing added, for a clock that needs no calibration. */
+bool rtc_clockmap_sample(struct rtc_clockmap *m, struct rt_shm_calib_point *out);
 
 /* CLOCK_MONOTONIC ns of raw timestamp t. */
 uint64_t rtc_clockmap_ns(const struct rtc_clockmap *m, uint64_t t);

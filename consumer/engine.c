@@ -1,55 +1,43 @@
 /* SPDX-License-Identifier: MIT */
-/* The consumer engine: live attach and drain, raw capture and replay, watermark merge, rebuild and
- * sinks (docs/consumer.md). */
+/* The consumer engine: the processing side (decode, watermark merge, rebuild, sinks) fed by a raw
+ * capture or, live, by the stream of rtc_live through a queue (docs/consumer.md). */
 #include "engine.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <urcu/urcu-memb.h>
-#include <urcu/rculfhash.h>
-
-#include <msgpack.h>
 
 #include <ringtrace/ringtrace.h>
 
 #include "chrome.h"
 #include "clockmap.h"
-#include "producer.h"
+#include "live.h"
 #include "rawfile.h"
 #include "record.h"
-#include "ring-reader.h"
-#include "safe-copy.h"
 #include "stats.h"
+#include "stream-queue.h"
 
-#define MAX_SLOTS 4096
-/* A record whose timestamp is older than this when we find its ring empty is assumed committed:
- * the watermark trails the present by it (bounds live memory, orders late commits correctly). */
-#define WATERMARK_MARGIN_NS 20000000ull
+#define DEFAULT_MAX_BACKLOG (512u << 20)
+/* Processing and writing lag behind into memory without harm; draining late loses records. So the
+ * threads that process and write yield the CPU to the draining thread (and to the traced program,
+ * in-process) whenever it wants it. */
+#define BACKGROUND_NICE 10
 
+/* Everything below is touched only by the thread processing the stream, except where noted. */
 struct eproc {
-	struct cds_lfht_node node; /* in e->registry, keyed by pid */
 	uint32_t index;
 	pid_t pid;
-	bool live;        /* attached to shared memory (not replaying a capture) */
-	bool gone;        /* exited and drained, or refused */
-	bool dead_seen;   /* the process was found gone: drain what is left, then finish */
-	bool refused;     /* attach failed; -a retries it after retry_ns */
-	uint64_t retry_ns;
-	struct rtc_producer p;
+	bool gone; /* an index no process message filled */
 	struct rtc_clockmap clock;
-	uint64_t attach_ns;
-	uint32_t names_written; /* raw capture: name ids already written */
-	int32_t slot_thread[MAX_SLOTS]; /* directory slot -> engine thread index, -1 none */
-	uint64_t slot_number[MAX_SLOTS];
-	/* Replay: names from the capture. */
 	char **names;
 	uint32_t names_cap;
 	char name[RT_SHM_PROCESS_NAME_LEN + 1];
@@ -57,31 +45,34 @@ struct eproc {
 
 struct ethread {
 	uint32_t proc;
-	uint32_t slot;
 	uint64_t thread_number;
 	uint32_t tid;
-	bool open;     /* ring reader open (live) */
 	bool finished; /* no more records will come */
 	bool notified; /* rebuild told the thread is done */
-	struct rtc_ring_reader r;
 	struct rtc_event *q; /* FIFO of decoded, not yet merged events */
 	size_t qhead, qlen, qcap;
 	uint64_t order;
 	uint64_t last_ts; /* ns of its newest decoded record */
-	bool backlog;     /* the last poll stopped before the end of its ring */
-	uint64_t raw_ts;  /* raw timestamp decode state (replay) */
 };
 
 struct rtc_engine {
 	struct rtc_engine_options o;
 	FILE *log;
-	struct cds_lfht *registry; /* pid -> eproc, read by the helper thread under RCU */
+	/* Live: drained by the thread in rtc_engine_run(), processed by e->processor. */
+	struct rtc_live *live;
+	struct rtc_stream_queue *queue;
+	pthread_t processor;
+	_Atomic int input_done; /* release: every message is queued */
+	bool ended;             /* the end message was processed */
 	struct eproc **procs;
 	size_t nprocs, procs_cap;
 	struct ethread *threads;
 	size_t nthreads, threads_cap;
-	pid_t *expected;
-	size_t nexpected;
+	int32_t *thread_map; /* stream thread index -> engine thread index */
+	size_t map_cap;
+	bool decode;         /* decode chunks (not a raw-to-raw copy) */
+	bool yielding;          /* live: step aside when the draining thread is overdue */
+	uint64_t yield_after_ns;
 	struct rtc_decoder dec;
 	struct rtc_rebuild *rb;
 	struct rtc_chrome *json;
@@ -94,13 +85,7 @@ struct rtc_engine {
 	uint64_t origin_ns;
 	uint64_t start_ns, end_ns;
 	uint64_t bytes;
-	_Atomic uint64_t status_records;
-	_Atomic uint64_t status_bytes;
-	_Atomic uint64_t status_lost;
-	pthread_t helper;
-	_Atomic int helper_stop;
-	bool helper_running;
-	bool rcu_registered;
+	const char *clock;
 	int err;
 };
 
@@ -124,8 +109,6 @@ static void say(struct rtc_engine *e, const char *fmt, ...)
 	fputc('\n', e->log);
 }
 
-/* ---- names ---- */
-
 static const char *name_of(void *ctx, uint32_t proc, uint32_t id)
 {
 	struct rtc_engine *e = ctx;
@@ -134,9 +117,12 @@ static const char *name_of(void *ctx, uint32_t proc, uint32_t id)
 	if (proc >= e->nprocs)
 		return "<unknown>";
 	p = e->procs[proc];
-	if (p->live)
-		return rtc_producer_name(&p->p, id);
 	return id < p->names_cap && p->names[id] ? p->names[id] : "<unknown>";
+}
+
+static size_t backlog_bytes(void *ctx)
+{
+	return rtc_stream_queue_bytes(ctx);
 }
 
 /* ---- creation ---- */
@@ -150,11 +136,21 @@ struct rtc_engine *rtc_engine_create(const struct rtc_engine_options *o)
 	e->o = *o;
 	if (!e->o.poll_us)
 		e->o.poll_us = 1000;
+	if (!e->o.max_backlog)
+		e->o.max_backlog = DEFAULT_MAX_BACKLOG;
+	e->yield_after_ns = 4000ull * e->o.poll_us;
 	e->log = o->log ? o->log : stderr;
-	e->registry = cds_lfht_new_flavor(16, 16, 0, CDS_LFHT_AUTO_RESIZE, &urcu_memb_flavor, NULL);
+	e->clock = "capture";
 	e->rb = rtc_rebuild_create(name_of, e);
 	e->stats = rtc_stats_create();
-	if (!e->registry || !e->rb || !e->stats || rtc_decoder_init(&e->dec) < 0 || rtc_safe_copy_init() < 0) {
+	e->queue = rtc_stream_queue_create();
+	if (e->queue) {
+		struct rtc_live_options lo = { .all = o->all, .status = o->status, .self = o->self, .log = e->log,
+					       .backlog = backlog_bytes, .backlog_ctx = e->queue };
+
+		e->live = rtc_live_create(&lo, rtc_stream_queue_input(e->queue));
+	}
+	if (!e->rb || !e->stats || !e->live || rtc_decoder_init(&e->dec) < 0) {
 		rtc_engine_destroy(e);
 		return NULL;
 	}
@@ -165,8 +161,6 @@ struct rtc_engine *rtc_engine_create(const struct rtc_engine_options *o)
 
 static void free_proc(struct eproc *p)
 {
-	if (p->live)
-		rtc_producer_close(&p->p);
 	for (uint32_t i = 0; i < p->names_cap; i++)
 		free(p->names[i]);
 	free(p->names);
@@ -177,15 +171,11 @@ void rtc_engine_destroy(struct rtc_engine *e)
 {
 	if (!e)
 		return;
-	if (e->helper_running) {
-		atomic_store(&e->helper_stop, 1);
-		pthread_join(e->helper, NULL);
-	}
+	rtc_live_destroy(e->live);
+	rtc_stream_queue_destroy(e->queue);
 	for (size_t i = 0; i < e->nthreads; i++) {
 		struct ethread *t = &e->threads[i];
 
-		if (t->open)
-			rtc_ring_reader_close(&t->r);
 		for (size_t k = 0; k < t->qlen; k++) {
 			struct rtc_event *ev = &t->q[(t->qhead + k) & (t->qcap - 1)];
 
@@ -195,15 +185,10 @@ void rtc_engine_destroy(struct rtc_engine *e)
 		free(t->q);
 	}
 	free(e->threads);
-	for (size_t i = 0; i < e->nprocs; i++) {
-		if (e->procs[i]->live && e->registry)
-			cds_lfht_del(e->registry, &e->procs[i]->node);
+	free(e->thread_map);
+	for (size_t i = 0; i < e->nprocs; i++)
 		free_proc(e->procs[i]);
-	}
 	free(e->procs);
-	if (e->registry)
-		cds_lfht_destroy(e->registry, NULL);
-	free(e->expected);
 	free(e->heap);
 	rtc_decoder_fini(&e->dec);
 	rtc_rebuild_destroy(e->rb);
@@ -211,9 +196,19 @@ void rtc_engine_destroy(struct rtc_engine *e)
 	free(e);
 }
 
+int rtc_engine_attach(struct rtc_engine *e, pid_t pid)
+{
+	return rtc_live_attach(e->live, pid);
+}
+
+void rtc_engine_expect(struct rtc_engine *e, pid_t pid)
+{
+	rtc_live_expect(e->live, pid);
+}
+
 /* ---- processes and threads ---- */
 
-static struct eproc *new_proc(struct rtc_engine *e, pid_t pid)
+static struct eproc *new_proc(struct rtc_engine *e)
 {
 	struct eproc *p = calloc(1, sizeof(*p));
 
@@ -231,9 +226,7 @@ static struct eproc *new_proc(struct rtc_engine *e, pid_t pid)
 		e->procs_cap = cap;
 	}
 	p->index = (uint32_t)e->nprocs;
-	p->pid = pid;
-	for (size_t i = 0; i < MAX_SLOTS; i++)
-		p->slot_thread[i] = -1;
+	p->gone = true;
 	e->procs[e->nprocs++] = p;
 	return p;
 }
@@ -257,124 +250,6 @@ static int new_thread(struct rtc_engine *e, uint32_t proc, uint64_t thread_numbe
 	t->thread_number = thread_number;
 	t->tid = tid;
 	return (int)e->nthreads++;
-}
-
-static struct eproc *registered(struct rtc_engine *e, pid_t pid)
-{
-	for (size_t i = 0; i < e->nprocs; i++)
-		if (e->procs[i]->pid == pid)
-			return e->procs[i];
-	return NULL;
-}
-
-static int attach_proc(struct rtc_engine *e, struct eproc *p, bool quiet)
-{
-	struct rt_shm_calib_point pts[RT_SHM_CALIB_MAX];
-	pid_t pid = p->pid;
-	size_t n;
-	int err;
-
-	err = rtc_producer_open(&p->p, pid, getuid());
-	if (err == 0) {
-		p->live = true;
-		err = rtc_producer_attach(&p->p);
-		if (err < 0) {
-			rtc_producer_close(&p->p);
-			p->live = false;
-		}
-	}
-	if (err < 0) {
-		if (!quiet)
-			say(e, "pid %d: %s", (int)pid,
-			    err == -ENOENT ? "not a traced process (no ringtrace segment)" : rt_strerror(err));
-		p->gone = true;
-		p->refused = true;
-		p->retry_ns = mono_ns() + 1000000000ull;
-		return err;
-	}
-	p->gone = false;
-	p->refused = false;
-	rtc_clockmap_init(&p->clock, p->p.clock);
-	n = rtc_producer_calibration(&p->p, pts, RT_SHM_CALIB_MAX);
-	rtc_clockmap_add(&p->clock, pts, n);
-	rtc_clockmap_sample(&p->clock);
-	p->attach_ns = mono_ns();
-	snprintf(p->name, sizeof(p->name), "%s", p->p.process_name);
-	if (!e->origin_ns || p->p.start_mono_ns < e->origin_ns)
-		e->origin_ns = p->p.start_mono_ns ? p->p.start_mono_ns : p->attach_ns;
-	/* Visible to the helper thread (heartbeats) from now on. */
-	cds_lfht_add(e->registry, (unsigned long)pid, &p->node);
-	rtc_rebuild_process(e->rb, p->index, (uint32_t)pid, p->name);
-	if (e->raw)
-		rtc_raw_write_process(e->raw, p->index, (uint32_t)pid, p->name, p->p.clock, p->p.mode, p->p.start_real_ns,
-				      p->p.start_mono_ns, p->p.parent_pid);
-	if (e->raw)
-		for (size_t i = 0; i < n; i++)
-			rtc_raw_write_calib(e->raw, p->index, &pts[i]);
-	return 0;
-}
-
-int rtc_engine_attach(struct rtc_engine *e, pid_t pid)
-{
-	struct eproc *p = registered(e, pid);
-
-	if (p)
-		return p->refused ? -EBUSY : 0;
-	p = new_proc(e, pid);
-	if (!p)
-		return -ENOMEM;
-	return attach_proc(e, p, false);
-}
-
-void rtc_engine_expect(struct rtc_engine *e, pid_t pid)
-{
-	pid_t *n = realloc(e->expected, (e->nexpected + 1) * sizeof(*n));
-
-	if (!n)
-		return;
-	e->expected = n;
-	e->expected[e->nexpected++] = pid;
-}
-
-static void scan_one(void *ctx, pid_t pid, const char *shm_name, bool control)
-{
-	struct rtc_engine *e = ctx;
-	struct eproc *p;
-
-	(void)shm_name;
-	if (!control || pid == e->o.self)
-		return;
-	if (kill(pid, 0) != 0 && errno == ESRCH)
-		return; /* leftovers of a dead process: `ringtrace clean` */
-	p = registered(e, pid);
-	if (!p)
-		rtc_engine_attach(e, pid);
-	else if (p->refused && mono_ns() >= p->retry_ns)
-		attach_proc(e, p, true); /* e.g. another consumer held it: try again, quietly */
-}
-
-/* -a: attach to every traced process of ours not seen yet. */
-static void scan_all(struct rtc_engine *e)
-{
-	rtc_producer_scan(scan_one, e);
-}
-
-static void check_expected(struct rtc_engine *e)
-{
-	for (size_t i = 0; i < e->nexpected;) {
-		char path[128];
-
-		snprintf(path, sizeof(path), "/dev/shm/" RT_SHM_PREFIX ".%u.%u", (unsigned)getuid(), (unsigned)e->expected[i]);
-		if (access(path, F_OK) == 0 && rtc_engine_attach(e, e->expected[i]) != -RT_EBADMAGIC) {
-			e->expected[i] = e->expected[--e->nexpected];
-			continue;
-		}
-		if (kill(e->expected[i], 0) != 0 && errno == ESRCH) {
-			e->expected[i] = e->expected[--e->nexpected]; /* exited before tracing anything */
-			continue;
-		}
-		i++;
-	}
 }
 
 /* ---- queues and merge ---- */
@@ -463,8 +338,24 @@ static uint32_t heap_pop(struct rtc_engine *e)
 }
 
 /* Emit every queued event with ts <= watermark, in timestamp order. */
+/* The scheduler does not always preempt this thread when the draining thread wakes up (seen: 30
+ * ms on a 2-vCPU VM, a whole 1 MiB ring at 5 M spans/s). So it steps aside itself, at points
+ * where that is cheap, whenever the drainer's last poll is overdue. */
+static void yield_to_drain(struct rtc_engine *e)
+{
+	uint64_t last;
+
+	if (!e->yielding)
+		return;
+	last = rtc_live_last_poll(e->live);
+	if (last && mono_ns() - last > e->yield_after_ns)
+		sched_yield();
+}
+
 static void merge(struct rtc_engine *e, uint64_t watermark)
 {
+	unsigned n = 0;
+
 	e->heap_len = 0;
 	for (uint32_t i = 0; i < e->nthreads; i++)
 		if (e->threads[i].qlen)
@@ -477,6 +368,8 @@ static void merge(struct rtc_engine *e, uint64_t watermark)
 		if (ev->ts > watermark)
 			break;
 		heap_pop(e);
+		if (++n % 4096 == 0)
+			yield_to_drain(e);
 		if (ev->ts < e->emitted_ts)
 			e->late++; /* committed after the watermark passed it: still emitted, in thread order */
 		else
@@ -494,7 +387,7 @@ static void merge(struct rtc_engine *e, uint64_t watermark)
 /* ---- decoding ---- */
 
 static void decode_chunk(struct rtc_engine *e, uint32_t ti, struct eproc *p, const uint8_t *data, size_t len,
-			 uint64_t base_raw, uint64_t lost_before, uint64_t lost_first_raw, uint64_t *records)
+			 uint64_t base_raw, uint64_t lost_before, uint64_t lost_first_raw)
 {
 	struct ethread *t = &e->threads[ti];
 	struct rtc_record rec;
@@ -561,142 +454,9 @@ static void decode_chunk(struct rtc_engine *e, uint32_t ti, struct eproc *p, con
 	if (ret < 0)
 		say(e, "pid %d thread %" PRIu64 ": malformed record, rest of its chunk skipped", (int)p->pid,
 		    t->thread_number);
-	*records = e->dec.records;
-	t->raw_ts = e->dec.ts;
-	atomic_fetch_add_explicit(&e->status_records, e->dec.records, memory_order_relaxed);
 }
 
-/* ---- live draining ---- */
-
-static void open_threads(struct rtc_engine *e, struct eproc *p)
-{
-	struct rtc_thread_info info[256];
-	size_t n = rtc_producer_threads(&p->p, info, 256);
-
-	for (size_t i = 0; i < n; i++) {
-		uint32_t s = info[i].slot;
-		struct rtc_thread_meta meta;
-		struct ethread *t;
-		char name[128];
-		int ti;
-
-		if (s >= MAX_SLOTS || info[i].state == RT_SHM_THREAD_DRAINED)
-			continue;
-		if (p->slot_thread[s] >= 0 && p->slot_number[s] == info[i].thread_number)
-			continue;
-		if (e->o.self == p->pid && info[i].tid == (uint32_t)gettid())
-			continue; /* the in-process engine's own thread */
-		ti = new_thread(e, p->index, info[i].thread_number, info[i].tid);
-		if (ti < 0)
-			return;
-		t = &e->threads[ti];
-		rtc_producer_ring_name(&p->p, info[i].thread_number, name, sizeof(name));
-		if (rtc_ring_reader_open(&t->r, name, (uint32_t)p->pid) < 0) {
-			/* Exited and unlinked meanwhile, or refused: nothing to read. */
-			t->finished = true;
-			t->notified = true;
-			continue;
-		}
-		t->open = true;
-		t->slot = s;
-		p->slot_thread[s] = ti;
-		p->slot_number[s] = info[i].thread_number;
-		meta = (struct rtc_thread_meta){ .pid = (uint32_t)p->pid, .tid = info[i].tid,
-						 .thread_number = info[i].thread_number, .proc = p->index };
-		meta.attach_ts = p->attach_ns;
-		rtc_rebuild_thread(e->rb, (uint32_t)ti, &meta, info[i].name);
-		if (e->raw)
-			rtc_raw_write_thread(e->raw, p->index, (uint32_t)ti, info[i].thread_number, info[i].tid, info[i].name,
-					     meta.attach_ts);
-	}
-}
-
-struct drain_ctx {
-	struct rtc_engine *e;
-	struct eproc *p;
-	uint64_t now;
-};
-
-static void drain_proc(void *arg)
-{
-	struct drain_ctx *d = arg;
-	struct rtc_engine *e = d->e;
-	struct eproc *p = d->p;
-	bool exited = rtc_producer_exited(&p->p);
-
-	open_threads(e, p);
-	for (uint32_t ti = 0; ti < e->nthreads; ti++) {
-		struct ethread *t = &e->threads[ti];
-		struct rtc_ring_chunk c;
-		uint64_t records;
-		int ret;
-		bool drained = false;
-
-		size_t budget = (size_t)t->r.data_size; /* per poll: a producer faster than us must not
-							* keep us in one ring while nothing is merged */
-
-		if (t->proc != p->index || !t->open)
-			continue;
-		t->backlog = false;
-		while ((ret = rtc_ring_reader_next(&t->r, &c)) > 0) {
-			if (e->raw)
-				rtc_raw_write_chunk(e->raw, ti, c.base_ts, c.lost_before, c.lost_first_ts, c.data, c.len);
-			e->bytes += c.len;
-			atomic_fetch_add_explicit(&e->status_bytes, c.len, memory_order_relaxed);
-			decode_chunk(e, ti, p, c.data, c.len, c.base_ts, c.lost_before, c.lost_first_ts, &records);
-			rtc_ring_reader_consumed(&t->r, records, t->raw_ts);
-			if (c.len >= budget) {
-				t->backlog = true;
-				break;
-			}
-			budget -= c.len;
-		}
-		if (ret < 0) {
-			say(e, "pid %d thread %" PRIu64 ": %s; its records so far are kept", (int)p->pid, t->thread_number,
-			    rt_strerror(ret));
-			drained = true;
-		}
-		/* Finished thread read to the end, or its process is gone and nothing more comes. */
-		if (drained || rtc_ring_reader_done(&t->r) ||
-		    (exited && atomic_load_explicit(&t->r.hdr->commit_pos, memory_order_acquire) <= t->r.pos)) {
-			/* Read to the end: hand the slot back (and, if the process was killed, remove a
-			 * ring nobody else will). */
-			if (rtc_ring_reader_done(&t->r) || exited)
-				rtc_producer_thread_drained(&p->p, t->slot, t->thread_number, exited);
-			atomic_fetch_add_explicit(&e->status_lost,
-						  atomic_load_explicit(&t->r.hdr->dropped, memory_order_relaxed),
-						  memory_order_relaxed);
-			rtc_ring_reader_close(&t->r);
-			t->open = false;
-			t->finished = true;
-			p->slot_thread[t->slot] = -1;
-		}
-	}
-	if (e->raw) {
-		/* Names after the chunks: every name a record refers to was published before it. */
-		uint32_t count = atomic_load_explicit(&p->p.ctl->names_count, memory_order_acquire);
-
-		if (count > p->p.names_capacity)
-			count = p->p.names_capacity;
-		for (; p->names_written < count; p->names_written++) {
-			const char *s = rtc_producer_name(&p->p, p->names_written);
-
-			if (strcmp(s, "<unknown>") == 0 && p->names_written >= 2)
-				break; /* not published yet: next time */
-			rtc_raw_write_name(e->raw, p->index, p->names_written, s);
-		}
-	}
-	if (exited) {
-		bool open = false;
-
-		for (uint32_t ti = 0; ti < e->nthreads; ti++)
-			if (e->threads[ti].proc == p->index && e->threads[ti].open)
-				open = true;
-		p->dead_seen = true;
-		if (!open)
-			p->gone = true;
-	}
-}
+/* ---- the stream: processes, names, calibration, threads, chunks, watermarks ---- */
 
 static void finish_threads(struct rtc_engine *e)
 {
@@ -712,94 +472,153 @@ static void finish_threads(struct rtc_engine *e)
 	}
 }
 
-static void retire_proc(struct rtc_engine *e, struct eproc *p)
+static int map_thread(struct rtc_engine *e, uint32_t idx)
 {
-	/* The helper thread may be heartbeating it: unpublish, wait for readers, then unlink. */
-	cds_lfht_del(e->registry, &p->node);
-	urcu_memb_synchronize_rcu();
-	rtc_producer_detach(&p->p);
-	/* It exited leaving its segments to us (or was killed): nobody else will remove them. */
-	if (atomic_load_explicit(&p->p.ctl->exited, memory_order_acquire) || (kill(p->pid, 0) != 0 && errno == ESRCH))
-		shm_unlink(p->p.shm_name);
+	return idx < e->map_cap ? e->thread_map[idx] : -1;
 }
 
-static uint64_t poll_once(struct rtc_engine *e)
+static void on_process(void *ctx, const struct rtc_raw_process *rp)
 {
-	uint64_t now = mono_ns(), watermark;
+	struct rtc_engine *e = ctx;
+	struct eproc *p;
 
-	if (e->o.all)
-		scan_all(e);
-	if (e->nexpected)
-		check_expected(e);
-	for (size_t i = 0; i < e->nprocs; i++) {
-		struct eproc *p = e->procs[i];
-		struct drain_ctx d = { e, p, now };
+	if (rp->index > (1u << 20))
+		return;
+	while (e->nprocs <= rp->index)
+		if (!new_proc(e))
+			return;
+	p = e->procs[rp->index];
+	p->pid = (pid_t)rp->pid;
+	p->gone = false;
+	snprintf(p->name, sizeof(p->name), "%s", rp->name);
+	rtc_clockmap_init(&p->clock, rp->clock);
+	rtc_rebuild_process(e->rb, p->index, rp->pid, p->name);
+	if (e->raw)
+		rtc_raw_write_process(e->raw, rp->index, rp->pid, p->name, rp->clock, rp->mode, rp->start_real_ns,
+				      rp->start_mono_ns, rp->parent_pid);
+}
 
-		if (!p->live || p->gone)
-			continue;
-		rtc_clockmap_sample(&p->clock);
-		if (rtc_safe_call(drain_proc, &d) < 0) {
-			say(e, "pid %d: shared memory vanished under us (truncated); its records so far are kept",
-			    (int)p->pid);
-			for (uint32_t ti = 0; ti < e->nthreads; ti++)
-				if (e->threads[ti].proc == p->index) {
-					e->threads[ti].open = false;
-					e->threads[ti].finished = true;
-				}
-			p->gone = true;
-		}
-		if (p->gone)
-			retire_proc(e, p);
+static void on_name(void *ctx, uint32_t proc, uint32_t id, const char *s, size_t len)
+{
+	struct rtc_engine *e = ctx;
+	struct eproc *p;
+
+	if (proc >= e->nprocs || id > (1u << 24))
+		return;
+	p = e->procs[proc];
+	if (id >= p->names_cap) {
+		uint32_t cap = p->names_cap ? p->names_cap : 64;
+		char **n;
+
+		while (cap <= id)
+			cap *= 2;
+		n = realloc(p->names, cap * sizeof(*n));
+		if (!n)
+			return;
+		memset(n + p->names_cap, 0, (cap - p->names_cap) * sizeof(*n));
+		p->names = n;
+		p->names_cap = cap;
 	}
-	/* Every ring was drained after `now` was taken, and a thread we have not seen registered
-	 * after our directory scan, so no record still to come is older than `now` minus the time a
-	 * producer may sit between taking a timestamp and committing (the margin). */
-	watermark = now > WATERMARK_MARGIN_NS ? now - WATERMARK_MARGIN_NS : 0;
-	/* A ring we left unfinished may still hold anything after its last decoded record. */
-	for (uint32_t ti = 0; ti < e->nthreads; ti++)
-		if (e->threads[ti].backlog && !e->threads[ti].finished && e->threads[ti].last_ts < watermark)
-			watermark = e->threads[ti].last_ts;
+	free(p->names[id]);
+	p->names[id] = strndup(s, len);
+	if (e->raw && p->names[id])
+		rtc_raw_write_name(e->raw, proc, id, p->names[id]);
+}
+
+static void on_calib(void *ctx, uint32_t proc, const struct rt_shm_calib_point *pt)
+{
+	struct rtc_engine *e = ctx;
+
+	if (proc < e->nprocs)
+		rtc_clockmap_add(&e->procs[proc]->clock, pt, 1);
+	if (e->raw)
+		rtc_raw_write_calib(e->raw, proc, pt);
+}
+
+static void on_thread(void *ctx, const struct rtc_raw_thread *rt)
+{
+	struct rtc_engine *e = ctx;
+	struct rtc_thread_meta meta;
+	int ti;
+
+	if (rt->proc >= e->nprocs || rt->index > (1u << 20))
+		return;
+	if (rt->index >= e->map_cap) {
+		size_t cap = e->map_cap ? e->map_cap : 64;
+		int32_t *n;
+
+		while (cap <= rt->index)
+			cap *= 2;
+		n = realloc(e->thread_map, cap * sizeof(*n));
+		if (!n)
+			return;
+		for (size_t i = e->map_cap; i < cap; i++)
+			n[i] = -1;
+		e->thread_map = n;
+		e->map_cap = cap;
+	}
+	ti = new_thread(e, rt->proc, rt->thread_number, rt->tid);
+	if (ti < 0)
+		return;
+	e->thread_map[rt->index] = ti;
+	if (e->raw)
+		rtc_raw_write_thread(e->raw, rt->proc, (uint32_t)ti, rt->thread_number, rt->tid, rt->name, rt->attach_ts);
+	meta = (struct rtc_thread_meta){ .pid = e->procs[rt->proc]->pid, .tid = rt->tid,
+					 .thread_number = rt->thread_number, .proc = rt->proc,
+					 .attach_ts = rt->attach_ts };
+	rtc_rebuild_thread(e->rb, (uint32_t)ti, &meta, rt->name);
+}
+
+static void on_chunk(void *ctx, uint32_t thread, uint64_t base_ts, uint64_t lost_before, uint64_t lost_first_ts,
+		     const uint8_t *data, size_t len)
+{
+	struct rtc_engine *e = ctx;
+	int ti = map_thread(e, thread);
+
+	if (ti < 0)
+		return;
+	e->bytes += len;
+	if (e->raw)
+		rtc_raw_write_chunk(e->raw, (uint32_t)ti, base_ts, lost_before, lost_first_ts, data, len);
+	if (!e->decode)
+		return; /* a raw re-capture only copies */
+	yield_to_drain(e);
+	decode_chunk(e, (uint32_t)ti, e->procs[e->threads[ti].proc], data, len, base_ts, lost_before,
+		     lost_first_ts);
+}
+
+static void on_watermark(void *ctx, uint64_t watermark)
+{
+	struct rtc_engine *e = ctx;
+
 	merge(e, watermark);
+	finish_threads(e);
 	if (e->raw)
 		rtc_raw_write_watermark(e->raw, watermark);
-	finish_threads(e);
-	return now;
 }
 
-/* ---- helper thread: leases and status ---- */
-
-static void *helper(void *arg)
+static void on_thread_done(void *ctx, uint32_t thread, uint64_t ts)
 {
-	struct rtc_engine *e = arg;
-	uint64_t last = mono_ns(), last_records = 0;
-	int tick = 0;
+	struct rtc_engine *e = ctx;
+	int ti = map_thread(e, thread);
 
-	urcu_memb_register_thread();
-	while (!atomic_load(&e->helper_stop)) {
-		struct cds_lfht_iter iter;
-		struct eproc *p;
-
-		urcu_memb_read_lock();
-		cds_lfht_for_each_entry(e->registry, &iter, p, node)
-			rtc_producer_heartbeat(&p->p);
-		urcu_memb_read_unlock();
-		if (e->o.status && ++tick % 10 == 0) {
-			uint64_t now = mono_ns();
-			uint64_t rec = atomic_load(&e->status_records);
-
-			fprintf(stderr, "\r%-78s\rrecording: %.0f records/s, %.1f MB, %" PRIu64 " lost, %.1f s ",
-				"", (double)(rec - last_records) * 1e9 / (double)(now - last),
-				(double)atomic_load(&e->status_bytes) / 1e6, atomic_load(&e->status_lost),
-				(double)(now - e->start_ns) / 1e9);
-			fflush(stderr);
-			last = now;
-			last_records = rec;
-		}
-		usleep(50000);
-	}
-	urcu_memb_unregister_thread();
-	return NULL;
+	(void)ts; /* rebuild closes it at its last record; the capture gets that from finish_threads() */
+	if (ti >= 0)
+		e->threads[ti].finished = true;
 }
+
+static void on_end(void *ctx, uint64_t end_ns)
+{
+	struct rtc_engine *e = ctx;
+
+	e->end_ns = end_ns;
+	e->ended = true;
+	if (e->raw)
+		rtc_raw_write_end(e->raw, end_ns);
+}
+
+
+/* ---- outputs ---- */
 
 static int open_outputs(struct rtc_engine *e, uint64_t origin)
 {
@@ -822,7 +641,7 @@ static void lost_other(void *ctx, const struct rtc_thread_meta *m, uint64_t lost
 	rtc_chrome_other_u64(ctx, key, lost);
 }
 
-static int close_outputs(struct rtc_engine *e, const char *clock)
+static int close_outputs(struct rtc_engine *e)
 {
 	struct rtc_rebuild_counts c;
 	char host[256] = "";
@@ -832,7 +651,7 @@ static int close_outputs(struct rtc_engine *e, const char *clock)
 	if (e->json) {
 		gethostname(host, sizeof(host) - 1);
 		rtc_chrome_other(e->json, "host", host);
-		rtc_chrome_other(e->json, "clock", clock);
+		rtc_chrome_other(e->json, "clock", e->clock);
 		rtc_chrome_other(e->json, "tool", "ringtrace " RT_VERSION_STRING);
 		rtc_chrome_other_u64(e->json, "origin_monotonic_ns", e->origin_ns);
 		rtc_chrome_other_u64(e->json, "attach_us", e->start_ns > e->origin_ns ? (e->start_ns - e->origin_ns) / 1000 : 0);
@@ -861,267 +680,127 @@ static int close_outputs(struct rtc_engine *e, const char *clock)
 	return err;
 }
 
+static const struct rtc_raw_callbacks stream_callbacks = {
+	.process = on_process, .name = on_name, .calib = on_calib, .thread = on_thread, .chunk = on_chunk,
+	.watermark = on_watermark, .thread_done = on_thread_done, .end = on_end,
+};
+
+/* ---- live ---- */
+
+static void background_thread(void)
+{
+	/* Only this thread: Linux keeps a nice value per thread. Failure leaves it as it was. */
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), BACKGROUND_NICE) < 0)
+		return;
+}
+
+/* The processing thread: decode, merge, rebuild and write what the draining thread queued. */
+static void *processor(void *arg)
+{
+	struct rtc_engine *e = arg;
+	struct rtc_raw_callbacks cb = stream_callbacks;
+
+	cb.ctx = e;
+	background_thread();
+	e->yielding = true;
+	while (!e->ended) {
+		/* Acquire pairs with the release after the last message was queued: then one more
+		 * delivery takes everything. */
+		bool done = atomic_load_explicit(&e->input_done, memory_order_acquire);
+
+		rtc_stream_queue_deliver(e->queue, &cb, done ? 0 : 100);
+		if (done)
+			break;
+	}
+	return NULL;
+}
+
 int rtc_engine_run(struct rtc_engine *e, atomic_int *stop)
 {
 	uint64_t deadline = e->o.duration > 0 ? e->start_ns + (uint64_t)(e->o.duration * 1e9) : UINT64_MAX;
-	const char *clock = "monotonic";
+	struct rtc_live_counts lc;
+	bool behind_said = false;
 	int err;
 
 	urcu_memb_register_thread();
-	e->rcu_registered = true;
+	e->origin_ns = rtc_live_origin(e->live);
 	if (!e->origin_ns)
 		e->origin_ns = e->start_ns;
+	e->decode = true; /* live, the summary and statistics are always computed */
 	err = open_outputs(e, e->origin_ns);
-	if (err < 0)
-		return err;
-	if (e->o.raw_path) {
+	if (err == 0 && e->o.raw_path) {
 		e->raw = rtc_raw_writer_open(e->o.raw_path, e->origin_ns);
 		if (!e->raw) {
+			err = -errno;
 			say(e, "cannot write %s: %s", e->o.raw_path, strerror(errno));
-			return -errno;
-		}
-		/* Processes attached before run() were announced before the file existed. */
-		for (size_t i = 0; i < e->nprocs; i++) {
-			struct eproc *p = e->procs[i];
-			struct rt_shm_calib_point pts[RT_SHM_CALIB_MAX];
-			size_t n;
-
-			if (!p->live || p->gone)
-				continue;
-			rtc_raw_write_process(e->raw, p->index, (uint32_t)p->pid, p->name, p->p.clock, p->p.mode,
-					      p->p.start_real_ns, p->p.start_mono_ns, p->p.parent_pid);
-			n = rtc_producer_calibration(&p->p, pts, RT_SHM_CALIB_MAX);
-			for (size_t k = 0; k < n; k++)
-				rtc_raw_write_calib(e->raw, p->index, &pts[k]);
 		}
 	}
-	e->helper_running = pthread_create(&e->helper, NULL, helper, e) == 0;
+	if (err == 0) {
+		err = -pthread_create(&e->processor, NULL, processor, e);
+		if (err < 0)
+			say(e, "cannot start the processing thread: %s", strerror(-err));
+	}
+	if (err < 0) {
+		urcu_memb_unregister_thread();
+		return err;
+	}
+	rtc_live_start(e->live);
 	for (;;) {
-		uint64_t now = poll_once(e);
-		bool any = e->nexpected > 0 || e->o.all;
+		/* Back-pressure: while too much read is still waiting to be written, leave the
+		 * records in the rings (where loss is counted exactly) instead of growing memory. */
+		bool room = rtc_stream_queue_bytes(e->queue) < e->o.max_backlog;
+		struct rtc_live_poll res;
 
-		for (size_t i = 0; i < e->nprocs; i++)
-			if (e->procs[i]->live && !e->procs[i]->gone)
-				any = true;
-		if ((stop && atomic_load_explicit(stop, memory_order_relaxed)) || now >= deadline || (e->o.until_exit && !any))
+		if (!room && !behind_said) {
+			say(e, "writing is %zu MB behind reading (--max-backlog): reading pauses, rings may fill",
+			    e->o.max_backlog >> 20);
+			behind_said = true;
+		}
+		rtc_live_poll(e->live, room, &res);
+		rtc_stream_queue_wake(e->queue);
+		if ((stop && atomic_load_explicit(stop, memory_order_relaxed)) || res.now >= deadline ||
+		    (e->o.until_exit && !res.attached))
 			break;
-		{
-			bool backlog = false;
-
-			for (uint32_t ti = 0; ti < e->nthreads; ti++)
-				backlog |= e->threads[ti].backlog && !e->threads[ti].finished;
-			if (backlog)
-				continue; /* behind: poll again at once */
-		}
-		if (e->raw && e->nprocs) {
-			/* Our own calibration of the shared TSC, for the capture. */
-			struct eproc *p = e->procs[0];
-
-			if (p->clock.n)
-				rtc_raw_write_calib(e->raw, p->index, &p->clock.pts[p->clock.n - 1]);
-		}
+		if (res.backlog && room)
+			continue; /* behind: poll again at once */
 		usleep(e->o.poll_us);
 	}
 	/* Final drain: everything committed until now, then close everything at the end time. */
 	for (int i = 0; i < 1000; i++) {
-		bool backlog = false;
+		struct rtc_live_poll res;
 
-		poll_once(e);
-		for (uint32_t ti = 0; ti < e->nthreads; ti++)
-			backlog |= e->threads[ti].backlog && !e->threads[ti].finished;
-		if (!backlog)
+		rtc_live_poll(e->live, true, &res);
+		rtc_stream_queue_wake(e->queue);
+		if (!res.backlog)
 			break;
 	}
-	e->end_ns = mono_ns();
-	merge(e, UINT64_MAX);
-	finish_threads(e);
-	for (size_t i = 0; i < e->nprocs; i++)
-		if (e->procs[i]->live && e->procs[i]->p.clock == RT_SHM_CLOCK_TSC)
-			clock = "tsc";
-	rtc_rebuild_finish(e->rb, e->end_ns);
-	if (e->raw)
-		rtc_raw_write_end(e->raw, e->end_ns);
-	if (e->helper_running) {
-		atomic_store(&e->helper_stop, 1);
-		pthread_join(e->helper, NULL);
-		e->helper_running = false;
-		if (e->o.status)
-			fputc('\n', stderr);
-	}
-	for (size_t i = 0; i < e->nprocs; i++)
-		if (e->procs[i]->live && !e->procs[i]->gone)
-			rtc_producer_detach(&e->procs[i]->p);
+	rtc_live_finish(e->live, mono_ns());
+	/* Release: pairs with the processing thread's acquire; every message is queued. */
+	atomic_store_explicit(&e->input_done, 1, memory_order_release);
+	rtc_stream_queue_wake(e->queue);
+	pthread_join(e->processor, NULL);
 	/* Unregistered by the thread that registered (destroy may run elsewhere). */
 	urcu_memb_unregister_thread();
-	e->rcu_registered = false;
-	return close_outputs(e, clock);
+	if (rtc_stream_queue_failed(e->queue))
+		say(e, "out of memory: %" PRIu64 " pieces of the recording could not be kept",
+		    rtc_stream_queue_failed(e->queue));
+	rtc_live_counts(e->live, &lc);
+	e->clock = lc.clock;
+	merge(e, UINT64_MAX);
+	finish_threads(e);
+	rtc_rebuild_finish(e->rb, e->end_ns);
+	return close_outputs(e);
 }
 
 /* ---- replay ---- */
 
-struct replay {
-	struct rtc_engine *e;
-	int32_t *thread_map; /* capture thread index -> engine thread index */
-	size_t map_cap;
-};
-
-static int map_thread(struct replay *r, uint32_t idx)
-{
-	return idx < r->map_cap ? r->thread_map[idx] : -1;
-}
-
-static void on_process(void *ctx, const struct rtc_raw_process *rp)
-{
-	struct replay *r = ctx;
-	struct rtc_engine *e = r->e;
-	struct eproc *p;
-
-	while (e->nprocs <= rp->index) {
-		p = new_proc(e, 0);
-		if (!p)
-			return;
-		p->gone = true;
-	}
-	p = e->procs[rp->index];
-	p->pid = (pid_t)rp->pid;
-	p->gone = false;
-	snprintf(p->name, sizeof(p->name), "%s", rp->name);
-	rtc_clockmap_init(&p->clock, rp->clock);
-	rtc_rebuild_process(e->rb, p->index, rp->pid, p->name);
-	if (e->raw)
-		rtc_raw_write_process(e->raw, rp->index, rp->pid, p->name, rp->clock, rp->mode, rp->start_real_ns,
-				      rp->start_mono_ns, rp->parent_pid);
-}
-
-static void on_name(void *ctx, uint32_t proc, uint32_t id, const char *s, size_t len)
-{
-	struct replay *r = ctx;
-	struct eproc *p;
-
-	if (proc >= r->e->nprocs || id > (1u << 24))
-		return;
-	p = r->e->procs[proc];
-	if (id >= p->names_cap) {
-		uint32_t cap = p->names_cap ? p->names_cap : 64;
-		char **n;
-
-		while (cap <= id)
-			cap *= 2;
-		n = realloc(p->names, cap * sizeof(*n));
-		if (!n)
-			return;
-		memset(n + p->names_cap, 0, (cap - p->names_cap) * sizeof(*n));
-		p->names = n;
-		p->names_cap = cap;
-	}
-	free(p->names[id]);
-	p->names[id] = strndup(s, len);
-	if (r->e->raw && p->names[id])
-		rtc_raw_write_name(r->e->raw, proc, id, p->names[id]);
-}
-
-static void on_calib(void *ctx, uint32_t proc, const struct rt_shm_calib_point *pt)
-{
-	struct replay *r = ctx;
-
-	if (proc < r->e->nprocs)
-		rtc_clockmap_add(&r->e->procs[proc]->clock, pt, 1);
-	if (r->e->raw)
-		rtc_raw_write_calib(r->e->raw, proc, pt);
-}
-
-static void on_thread(void *ctx, const struct rtc_raw_thread *rt)
-{
-	struct replay *r = ctx;
-	struct rtc_engine *e = r->e;
-	struct rtc_thread_meta meta;
-	int ti;
-
-	if (rt->proc >= e->nprocs || rt->index > (1u << 20))
-		return;
-	if (rt->index >= r->map_cap) {
-		size_t cap = r->map_cap ? r->map_cap : 64;
-		int32_t *n;
-
-		while (cap <= rt->index)
-			cap *= 2;
-		n = realloc(r->thread_map, cap * sizeof(*n));
-		if (!n)
-			return;
-		for (size_t i = r->map_cap; i < cap; i++)
-			n[i] = -1;
-		r->thread_map = n;
-		r->map_cap = cap;
-	}
-	ti = new_thread(e, rt->proc, rt->thread_number, rt->tid);
-	if (ti < 0)
-		return;
-	r->thread_map[rt->index] = ti;
-	if (e->raw)
-		rtc_raw_write_thread(e->raw, rt->proc, (uint32_t)ti, rt->thread_number, rt->tid, rt->name, rt->attach_ts);
-	meta = (struct rtc_thread_meta){ .pid = e->procs[rt->proc]->pid, .tid = rt->tid,
-					 .thread_number = rt->thread_number, .proc = rt->proc,
-					 .attach_ts = rt->attach_ts };
-	rtc_rebuild_thread(e->rb, (uint32_t)ti, &meta, rt->name);
-}
-
-static void on_chunk(void *ctx, uint32_t thread, uint64_t base_ts, uint64_t lost_before, uint64_t lost_first_ts,
-		     const uint8_t *data, size_t len)
-{
-	struct replay *r = ctx;
-	int ti = map_thread(r, thread);
-	uint64_t records;
-
-	if (ti < 0)
-		return;
-	r->e->bytes += len;
-	if (r->e->raw)
-		rtc_raw_write_chunk(r->e->raw, (uint32_t)ti, base_ts, lost_before, lost_first_ts, data, len);
-	if (!r->e->json)
-		return; /* a raw re-capture only copies */
-	decode_chunk(r->e, (uint32_t)ti, r->e->procs[r->e->threads[ti].proc], data, len, base_ts, lost_before,
-		     lost_first_ts, &records);
-}
-
-static void on_watermark(void *ctx, uint64_t watermark)
-{
-	struct replay *r = ctx;
-
-	merge(r->e, watermark);
-	finish_threads(r->e);
-	if (r->e->raw)
-		rtc_raw_write_watermark(r->e->raw, watermark);
-}
-
-static void on_thread_done(void *ctx, uint32_t thread, uint64_t ts)
-{
-	struct replay *r = ctx;
-	int ti = map_thread(r, thread);
-
-	if (ti >= 0)
-		r->e->threads[ti].finished = true;
-	if (ti >= 0 && r->e->raw)
-		rtc_raw_write_thread_done(r->e->raw, (uint32_t)ti, ts);
-}
-
-static void on_end(void *ctx, uint64_t end_ns)
-{
-	struct replay *r = ctx;
-
-	r->e->end_ns = end_ns;
-	if (r->e->raw)
-		rtc_raw_write_end(r->e->raw, end_ns);
-}
-
 int rtc_engine_convert(struct rtc_engine *e, const char *raw_path)
 {
-	struct replay r = { e, NULL, 0 };
-	struct rtc_raw_callbacks cb = { .process = on_process, .name = on_name, .calib = on_calib,
-					.thread = on_thread, .chunk = on_chunk, .watermark = on_watermark,
-					.thread_done = on_thread_done, .end = on_end, .ctx = &r };
+	struct rtc_raw_callbacks cb = stream_callbacks;
 	uint64_t origin = 0;
 	int err;
 
+	cb.ctx = e;
 	err = rtc_raw_read_header(raw_path, &origin);
 	if (err < 0) {
 		say(e, "%s: %s", raw_path, err == -RT_EBADMAGIC ? "not a ringtrace raw capture" : rt_strerror(err));
@@ -1131,6 +810,7 @@ int rtc_engine_convert(struct rtc_engine *e, const char *raw_path)
 	err = open_outputs(e, origin);
 	if (err < 0)
 		return err;
+	e->decode = e->json != NULL;
 	if (e->o.raw_path) {
 		e->raw = rtc_raw_writer_open(e->o.raw_path, origin);
 		if (!e->raw) {
@@ -1145,9 +825,8 @@ int rtc_engine_convert(struct rtc_engine *e, const char *raw_path)
 	merge(e, UINT64_MAX);
 	finish_threads(e);
 	rtc_rebuild_finish(e->rb, e->end_ns ? e->end_ns : e->emitted_ts);
-	free(r.thread_map);
 	{
-		int cerr = close_outputs(e, "capture");
+		int cerr = close_outputs(e);
 
 		return err < 0 ? err : cerr;
 	}
@@ -1160,7 +839,7 @@ void rtc_engine_summary(const struct rtc_engine *e, struct rtc_engine_summary *s
 	memset(s, 0, sizeof(*s));
 	rtc_rebuild_counts(e->rb, &s->rb);
 	for (size_t i = 0; i < e->nprocs; i++)
-		if (!e->procs[i]->gone || e->procs[i]->live)
+		if (!e->procs[i]->gone)
 			s->processes++;
 	s->threads = s->rb.threads;
 	s->bytes = e->bytes;

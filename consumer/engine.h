@@ -3,9 +3,10 @@
  * rings, merges every thread's records on one timeline, rebuilds spans and tasks and feeds the
  * Chrome JSON writer, the statistics and the raw capture writer.
  *
- * Threads: one thread runs rtc_engine_run(); a helper thread keeps the consumer leases alive and
- * draws the status line, reading the producer registry under RCU (liburcu), so a slow drain never
- * lets a lease expire. */
+ * Threads, live: the thread in rtc_engine_run() only drains the rings (live.h) and queues what it
+ * read (stream-queue.h); a processing thread decodes, merges, rebuilds and formats; the JSON writer
+ * has a thread of its own (chrome.h) and a helper thread keeps the leases alive (live.h). So slow
+ * output delays the trace file, never the draining, until max_backlog bytes wait. */
 #ifndef RTC_ENGINE_H
 #define RTC_ENGINE_H
 
@@ -28,6 +29,7 @@ struct rtc_engine_options {
 	unsigned poll_us;      /* drain interval; 0: 1000 */
 	FILE *log;             /* messages (errors naming the process); NULL: stderr */
 	pid_t self;            /* in-process engine: the pid it runs in (its own thread is skipped) */
+	size_t max_backlog;    /* bytes read but not yet processed before reading pauses; 0: 512 MiB */
 };
 
 struct rtc_engine;

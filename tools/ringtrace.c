@@ -37,12 +37,14 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: ringtrace list              live and dead traced processes of this user\n"
 		"       ringtrace record [-p PID]... [-a] [-o FILE.json] [--raw FILE.rtrace]\n"
-		"                        [--duration SECONDS] [--quiet] [-- CMD ARGS...]\n"
+		"                        [--duration SECONDS] [--max-backlog MB] [--quiet] [-- CMD ARGS...]\n"
 		"                                   attach at run time (-p, -a: every process of this user,\n"
 		"                                   new ones too) or launch CMD, merge all threads on one\n"
 		"                                   timeline, write Chrome JSON and/or a raw capture, print\n"
 		"                                   span and task statistics. Stops on Ctrl-C, --duration,\n"
 		"                                   or when every traced process exited and was drained.\n"
+		"                                   Output may lag reading by up to --max-backlog MB of\n"
+		"                                   records (default 512); then reading pauses.\n"
 		"       ringtrace convert FILE.rtrace -o FILE.json\n"
 		"       ringtrace dump -p PID [--duration SECONDS]\n"
 		"                                   attach and print every record decoded\n"
@@ -383,6 +385,12 @@ static int cmd_record(int argc, char **argv)
 			o.raw_path = argv[++i];
 		} else if (strcmp(argv[i], "--duration") == 0 && i + 1 < argc) {
 			o.duration = atof(argv[++i]);
+		} else if (strcmp(argv[i], "--max-backlog") == 0 && i + 1 < argc) {
+			o.max_backlog = (size_t)strtoull(argv[++i], NULL, 10) << 20;
+			if (!o.max_backlog) {
+				fprintf(stderr, "ringtrace: --max-backlog needs a size in MB of at least 1\n");
+				return 2;
+			}
 		} else if (strcmp(argv[i], "--poll-us") == 0 && i + 1 < argc) {
 			o.poll_us = (unsigned)atoi(argv[++i]);
 		} else if (strcmp(argv[i], "--quiet") == 0) {

@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: MIT */
+/* The stream queue: one heap-allocated copy per message on liburcu's wait-free concurrent queue
+ * (wfcqueue), handed over in batches; a condition variable only for waiting when it is empty. */
+#include "stream-queue.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <urcu/wfcqueue.h>
+
+/* liburcu is not built with ThreadSanitizer, so the hand-over inside cds_wfcq_enqueue() (a full
+ * barrier before linking the node) and the dequeue (which reads the link) are invisible to it: tell
+ * it the message is published here and acquired there. */
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#define PUBLISHED(m) __tsan_release(m)
+#define ACQUIRED(m) __tsan_acquire(m)
+#else
+#define PUBLISHED(m) ((void)(m))
+#define ACQUIRED(m) ((void)(m))
+#endif
+
+enum kind { K_PROCESS, K_NAME, K_CALIB, K_THREAD, K_CHUNK, K_WATERMARK, K_THREAD_DONE, K_END };
+
+struct message {
+	struct cds_wfcq_node node;
+	enum kind kind;
+	union {
+		struct rtc_raw_process process; /* .name points into bytes */
+		struct rtc_raw_thread thread;   /* .name points into bytes */
+		struct {
+			uint32_t proc, id;
+		} name;
+		struct {
+			uint32_t proc;
+			struct rt_shm_calib_point pt;
+		} calib;
+		struct {
+			uint32_t thread;
+			uint64_t base_ts, lost_before, lost_first_ts;
+		} chunk;
+		struct {
+			uint32_t thread;
+			uint64_t ts;
+		} done;
+		uint64_t ns; /* watermark, end */
+	} u;
+	size_t len; /* of bytes (a string's bytes are followed by a NUL not counted here) */
+	uint8_t bytes[];
+};
+
+struct rtc_stream_queue {
+	struct __cds_wfcq_head head; /* no dequeue lock: one delivering thread */
+	struct cds_wfcq_tail tail;
+	struct rtc_raw_callbacks input;
+	/* Relaxed: a gauge for back-pressure and status, it orders nothing. */
+	_Atomic size_t bytes;
+	_Atomic uint64_t failed;
+	pthread_mutex_t lock; /* only around waiting and waking */
+	pthread_cond_t cond;
+};
+
+static struct message *message_new(struct rtc_stream_queue *q, enum kind kind, const void *bytes, size_t len)
+{
+	struct message *m = malloc(sizeof(*m) + len + 1);
+
+	if (!m) {
+		atomic_fetch_add_explicit(&q->failed, 1, memory_order_relaxed);
+		return NULL;
+	}
+	cds_wfcq_node_init(&m->node);
+	m->kind = kind;
+	m->len = len;
+	if (len)
+		memcpy(m->bytes, bytes, len);
+	m->bytes[len] = 0;
+	return m;
+}
+
+static void push(struct rtc_stream_queue *q, struct message *m)
+{
+	if (!m)
+		return;
+	atomic_fetch_add_explicit(&q->bytes, sizeof(*m) + m->len, memory_order_relaxed);
+	PUBLISHED(m);
+	/* The enqueue's full barrier orders every store to *m before the node becomes reachable. */
+	cds_wfcq_enqueue(&q->head, &q->tail, &m->node);
+}
+
+static void in_process(void *ctx, const struct rtc_raw_process *p)
+{
+	struct rtc_stream_queue *q = ctx;
+	struct message *m = message_new(q, K_PROCESS, p->name, strlen(p->name));
+
+	if (m) {
+		m->u.process = *p;
+		m->u.process.name = (const char *)m->bytes;
+	}
+	push(q, m);
+}
+
+static void in_name(void *ctx, uint32_t proc, uint32_t id, const char *s, size_t len)
+{
+	struct rtc_stream_queue *q = ctx;
+	struct message *m = message_new(q, K_NAME, s, len);
+
+	if (m) {
+		m->u.name.proc = proc;
+		m->u.name.id = id;
+	}
+	push(q, m);
+}
+
+static void in_calib(void *ctx, uint32_t proc, const struct rt_shm_calib_point *pt)
+{
+	struct rtc_stream_queue *q = ctx;
+	struct message *m = message_new(q, K_CALIB, NULL, 0);
+
+	if (m) {
+		m->u.calib.proc = proc;
+		m->u.calib.pt = *pt;
+	}
+	push(q, m);
+}
+
+static void in_thread(void *ctx, const struct rtc_raw_thread *t)
+{
+	struct rtc_stream_queue *q = ctx;
+	struct message *m = message_new(q, K_THREAD, t->name, strlen(t->name));
+
+	if (m) {
+		m->u.thread = *t;
+		m->u.thread.name = (const char *)m->bytes;
+	}
+	push(q, m);
+}
+
+static void in_chunk(void *ctx, uint32_t thread, uint64_t base_ts, uint64_t lost_before, uint64_t lost_first_ts,
+		     const uint8_t *data, size_t len)
+{
+	struct rtc_stream_queue *q = ctx;
+	struct message *m = message_new(q, K_CHUNK, data, len);
+
+	if (m) {
+		m->u.chunk.thread = thread;
+		m->u.chunk.base_ts = base_ts;
+		m->u.chunk.lost_before = lost_before;
+		m->u.chunk.lost_first_ts = lost_first_ts;
+	}
+	push(q, m);
+}
+
+static void in_watermark(void *ctx, uint64_t ns)
+{
+	struct rtc_stream_queue *q = ctx;
+	struct message *m = message_new(q, K_WATERMARK, NULL, 0);
+
+	if (m)
+		m->u.ns = ns;
+	push(q, m);
+}
+
+static void in_thread_done(void *ctx, uint32_t thread, uint64_t ts)
+{
+	struct rtc_stream_queue *q = ctx;
+	struct message *m = message_new(q, K_THREAD_DONE, NULL, 0);
+
+	if (m) {
+		m->u.done.thread = thread;
+		m->u.done.ts = ts;
+	}
+	push(q, m);
+}
+
+static void in_end(void *ctx, uint64_t ns)
+{
+	struct rtc_stream_queue *q = ctx;
+	struct message *m = message_new(q, K_END, NULL, 0);
+
+	if (m)
+		m->u.ns = ns;
+	push(q, m);
+}
+
+struct rtc_stream_queue *rtc_stream_queue_create(void)
+{
+	struct rtc_stream_queue *q = calloc(1, sizeof(*q));
+	pthread_condattr_t ca;
+
+	if (!q)
+		return NULL;
+	__cds_wfcq_init(&q->head, &q->tail);
+	q->input = (struct rtc_raw_callbacks){ in_process, in_name,	 in_calib, in_thread, in_chunk,
+					       in_watermark, in_thread_done, in_end, q };
+	pthread_mutex_init(&q->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&q->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	return q;
+}
+
+void rtc_stream_queue_destroy(struct rtc_stream_queue *q)
+{
+	struct cds_wfcq_node *node;
+
+	if (!q)
+		return;
+	while ((node = __cds_wfcq_dequeue_blocking(&q->head, &q->tail)) != NULL)
+		free(caa_container_of(node, struct message, node));
+	pthread_cond_destroy(&q->cond);
+	pthread_mutex_destroy(&q->lock);
+	free(q);
+}
+
+const struct rtc_raw_callbacks *rtc_stream_queue_input(struct rtc_stream_queue *q)
+{
+	return &q->input;
+}
+
+void rtc_stream_queue_wake(struct rtc_stream_queue *q)
+{
+	/* Under the lock: the waiter checks for input and starts waiting while holding it, so this
+	 * signal cannot fall between its check and its wait. */
+	pthread_mutex_lock(&q->lock);
+	pthread_cond_signal(&q->cond);
+	pthread_mutex_unlock(&q->lock);
+}
+
+static void dispatch(const struct message *m, const struct rtc_raw_callbacks *cb)
+{
+	switch (m->kind) {
+	case K_PROCESS: cb->process(cb->ctx, &m->u.process); break;
+	case K_NAME: cb->name(cb->ctx, m->u.name.proc, m->u.name.id, (const char *)m->bytes, m->len); break;
+	case K_CALIB: cb->calib(cb->ctx, m->u.calib.proc, &m->u.calib.pt); break;
+	case K_THREAD: cb->thread(cb->ctx, &m->u.thread); break;
+	case K_CHUNK:
+		cb->chunk(cb->ctx, m->u.chunk.thread, m->u.chunk.base_ts, m->u.chunk.lost_before, m->u.chunk.lost_first_ts,
+			  m->bytes, m->len);
+		break;
+	case K_WATERMARK: cb->watermark(cb->ctx, m->u.ns); break;
+	case K_THREAD_DONE: cb->thread_done(cb->ctx, m->u.done.thread, m->u.done.ts); break;
+	case K_END: cb->end(cb->ctx, m->u.ns); break;
+	}
+}
+
+size_t rtc_stream_queue_deliver(struct rtc_stream_queue *q, const struct rtc_raw_callbacks *cb, unsigned timeout_ms)
+{
+	struct __cds_wfcq_head batch_head;
+	struct cds_wfcq_tail batch_tail;
+	struct cds_wfcq_node *node;
+	size_t n = 0;
+
+	if (timeout_ms && cds_wfcq_empty(&q->head, &q->tail)) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += timeout_ms / 1000;
+		until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+		pthread_mutex_lock(&q->lock);
+		if (cds_wfcq_empty(&q->head, &q->tail))
+			pthread_cond_timedwait(&q->cond, &q->lock, &until);
+		pthread_mutex_unlock(&q->lock);
+	}
+	/* Take everything queued now in one step; the input side keeps appending to the emptied
+	 * queue meanwhile. */
+	__cds_wfcq_init(&batch_head, &batch_tail);
+	if (__cds_wfcq_splice_blocking(&batch_head, &batch_tail, &q->head, &q->tail) == CDS_WFCQ_RET_SRC_EMPTY)
+		return 0;
+	while ((node = __cds_wfcq_dequeue_blocking(&batch_head, &batch_tail)) != NULL) {
+		struct message *m = caa_container_of(node, struct message, node);
+
+		ACQUIRED(m);
+		dispatch(m, cb);
+		atomic_fetch_sub_explicit(&q->bytes, sizeof(*m) + m->len, memory_order_relaxed);
+		free(m);
+		n++;
+	}
+	return n;
+}
+
+size_t rtc_stream_queue_bytes(const struct rtc_stream_queue *q)
+{
+	return atomic_load_explicit(&q->bytes, memory_order_relaxed);
+}
+
+uint64_t rtc_stream_queue_failed(const struct rtc_stream_queue *q)
+{
+	return atomic_load_explicit(&q->failed, memory_order_relaxed);
+}
