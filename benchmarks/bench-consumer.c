@@ -119,7 +119,7 @@ static void nop_name(void *c, uint32_t a, uint32_t b, const char *s, size_t n) {
 static void nop_calib(void *c, uint32_t a, const struct rt_shm_calib_point *p) { (void)c, (void)a, (void)p; }
 static void nop_thread(void *c, const struct rtc_raw_thread *t) { (void)c, (void)t; }
 static void nop_u64(void *c, uint64_t v) { (void)c, (void)v; }
-static void nop_done(void *c, uint32_t t, uint64_t v) { (void)c, (void)t, (void)v; }
+static void nop_done(void *c, uint32_t t, uint64_t v, uint64_t n) { (void)c, (void)t, (void)v, (void)n; }
 
 static double run_convert(const char *in, const char *json, const char *raw)
 {

@@ -53,6 +53,7 @@ struct ethread {
 	size_t qhead, qlen, qcap;
 	uint64_t order;
 	uint64_t last_ts; /* ns of its newest decoded record */
+	uint64_t unreported_lost; /* from its thread-done message */
 };
 
 struct rtc_engine {
@@ -71,6 +72,7 @@ struct rtc_engine {
 	int32_t *thread_map; /* stream thread index -> engine thread index */
 	size_t map_cap;
 	bool decode;         /* decode chunks (not a raw-to-raw copy) */
+	bool live_run;          /* rtc_engine_run(), not convert */
 	bool yielding;          /* live: step aside when the draining thread is overdue */
 	uint64_t yield_after_ns;
 	struct rtc_decoder dec;
@@ -85,6 +87,7 @@ struct rtc_engine {
 	uint64_t origin_ns;
 	uint64_t start_ns, end_ns;
 	uint64_t bytes;
+	size_t backlog_peak; /* bytes queued for processing, most seen (drainer's thread) */
 	const char *clock;
 	int err;
 };
@@ -410,6 +413,7 @@ static void decode_chunk(struct rtc_engine *e, uint32_t ti, struct eproc *p, con
 	rtc_decoder_reset(&e->dec, data, len, base_raw);
 	while ((ret = rtc_decoder_next(&e->dec, &rec)) > 0) {
 		struct rtc_event *ev = enqueue(t);
+		uint64_t prev_ts = t->last_ts;
 
 		if (!ev)
 			break;
@@ -429,8 +433,15 @@ static void decode_chunk(struct rtc_engine *e, uint32_t ti, struct eproc *p, con
 		ev->str_len = 0;
 		ev->stack = NULL;
 		ev->stack_len = 0;
-		if (rec.kind == RT_REC_LOSS)
+		if (rec.kind == RT_REC_LOSS) {
+			/* The first drop came after the thread's previous record and before this one,
+			 * whatever calibration points arrived between their chunks. */
 			ev->b = rec.b ? rtc_clockmap_ns(&p->clock, rec.b) : ev->ts;
+			if (ev->b < prev_ts)
+				ev->b = prev_ts;
+			if (ev->b > ev->ts)
+				ev->b = ev->ts;
+		}
 		if (rec.str) {
 			ev->str = malloc(rec.str_len + 1);
 			if (ev->str) {
@@ -466,7 +477,7 @@ static void finish_threads(struct rtc_engine *e)
 		if (t->finished && !t->notified && t->qlen == 0) {
 			rtc_rebuild_thread_done(e->rb, ti, t->last_ts);
 			if (e->raw)
-				rtc_raw_write_thread_done(e->raw, ti, t->last_ts);
+				rtc_raw_write_thread_done(e->raw, ti, t->last_ts, t->unreported_lost);
 			t->notified = true;
 		}
 	}
@@ -597,14 +608,36 @@ static void on_watermark(void *ctx, uint64_t watermark)
 		rtc_raw_write_watermark(e->raw, watermark);
 }
 
-static void on_thread_done(void *ctx, uint32_t thread, uint64_t ts)
+static void on_thread_done(void *ctx, uint32_t thread, uint64_t ts, uint64_t unreported_lost)
 {
 	struct rtc_engine *e = ctx;
 	int ti = map_thread(e, thread);
+	struct ethread *t;
 
 	(void)ts; /* rebuild closes it at its last record; the capture gets that from finish_threads() */
-	if (ti >= 0)
-		e->threads[ti].finished = true;
+	if (ti < 0)
+		return;
+	t = &e->threads[ti];
+	t->finished = true;
+	t->unreported_lost = unreported_lost;
+	if (unreported_lost) {
+		/* Dropped after the last LOSS record the producer could write: reported where the
+		 * thread's records end, like any other loss. */
+		struct rtc_event *ev = enqueue(t);
+
+		/* Not before what was merged already (it is not a late record), and the thread ends
+		 * with it. */
+		if (t->last_ts < e->emitted_ts)
+			t->last_ts = e->emitted_ts;
+		if (ev) {
+			memset(ev, 0, sizeof(*ev));
+			ev->ts = t->last_ts;
+			ev->order = t->order++;
+			ev->thread = (uint32_t)ti;
+			ev->kind = RTC_EV_UNREPORTED;
+			ev->a = unreported_lost;
+		}
+	}
 }
 
 static void on_end(void *ctx, uint64_t end_ns)
@@ -662,6 +695,8 @@ static int close_outputs(struct rtc_engine *e)
 		rtc_chrome_other_u64(e->json, "spans_repaired", c.spans_repaired);
 		rtc_chrome_other_u64(e->json, "tasks", c.tasks);
 		rtc_chrome_other_u64(e->json, "late_records", e->late);
+		if (e->live_run)
+			rtc_chrome_other_u64(e->json, "backlog_peak_bytes", e->backlog_peak);
 		rtc_rebuild_each_loss(e->rb, lost_other, e->json);
 		err = rtc_chrome_close(e->json);
 		e->json = NULL;
@@ -715,6 +750,15 @@ static void *processor(void *arg)
 	return NULL;
 }
 
+/* Sampled right after each poll queued what it read: the observed peak of output lag. */
+static void note_backlog(struct rtc_engine *e)
+{
+	size_t b = rtc_stream_queue_bytes(e->queue);
+
+	if (b > e->backlog_peak)
+		e->backlog_peak = b;
+}
+
 int rtc_engine_run(struct rtc_engine *e, atomic_int *stop)
 {
 	uint64_t deadline = e->o.duration > 0 ? e->start_ns + (uint64_t)(e->o.duration * 1e9) : UINT64_MAX;
@@ -727,6 +771,7 @@ int rtc_engine_run(struct rtc_engine *e, atomic_int *stop)
 	if (!e->origin_ns)
 		e->origin_ns = e->start_ns;
 	e->decode = true; /* live, the summary and statistics are always computed */
+	e->live_run = true;
 	err = open_outputs(e, e->origin_ns);
 	if (err == 0 && e->o.raw_path) {
 		e->raw = rtc_raw_writer_open(e->o.raw_path, e->origin_ns);
@@ -758,6 +803,7 @@ int rtc_engine_run(struct rtc_engine *e, atomic_int *stop)
 		}
 		rtc_live_poll(e->live, room, &res);
 		rtc_stream_queue_wake(e->queue);
+		note_backlog(e);
 		if ((stop && atomic_load_explicit(stop, memory_order_relaxed)) || res.now >= deadline ||
 		    (e->o.until_exit && !res.attached))
 			break;
@@ -771,6 +817,7 @@ int rtc_engine_run(struct rtc_engine *e, atomic_int *stop)
 
 		rtc_live_poll(e->live, true, &res);
 		rtc_stream_queue_wake(e->queue);
+		note_backlog(e);
 		if (!res.backlog)
 			break;
 	}
@@ -844,6 +891,7 @@ void rtc_engine_summary(const struct rtc_engine *e, struct rtc_engine_summary *s
 	s->threads = s->rb.threads;
 	s->bytes = e->bytes;
 	s->late = e->late;
+	s->backlog_peak = e->backlog_peak;
 	s->seconds = (double)((e->end_ns ? e->end_ns : mono_ns()) - e->start_ns) / 1e9;
 }
 
@@ -855,9 +903,12 @@ void rtc_engine_report(const struct rtc_engine *e, FILE *f)
 	fprintf(f,
 		"recorded %.1f s: %" PRIu64 " records (%.1f MB), %" PRIu64 " spans (%" PRIu64 " incomplete, %" PRIu64
 		" repaired, %" PRIu64 " begun before attach), %" PRIu64 " tasks, %" PRIu64 " logs, %" PRIu64
-		" threads in %" PRIu64 " process(es), %" PRIu64 " records lost, %" PRIu64 " misuse reports\n\n",
+		" threads in %" PRIu64 " process(es), %" PRIu64 " records lost, %" PRIu64 " misuse reports\n",
 		s.seconds, s.rb.records, (double)s.bytes / 1e6, s.rb.spans, s.rb.spans_incomplete, s.rb.spans_repaired,
 		s.rb.spans_before_attach + s.rb.spans_begin_unknown, s.rb.tasks, s.rb.logs, s.threads, s.processes,
 		s.rb.lost, s.rb.misuse);
+	if (e->live_run)
+		fprintf(f, "output was at most %.1f MB of records behind reading\n", (double)s.backlog_peak / 1e6);
+	fputc('\n', f);
 	rtc_stats_print(e->stats, f, 20);
 }

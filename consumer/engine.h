@@ -54,6 +54,7 @@ int rtc_engine_convert(struct rtc_engine *e, const char *raw_path);
 struct rtc_engine_summary {
 	struct rtc_rebuild_counts rb;
 	uint64_t processes, threads, bytes, json_events, late;
+	uint64_t backlog_peak; /* live: most bytes read and not yet processed */
 	double seconds;
 };
 

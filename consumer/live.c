@@ -387,16 +387,19 @@ static uint64_t scan_chunk(struct rtc_live *l, const struct rtc_ring_chunk *c, u
 static void close_thread(struct rtc_live *l, struct lproc *p, uint32_t ti, bool hand_back, bool dead)
 {
 	struct lthread *t = &l->threads[ti];
+	uint64_t unreported = 0;
 
 	/* Read to the end: hand the slot back (and, if the process was killed, remove a ring
 	 * nobody else will). */
+	if (hand_back && rtc_ring_reader_done(&t->r))
+		unreported = rtc_ring_reader_unreported(&t->r);
 	if (hand_back)
 		rtc_producer_thread_drained(&p->p, t->slot, t->thread_number, dead);
 	l->lost_closed += t->lost;
 	rtc_ring_reader_close(&t->r);
 	t->open = false;
 	p->slot_thread[t->slot] = -1;
-	l->out->thread_done(l->out->ctx, ti, t->last_ts);
+	l->out->thread_done(l->out->ctx, ti, t->last_ts, unreported);
 }
 
 static void drain_thread(struct rtc_live *l, struct lproc *p, uint32_t ti, bool exited)

@@ -24,7 +24,7 @@ enum msg {
 	MSG_CALIB = 4,     /* [4, proc, raw, mono_ns, real_ns] */
 	MSG_CHUNK = 5,     /* [5, thread, base_ts, lost_before, lost_first_ts, bin records] */
 	MSG_WATERMARK = 6, /* [6, watermark_ns] */
-	MSG_THREAD_DONE = 7, /* [7, thread, ts_ns] */
+	MSG_THREAD_DONE = 7, /* [7, thread, ts_ns, unreported_lost] (the last since 1.1 of the ring ABI; optional) */
 	MSG_END = 8,       /* [8, end_ns] */
 };
 
@@ -140,12 +140,13 @@ void rtc_raw_write_watermark(struct rtc_raw_writer *w, uint64_t watermark_ns)
 	msgpack_pack_uint64(&w->pk, watermark_ns);
 }
 
-void rtc_raw_write_thread_done(struct rtc_raw_writer *w, uint32_t thread, uint64_t ts)
+void rtc_raw_write_thread_done(struct rtc_raw_writer *w, uint32_t thread, uint64_t ts, uint64_t unreported_lost)
 {
-	msgpack_pack_array(&w->pk, 3);
+	msgpack_pack_array(&w->pk, 4);
 	msgpack_pack_uint32(&w->pk, MSG_THREAD_DONE);
 	msgpack_pack_uint32(&w->pk, thread);
 	msgpack_pack_uint64(&w->pk, ts);
+	msgpack_pack_uint64(&w->pk, unreported_lost);
 }
 
 void rtc_raw_write_end(struct rtc_raw_writer *w, uint64_t end_ns)
@@ -328,7 +329,9 @@ static int message(const msgpack_object *o, const struct rtc_raw_callbacks *cb)
 	case MSG_THREAD_DONE:
 		if (!u(o, 1, &v[1]) || !u(o, 2, &v[2]))
 			return -RT_ECORRUPT;
-		cb->thread_done(cb->ctx, (uint32_t)v[1], v[2]);
+		if (!u(o, 3, &v[3]))
+			v[3] = 0; /* written before the count existed */
+		cb->thread_done(cb->ctx, (uint32_t)v[1], v[2], v[3]);
 		break;
 	case MSG_END:
 		if (!u(o, 1, &v[1]))

@@ -26,7 +26,7 @@ void rtc_raw_write_thread(struct rtc_raw_writer *w, uint32_t proc, uint32_t inde
 void rtc_raw_write_chunk(struct rtc_raw_writer *w, uint32_t thread, uint64_t base_ts, uint64_t lost_before,
 			 uint64_t lost_first_ts, const uint8_t *data, size_t len);
 void rtc_raw_write_watermark(struct rtc_raw_writer *w, uint64_t watermark_ns);
-void rtc_raw_write_thread_done(struct rtc_raw_writer *w, uint32_t thread, uint64_t ts);
+void rtc_raw_write_thread_done(struct rtc_raw_writer *w, uint32_t thread, uint64_t ts, uint64_t unreported_lost);
 void rtc_raw_write_end(struct rtc_raw_writer *w, uint64_t end_ns);
 /* Flush and rename into place. 0 or -errno. */
 int rtc_raw_writer_close(struct rtc_raw_writer *w);
@@ -51,7 +51,9 @@ struct rtc_raw_callbacks {
 	void (*chunk)(void *ctx, uint32_t thread, uint64_t base_ts, uint64_t lost_before, uint64_t lost_first_ts,
 		      const uint8_t *data, size_t len);
 	void (*watermark)(void *ctx, uint64_t watermark_ns);
-	void (*thread_done)(void *ctx, uint32_t thread, uint64_t ts);
+	/* The thread's records end at ts; unreported_lost records were dropped after its last LOSS
+	 * record could be written (the ring stayed full until it finished). */
+	void (*thread_done)(void *ctx, uint32_t thread, uint64_t ts, uint64_t unreported_lost);
 	void (*end)(void *ctx, uint64_t end_ns);
 	void *ctx;
 };

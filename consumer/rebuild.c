@@ -464,7 +464,8 @@ void rtc_rebuild_event(struct rtc_rebuild *r, const struct rtc_event *ev)
 
 	if (!t || !t->declared)
 		return;
-	r->counts.records++;
+	if (ev->kind < RTC_EV_GAP)
+		r->counts.records++;
 	switch (ev->kind) {
 	case RT_REC_THREAD_START:
 		/* A thread's first record: nothing can be open before it. Its name is the one the
@@ -536,6 +537,9 @@ void rtc_rebuild_event(struct rtc_rebuild *r, const struct rtc_event *ev)
 		break;
 	case RTC_EV_GAP:
 		loss(r, t, ev, ev->a, ev->ts, "overwritten");
+		break;
+	case RTC_EV_UNREPORTED:
+		loss(r, t, ev, ev->a, ev->ts, "full-at-exit");
 		break;
 	case RT_REC_STACK:
 		resync(r, t, ev);

@@ -26,7 +26,7 @@ struct rtc_event {
 	uint64_t ts;     /* CLOCK_MONOTONIC ns */
 	uint64_t order;  /* arrival order within its thread (stable tie breaker) */
 	uint32_t thread; /* engine thread index */
-	uint32_t kind;   /* enum rt_rec_kind, or RTC_EV_GAP */
+	uint32_t kind;   /* enum rt_rec_kind, or RTC_EV_GAP / RTC_EV_UNREPORTED (not records) */
 	uint64_t a, b, c, d;
 	char *str; /* owned copy */
 	uint32_t str_len;
@@ -35,6 +35,7 @@ struct rtc_event {
 };
 
 #define RTC_EV_GAP 100 /* a = records overwritten before the consumer read them */
+#define RTC_EV_UNREPORTED 101 /* a = records dropped after the thread's last LOSS record */
 
 enum rtc_out_kind {
 	RTC_OUT_PROCESS,

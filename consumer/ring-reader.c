@@ -75,6 +75,7 @@ int rtc_ring_reader_open(struct rtc_ring_reader *r, const char *shm_name, uint32
 	    !pow2(h.subbuf_count) || h.subbuf_size < 4096 || h.subbuf_size > (64u << 20) || h.subbuf_count < 2 ||
 	    h.subbuf_count > 65536 || h.pid != expect_pid)
 		goto error;
+	r->abi_minor = h.abi_minor;
 	r->sb_size = h.subbuf_size;
 	r->sb_count = h.subbuf_count;
 	r->data_size = (uint64_t)h.subbuf_size * h.subbuf_count;
@@ -252,6 +253,18 @@ void rtc_ring_reader_consumed(struct rtc_ring_reader *r, uint64_t records, uint6
 	if (r->records != UINT64_MAX)
 		r->records += records;
 	r->ts = last_ts;
+}
+
+uint64_t rtc_ring_reader_unreported(struct rtc_ring_reader *r)
+{
+	uint64_t n = 0;
+
+	/* Final once the thread finished, published by its release of state (done() acquired it).
+	 * A value beyond any count the ring could hold is not trusted. */
+	if (r->abi_minor >= 1 && rtc_safe_copy(&n, (const void *)&r->hdr->unreported_dropped, sizeof(n)) == 0 &&
+	    n < (1ull << 48))
+		return n;
+	return 0;
 }
 
 bool rtc_ring_reader_done(struct rtc_ring_reader *r)

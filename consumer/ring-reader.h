@@ -15,6 +15,7 @@ struct rtc_ring_reader {
 	struct rt_shm_ring *hdr; /* untrusted mapping */
 	size_t map_size;
 	uint32_t sb_size, sb_count, mode, clock;
+	uint32_t abi_minor;
 	uint64_t data_size;
 	uint32_t pid, tid;
 	uint64_t thread_number;
@@ -56,6 +57,10 @@ void rtc_ring_reader_consumed(struct rtc_ring_reader *r, uint64_t records, uint6
 
 /* The producer thread finished and everything committed has been read. */
 bool rtc_ring_reader_done(struct rtc_ring_reader *r);
+
+/* After rtc_ring_reader_done(): records the producer dropped after the last LOSS record it could
+ * write (ABI 1.1; 0 from older producers). */
+uint64_t rtc_ring_reader_unreported(struct rtc_ring_reader *r);
 
 /* A consistent copy of the ring's open-span stack (seqlock read). Returns the number of entries
  * (<= max), or -EAGAIN if the producer kept changing it. */

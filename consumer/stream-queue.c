@@ -45,7 +45,7 @@ struct message {
 		} chunk;
 		struct {
 			uint32_t thread;
-			uint64_t ts;
+			uint64_t ts, unreported_lost;
 		} done;
 		uint64_t ns; /* watermark, end */
 	} u;
@@ -164,7 +164,7 @@ static void in_watermark(void *ctx, uint64_t ns)
 	push(q, m);
 }
 
-static void in_thread_done(void *ctx, uint32_t thread, uint64_t ts)
+static void in_thread_done(void *ctx, uint32_t thread, uint64_t ts, uint64_t unreported_lost)
 {
 	struct rtc_stream_queue *q = ctx;
 	struct message *m = message_new(q, K_THREAD_DONE, NULL, 0);
@@ -172,6 +172,7 @@ static void in_thread_done(void *ctx, uint32_t thread, uint64_t ts)
 	if (m) {
 		m->u.done.thread = thread;
 		m->u.done.ts = ts;
+		m->u.done.unreported_lost = unreported_lost;
 	}
 	push(q, m);
 }
@@ -243,7 +244,8 @@ static void dispatch(const struct message *m, const struct rtc_raw_callbacks *cb
 			  m->bytes, m->len);
 		break;
 	case K_WATERMARK: cb->watermark(cb->ctx, m->u.ns); break;
-	case K_THREAD_DONE: cb->thread_done(cb->ctx, m->u.done.thread, m->u.done.ts); break;
+	case K_THREAD_DONE: cb->thread_done(cb->ctx, m->u.done.thread, m->u.done.ts, m->u.done.unreported_lost);
+		break;
 	case K_END: cb->end(cb->ctx, m->u.ns); break;
 	}
 }

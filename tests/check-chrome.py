@@ -115,6 +115,7 @@ def main(path):
                 counts["log"] += 1
             elif ev.get("cat") == "loss":
                 counts["lost_records"] += ev["args"]["count"]
+                counts["loss." + ev["args"]["reason"]] += 1
         else:
             fail("event %d: unexpected phase %r" % (i, ph))
     for k, v in asyncs.items():

@@ -125,6 +125,7 @@ void harness_drain(struct harness *h)
 			h->dropped += atomic_load(&h->t[s].r.hdr->dropped);
 			if (h->ndone < sizeof(h->done) / sizeof(h->done[0])) {
 				h->done[h->ndone].thread_number = h->t[s].thread_number;
+				h->done[h->ndone].unreported = rtc_ring_reader_unreported(&h->t[s].r);
 				h->done[h->ndone++].dropped = atomic_load(&h->t[s].r.hdr->dropped);
 			}
 			h->nested_dropped += atomic_load(&h->t[s].r.hdr->nested_dropped);
@@ -178,6 +179,14 @@ void harness_fini(struct harness *h)
 uint64_t harness_self_thread(void)
 {
 	return rt_context_current().thread_number;
+}
+
+uint64_t harness_final_unreported(const struct harness *h, uint64_t thread_number)
+{
+	for (size_t i = 0; i < h->ndone; i++)
+		if (h->done[i].thread_number == thread_number)
+			return h->done[i].unreported;
+	return UINT64_MAX;
 }
 
 uint64_t harness_final_dropped(const struct harness *h, uint64_t thread_number)

@@ -43,7 +43,7 @@ struct harness {
 	uint64_t nested_dropped;
 	uint64_t finished;    /* rings drained to the end */
 	struct {
-		uint64_t thread_number, dropped;
+		uint64_t thread_number, dropped, unreported;
 	} done[HARNESS_THREADS * 4]; /* final drop counters of finished rings */
 	size_t ndone;
 	pthread_t heartbeat;  /* keeps the lease alive however slowly we drain */
@@ -68,6 +68,10 @@ void harness_fini(struct harness *h);
 
 /* Final `dropped` counter of a finished, drained thread (reported in-stream or not). */
 uint64_t harness_final_dropped(const struct harness *h, uint64_t thread_number);
+
+/* Drops of a finished, drained thread that no LOSS record reported (the ring's final
+ * unreported_dropped). */
+uint64_t harness_final_unreported(const struct harness *h, uint64_t thread_number);
 
 /* cmocka group setup/teardown attaching `harness_group` to the test process. */
 extern struct harness harness_group;

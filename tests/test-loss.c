@@ -2,6 +2,7 @@
 /* Loss accounting through the API with small rings: discard mode reports every dropped record in
  * LOSS records followed by a STACK resync; overwrite mode reports exactly what a slow consumer
  * missed. The mode comes from RINGTRACE_MODE (the suite runs this binary in both). */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -91,10 +92,60 @@ static void test_loss_is_exact(void **state)
 	harness_fini(&h);
 }
 
+static void *fill_and_exit(void *arg)
+{
+	*(uint64_t *)arg = harness_self_thread();
+	for (int i = 0; i < SPANS; i++) {
+		rt_span_begin("until-exit");
+		rt_span_end();
+	}
+	return NULL; /* no later record could carry a LOSS record */
+}
+
+/* A thread that exits while its ring is still full cannot write the LOSS record for its last
+ * drops: the ring publishes them (unreported_dropped) when the thread finishes, so the reported
+ * and the unreported drops add up to every record refused. */
+static void test_drops_at_thread_end_are_published(void **state)
+{
+	const char *mode = getenv("RINGTRACE_MODE");
+	bool overwrite = mode && strcmp(mode, "overwrite") == 0;
+	uint64_t tn = 0, reported = 0, recorded = 0, unreported, dropped;
+	pthread_t th;
+
+	(void)state;
+	assert_int_equal(harness_attach(&h), 0);
+	harness_drain(&h);
+	assert_int_equal(pthread_create(&th, NULL, fill_and_exit, &tn), 0);
+	pthread_join(th, NULL);
+	for (int i = 0; i < 100 && harness_final_dropped(&h, tn) == UINT64_MAX; i++)
+		harness_drain(&h);
+	dropped = harness_final_dropped(&h, tn);
+	unreported = harness_final_unreported(&h, tn);
+	assert_int_not_equal(dropped, UINT64_MAX);
+	for (size_t i = 0; i < h.n; i++) {
+		if (h.recs[i].thread_number != tn)
+			continue;
+		if (h.recs[i].kind == RT_REC_LOSS)
+			reported += h.recs[i].a;
+		else if (h.recs[i].kind == RT_REC_SPAN_BEGIN || h.recs[i].kind == RT_REC_SPAN_END)
+			recorded++;
+	}
+	if (overwrite) {
+		assert_int_equal(dropped, 0);
+		assert_int_equal(unreported, 0);
+	} else {
+		assert_true(unreported > 0);
+		assert_int_equal(reported + unreported, dropped);
+		assert_int_equal(recorded + dropped, 2 * SPANS + 1); /* + its THREAD_EXIT, dropped too */
+	}
+	harness_fini(&h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_loss_is_exact),
+		cmocka_unit_test(test_drops_at_thread_end_are_published),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

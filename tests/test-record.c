@@ -457,6 +457,76 @@ static void test_launch_records_from_first_record(void **state)
 	free(out);
 }
 
+/* Launch the producer with `spans` iterations under `record` with extra arguments; returns the
+ * checker's summary and leaves the record output in out_name. */
+static char *launch_and_check(const char *name, const char *spans, const char *const extra[], const char *const env[])
+{
+	char json[300], out_name[64];
+	const char *argv[32];
+	size_t n = 0;
+	pid_t rec;
+
+	path(json, sizeof(json), name);
+	snprintf(out_name, sizeof(out_name), "%s.out", name);
+	argv[n++] = tool;
+	argv[n++] = "record";
+	argv[n++] = "-o";
+	argv[n++] = json;
+	for (size_t i = 0; extra && extra[i]; i++)
+		argv[n++] = extra[i];
+	argv[n++] = "--";
+	argv[n++] = producer;
+	argv[n++] = "--threads";
+	argv[n++] = "1";
+	argv[n++] = "--spans";
+	argv[n++] = spans;
+	argv[n] = NULL;
+	rec = spawn(argv, env, out_name);
+	if (wait_exit(rec, 120000) != 0)
+		return NULL;
+	return check(json);
+}
+
+/* Output far slower than the producer with a 1 MB --max-backlog: reading pauses (said once), the
+ * queue stays near the limit, and every record the producer made is either in the file or
+ * counted lost, including drops after a thread's last LOSS record. The records of a run are 4
+ * per iteration, the fixed ones around them (from a small run that loses nothing), a LOSS and a
+ * STACK record per loss the producer could report, and a STACK record for each of the two
+ * threads that was running when the consumer attached. */
+static void test_backlog_limit_pauses_reading_and_counts_every_loss(void **state)
+{
+	static const char *const env[] = { "RINGTRACE_BUFFER_SIZE=64K", NULL };
+	static const char *const limit[] = { "--max-backlog", "1", NULL };
+	char *small, *big, log[300], *text;
+	long fixed, records, lost, reported, extra;
+
+	(void)state;
+	small = launch_and_check("backlog-small.json", "1000", NULL, NULL);
+	assert_non_null(small);
+	assert_int_equal(jint(small, "lost_records"), 0);
+	fixed = jint(small, "records") - 4 * 1000;
+	assert_true(fixed > 0);
+	big = launch_and_check("backlog-big.json", "1000000", limit, env);
+	assert_non_null(big);
+	records = jint(big, "records");
+	lost = jint(big, "lost_records");
+	reported = jint(big, "loss.full");
+	assert_true(lost > 0);
+	assert_true(reported > 0);
+	extra = records + lost - (4 * 1000000 + fixed + 2 * reported);
+	assert_in_range(extra, 0, 2);
+	/* One poll may queue up to a ring (64 KiB) per thread past the limit before it is seen. */
+	assert_true(jint(big, "backlog_peak_bytes") > 0);
+	assert_true(jint(big, "backlog_peak_bytes") < (1 << 20) + 1024 * 1024);
+	path(log, sizeof(log), "backlog-big.json.out");
+	text = slurp(log);
+	assert_non_null(strstr(text, "reading pauses"));
+	assert_null(strstr(strstr(text, "reading pauses") + 1, "reading pauses"));
+	free(text);
+	free(small);
+	free(big);
+}
+
 static void test_raw_capture_converts_identically(void **state)
 {
 	char json[300], json2[300], raw[300], *a, *b;
@@ -572,6 +642,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_consumer_killed, kill_children),
 		cmocka_unit_test_teardown(test_corrupt_and_foreign_segments, kill_children),
 		cmocka_unit_test_teardown(test_launch_records_from_first_record, kill_children),
+		cmocka_unit_test_teardown(test_backlog_limit_pauses_reading_and_counts_every_loss, kill_children),
 		cmocka_unit_test_teardown(test_raw_capture_converts_identically, kill_children),
 		cmocka_unit_test_teardown(test_env_var_path, kill_children),
 		cmocka_unit_test_teardown(test_all_processes_including_new_ones, kill_children),

@@ -103,12 +103,12 @@ static void got_watermark(void *ctx, uint64_t ns)
 	s->watermarks++;
 }
 
-static void got_done(void *ctx, uint32_t thread, uint64_t ts)
+static void got_done(void *ctx, uint32_t thread, uint64_t ts, uint64_t unreported_lost)
 {
 	struct seen *s = ctx;
 
 	check(s, ts);
-	if (thread != 3)
+	if (thread != 3 || unreported_lost != ts / 4)
 		s->errors++;
 	s->dones++;
 }
@@ -169,7 +169,7 @@ static void send(const struct rtc_raw_callbacks *in, uint64_t seq, uint8_t *buf)
 		break;
 	default:
 		if (seq % 16 == 7)
-			in->thread_done(in->ctx, 3, seq);
+			in->thread_done(in->ctx, 3, seq, seq / 4);
 		else
 			in->end(in->ctx, seq);
 		break;

@@ -371,6 +371,10 @@ void rt__thread_finish(struct rt__thread *t, bool exiting_thread)
 		}
 	}
 	atomic_store_explicit(&t->ring->records, t->w.rec_seq + t->w.sb_records, memory_order_relaxed);
+	/* Drops a LOSS record would have reported had there been room again. Relaxed: the release
+	 * store of state below publishes it. */
+	atomic_store_explicit(&t->ring->unreported_dropped, t->lost + (t->nested_lost - t->nested_reported),
+			      memory_order_relaxed);
 	/* Release: every commit above happens before a consumer sees FINISHED and decides that
 	 * commit_pos is final. */
 	atomic_store_explicit(&t->ring->state, RT_SHM_THREAD_FINISHED, memory_order_release);

@@ -22,7 +22,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free");
 
 /* A consumer accepts a segment whose abi_major equals its own and whose abi_oldest <= its minor. */
 #define RT_SHM_ABI_MAJOR 1
-#define RT_SHM_ABI_MINOR 0
+#define RT_SHM_ABI_MINOR 1
 #define RT_SHM_ABI_OLDEST 0
 
 /* Segment names under /dev/shm (shm_open names start with '/'). */
@@ -174,6 +174,9 @@ struct rt_shm_ring {
 	_Atomic uint64_t commit_pos RT_SHM_ALIGNED; /* virtual position up to which records are committed */
 	_Atomic uint32_t state;                    /* enum rt_shm_thread_state, mirrored from the slot */
 	uint32_t reserved0;
+	/* ABI 1.1: drops no LOSS record reports (the ring stayed full until the thread finished);
+	 * stored before state becomes finished, final from then on. */
+	_Atomic uint64_t unreported_dropped;
 
 	/* Producer thread, counters (relaxed; statistics). */
 	_Atomic uint64_t records RT_SHM_ALIGNED; /* committed records */
@@ -206,6 +209,7 @@ _Static_assert(sizeof(struct rt_shm_thread_slot) == 64, "thread slot size");
 _Static_assert(sizeof(struct rt_shm_calib_point) == 32, "calibration point size");
 _Static_assert(sizeof(struct rt_shm_ring) == 2432, "ring header size");
 _Static_assert(offsetof(struct rt_shm_ring, commit_pos) == 128, "commit_pos offset");
+_Static_assert(offsetof(struct rt_shm_ring, unreported_dropped) == 144, "unreported_dropped offset");
 _Static_assert(offsetof(struct rt_shm_ring, read_pos) == 256, "read_pos offset");
 _Static_assert(offsetof(struct rt_shm_ring, stack) == 344, "stack offset");
 _Static_assert(sizeof(struct rt_shm_subbuf) == 64, "sub-buffer header size");
