@@ -188,28 +188,47 @@ static unsigned long long tail_count(const char *path, const char *key)
 	return p ? strtoull(p + strlen(pat), NULL, 10) : 0;
 }
 
-static void end_to_end(const char *self, const char *tool, double seconds)
+/* Per rate, `runs` recordings: the median and the worst of the loss, the time the trace was
+ * complete after the producer's `seconds` (the output's lag), and the output's peak backlog. */
+static void end_to_end(const char *self, const char *tool, double seconds, int runs)
 {
 	static const double rates[] = { 1e6, 2e6, 5e6 };
 	const char *json = "/tmp/ringtrace-bench-e2e.json";
 
-	printf("\nend to end: one producer thread, 1 MiB ring, `ringtrace record` writing JSON, %.0f s per rate\n",
-	       seconds);
-	printf("%14s %16s %14s %14s %10s\n", "spans/s asked", "spans recorded", "records", "records lost", "lost %");
+	printf("\nend to end: one producer thread, 1 MiB ring, `ringtrace record` writing JSON, %.0f s per run, "
+	       "%d runs per rate (median / worst)\n", seconds, runs);
+	printf("%14s %16s %20s %20s %18s %16s\n", "spans/s asked", "spans recorded", "records lost", "lost %", "done after (s)",
+	       "peak backlog MB");
 	for (size_t i = 0; i < sizeof(rates) / sizeof(rates[0]); i++) {
-		char cmd[1024];
-		unsigned long long records, spans, lost;
+		double lost[16], pct[16], wall[16], backlog[16], spans[16];
+		int n = 0;
 
-		snprintf(cmd, sizeof(cmd), "RINGTRACE_BUFFER_SIZE=1M %s record --quiet -o %s -- %s --produce %.0f %.1f >/dev/null",
-			 tool, json, self, rates[i], seconds);
-		if (system(cmd) != 0)
+		for (int k = 0; k < runs && k < 16; k++) {
+			char cmd[1024];
+			unsigned long long records, l;
+			double t0 = bench_now_s();
+
+			snprintf(cmd, sizeof(cmd),
+				 "RINGTRACE_BUFFER_SIZE=1M %s record --quiet -o %s -- %s --produce %.0f %.1f >/dev/null", tool,
+				 json, self, rates[i], seconds);
+			if (system(cmd) != 0)
+				continue;
+			wall[n] = bench_now_s() - t0;
+			records = tail_count(json, "records");
+			l = tail_count(json, "lost_records");
+			spans[n] = (double)tail_count(json, "spans");
+			backlog[n] = (double)tail_count(json, "backlog_peak_bytes") / 1e6;
+			lost[n] = (double)l;
+			pct[n] = records + l ? 100.0 * (double)l / (double)(records + l) : 0.0;
+			n++;
+			unlink(json);
+		}
+		if (!n)
 			continue;
-		records = tail_count(json, "records");
-		spans = tail_count(json, "spans");
-		lost = tail_count(json, "lost_records");
-		unlink(json);
-		printf("%14.0f %16llu %14llu %14llu %9.3f%%\n", rates[i], spans, records, lost,
-		       records + lost ? 100.0 * (double)lost / (double)(records + lost) : 0.0);
+		printf("%14.0f %16.0f %9.0f / %-8.0f %8.4f / %-8.4f %7.1f / %-8.1f %6.0f / %-6.0f\n", rates[i],
+		       bench_median(spans, n), bench_median(lost, n), bench_max(lost, n), bench_median(pct, n),
+		       bench_max(pct, n), bench_median(wall, n), bench_max(wall, n), bench_median(backlog, n),
+		       bench_max(backlog, n));
 	}
 }
 
@@ -218,6 +237,7 @@ int main(int argc, char **argv)
 	const char *s = getenv("RT_BENCH_RECORDS");
 	uint64_t want = s ? strtoull(s, NULL, 10) : 10000000, n;
 	const char *e2e = getenv("RT_BENCH_E2E_SECONDS");
+	const char *e2e_runs = getenv("RT_BENCH_E2E_RUNS");
 	double t_json[5], t_raw[5], t_dec[5];
 	char in[128], out[128], raw[128];
 
@@ -258,6 +278,6 @@ int main(int argc, char **argv)
 	printf("%-34s %10.3f %16.0f %14.2f\n", "raw capture -> raw capture", bench_median(t_raw, 5), (double)n / bench_median(t_raw, 5),
 	       bench_median(t_dec, 5) / bench_median(t_raw, 5));
 	if (argc >= 2)
-		end_to_end(argv[0], argv[1], e2e ? atof(e2e) : 10.0);
+		end_to_end(argv[0], argv[1], e2e ? atof(e2e) : 10.0, e2e_runs ? atoi(e2e_runs) : 3);
 	return 0;
 }
