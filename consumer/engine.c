@@ -822,6 +822,8 @@ int rtc_engine_run(struct rtc_engine *e, atomic_int *stop)
 			break;
 	}
 	rtc_live_finish(e->live, mono_ns());
+	if (rtc_stream_queue_bytes(e->queue) >= (64u << 20))
+		say(e, "reading stopped; writing the %zu MB of records still queued", rtc_stream_queue_bytes(e->queue) >> 20);
 	/* Release: pairs with the processing thread's acquire; every message is queued. */
 	atomic_store_explicit(&e->input_done, 1, memory_order_release);
 	rtc_stream_queue_wake(e->queue);
