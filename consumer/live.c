@@ -219,6 +219,11 @@ static struct lproc *registered(struct rtc_live *l, pid_t pid)
 	return NULL;
 }
 
+static void say_refused(struct rtc_live *l, pid_t pid, int err)
+{
+	say(l, "pid %d: %s", (int)pid, err == -ENOENT ? "not a traced process (no ringtrace segment)" : rt_strerror(err));
+}
+
 static int attach_proc(struct rtc_live *l, struct lproc *p, bool quiet)
 {
 	struct rt_shm_calib_point pts[RT_SHM_CALIB_MAX];
@@ -235,8 +240,7 @@ static int attach_proc(struct rtc_live *l, struct lproc *p, bool quiet)
 	}
 	if (err < 0) {
 		if (!quiet)
-			say(l, "pid %d: %s", (int)pid,
-			    err == -ENOENT ? "not a traced process (no ringtrace segment)" : rt_strerror(err));
+			say_refused(l, pid, err);
 		p->gone = true;
 		p->refused = true;
 		p->retry_ns = mono_ns() + 1000000000ull;
@@ -316,12 +320,24 @@ static void scan_one(void *ctx, pid_t pid, const char *shm_name, bool control)
 static void check_expected(struct rtc_live *l)
 {
 	for (size_t i = 0; i < l->nexpected;) {
+		pid_t pid = l->expected[i];
 		char path[128];
 
-		snprintf(path, sizeof(path), "/dev/shm/" RT_SHM_PREFIX ".%u.%u", (unsigned)getuid(), (unsigned)l->expected[i]);
-		if (access(path, F_OK) == 0 && rtc_live_attach(l, l->expected[i]) != -RT_EBADMAGIC) {
-			l->expected[i] = l->expected[--l->nexpected];
-			continue;
+		snprintf(path, sizeof(path), "/dev/shm/" RT_SHM_PREFIX ".%u.%u", (unsigned)getuid(), (unsigned)pid);
+		if (access(path, F_OK) == 0) {
+			struct lproc *p = registered(l, pid);
+			int err;
+
+			if (!p)
+				p = new_proc(l, pid);
+			/* A segment still being created has no magic yet: quietly try again next poll. */
+			err = !p ? -ENOMEM : p->attached ? 0 : attach_proc(l, p, true);
+			if (err != -RT_EBADMAGIC) {
+				if (err < 0)
+					say_refused(l, pid, err);
+				l->expected[i] = l->expected[--l->nexpected];
+				continue;
+			}
 		}
 		if (kill(l->expected[i], 0) != 0 && errno == ESRCH) {
 			l->expected[i] = l->expected[--l->nexpected]; /* exited before tracing anything */
