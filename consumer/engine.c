@@ -89,7 +89,6 @@ struct rtc_engine {
 	uint64_t bytes;
 	size_t backlog_peak; /* bytes queued for processing, most seen (drainer's thread) */
 	const char *clock;
-	int err;
 };
 
 static uint64_t mono_ns(void)
@@ -725,8 +724,7 @@ static const struct rtc_raw_callbacks stream_callbacks = {
 static void background_thread(void)
 {
 	/* Only this thread: Linux keeps a nice value per thread. Failure leaves it as it was. */
-	if (setpriority(PRIO_PROCESS, (id_t)gettid(), BACKGROUND_NICE) < 0)
-		return;
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), BACKGROUND_NICE);
 }
 
 /* The processing thread: decode, merge, rebuild and write what the draining thread queued. */

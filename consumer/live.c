@@ -400,15 +400,13 @@ static uint64_t scan_chunk(struct rtc_live *l, const struct rtc_ring_chunk *c, u
 	return l->dec.records;
 }
 
-static void close_thread(struct rtc_live *l, struct lproc *p, uint32_t ti, bool hand_back, bool dead)
+/* finished: the thread finished and all it committed was read (its final counters are valid);
+ * hand_back: the slot goes back to the producer (dead: the ring is removed whatever its state). */
+static void close_thread(struct rtc_live *l, struct lproc *p, uint32_t ti, bool finished, bool hand_back, bool dead)
 {
 	struct lthread *t = &l->threads[ti];
-	uint64_t unreported = 0;
+	uint64_t unreported = finished ? rtc_ring_reader_unreported(&t->r) : 0;
 
-	/* Read to the end: hand the slot back (and, if the process was killed, remove a ring
-	 * nobody else will). */
-	if (hand_back && rtc_ring_reader_done(&t->r))
-		unreported = rtc_ring_reader_unreported(&t->r);
 	if (hand_back)
 		rtc_producer_thread_drained(&p->p, t->slot, t->thread_number, dead);
 	l->lost_closed += t->lost;
@@ -450,14 +448,14 @@ static void drain_thread(struct rtc_live *l, struct lproc *p, uint32_t ti, bool 
 	if (ret < 0) {
 		say(l, "pid %d thread %" PRIu64 ": %s; its records so far are kept", (int)p->pid, t->thread_number,
 		    rt_strerror(ret));
-		close_thread(l, p, ti, false, exited);
+		close_thread(l, p, ti, false, false, exited);
 		return;
 	}
 	/* Finished thread read to the end, or its process is gone and nothing more comes. */
 	if (rtc_ring_reader_done(&t->r))
-		close_thread(l, p, ti, true, exited);
+		close_thread(l, p, ti, true, true, exited);
 	else if (exited && atomic_load_explicit(&t->r.hdr->commit_pos, memory_order_acquire) <= t->r.pos)
-		close_thread(l, p, ti, true, true);
+		close_thread(l, p, ti, false, true, true);
 }
 
 struct drain_call {
@@ -527,7 +525,7 @@ static void poll_proc(struct rtc_live *l, struct lproc *p, uint64_t now)
 		say(l, "pid %d: shared memory vanished under us (truncated); its records so far are kept", (int)p->pid);
 		for (uint32_t ti = 0; ti < l->nthreads; ti++)
 			if (l->threads[ti].proc == p->index && l->threads[ti].open)
-				close_thread(l, p, ti, false, false);
+				close_thread(l, p, ti, false, false, false);
 		p->gone = true;
 	}
 	if (p->gone)

@@ -512,9 +512,9 @@ static void test_backlog_limit_pauses_reading_and_counts_every_loss(void **state
 	assert_non_null(big);
 	records = jint(big, "records");
 	lost = jint(big, "lost_records");
-	reported = jint(big, "loss.full");
+	/* Absent when the ring filled once and stayed full to the end: all reported at exit. */
+	reported = jint(big, "loss.full") < 0 ? 0 : jint(big, "loss.full");
 	assert_true(lost > 0);
-	assert_true(reported >= 0); /* 0 when the ring filled once and stayed full until the end */
 	extra = records + lost - (4 * 1000000 + fixed + 2 * reported);
 	assert_in_range(extra, 0, 2);
 	/* One poll may queue up to a ring (4 MiB) per thread past the limit before it is seen; the
