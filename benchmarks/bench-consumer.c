@@ -103,12 +103,9 @@ static void count_chunk(void *ctx, uint32_t thread, uint64_t base, uint64_t lb, 
 			size_t len)
 {
 	static struct rtc_decoder d;
-	static int init;
 	struct rtc_record rec;
 
 	(void)thread, (void)lb, (void)lf;
-	if (!init)
-		init = rtc_decoder_init(&d) == 0;
 	rtc_decoder_reset(&d, data, len, base);
 	while (rtc_decoder_next(&d, &rec) > 0)
 		(*(uint64_t *)ctx)++;

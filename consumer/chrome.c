@@ -521,11 +521,13 @@ static void emit(void *ctx, const struct rtc_out *o)
 		PUTS(c, ",\"args\":{\"count\":");
 		put_u64(c, o->count);
 		PUTS(c, ",\"since\":");
-		put_ts(c, o->id ? o->id : o->ts);
+		put_ts(c, o->since ? o->since : o->ts);
 		PUTS(c, ",\"reason\":");
 		put_cstr(c, o->cat);
 		PUTS(c, "}");
 		break;
+	case RTC_OUT_SPAN_OPEN:
+		return; /* snapshots are for late subscribers */
 	case RTC_OUT_FLOW:
 		head(c, o->count ? "f" : "s", o);
 		PUTS(c, ",\"cat\":\"flow\",\"name\":");
@@ -544,9 +546,11 @@ static void emit(void *ctx, const struct rtc_out *o)
 	finish(c);
 }
 
+static const struct rtc_sink_ops chrome_ops = { .version = RTC_SINK_VERSION, .event = emit };
+
 struct rtc_sink rtc_chrome_sink(struct rtc_chrome *c)
 {
-	struct rtc_sink s = { emit, c };
+	struct rtc_sink s = { &chrome_ops, c };
 
 	return s;
 }

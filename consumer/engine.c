@@ -152,7 +152,7 @@ struct rtc_engine *rtc_engine_create(const struct rtc_engine_options *o)
 
 		e->live = rtc_live_create(&lo, rtc_stream_queue_input(e->queue));
 	}
-	if (!e->rb || !e->stats || !e->live || rtc_decoder_init(&e->dec) < 0) {
+	if (!e->rb || !e->stats || !e->live) {
 		rtc_engine_destroy(e);
 		return NULL;
 	}
@@ -192,7 +192,6 @@ void rtc_engine_destroy(struct rtc_engine *e)
 		free_proc(e->procs[i]);
 	free(e->procs);
 	free(e->heap);
-	rtc_decoder_fini(&e->dec);
 	rtc_rebuild_destroy(e->rb);
 	rtc_stats_destroy(e->stats);
 	free(e);
@@ -404,7 +403,7 @@ static void decode_chunk(struct rtc_engine *e, uint32_t ti, struct eproc *p, con
 			if (ev->ts < t->last_ts)
 				ev->ts = t->last_ts;
 			ev->kind = RTC_EV_GAP;
-			ev->a = lost_before;
+			ev->u.loss.records = lost_before;
 			ev->thread = ti;
 			ev->order = t->order++;
 		}
@@ -424,41 +423,48 @@ static void decode_chunk(struct rtc_engine *e, uint32_t ti, struct eproc *p, con
 		ev->order = t->order++;
 		ev->thread = ti;
 		ev->kind = rec.kind;
-		ev->a = rec.a;
-		ev->b = rec.b;
-		ev->c = rec.c;
-		ev->d = rec.d;
+		ev->u = rec.u;
 		ev->str = NULL;
-		ev->str_len = 0;
 		ev->stack = NULL;
-		ev->stack_len = 0;
 		if (rec.kind == RT_REC_LOSS) {
 			/* The first drop came after the thread's previous record and before this one,
 			 * whatever calibration points arrived between their chunks. */
-			ev->b = rec.b ? rtc_clockmap_ns(&p->clock, rec.b) : ev->ts;
-			if (ev->b < prev_ts)
-				ev->b = prev_ts;
-			if (ev->b > ev->ts)
-				ev->b = ev->ts;
+			uint64_t first = rec.u.loss.first_ts ? rtc_clockmap_ns(&p->clock, rec.u.loss.first_ts) : ev->ts;
+
+			if (first < prev_ts)
+				first = prev_ts;
+			ev->u.loss.first_ts = first > ev->ts ? ev->ts : first;
 		}
-		if (rec.str) {
-			ev->str = malloc(rec.str_len + 1);
-			if (ev->str) {
-				memcpy(ev->str, rec.str, rec.str_len);
-				ev->str[rec.str_len] = 0;
-				ev->str_len = rec.str_len;
-			}
-		}
-		if (rec.kind == RT_REC_STACK && rec.stack_len) {
-			ev->stack = malloc(rec.stack_len * sizeof(*ev->stack));
-			if (ev->stack) {
-				for (uint32_t k = 0; k < rec.stack_len; k++) {
-					ev->stack[k] = rec.stack[k];
-					ev->stack[k].begin_ts =
-						rec.stack[k].begin_ts ? rtc_clockmap_ns(&p->clock, rec.stack[k].begin_ts) : 0;
+		{
+			struct rt_rec_str *s = rec.kind == RT_REC_THREAD_NAME ? &ev->u.thread_name.name
+					       : rec.kind == RT_REC_LOG       ? &ev->u.log.message
+					       : rec.kind == RT_REC_THREAD_START ? &ev->u.thread_start.name
+										: NULL;
+
+			if (s) {
+				ev->str = malloc((size_t)s->len + 1);
+				if (ev->str) {
+					memcpy(ev->str, s->ptr, s->len);
+					ev->str[s->len] = 0;
+					s->ptr = ev->str;
+				} else {
+					s->ptr = "";
+					s->len = 0;
 				}
-				ev->stack_len = rec.stack_len;
 			}
+		}
+		if (rec.kind == RT_REC_STACK) {
+			uint32_t n = rec.u.stack.entries.count;
+
+			ev->stack = n ? malloc(n * sizeof(*ev->stack)) : NULL;
+			if (!ev->stack)
+				n = 0;
+			for (uint32_t k = 0; k < n; k++) {
+				ev->stack[k] = rec.stack[k];
+				ev->stack[k].begin_ts = rec.stack[k].begin_ts ? rtc_clockmap_ns(&p->clock, rec.stack[k].begin_ts) : 0;
+			}
+			ev->u.stack.entries.entries = ev->stack;
+			ev->u.stack.entries.count = n;
 		}
 	}
 	if (ret < 0)
@@ -634,7 +640,7 @@ static void on_thread_done(void *ctx, uint32_t thread, uint64_t ts, uint64_t unr
 			ev->order = t->order++;
 			ev->thread = (uint32_t)ti;
 			ev->kind = RTC_EV_UNREPORTED;
-			ev->a = unreported_lost;
+			ev->u.loss.records = unreported_lost;
 		}
 	}
 }

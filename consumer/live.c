@@ -118,7 +118,7 @@ struct rtc_live *rtc_live_create(const struct rtc_live_options *o, const struct 
 	l->out = out;
 	l->start_ns = mono_ns();
 	l->registry = cds_lfht_new_flavor(16, 16, 0, CDS_LFHT_AUTO_RESIZE, &urcu_memb_flavor, NULL);
-	if (!l->registry || rtc_decoder_init(&l->dec) < 0 || rtc_safe_copy_init() < 0) {
+	if (!l->registry || rtc_safe_copy_init() < 0) {
 		if (l->registry)
 			cds_lfht_destroy(l->registry, NULL);
 		free(l);
@@ -160,7 +160,6 @@ void rtc_live_destroy(struct rtc_live *l)
 	free(l->procs);
 	cds_lfht_destroy(l->registry, NULL);
 	free(l->expected);
-	rtc_decoder_fini(&l->dec);
 	free(l);
 }
 

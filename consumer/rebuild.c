@@ -101,7 +101,8 @@ int rtc_rebuild_add_sink(struct rtc_rebuild *r, struct rtc_sink sink)
 static void emit(struct rtc_rebuild *r, const struct rtc_out *o)
 {
 	for (size_t i = 0; i < r->nsinks; i++)
-		r->sinks[i].emit(r->sinks[i].ctx, o);
+		if (r->sinks[i].ops->event)
+			r->sinks[i].ops->event(r->sinks[i].ctx, o);
 }
 
 static int grow(void **arr, size_t *cap, size_t need, size_t elem)
@@ -302,8 +303,11 @@ static void resync(struct rtc_rebuild *r, struct tstate *t, const struct rtc_eve
 	size_t nkeep = 0;
 	uint64_t close_at = t->after_loss && t->lost_first_ts ? t->lost_first_ts : ev->ts;
 
-	if (ev->stack_len) {
-		keep = calloc(ev->stack_len, sizeof(*keep));
+	const struct rt_rec_stack *st = &ev->u.stack;
+	uint32_t nst = st->entries.count;
+
+	if (nst) {
+		keep = calloc(nst, sizeof(*keep));
 		if (!keep)
 			return;
 	}
@@ -311,7 +315,7 @@ static void resync(struct rtc_rebuild *r, struct tstate *t, const struct rtc_eve
 	for (size_t i = t->depth; i-- > 0;) {
 		bool found = false;
 
-		for (uint32_t k = 0; k < ev->stack_len && !found; k++)
+		for (uint32_t k = 0; k < nst && !found; k++)
 			found = ev->stack[k].span_seq == t->stack[i].seq;
 		if (!found) {
 			/* Close it at the top of the stack: inner ones first. */
@@ -322,8 +326,8 @@ static void resync(struct rtc_rebuild *r, struct tstate *t, const struct rtc_eve
 			close_top(r, t, close_at < tmp.begin ? tmp.begin : close_at, RTC_F_LOST_END);
 		}
 	}
-	for (uint32_t k = 0; k < ev->stack_len; k++) {
-		const struct rtc_stack_item *it = &ev->stack[k];
+	for (uint32_t k = 0; k < nst; k++) {
+		const struct rt_rec_stack_entry *it = &ev->stack[k];
 		size_t i;
 
 		for (i = 0; i < t->depth && t->stack[i].seq != it->span_seq; i++)
@@ -335,7 +339,7 @@ static void resync(struct rtc_rebuild *r, struct tstate *t, const struct rtc_eve
 			uint32_t flags = begin_flags(t, &begin);
 
 			keep[nkeep++] = (struct open_span){ .begin = begin, .seq = it->span_seq, .task = it->task_id,
-							    .name_id = it->name_id, .flags = flags };
+							    .name_id = (uint32_t)it->name_id, .flags = flags };
 		}
 	}
 	t->depth = 0;
@@ -344,31 +348,32 @@ static void resync(struct rtc_rebuild *r, struct tstate *t, const struct rtc_eve
 	for (size_t i = 0; i < nkeep && i < t->depth; i++)
 		t->stack[i].child_ns = keep[i].child_ns;
 	free(keep);
-	t->span_seq = ev->b;
-	t->task = ev->a;
+	t->span_seq = st->span_seq;
+	t->task = st->current_task;
 	t->synced = true;
 	t->after_loss = false;
 }
 
 static void task_begin(struct rtc_rebuild *r, struct tstate *t, const struct rtc_event *ev)
 {
-	struct task *k = task_find(r, t->meta.proc, ev->a, true);
-	const char *name = r->names(r->names_ctx, t->meta.proc, (uint32_t)ev->c);
+	const struct rt_rec_task_begin *tb = &ev->u.task_begin;
+	struct task *k = task_find(r, t->meta.proc, tb->task_id, true);
+	const char *name = r->names(r->names_ctx, t->meta.proc, (uint32_t)tb->name_id);
 	struct rtc_out o = { .kind = RTC_OUT_TASK_BEGIN, .pid = t->meta.pid, .tid = t->meta.tid, .ts = ev->ts,
-			     .name = name, .name_len = (uint32_t)strlen(name), .id = ev->a, .parent = ev->b,
+			     .name = name, .name_len = (uint32_t)strlen(name), .id = tb->task_id, .parent = tb->parent_id,
 			     .thread_number = t->meta.thread_number };
 
 	if (!k)
 		return;
-	k->parent = ev->b;
+	k->parent = tb->parent_id;
 	k->begin = ev->ts;
-	k->name_id = (uint32_t)ev->c;
+	k->name_id = (uint32_t)tb->name_id;
 	k->pid = t->meta.pid;
 	k->tid = t->meta.tid;
 	k->synthetic = false;
 	r->counts.tasks++;
 	emit(r, &o);
-	t->task = ev->a;
+	t->task = tb->task_id;
 }
 
 static void task_end_out(struct rtc_rebuild *r, struct task *k, uint32_t proc, uint64_t ts, uint32_t flags)
@@ -386,17 +391,18 @@ static void task_end_out(struct rtc_rebuild *r, struct task *k, uint32_t proc, u
 
 static void task_end(struct rtc_rebuild *r, struct tstate *t, const struct rtc_event *ev)
 {
-	struct task *k = task_find(r, t->meta.proc, ev->a, false);
+	const struct rt_rec_task_end *te = &ev->u.task_end;
+	struct task *k = task_find(r, t->meta.proc, te->task_id, false);
 
 	{
 		if (!k) {
 			/* Begun before we attached: it starts at attach time, flagged. */
 			struct rtc_out o = { .kind = RTC_OUT_TASK_BEGIN, .pid = t->meta.pid, .tid = t->meta.tid,
 					     .ts = t->meta.attach_ts < ev->ts ? t->meta.attach_ts : ev->ts,
-					     .name = "task", .name_len = 4, .id = ev->a,
+					     .name = "task", .name_len = 4, .id = te->task_id,
 					     .flags = RTC_F_BEGIN_UNKNOWN, .thread_number = t->meta.thread_number };
 
-			k = task_find(r, t->meta.proc, ev->a, true);
+			k = task_find(r, t->meta.proc, te->task_id, true);
 			if (!k)
 				return;
 			k->begin = o.ts;
@@ -408,7 +414,7 @@ static void task_end(struct rtc_rebuild *r, struct tstate *t, const struct rtc_e
 		}
 		task_end_out(r, k, t->meta.proc, ev->ts, k->synthetic ? RTC_F_BEGIN_UNKNOWN : 0);
 	}
-	t->task = ev->b;
+	t->task = te->current_task_after;
 }
 
 static int find_thread(struct rtc_rebuild *r, uint32_t proc, uint64_t thread_number)
@@ -422,15 +428,16 @@ static int find_thread(struct rtc_rebuild *r, uint32_t proc, uint64_t thread_num
 
 static void adopt(struct rtc_rebuild *r, struct tstate *t, const struct rtc_event *ev)
 {
-	int from = ev->b ? find_thread(r, t->meta.proc, ev->b) : -1;
+	const struct rt_rec_adopt *ad = &ev->u.adopt;
+	int from = ad->from_thread ? find_thread(r, t->meta.proc, ad->from_thread) : -1;
 
-	t->task = ev->a;
-	if (from >= 0 && ev->d != RT_ADOPT_RESTORE && r->threads[from].meta.tid != t->meta.tid) {
+	t->task = ad->task_id;
+	if (from >= 0 && ad->how != RT_ADOPT_RESTORE && r->threads[from].meta.tid != t->meta.tid) {
 		struct tstate *f = &r->threads[from];
 		uint64_t id = ++r->next_flow;
-		const char *what = ev->d == RT_ADOPT_INHERIT ? "inherit" : "adopt";
+		const char *what = ad->how == RT_ADOPT_INHERIT ? "inherit" : "adopt";
 		struct rtc_out s = { .kind = RTC_OUT_FLOW, .pid = f->meta.pid, .tid = f->meta.tid, .ts = ev->ts,
-				     .name = what, .name_len = (uint32_t)strlen(what), .id = id, .task = ev->a,
+				     .name = what, .name_len = (uint32_t)strlen(what), .id = id, .task = ad->task_id,
 				     .count = 0, .cat = "flow" };
 		struct rtc_out e = s;
 
@@ -447,7 +454,7 @@ static void loss(struct rtc_rebuild *r, struct tstate *t, const struct rtc_event
 		 const char *why)
 {
 	struct rtc_out o = { .kind = RTC_OUT_LOSS, .pid = t->meta.pid, .tid = t->meta.tid, .ts = ev->ts, .count = count,
-			     .id = since, .thread_number = t->meta.thread_number, .cat = why };
+			     .since = since, .thread_number = t->meta.thread_number, .cat = why };
 
 	t->lost += count;
 	if (!t->after_loss)
@@ -474,8 +481,10 @@ void rtc_rebuild_event(struct rtc_rebuild *r, const struct rtc_event *ev)
 		break;
 	case RT_REC_THREAD_NAME:
 		if (ev->str) {
+			const struct rt_rec_str *nm = &ev->u.thread_name.name;
+
 			struct rtc_out o = { .kind = RTC_OUT_THREAD, .pid = t->meta.pid, .tid = t->meta.tid,
-					     .text = ev->str, .text_len = ev->str_len,
+					     .text = nm->ptr, .text_len = nm->len,
 					     .thread_number = t->meta.thread_number };
 
 			emit(r, &o);
@@ -488,7 +497,7 @@ void rtc_rebuild_event(struct rtc_rebuild *r, const struct rtc_event *ev)
 	case RT_REC_SPAN_BEGIN: {
 		uint64_t begin = ev->ts;
 
-		push_span(t, begin, ++t->span_seq, t->task, (uint32_t)ev->a, begin < t->meta.attach_ts ? RTC_F_BEFORE_ATTACH : 0);
+		push_span(t, begin, ++t->span_seq, t->task, (uint32_t)ev->u.span_begin.name_id, begin < t->meta.attach_ts ? RTC_F_BEFORE_ATTACH : 0);
 		break;
 	}
 	case RT_REC_SPAN_END:
@@ -500,7 +509,7 @@ void rtc_rebuild_event(struct rtc_rebuild *r, const struct rtc_event *ev)
 	case RT_REC_SPAN_END_SEQ: {
 		size_t i;
 
-		for (i = t->depth; i > 0 && t->stack[i - 1].seq != ev->a; i--)
+		for (i = t->depth; i > 0 && t->stack[i - 1].seq != ev->u.span_end_seq.span_seq; i--)
 			;
 		if (i == 0) {
 			r->counts.unmatched_ends++;
@@ -518,10 +527,11 @@ void rtc_rebuild_event(struct rtc_rebuild *r, const struct rtc_event *ev)
 		task_end(r, t, ev);
 		break;
 	case RT_REC_LOG: {
-		const char *cat = r->names(r->names_ctx, t->meta.proc, (uint32_t)ev->a);
+		const struct rt_rec_log *lg = &ev->u.log;
+		const char *cat = r->names(r->names_ctx, t->meta.proc, (uint32_t)lg->category_id);
 		struct rtc_out o = { .kind = RTC_OUT_LOG, .pid = t->meta.pid, .tid = t->meta.tid, .ts = ev->ts,
-				     .name = cat, .name_len = (uint32_t)strlen(cat), .task = t->task, .text = ev->str,
-				     .text_len = ev->str_len, .flags = (uint32_t)ev->b,
+				     .name = cat, .name_len = (uint32_t)strlen(cat), .task = t->task, .text = lg->message.ptr,
+				     .text_len = lg->message.len, .flags = (uint32_t)lg->flags,
 				     .thread_number = t->meta.thread_number,
 				     .span_seq = t->depth ? t->stack[t->depth - 1].seq : 0 };
 
@@ -533,13 +543,14 @@ void rtc_rebuild_event(struct rtc_rebuild *r, const struct rtc_event *ev)
 		adopt(r, t, ev);
 		break;
 	case RT_REC_LOSS:
-		loss(r, t, ev, ev->a, ev->b, (ev->c & RT_LOSS_NESTED) && !(ev->c & RT_LOSS_FULL) ? "signal" : "full");
+		loss(r, t, ev, ev->u.loss.records, ev->u.loss.first_ts,
+		     (ev->u.loss.reasons & RT_LOSS_NESTED) && !(ev->u.loss.reasons & RT_LOSS_FULL) ? "signal" : "full");
 		break;
 	case RTC_EV_GAP:
-		loss(r, t, ev, ev->a, ev->ts, "overwritten");
+		loss(r, t, ev, ev->u.loss.records, ev->ts, "overwritten");
 		break;
 	case RTC_EV_UNREPORTED:
-		loss(r, t, ev, ev->a, ev->ts, "full-at-exit");
+		loss(r, t, ev, ev->u.loss.records, ev->ts, "full-at-exit");
 		break;
 	case RT_REC_STACK:
 		resync(r, t, ev);

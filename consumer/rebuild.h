@@ -10,68 +10,22 @@
 #include <stdint.h>
 
 #include "record.h"
+#include "sink.h"
 
-/* Flags on output spans and tasks. */
-enum rtc_flags {
-	RTC_F_INCOMPLETE = 1u << 0,    /* still open when recording stopped or its thread exited */
-	RTC_F_REPAIRED = 1u << 1,      /* closed by a mis-nested end */
-	RTC_F_BEFORE_ATTACH = 1u << 2, /* began before the consumer attached (true begin known) */
-	RTC_F_BEGIN_UNKNOWN = 1u << 3, /* began before the consumer attached, begin unknown */
-	RTC_F_LOST_END = 1u << 4,      /* its end fell into lost records */
-	RTC_F_THREAD_EXIT = 1u << 5,   /* closed because its thread exited */
-};
-
-/* One decoded record on the merged timeline. */
+/* One decoded record on the merged timeline. Its string field (thread name, log message) and
+ * STACK entries point at copies the event owns (`str`, `stack`). */
 struct rtc_event {
 	uint64_t ts;     /* CLOCK_MONOTONIC ns */
 	uint64_t order;  /* arrival order within its thread (stable tie breaker) */
 	uint32_t thread; /* engine thread index */
 	uint32_t kind;   /* enum rt_rec_kind, or RTC_EV_GAP / RTC_EV_UNREPORTED (not records) */
-	uint64_t a, b, c, d;
-	char *str; /* owned copy */
-	uint32_t str_len;
-	uint32_t stack_len;
-	struct rtc_stack_item *stack; /* owned; begin_ts already in ns (0 = unknown) */
+	union rt_rec_body u; /* LOSS: first_ts already in ns; STACK entries' begin_ts in ns (0 = unknown) */
+	char *str;
+	struct rt_rec_stack_entry *stack;
 };
 
-#define RTC_EV_GAP 100 /* a = records overwritten before the consumer read them */
-#define RTC_EV_UNREPORTED 101 /* a = records dropped after the thread's last LOSS record */
-
-enum rtc_out_kind {
-	RTC_OUT_PROCESS,
-	RTC_OUT_THREAD,
-	RTC_OUT_SPAN,
-	RTC_OUT_TASK_BEGIN,
-	RTC_OUT_TASK_END,
-	RTC_OUT_LOG,
-	RTC_OUT_LOSS,
-	RTC_OUT_FLOW,
-};
-
-struct rtc_out {
-	enum rtc_out_kind kind;
-	uint32_t pid, tid;
-	uint64_t ts;  /* ns on the merged timeline */
-	uint64_t dur; /* spans; tasks at end: duration */
-	const char *name;
-	uint32_t name_len;
-	uint64_t id;     /* task id, flow id */
-	uint64_t task;   /* span, log: the thread's task */
-	uint64_t parent; /* task begin: parent task */
-	uint64_t thread_number, span_seq;
-	uint64_t count;    /* loss: records; flow: 0 start, 1 end */
-	uint64_t self_ns;  /* span: duration minus its children's */
-	uint32_t depth;    /* span nesting depth, 0 = outermost */
-	uint32_t flags;    /* enum rtc_flags */
-	const char *text;  /* log message, process or thread name */
-	uint32_t text_len;
-	const char *cat;   /* log category, flow kind */
-};
-
-struct rtc_sink {
-	void (*emit)(void *ctx, const struct rtc_out *o);
-	void *ctx;
-};
+#define RTC_EV_GAP 100        /* u.loss.records = records overwritten before the consumer read them */
+#define RTC_EV_UNREPORTED 101 /* u.loss.records = records dropped after the thread's last LOSS record */
 
 /* What the rebuild needs to know about a thread (owned by the engine). */
 struct rtc_thread_meta {

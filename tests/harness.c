@@ -32,9 +32,6 @@ int harness_attach(struct harness *h)
 	err = rtc_producer_attach(&h->p);
 	if (err < 0)
 		return err;
-	err = rtc_decoder_init(&h->dec);
-	if (err < 0)
-		return err;
 	{
 		/* The helper thread takes none of the test's signals. */
 		sigset_t all, old;
@@ -58,22 +55,32 @@ static void append(struct harness *h, const struct rtc_record *rec, uint64_t thr
 			abort();
 	}
 	c = &h->recs[h->n++];
+	memset(c, 0, sizeof(*c));
 	c->kind = rec->kind;
 	c->ts = rec->ts;
-	c->a = rec->a;
-	c->b = rec->b;
-	c->c = rec->c;
-	c->d = rec->d;
 	c->thread_number = thread_number;
-	c->str_len = rec->str ? rec->str_len : 0;
-	c->str = rec->str ? strndup(rec->str, rec->str_len) : (char *)"";
-	c->stack_len = rec->stack_len;
-	c->stack = NULL;
+	c->str = (char *)"";
+	{
+		struct rtc_field f[8];
+		size_t nf = rtc_record_fields(rec, f, 8), ints = 0;
+		uint64_t *v[4] = { &c->a, &c->b, &c->c, &c->d };
+
+		for (size_t i = 0; i < nf; i++) {
+			if (f[i].type == RTC_FIELD_UINT && ints < 4)
+				*v[ints++] = f[i].u;
+			else if (f[i].type == RTC_FIELD_STR && !*c->str) {
+				c->str_len = f[i].s.len;
+				c->str = strndup(f[i].s.ptr, f[i].s.len);
+			} else if (f[i].type == RTC_FIELD_ENTRIES) {
+				c->stack_len = f[i].entries;
+			}
+		}
+	}
 	if (rec->kind == RT_REC_STACK) {
-		c->stack = malloc((rec->stack_len + 1) * sizeof(rec->stack[0]));
+		c->stack = malloc((c->stack_len + 1) * sizeof(rec->stack[0]));
 		if (!c->stack)
 			abort();
-		memcpy(c->stack, rec->stack, rec->stack_len * sizeof(rec->stack[0]));
+		memcpy(c->stack, rec->stack, c->stack_len * sizeof(rec->stack[0]));
 	}
 }
 
@@ -164,7 +171,6 @@ void harness_fini(struct harness *h)
 	for (size_t i = 0; i < HARNESS_THREADS; i++)
 		if (h->t[i].open)
 			rtc_ring_reader_close(&h->t[i].r);
-	rtc_decoder_fini(&h->dec);
 	rtc_producer_close(&h->p);
 	for (size_t i = 0; i < h->n; i++) {
 		if (h->recs[i].str_len || h->recs[i].kind == RT_REC_THREAD_START || h->recs[i].kind == RT_REC_LOG ||

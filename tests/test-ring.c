@@ -56,12 +56,10 @@ static void pair_open(struct pair *p, uint32_t mode, uint32_t sb_count)
 	p->ts = 1000;
 	assert_int_equal(rt__ring_create(&p->w, p->name, &cfg, p->ts), 0);
 	assert_int_equal(rtc_ring_reader_open(&p->r, p->name, (uint32_t)getpid()), 0);
-	assert_int_equal(rtc_decoder_init(&p->dec), 0);
 }
 
 static void pair_close(struct pair *p)
 {
-	rtc_decoder_fini(&p->dec);
 	rtc_ring_reader_close(&p->r);
 	rt__ring_destroy(&p->w, p->name);
 }
@@ -94,16 +92,16 @@ static void drain(struct pair *p)
 		rtc_decoder_reset(&p->dec, c.data, c.len, c.base_ts);
 		p->lost_reported += c.lost_before;
 		while ((ret = rtc_decoder_next(&p->dec, &rec)) > 0) {
-			if (rec.a != p->next_expected) {
+			if (rec.u.span_begin.name_id != p->next_expected) {
 				/* Overwrite mode: every jump is announced by the chunk's lost_before.
 				 * Discard mode: the ring never loses; drops happen before the write. */
-				if (rec.a < p->next_expected ||
-				    (p->w.mode == RT_SHM_MODE_OVERWRITE && rec.a - p->next_expected != c.lost_before))
+				if (rec.u.span_begin.name_id < p->next_expected ||
+				    (p->w.mode == RT_SHM_MODE_OVERWRITE && rec.u.span_begin.name_id - p->next_expected != c.lost_before))
 					p->corrupt++;
-				p->gaps += rec.a - p->next_expected;
+				p->gaps += rec.u.span_begin.name_id - p->next_expected;
 				c.lost_before = 0;
 			}
-			p->next_expected = rec.a + 1;
+			p->next_expected = rec.u.span_begin.name_id + 1;
 			p->seen++;
 		}
 		if (ret < 0)
@@ -213,7 +211,6 @@ static void test_garbage_records_are_reported(void **state)
 	static const uint8_t badkind[] = { 0x92, 0x63, 0x01 };
 
 	(void)state;
-	assert_int_equal(rtc_decoder_init(&d), 0);
 	rtc_decoder_reset(&d, missing, sizeof(missing), 0);
 	assert_int_equal(rtc_decoder_next(&d, &rec), -RT_ECORRUPT);
 	rtc_decoder_reset(&d, wrongtype, sizeof(wrongtype), 0);
@@ -223,7 +220,6 @@ static void test_garbage_records_are_reported(void **state)
 	rtc_decoder_reset(&d, badkind, sizeof(badkind), 0);
 	assert_int_equal(rtc_decoder_next(&d, &rec), -RT_ECORRUPT);
 	assert_int_equal(rtc_decoder_next(&d, &rec), 0);
-	rtc_decoder_fini(&d);
 }
 
 /* A producer that truncates its segment while we read it: every read fails with -EFAULT, nothing
@@ -252,7 +248,6 @@ static void test_truncated_segment_is_survived(void **state)
 	assert_int_equal(rtc_ring_reader_next(&p.r, &c) < 0 ? -EFAULT : 0, -EFAULT);
 	/* A second fault after the first is caught as well. */
 	assert_int_equal(rtc_safe_copy(&byte, p.r.data + 100, 1), -EFAULT);
-	rtc_decoder_fini(&p.dec);
 	rtc_ring_reader_close(&p.r);
 	/* The writer's mapping is gone too: do not touch it, only unmap and unlink. */
 	munmap(p.w.hdr, p.w.map_size);

@@ -165,45 +165,26 @@ struct dump_thread {
 
 static void print_record(struct rtc_producer *p, uint64_t thread_number, const struct rtc_record *rec)
 {
+	struct rtc_field f[8];
+	size_t n = rtc_record_fields(rec, f, 8);
+
 	printf("%20" PRIu64 " t%-3" PRIu64 " %-12s", rec->ts, thread_number, rtc_record_kind_name(rec->kind));
-	switch (rec->kind) {
-	case RT_REC_THREAD_START:
-		printf(" tid=%" PRIu64 " name=\"%.*s\"", rec->a, (int)rec->str_len, rec->str);
-		break;
-	case RT_REC_THREAD_NAME:
-		printf(" name=\"%.*s\"", (int)rec->str_len, rec->str);
-		break;
-	case RT_REC_SPAN_BEGIN:
-		printf(" %s", rtc_producer_name(p, (uint32_t)rec->a));
-		break;
-	case RT_REC_SPAN_END_SEQ:
-		printf(" seq=%" PRIu64, rec->a);
-		break;
-	case RT_REC_TASK_BEGIN:
-		printf(" task=%" PRIu64 " parent=%" PRIu64 " %s", rec->a, rec->b, rtc_producer_name(p, (uint32_t)rec->c));
-		break;
-	case RT_REC_TASK_END:
-		printf(" task=%" PRIu64 " now=%" PRIu64, rec->a, rec->b);
-		break;
-	case RT_REC_LOG:
-		printf(" [%s] %.*s", rtc_producer_name(p, (uint32_t)rec->a), (int)rec->str_len, rec->str);
-		break;
-	case RT_REC_ADOPT:
-		printf(" task=%" PRIu64 " from=t%" PRIu64 "/%" PRIu64 " how=%" PRIu64, rec->a, rec->b, rec->c, rec->d);
-		break;
-	case RT_REC_LOSS:
-		printf(" lost=%" PRIu64 " since=%" PRIu64 " reasons=%" PRIu64, rec->a, rec->b, rec->c);
-		break;
-	case RT_REC_STACK:
-		printf(" task=%" PRIu64 " depth=%u", rec->a, rec->stack_len);
-		for (uint32_t i = 0; i < rec->stack_len; i++)
-			printf(" %s#%" PRIu64, rtc_producer_name(p, rec->stack[i].name_id), rec->stack[i].span_seq);
-		break;
-	case RT_REC_MISUSE:
-		printf(" code=%" PRIu64 " detail=%" PRIu64, rec->a, rec->b);
-		break;
-	default:
-		break;
+	for (size_t i = 0; i < n; i++) {
+		if (!f[i].present)
+			continue;
+		if (f[i].type == RTC_FIELD_STR) {
+			printf(" %s=\"%.*s\"", f[i].name, (int)f[i].s.len, f[i].s.ptr);
+		} else if (f[i].type == RTC_FIELD_ENTRIES) {
+			printf(" %s=[", f[i].name);
+			for (uint32_t k = 0; k < f[i].entries; k++)
+				printf("%s%s#%" PRIu64, k ? " " : "", rtc_producer_name(p, (uint32_t)rec->stack[k].name_id),
+				       rec->stack[k].span_seq);
+			printf("]");
+		} else if (strcmp(f[i].name, "name_id") == 0 || strcmp(f[i].name, "category_id") == 0) {
+			printf(" %s", rtc_producer_name(p, (uint32_t)f[i].u));
+		} else {
+			printf(" %s=%" PRIu64, f[i].name, f[i].u);
+		}
 	}
 	putchar('\n');
 }
@@ -300,8 +281,6 @@ static int cmd_dump(pid_t pid, double duration)
 		rtc_producer_close(&p);
 		return 1;
 	}
-	if (rtc_decoder_init(&dec) < 0)
-		return 1;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -323,7 +302,6 @@ static int cmd_dump(pid_t pid, double duration)
 		if (threads[i].open)
 			rtc_ring_reader_close(&threads[i].r);
 	printf("# %" PRIu64 " records\n", d.count);
-	rtc_decoder_fini(&dec);
 	rtc_producer_close(&p);
 	return 0;
 }
