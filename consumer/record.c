@@ -231,8 +231,10 @@ static bool read_entries(struct cursor *c, struct rtc_record *rec, struct rt_rec
 		struct rt_rec_stack_entry *e = &rec->stack[i];
 		uint32_t m;
 
+		e->flags = 0;
 		if (!read_array(c, &m) || m < 4 || !read_uint(c, &e->name_id) || !read_uint(c, &e->span_seq) ||
-		    !read_uint(c, &e->begin_ts) || !read_uint(c, &e->task_id) || !skip(c, m - 4))
+		    !read_uint(c, &e->begin_ts) || !read_uint(c, &e->task_id) || (m > 4 && !read_uint(c, &e->flags)) ||
+		    !skip(c, m > 5 ? m - 5 : 0))
 			return false;
 	}
 	out->entries = rec->stack;

@@ -54,7 +54,8 @@ struct gen {
 		uint32_t cnt = (uint32_t)(rnd(&g->seed) % (RT_SHM_STACK_MAX + 1));        \
 		for (uint32_t i = 0; i < cnt; i++)                                        \
 			g->entries[i] = (struct rt_shm_stack_entry){ any_width(&g->seed), any_width(&g->seed), \
-								     any_width(&g->seed), (uint32_t)any_width(&g->seed), 0 }; \
+								     any_width(&g->seed), (uint32_t)any_width(&g->seed), \
+								     (uint32_t)(rnd(&g->seed) % 2) }; \
 		r->n.entries = g->entries;                                                \
 		r->n.count = cnt;                                                         \
 	}
@@ -116,6 +117,7 @@ static void compare(const struct rtc_record *rec, const msgpack_object *o)
 				assert_true(e[1].via.u64 == rec->stack[k].span_seq);
 				assert_true(e[2].via.u64 == rec->stack[k].begin_ts);
 				assert_true(e[3].via.u64 == rec->stack[k].task_id);
+				assert_true((v->via.array.ptr[k].via.array.size > 4 ? e[4].via.u64 : 0) == rec->stack[k].flags);
 			}
 			break;
 		}

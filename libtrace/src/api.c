@@ -412,6 +412,20 @@ struct rt_context rt_context_current(void)
 	ctx.task_id = t->task;
 	ctx.thread_number = t->thread_number;
 	ctx.span_seq = top_span_seq(t);
+	/* Recorded so that the consumer can start the hand-off's flow where it was captured. */
+	if (rt__active_now() == RT_SHM_ACTIVE_ON && enter(t)) {
+		uint64_t ts = rt__now();
+		uint8_t *p = rt__thread_reserve(t, RT_REC_MAX_context, ts);
+
+		if (p) {
+			struct rt_rec_context rec = { .task_id = ctx.task_id, .span_seq = ctx.span_seq };
+
+			rt__ring_commit(&t->w, rt_rec_put_context(p, rt__ring_delta(&t->w, ts), &rec));
+		} else {
+			rt__thread_lost(t, ts, RT_LOSS_FULL);
+		}
+		leave(t);
+	}
 	return ctx;
 }
 

@@ -140,11 +140,14 @@ static inline uint8_t *rt__rec_put_stack(uint8_t *p, const struct rt_rec_entries
 
 	p = rt_mp_array(p, k->count);
 	for (uint32_t i = 0; i < k->count; i++) {
-		p = rt_mp_array(p, 4);
+		/* flags only when set: entries stay 4 fields long for ABI 1.0/1.1 readers' sake. */
+		p = rt_mp_array(p, e[i].flags ? 5 : 4);
 		p = rt_mp_uint(p, e[i].name_id);
 		p = rt_mp_uint(p, e[i].span_seq);
 		p = rt_mp_uint(p, e[i].begin_ts);
 		p = rt_mp_uint(p, e[i].task_id);
+		if (e[i].flags)
+			p = rt_mp_uint(p, e[i].flags);
 	}
 	return p;
 }

@@ -67,8 +67,9 @@
 /* rt_context_current() while recording: where a hand-off starts (ABI 1.2). */
 #define RT_REC_FIELDS_context(F, x) F(x, U, task_id) F(x, U, span_seq)
 
-/* One open span of a STACK record; begin_ts 0 = unknown. */
-#define RT_REC_STACK_ENTRY_FIELDS(F, x) F(x, U, name_id) F(x, U, span_seq) F(x, U, begin_ts) F(x, U, task_id)
+/* One open span of a STACK record; begin_ts 0 = unknown; flags: enum rt_shm_stack_flags (ABI 1.2,
+ * optional). */
+#define RT_REC_STACK_ENTRY_FIELDS(F, x) F(x, U, name_id) F(x, U, span_seq) F(x, U, begin_ts) F(x, U, task_id) F(x, OU, flags)
 
 /* Kind 14 is reserved (it was announced for calibration records and never written). */
 enum rt_rec_kind {
@@ -116,7 +117,7 @@ struct rt_rec_str {
 };
 
 struct rt_rec_stack_entry {
-	uint64_t name_id, span_seq, begin_ts, task_id;
+	uint64_t name_id, span_seq, begin_ts, task_id, flags;
 };
 
 /* Encoder: the producer's stack entries (struct rt_shm_stack_entry); decoder: an array of struct
@@ -169,7 +170,7 @@ union rt_rec_body {
 #define RT__REC_SIZE_K 3
 #define RT__REC_SIZE(x, t, n) +RT__REC_SIZE_##t
 #define RT__REC_MAXSIZE(num, NAME, name) RT_REC_MAX_##name = 13 RT_REC_FIELDS_##name(RT__REC_SIZE, name),
-enum { RT_RECORD_KINDS(RT__REC_MAXSIZE) RT_REC_STACK_ENTRY_MAX = 1 + 4 * 9 };
+enum { RT_RECORD_KINDS(RT__REC_MAXSIZE) RT_REC_STACK_ENTRY_MAX = 1 + 5 * 9 };
 #undef RT__REC_MAXSIZE
 
 #endif

@@ -151,7 +151,13 @@ struct rt_shm_stack_entry {
 	uint64_t span_seq; /* per-thread span number, 1-based */
 	uint64_t task_id;  /* the thread's task when the span began */
 	uint32_t name_id;
-	uint32_t flags;
+	uint32_t flags;    /* enum rt_shm_stack_flags */
+};
+
+enum rt_shm_stack_flags {
+	/* begin_ts is CLOCK_MONOTONIC_COARSE nanoseconds (taken while nothing recorded), not the
+	 * process's clock: the consumer must not convert it. ABI 1.2. */
+	RT_SHM_STACK_COARSE = 1u << 0,
 };
 
 /* Per-thread ring segment at RT_SHM_RING_FMT. */
