@@ -37,7 +37,7 @@ struct rt__thread {
 	uint64_t lost_first_ts;
 	uint32_t lost_reasons;
 	uint64_t next_check_ts;
-	char ring_name[96];
+	char ring_name[RT_SHM_NAME_MAX];
 };
 
 /* The calling thread's state, registering it on first use. NULL when the library is inert or the
