@@ -22,6 +22,7 @@
 #include <ringtrace/ringtrace.h>
 
 #include "producer.h"
+#include "segments.h"
 
 static const char *tool, *producer, *checker;
 static char dir[256];
@@ -326,7 +327,7 @@ static void test_producer_killed(void **state)
 	assert_non_null(out);
 	assert_true(jint(out, "work") > 100);
 	free(out);
-	snprintf(seg, sizeof(seg), "/dev/shm/ringtrace.%u.%d", (unsigned)getuid(), (int)prod);
+	snprintf(seg, sizeof(seg), "/dev/shm/%s.%u.%d", rtc_shm_prefix(), (unsigned)getuid(), (int)prod);
 	assert_int_equal(access(seg, F_OK), -1); /* the dead producer's segments were removed */
 }
 
@@ -389,7 +390,7 @@ static void test_corrupt_and_foreign_segments(void **state)
 		FILE *f;
 
 		s[k] = spawn(sleeper, NULL, NULL);
-		snprintf(seg[k], sizeof(seg[k]), "/dev/shm/ringtrace.%u.%d", (unsigned)getuid(), (int)s[k]);
+		snprintf(seg[k], sizeof(seg[k]), "/dev/shm/%s.%u.%d", rtc_shm_prefix(), (unsigned)getuid(), (int)s[k]);
 		f = fopen(seg[k], "w");
 		assert_non_null(f);
 		memset(&fake, 0x5a, sizeof(fake));
