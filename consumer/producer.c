@@ -598,7 +598,8 @@ size_t rtc_producer_calibration(struct rtc_producer *p, struct rt_shm_calib_poin
 	struct calib_call a = { p, out, max, 0 };
 
 	rtc_safe_call(calib_call, &a); /* after a fault: the points copied before it */
-	qsort(out, a.n, sizeof(*out), cmp_calib);
+	if (a.n)
+		qsort(out, a.n, sizeof(*out), cmp_calib);
 	return a.n;
 }
 

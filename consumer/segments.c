@@ -277,7 +277,8 @@ int rtc_segments_clean(unsigned *processes, unsigned *segments)
 	*segments = 0;
 	if (err < 0)
 		return err;
-	qsort(c.v, c.n, sizeof(*c.v), by_pid);
+	if (c.n)
+		qsort(c.v, c.n, sizeof(*c.v), by_pid);
 	for (size_t i = 0, j; i < c.n; i = j) {
 		bool keep = pid_alive(c.v[i].pid), removed = false;
 

@@ -421,7 +421,10 @@ struct rt_shm_control *rt__process_ensure(void)
 		return rt__proc.ctl;
 	pthread_mutex_lock(&lazy_lock);
 	if (atomic_load_explicit(&lazy_pending, memory_order_relaxed)) {
-		/* A session started since our parent looked (`record -a`), or ended. */
+		/* The child may have changed user since fork() (a server dropping privileges): its
+		 * segments are named after, and owned by, who it is now. A session may have started
+		 * since our parent looked (`record -a`), or ended. */
+		rt__proc.uid = geteuid();
 		rt__session_find(&rt__proc.cfg, rt__proc.uid);
 		if (create_control(fork_parent_pid, fork_names) < 0)
 			__atomic_store_n(&rt__active_v1, &inactive_word, __ATOMIC_RELAXED);

@@ -173,7 +173,7 @@ static size_t collect(DIR *dir, uid_t uid, struct entry **out)
 		}
 		v[n].pid = pid;
 		v[n].kind = kind;
-		snprintf(v[n].name, sizeof(v[n].name), "%s", de->d_name);
+		memcpy(v[n].name, de->d_name, strlen(de->d_name) + 1); /* length checked above */
 		n++;
 	}
 	*out = v;
@@ -194,7 +194,8 @@ unsigned rt__reclaim(uid_t uid, pid_t self, bool self_stale, const struct rt__co
 		return 0;
 	dfd = dirfd(dir);
 	n = collect(dir, uid, &e);
-	qsort(e, n, sizeof(*e), by_pid);
+	if (n)
+		qsort(e, n, sizeof(*e), by_pid);
 	kept = calloc(n ? n : 1, sizeof(*kept));
 	for (size_t i = 0, j; i < n; i = j) {
 		enum verdict v = REMOVE;
@@ -229,7 +230,8 @@ unsigned rt__reclaim(uid_t uid, pid_t self, bool self_stale, const struct rt__co
 	}
 	/* Flight recorders' post-mortem history: the newest, within the count and size limits. */
 	if (kept) {
-		qsort(kept, nkept, sizeof(*kept), newest_first);
+		if (nkept)
+			qsort(kept, nkept, sizeof(*kept), newest_first);
 		for (size_t k = 0; k < nkept; k++) {
 			struct entry key = { .pid = kept[k].pid };
 			struct entry *g = bsearch(&key, e, n, sizeof(*e), by_pid);
