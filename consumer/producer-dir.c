@@ -150,8 +150,8 @@ static bool read_slot(struct rt_shm_thread_slot *s, struct slot_copy *c)
 		uint32_t st = atomic_load_explicit(&s->state, memory_order_acquire);
 		uint64_t tn = atomic_load_explicit(&s->thread_number, memory_order_relaxed);
 
-		if (st != RT_SHM_THREAD_ACTIVE && st != RT_SHM_THREAD_FINISHED && st != RT_SHM_THREAD_DRAINED)
-			return false;
+		if (st != RT_SHM_THREAD_ACTIVE && st != RT_SHM_THREAD_FINISHED)
+			return false; /* free, being set up, or drained: nothing to read */
 		c->state = st;
 		c->thread_number = tn;
 		c->tid = atomic_load_explicit(&s->tid, memory_order_relaxed);
@@ -276,15 +276,19 @@ struct drained_call {
 	struct rtc_producer *p;
 	struct rt_shm_thread_slot *s;
 	uint64_t thread_number, salt;
-	bool dead, ours;
+	bool dead;
+	int err;
 };
 
 static void drained_check(void *arg)
 {
 	struct drained_call *a = arg;
 
-	a->ours = atomic_load_explicit(&a->s->thread_number, memory_order_relaxed) == a->thread_number &&
-		  (a->dead || atomic_load_explicit(&a->s->state, memory_order_acquire) == RT_SHM_THREAD_FINISHED);
+	if (atomic_load_explicit(&a->s->thread_number, memory_order_relaxed) != a->thread_number)
+		a->err = -ESTALE;
+	/* Acquire pairs with the producer's release of FINISHED after its last commit. */
+	else if (!a->dead && atomic_load_explicit(&a->s->state, memory_order_acquire) != RT_SHM_THREAD_FINISHED)
+		a->err = -EAGAIN;
 	a->salt = atomic_load_explicit(&a->s->ring_salt, memory_order_relaxed);
 }
 
@@ -294,18 +298,22 @@ static void drained_mark(void *arg)
 	uint32_t expect = RT_SHM_THREAD_FINISHED;
 
 	/* Release: our reads of the ring are done before the producer may reuse the slot (its claim
-	 * CAS acquires). */
+	 * CAS acquires). A dead process's slot may still say ACTIVE: nobody will reuse it. */
 	atomic_compare_exchange_strong_explicit(&a->s->state, &expect, RT_SHM_THREAD_DRAINED, memory_order_release,
 						memory_order_relaxed);
 }
 
-void rtc_producer_thread_drained(struct rtc_producer *p, uint32_t slot, uint64_t thread_number, bool dead)
+int rtc_producer_thread_drained(struct rtc_producer *p, uint32_t slot, uint64_t thread_number, bool dead)
 {
-	struct drained_call a = { p, slot_ptr(p, slot), thread_number, 0, dead, false };
+	struct drained_call a = { p, slot_ptr(p, slot), thread_number, 0, dead, 0 };
 	char name[RT_SHM_NAME_MAX];
 
-	if (!a.s || rtc_safe_call(drained_check, &a) < 0 || !a.ours)
-		return;
+	if (!a.s)
+		return -ESTALE;
+	if (rtc_safe_call(drained_check, &a) < 0)
+		return -EFAULT;
+	if (a.err < 0)
+		return a.err;
 	/* The thread is gone and we have read everything: free the ring's memory now rather than
 	 * when the producer next needs a slot. */
 	if (a.salt)
@@ -315,7 +323,7 @@ void rtc_producer_thread_drained(struct rtc_producer *p, uint32_t slot, uint64_t
 		snprintf(name, sizeof(name), RT_SHM_RING_NAME_FMT, rtc_shm_prefix(), (unsigned)p->uid, (unsigned)p->pid,
 			 thread_number);
 	shm_unlink(name);
-	rtc_safe_call(drained_mark, &a);
+	return rtc_safe_call(drained_mark, &a) < 0 ? -EFAULT : 0;
 }
 
 /* ---- tasks ---- */

@@ -123,20 +123,23 @@ int rtc_producer_detach(struct rtc_producer *p);
 /* Did the process exit (its handler ran, the pid is gone, or its segment faulted)? */
 bool rtc_producer_exited(const struct rtc_producer *p);
 
-/* Call fn for every directory slot in use (active, finished or drained), extensions included,
+/* Call fn for every directory slot with a ring to read (active or finished), extensions included,
  * mapping new extensions as they are announced; each copy is consistent (seqlock-validated). fn
  * runs outside the SIGBUS guard and returns nonzero to stop. Returns how many slots fn was given,
  * or -EFAULT (the segment faulted: the slots before the fault were reported). */
 int rtc_producer_each_thread(struct rtc_producer *p, int (*fn)(void *ctx, const struct rtc_thread_info *t),
 			     void *ctx);
 
-/* Copy out up to max directory slots that are not free. Returns how many. (Prefer
+/* Copy out up to max directory slots that are active or finished. Returns how many. (Prefer
  * rtc_producer_each_thread(): it has no cap.) */
 size_t rtc_producer_threads(struct rtc_producer *p, struct rtc_thread_info *out, size_t max);
 
 /* Mark a finished thread's slot drained so the producer can reuse it, and remove its ring. With
- * dead set (the process is gone) the ring is removed whatever the slot's state. */
-void rtc_producer_thread_drained(struct rtc_producer *p, uint32_t slot, uint64_t thread_number, bool dead);
+ * dead set (the process is gone) the ring is removed whatever the slot's state. Returns 0 (handed
+ * back), -EAGAIN when the slot is not finished yet (a 1.0/1.1 producer finishes its ring before its
+ * slot: keep the reader and call again later, or the thread is seen a second time), -ESTALE when
+ * the slot holds another thread, -EFAULT. */
+int rtc_producer_thread_drained(struct rtc_producer *p, uint32_t slot, uint64_t thread_number, bool dead);
 
 /* Call fn for every task that has begun and not ended (ABI 1.2; nothing for older producers), each
  * copy consistent. fn runs outside the guard and returns nonzero to stop. Returns how many tasks

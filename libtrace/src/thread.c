@@ -315,19 +315,21 @@ void rt__thread_finish(struct rt__thread *t, bool exiting_thread)
 	 * store of state below publishes it. */
 	atomic_store_explicit(&t->ring->unreported_dropped, t->lost + (t->nested_lost - t->nested_reported),
 			      memory_order_relaxed);
-	/* Release: every commit above happens before a consumer sees FINISHED and decides that
-	 * commit_pos is final. */
-	atomic_store_explicit(&t->ring->state, RT_SHM_THREAD_FINISHED, memory_order_release);
-	if (!consumer && rt__proc.cfg.mode == RT_SHM_MODE_DISCARD && !rt__process_records_early()) {
-		/* Nobody reads and nothing was recorded since: give the slot straight back. */
+	if ((!consumer && rt__proc.cfg.mode == RT_SHM_MODE_DISCARD && !rt__process_records_early()) ||
+	    (!consumer && !rt__process_records_early() && !rt__dir_keep_finished())) {
+		/* Nobody reads (discard mode: nothing was recorded since; overwrite mode: enough
+		 * finished rings are kept already): give the slot straight back. */
+		atomic_store_explicit(&t->ring->state, RT_SHM_THREAD_FINISHED, memory_order_release);
 		shm_unlink(t->ring_name);
 		rt__dir_release(t->slot);
-	} else if (!consumer && !rt__process_records_early() && !rt__dir_keep_finished()) {
-		shm_unlink(t->ring_name);
-		rt__dir_release(t->slot);
-	} else {
-		atomic_store_explicit(&t->slot->state, RT_SHM_THREAD_FINISHED, memory_order_release);
+		return;
 	}
+	/* The slot first, then the ring: a consumer that finds the ring finished and read to its end
+	 * hands the slot back with a CAS from FINISHED, which must not find it still ACTIVE. Both
+	 * release: every commit above happens before a consumer sees FINISHED and decides that
+	 * commit_pos is final (it acquires the ring's state). */
+	atomic_store_explicit(&t->slot->state, RT_SHM_THREAD_FINISHED, memory_order_release);
+	atomic_store_explicit(&t->ring->state, RT_SHM_THREAD_FINISHED, memory_order_release);
 }
 
 /* pthread key destructor: runs at thread exit while the thread's TLS is still valid. */
