@@ -23,6 +23,9 @@
 #define DEFAULT_TASK_SLOTS 4096u
 #define DEFAULT_KEEP_DEAD 8u
 #define DEFAULT_KEEP_DEAD_BYTES (256ull << 20)
+#define DEFAULT_LEASE_MS 1000u
+#define MIN_LEASE_MS 200u
+#define MAX_LEASE_MS 600000u
 
 uint64_t rt__parse_size(const char *s)
 {
@@ -71,6 +74,7 @@ void rt__config_from_env(struct rt__config *cfg)
 	uint64_t tasks = rt__parse_size(getenv("RINGTRACE_TASK_SLOTS"));
 	const char *keep = getenv("RINGTRACE_KEEP_DEAD");
 	const char *keep_size = getenv("RINGTRACE_KEEP_DEAD_SIZE");
+	const char *lease = getenv("RINGTRACE_LEASE_MS");
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->mode = env_is("RINGTRACE_MODE", "overwrite") ? RT_SHM_MODE_OVERWRITE : RT_SHM_MODE_DISCARD;
@@ -99,6 +103,11 @@ void rt__config_from_env(struct rt__config *cfg)
 		cfg->task_slots = RT_SHM_TASKS_MAX;
 	cfg->keep_dead = keep && *keep ? (uint32_t)strtoul(keep, NULL, 10) : DEFAULT_KEEP_DEAD;
 	cfg->keep_dead_bytes = keep_size && *keep_size ? rt__parse_size(keep_size) : DEFAULT_KEEP_DEAD_BYTES;
+	cfg->lease_ms = lease && *lease ? (uint32_t)strtoul(lease, NULL, 10) : DEFAULT_LEASE_MS;
+	if (cfg->lease_ms < MIN_LEASE_MS)
+		cfg->lease_ms = MIN_LEASE_MS;
+	if (cfg->lease_ms > MAX_LEASE_MS)
+		cfg->lease_ms = MAX_LEASE_MS;
 	cfg->disabled = env_is("RINGTRACE_DISABLE", "1");
 	cfg->from_start = env_is("RINGTRACE_RECORD_FROM_START", "1");
 }

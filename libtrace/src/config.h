@@ -17,6 +17,7 @@ struct rt__config {
 	uint32_t task_slots;  /* shared task table size (power of two) */
 	uint32_t keep_dead;   /* overwrite mode: dead processes' segments kept for post-mortem reading */
 	uint64_t keep_dead_bytes; /* ... and their total size */
+	uint32_t lease_ms;    /* a consumer whose heartbeat stops this long is dropped */
 	bool disabled;        /* RINGTRACE_DISABLE=1: create nothing */
 	bool from_start;      /* RINGTRACE_RECORD_FROM_START=1: record before a consumer attaches,
 	                       * and at exit give a consumer launching us time to attach */

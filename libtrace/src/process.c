@@ -56,6 +56,7 @@ RT_API __thread struct rt__fast rt__fast_v1 __attribute__((tls_model("initial-ex
 
 /* Process-wide lease state, shared by the threads that run the periodic check. */
 static _Atomic uint64_t next_periodic_ts;
+static _Atomic uint64_t next_lease_ts;
 static _Atomic uint64_t lease_heartbeat;
 static _Atomic uint64_t lease_changed_ts;
 static _Atomic uint32_t lease_session;
@@ -200,7 +201,7 @@ static int create_control(pid_t parent_pid, struct rt__names_snapshot *names)
 	add_calib_point(ctl, &p1);
 	rt__proc.ticks_per_ns = rt__clock_rate(&p0, &p1);
 	rt__proc.check_interval = (uint64_t)(100e6 * rt__proc.ticks_per_ns);
-	rt__proc.lease_timeout = (uint64_t)(1e9 * rt__proc.ticks_per_ns);
+	rt__proc.lease_timeout = (uint64_t)(cfg->lease_ms * 1e6 * rt__proc.ticks_per_ns);
 	rt__proc.calib_interval = (uint64_t)(1e9 * rt__proc.ticks_per_ns);
 	atomic_store_explicit(&next_periodic_ts, p1.tsc + rt__proc.calib_interval, memory_order_relaxed);
 
@@ -271,30 +272,44 @@ static void give_up_early(struct rt_shm_control *ctl)
 		atomic_store_explicit(&ctl->active, RT_SHM_ACTIVE_ON, memory_order_seq_cst);
 }
 
+/* The lease check, by one thread at a time (the caller won the CAS on next_lease_ts). */
+static void check_lease(struct rt_shm_control *ctl, uint64_t ts)
+{
+	uint32_t session = atomic_load_explicit(&ctl->session, memory_order_acquire);
+	uint64_t hb, changed;
+
+	if (session == 0)
+		return;
+	hb = atomic_load_explicit(&ctl->heartbeat, memory_order_relaxed);
+	changed = atomic_load_explicit(&lease_changed_ts, memory_order_relaxed);
+	if (session != atomic_load_explicit(&lease_session, memory_order_relaxed) ||
+	    hb != atomic_load_explicit(&lease_heartbeat, memory_order_relaxed)) {
+		atomic_store_explicit(&lease_session, session, memory_order_relaxed);
+		atomic_store_explicit(&lease_heartbeat, hb, memory_order_relaxed);
+		atomic_store_explicit(&lease_changed_ts, ts, memory_order_relaxed);
+	} else if (ts > changed && ts - changed > rt__proc.lease_timeout) {
+		/* The consumer stopped beating (killed): stop paying for recording. The CAS makes sure
+		 * a consumer that attached meanwhile is not the one dropped. (ts > changed: timestamps
+		 * of different threads are not ordered; a wrapped difference must not drop anyone.) */
+		if (atomic_compare_exchange_strong_explicit(&ctl->session, &session, 0, memory_order_acq_rel,
+							    memory_order_relaxed)) {
+			atomic_store_explicit(&ctl->active, ctl->idle_active, memory_order_relaxed);
+			atomic_store_explicit(&ctl->consumer_pid, 0, memory_order_relaxed);
+			atomic_fetch_add_explicit(&ctl->lease_expiries, 1, memory_order_relaxed);
+		}
+	}
+}
+
 void rt__process_periodic(uint64_t ts)
 {
 	struct rt_shm_control *ctl = rt__proc.ctl;
-	uint32_t session = atomic_load_explicit(&ctl->session, memory_order_acquire);
-	uint64_t hb, due;
+	uint64_t due = atomic_load_explicit(&next_lease_ts, memory_order_relaxed);
 
-	if (session != 0) {
-		hb = atomic_load_explicit(&ctl->heartbeat, memory_order_relaxed);
-		if (session != atomic_load_explicit(&lease_session, memory_order_relaxed) ||
-		    hb != atomic_load_explicit(&lease_heartbeat, memory_order_relaxed)) {
-			atomic_store_explicit(&lease_session, session, memory_order_relaxed);
-			atomic_store_explicit(&lease_heartbeat, hb, memory_order_relaxed);
-			atomic_store_explicit(&lease_changed_ts, ts, memory_order_relaxed);
-		} else if (ts - atomic_load_explicit(&lease_changed_ts, memory_order_relaxed) > rt__proc.lease_timeout) {
-			/* The consumer stopped beating (killed): stop paying for recording. The CAS
-			 * makes sure a consumer that attached meanwhile is not the one dropped. */
-			if (atomic_compare_exchange_strong_explicit(&ctl->session, &session, 0, memory_order_acq_rel,
-								    memory_order_relaxed)) {
-				atomic_store_explicit(&ctl->active, ctl->idle_active, memory_order_relaxed);
-				atomic_store_explicit(&ctl->consumer_pid, 0, memory_order_relaxed);
-				atomic_fetch_add_explicit(&ctl->lease_expiries, 1, memory_order_relaxed);
-			}
-		}
-	}
+	/* One checker per interval: the lease_* values are then written by one thread at a time.
+	 * acq_rel pairs with the previous winner's CAS, so we see the values it stored. */
+	if (ts >= due && atomic_compare_exchange_strong_explicit(&next_lease_ts, &due, ts + rt__proc.check_interval,
+								 memory_order_acq_rel, memory_order_relaxed))
+		check_lease(ctl, ts);
 
 	due = atomic_load_explicit(&next_periodic_ts, memory_order_relaxed);
 	if (ts >= due && atomic_compare_exchange_strong_explicit(&next_periodic_ts, &due, ts + rt__proc.calib_interval,

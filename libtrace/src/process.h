@@ -22,7 +22,7 @@ struct rt__process {
 	struct rt__config cfg;
 	double ticks_per_ns;      /* raw clock ticks per nanosecond (1.0 for monotonic) */
 	uint64_t check_interval;  /* ticks between lease/calibration checks (~100 ms) */
-	uint64_t lease_timeout;   /* ticks without a heartbeat before a consumer is dropped (~1 s) */
+	uint64_t lease_timeout;   /* ticks without a heartbeat before a consumer is dropped (lease_ms) */
 	uint64_t calib_interval;  /* ticks between calibration points (~1 s) */
 };
 
