@@ -164,7 +164,9 @@ static int grow(struct rt_shm_control *ctl, uint32_t k)
 
 struct rt_shm_thread_slot *rt__dir_claim(struct rt_shm_control *ctl)
 {
-	static const uint32_t wanted[] = { RT_SHM_THREAD_FREE, RT_SHM_THREAD_DRAINED, RT_SHM_THREAD_FINISHED };
+	/* Drained slots first: threads come and go in the same few slots, which keeps the part of the
+	 * directory consumers scan small. */
+	static const uint32_t wanted[] = { RT_SHM_THREAD_DRAINED, RT_SHM_THREAD_FREE, RT_SHM_THREAD_FINISHED };
 	struct rt_shm_thread_slot *s;
 
 	for (;;) {
