@@ -262,10 +262,9 @@ static bool wanted(const char *name)
 	close(fd);
 	if (n < RT_SHM_CONTROL_HEADER_V10 || h.magic != RT_SHM_CONTROL_MAGIC)
 		return false;
-	if (h.session != 0 && h.consumer_pid != (uint32_t)getpid() && pid_alive((pid_t)h.consumer_pid))
+	if (h.session != 0 && pid_alive((pid_t)h.consumer_pid))
 		return true;
-	return n >= (ssize_t)sizeof(h) && h.header_size >= sizeof(h) && h.session_pid &&
-	       h.session_pid != (uint32_t)getpid() && pid_alive((pid_t)h.session_pid);
+	return n >= (ssize_t)sizeof(h) && h.header_size >= sizeof(h) && h.session_pid && pid_alive((pid_t)h.session_pid);
 }
 
 int rtc_segments_clean(unsigned *processes, unsigned *segments)
