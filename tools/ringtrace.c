@@ -161,6 +161,7 @@ struct dump_thread {
 	uint32_t slot;
 	uint64_t thread_number;
 	struct rtc_ring_reader r;
+	struct rtc_chunk_cursor cursor;
 };
 
 static void print_record(struct rtc_producer *p, uint64_t thread_number, const struct rtc_record *rec)
@@ -195,20 +196,26 @@ static int drain(struct rtc_producer *p, struct dump_thread *t, struct rtc_decod
 	struct rtc_record rec;
 	int ret, got = 0;
 
-	while ((ret = rtc_ring_reader_next(&t->r, &c)) > 0) {
-		if (c.lost_before)
-			printf("%20" PRIu64 " t%-3" PRIu64 " %-12s lost=%" PRIu64 " (overwritten)\n", c.lost_first_ts,
-			       t->thread_number, "gap", c.lost_before);
-		rtc_decoder_reset(dec, c.data, c.len, c.base_ts);
+	while ((ret = rtc_ring_reader_next(&t->r, &c, NULL, NULL)) > 0) {
+		uint64_t lost;
+		bool decodable = rtc_chunk_start(&t->cursor, dec, c.data, c.len, c.base_ts, c.continues, c.rec0, &lost);
+
+		if (lost)
+			printf("%20" PRIu64 " t%-3" PRIu64 " %-12s lost=%" PRIu64 " (overwritten)\n", c.base_ts,
+			       t->thread_number, "gap", lost);
+		got = 1;
+		if (!decodable)
+			continue; /* the start of this sub-buffer was undecodable */
 		while ((ret = rtc_decoder_next(dec, &rec)) > 0) {
+			if (dec->off <= c.skip)
+				continue;
 			print_record(p, t->thread_number, &rec);
 			(*count)++;
 		}
+		rtc_chunk_done(&t->cursor, dec, ret);
 		if (ret < 0)
 			fprintf(stderr, "ringtrace: pid %d thread %" PRIu64 ": malformed record skipped\n", (int)p->pid,
 				t->thread_number);
-		rtc_ring_reader_consumed(&t->r, dec->records, dec->ts);
-		got = 1;
 	}
 	if (ret < 0)
 		fprintf(stderr, "ringtrace: pid %d thread %" PRIu64 ": %s\n", (int)p->pid, t->thread_number, rt_strerror(ret));
