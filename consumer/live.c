@@ -44,6 +44,7 @@ struct lproc {
 	struct rtc_producer p;
 	struct rtc_clockmap clock;
 	uint64_t attach_ns;
+	bool from_start; /* launched by us: recorded from its first record, nothing is "before attach" */
 	uint32_t names_sent;
 	int32_t slot_thread[MAX_SLOTS]; /* directory slot -> thread index, -1 none */
 	uint64_t slot_number[MAX_SLOTS];
@@ -256,7 +257,8 @@ static int attach_proc(struct rtc_live *l, struct lproc *p, bool quiet)
 	rtc_clockmap_init(&p->clock, p->p.clock);
 	n = rtc_producer_calibration(&p->p, pts, RT_SHM_CALIB_MAX);
 	rtc_clockmap_add(&p->clock, pts, n);
-	p->attach_ns = mono_ns();
+	/* A process we launched records from its start: its spans began after "attach". */
+	p->attach_ns = p->from_start && p->p.start_mono_ns ? p->p.start_mono_ns : mono_ns();
 	snprintf(p->name, sizeof(p->name), "%s", p->p.process_name);
 	if (!l->origin_ns || (p->p.start_mono_ns && p->p.start_mono_ns < l->origin_ns))
 		l->origin_ns = p->p.start_mono_ns ? p->p.start_mono_ns : p->attach_ns;
@@ -272,7 +274,7 @@ static int attach_proc(struct rtc_live *l, struct lproc *p, bool quiet)
 	/* The stream's reader maps timestamps with exactly the points we map them with. */
 	if (rtc_clockmap_sample(&p->clock, &pts[0]))
 		l->out->calib(l->out_ctx, p->index, &pts[0]);
-	p->sampled_ns = p->attach_ns;
+	p->sampled_ns = mono_ns();
 	return 0;
 }
 
@@ -333,6 +335,8 @@ static void check_expected(struct rtc_live *l)
 
 			if (!p)
 				p = new_proc(l, pid);
+			if (p)
+				p->from_start = true;
 			/* A segment still being created has no magic yet: quietly try again next poll. */
 			err = !p ? -ENOMEM : p->attached ? 0 : attach_proc(l, p, true);
 			if (err != -RT_EBADMAGIC) {
@@ -420,6 +424,7 @@ static void drain_thread(struct rtc_live *l, struct lproc *p, uint32_t ti, bool 
 	while ((ret = rtc_ring_reader_next(&t->r, &c, l->out->chunk_buffer, l->out_ctx)) > 0) {
 		struct rtc_stream_chunk sc = { .thread = ti, .flags = c.continues ? RTC_CHUNK_CONTINUES : 0,
 					       .base_ts = c.base_ts, .rec0 = c.continues ? UINT64_MAX : c.rec0,
+					       .resume_rec0 = c.resume_rec0,
 					       .skip = c.skip, .data = c.data, .len = c.len };
 		uint64_t ns = rtc_clockmap_ns(&p->clock, t->r.lower_ts);
 

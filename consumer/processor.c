@@ -325,7 +325,7 @@ static void on_chunk(void *ctx, const struct rtc_stream_chunk *c)
 	p = pr->procs[t->proc];
 	pr->bytes += c->len;
 	decodable = rtc_chunk_start(&t->cursor, &dec, c->data, c->len, c->base_ts, c->flags & RTC_CHUNK_CONTINUES,
-				    c->rec0, &lost);
+				    c->rec0, c->resume_rec0, &lost);
 	/* Overwritten before they could be read (overwrite mode); version 1 captures say so. */
 	if (lost)
 		lost_before(pr, t, c->thread, p, lost, c->base_ts);

@@ -25,7 +25,7 @@ enum msg {
 	MSG_NAME = 2,        /* [2, proc, id, name] */
 	MSG_THREAD = 3,      /* [3, proc, index, thread_number, tid, name, attach_ns] */
 	MSG_CALIB = 4,       /* [4, proc, raw, mono_ns, real_ns] */
-	MSG_CHUNK = 5,       /* [5, thread, base_ts, lost_before, lost_first_ts, bin records, flags (v2), skip (v2), rec0 (v2)] */
+	MSG_CHUNK = 5,       /* [5, thread, base_ts, lost_before, lost_first_ts, bin records, flags (v2), skip (v2), rec0 (v2), resume_rec0 (v2)] */
 	MSG_WATERMARK = 6,   /* [6, watermark_ns] */
 	MSG_THREAD_DONE = 7, /* [7, thread, ts_ns, unreported_lost (optional)] */
 	MSG_END = 8,         /* [8, end_ns] */
@@ -139,7 +139,7 @@ static void w_chunk(void *ctx, const struct rtc_stream_chunk *c)
 {
 	struct rtc_raw_writer *w = ctx;
 
-	head(w, 9, MSG_CHUNK);
+	head(w, 10, MSG_CHUNK);
 	msgpack_pack_uint32(&w->pk, c->thread);
 	msgpack_pack_uint64(&w->pk, c->base_ts);
 	msgpack_pack_uint64(&w->pk, c->lost_before);
@@ -149,6 +149,7 @@ static void w_chunk(void *ctx, const struct rtc_stream_chunk *c)
 	msgpack_pack_uint32(&w->pk, c->flags);
 	msgpack_pack_uint32(&w->pk, c->skip);
 	msgpack_pack_uint64(&w->pk, c->rec0);
+	msgpack_pack_uint64(&w->pk, c->resume_rec0);
 }
 
 static void w_watermark(void *ctx, uint64_t watermark_ns)
@@ -469,11 +470,14 @@ static int message(struct reader *rd, const struct frame *o)
 			v[7] = 0;
 		if (!u(o, 8, &v[8]))
 			v[8] = UINT64_MAX;
+		if (!u(o, 9, &v[9]))
+			v[9] = UINT64_MAX;
 		if (v[6] > UINT32_MAX || v[7] > n)
 			return -RT_ECORRUPT;
 		c = (struct rtc_stream_chunk){ .thread = (uint32_t)v[1], .base_ts = v[2], .lost_before = v[3],
 					       .lost_first_ts = v[4], .data = (const uint8_t *)p, .len = n,
-					       .flags = (uint32_t)v[6], .skip = (uint32_t)v[7], .rec0 = v[8] };
+					       .flags = (uint32_t)v[6], .skip = (uint32_t)v[7], .rec0 = v[8],
+					       .resume_rec0 = v[9] };
 		CALL(chunk, &c);
 		break;
 	}

@@ -178,9 +178,13 @@ size_t rtc_record_fields(const struct rtc_record *rec, struct rtc_field *out, si
 }
 
 bool rtc_chunk_start(struct rtc_chunk_cursor *cc, struct rtc_decoder *d, const uint8_t *data, size_t len,
-		     uint64_t base_ts, bool continues, uint64_t rec0, uint64_t *lost)
+		     uint64_t base_ts, bool continues, uint64_t rec0, uint64_t resume_rec0, uint64_t *lost)
 {
 	*lost = 0;
+	if (!cc->rec_known && resume_rec0 != UINT64_MAX) {
+		cc->next_rec = resume_rec0;
+		cc->rec_known = true;
+	}
 	if (!continues && rec0 != UINT64_MAX) {
 		if (cc->rec_known && rec0 > cc->next_rec)
 			*lost = rec0 - cc->next_rec;

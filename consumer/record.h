@@ -49,10 +49,11 @@ struct rtc_chunk_cursor {
 };
 
 /* Reset d for a chunk. rec0: for a chunk that does not continue, its sub-buffer's first record
- * index (UINT64_MAX unknown). *lost: records overwritten unread just before it. False when it
- * cannot be decoded (it continues an undecodable one). */
+ * index (UINT64_MAX unknown); resume_rec0: on a reader's first chunk, the index it started at
+ * (UINT64_MAX unknown). *lost: records overwritten unread just before it. False when it cannot
+ * be decoded (it continues an undecodable one). */
 bool rtc_chunk_start(struct rtc_chunk_cursor *cc, struct rtc_decoder *d, const uint8_t *data, size_t len,
-		     uint64_t base_ts, bool continues, uint64_t rec0, uint64_t *lost);
+		     uint64_t base_ts, bool continues, uint64_t rec0, uint64_t resume_rec0, uint64_t *lost);
 
 /* After decoding the chunk (ret: rtc_decoder_next()'s last return). */
 void rtc_chunk_done(struct rtc_chunk_cursor *cc, const struct rtc_decoder *d, int ret);

@@ -97,6 +97,17 @@ int rtc_ring_reader_open(struct rtc_ring_reader *r, const char *shm_name, uint32
 	 * sub-buffer cannot be recycled under us in discard mode: the writer waits for read_pos. */
 	r->skip_to = atomic_load_explicit(&r->hdr->read_pos, memory_order_relaxed);
 	r->pos = r->skip_to - r->skip_to % r->sb_size;
+	/* Where the stream stands, if that sub-buffer is still intact: overwrites of what we have
+	 * not read yet then count as lost. Otherwise history lost before we came is not "lost". */
+	r->resume_rec0 = UINT64_MAX;
+	{
+		struct rt_shm_subbuf *sb = &r->sb[(r->pos / r->sb_size) & (r->sb_count - 1)];
+		uint64_t seq = atomic_load_explicit(&sb->seq, memory_order_acquire), rec0 = sb->rec_seq0;
+
+		atomic_thread_fence(memory_order_acquire);
+		if (seq == r->pos / r->sb_size && atomic_load_explicit(&sb->seq, memory_order_relaxed) == seq)
+			r->resume_rec0 = rec0;
+	}
 	return 0;
 
 error:
@@ -204,6 +215,8 @@ static int next_unguarded(struct next_call *n)
 		c->skip = r->skip_to > r->pos ? (uint32_t)((r->skip_to < end ? r->skip_to : end) - r->pos) : 0;
 		/* At a sub-buffer start the header says exactly where we are in the stream. */
 		c->rec0 = rec0;
+		c->resume_rec0 = r->resume_rec0;
+		r->resume_rec0 = UINT64_MAX;
 		r->lower_ts = base;
 		if (closed)
 			r->records += records;

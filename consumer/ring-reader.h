@@ -25,6 +25,7 @@ struct rtc_ring_reader {
 	uint64_t pos;       /* virtual read position */
 	uint64_t skip_to;   /* an earlier reader delivered everything before this position */
 	uint64_t records;   /* records in the sub-buffers read to their end (a gauge) */
+	uint64_t resume_rec0; /* index the first sub-buffer we read starts at, if intact at open; then UINT64_MAX */
 	uint64_t jumps;     /* times the writer lapped us and we skipped ahead (overwrite mode) */
 	uint64_t lower_ts;  /* raw clock: no record still to be read is older (base of the current sub-buffer) */
 	uint8_t *own;       /* a private buffer of sb_size, when the caller gives none */
@@ -39,6 +40,9 @@ struct rtc_ring_chunk {
 	bool continues;    /* it continues the previous chunk inside that sub-buffer */
 	uint32_t skip;     /* leading bytes an earlier reader already delivered */
 	uint64_t rec0;     /* !continues: ring-wide index of the sub-buffer's first record */
+	/* First chunk of this reader: the index reading started at (UINT64_MAX: unknown), so that
+	 * what the writer overwrote before the first copy counts as lost too. */
+	uint64_t resume_rec0;
 };
 
 /* Open and validate ring segment `shm_name` of producer pid. Returns 0, -ENOENT, -EACCES,

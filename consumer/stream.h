@@ -39,6 +39,7 @@ struct rtc_stream_chunk {
 	 * from there, whoever decodes finds exactly how many were overwritten unread (UINT64_MAX:
 	 * unknown, in captures of version 1, which give lost_before instead). */
 	uint64_t rec0;
+	uint64_t resume_rec0;  /* a ring's first chunk: the index reading it started at (UINT64_MAX unknown) */
 	uint64_t lost_before;  /* version 1 captures: records overwritten just before this chunk */
 	uint64_t lost_first_ts; /* version 1 captures: raw clock, when lost_before > 0 */
 	uint32_t skip;         /* leading bytes already delivered by an earlier reader: decode, do not emit */

@@ -117,7 +117,7 @@ void harness_drain(struct harness *h)
 		while ((ret = rtc_ring_reader_next(&h->t[s].r, &c, NULL, NULL)) > 0) {
 			uint64_t lost;
 			bool decodable = rtc_chunk_start(&h->t[s].cursor, &h->dec, c.data, c.len, c.base_ts, c.continues,
-							 c.rec0, &lost);
+							 c.rec0, c.resume_rec0, &lost);
 
 			h->gap_records += lost;
 			if (!decodable) {

@@ -92,7 +92,9 @@ static void drain(struct pair *p)
 	while ((ret = rtc_ring_reader_next(&p->r, &c, NULL, NULL)) > 0) {
 		uint64_t lost;
 
-		if (!rtc_chunk_start(&p->cursor, &p->dec, c.data, c.len, c.base_ts, c.continues, c.rec0, &lost)) {
+		if (!rtc_chunk_start(&p->cursor, &p->dec, c.data, c.len, c.base_ts, c.continues, c.rec0, c.resume_rec0, &lost)) {
+			if (getenv("RT_TEST_DEBUG"))
+				fprintf(stderr, "undecodable continuation at pos %llu\n", (unsigned long long)p->r.pos);
 			p->corrupt++;
 			continue;
 		}
@@ -102,8 +104,14 @@ static void drain(struct pair *p)
 				/* Overwrite mode: every jump is announced before the chunk (lost).
 				 * Discard mode: the ring never loses; drops happen before the write. */
 				if (rec.u.span_begin.name_id < p->next_expected ||
-				    (p->w.mode == RT_SHM_MODE_OVERWRITE && rec.u.span_begin.name_id - p->next_expected != lost))
+				    (p->w.mode == RT_SHM_MODE_OVERWRITE && rec.u.span_begin.name_id - p->next_expected != lost)) {
+					if (getenv("RT_TEST_DEBUG"))
+						fprintf(stderr, "jump: got %llu want %llu lost %llu continues %d rec0 %llu len %zu\n",
+							(unsigned long long)rec.u.span_begin.name_id,
+							(unsigned long long)p->next_expected, (unsigned long long)lost,
+							c.continues, (unsigned long long)c.rec0, c.len);
 					p->corrupt++;
+				}
 				p->gaps += rec.u.span_begin.name_id - p->next_expected;
 				lost = 0;
 			}
@@ -111,8 +119,11 @@ static void drain(struct pair *p)
 			p->seen++;
 		}
 		rtc_chunk_done(&p->cursor, &p->dec, ret);
-		if (ret < 0)
+		if (ret < 0) {
+			if (getenv("RT_TEST_DEBUG"))
+				fprintf(stderr, "decode error\n");
 			p->corrupt++;
+		}
 	}
 	if (ret < 0)
 		p->corrupt++;

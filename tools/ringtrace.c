@@ -198,7 +198,7 @@ static int drain(struct rtc_producer *p, struct dump_thread *t, struct rtc_decod
 
 	while ((ret = rtc_ring_reader_next(&t->r, &c, NULL, NULL)) > 0) {
 		uint64_t lost;
-		bool decodable = rtc_chunk_start(&t->cursor, dec, c.data, c.len, c.base_ts, c.continues, c.rec0, &lost);
+		bool decodable = rtc_chunk_start(&t->cursor, dec, c.data, c.len, c.base_ts, c.continues, c.rec0, c.resume_rec0, &lost);
 
 		if (lost)
 			printf("%20" PRIu64 " t%-3" PRIu64 " %-12s lost=%" PRIu64 " (overwritten)\n", c.base_ts,
