@@ -20,6 +20,7 @@
 #include "record.h"
 #include "safe-copy.h"
 #include "ring-reader.h"
+#include "error.h"
 
 #define MAX_THREADS 1024
 
@@ -109,7 +110,7 @@ static void list_one(void *ctx, pid_t pid, const char *shm_name, bool control)
 	ls->shown++;
 	err = rtc_producer_open_name(&p, shm_name);
 	if (err < 0) {
-		printf("%-8d %-16s refused: %s\n", (int)pid, "?", rt_strerror(err));
+		printf("%-8d %-16s refused: %s\n", (int)pid, "?", rtc_strerror(err));
 		return;
 	}
 	if (rtc_safe_call(list_row, &p) < 0)
@@ -218,7 +219,7 @@ static int drain(struct rtc_producer *p, struct dump_thread *t, struct rtc_decod
 				t->thread_number);
 	}
 	if (ret < 0)
-		fprintf(stderr, "ringtrace: pid %d thread %" PRIu64 ": %s\n", (int)p->pid, t->thread_number, rt_strerror(ret));
+		fprintf(stderr, "ringtrace: pid %d thread %" PRIu64 ": %s\n", (int)p->pid, t->thread_number, rtc_strerror(ret));
 	return got;
 }
 
@@ -279,12 +280,12 @@ static int cmd_dump(pid_t pid, double duration)
 
 	err = rtc_producer_open(&p, pid, geteuid());
 	if (err < 0) {
-		fprintf(stderr, "ringtrace: pid %d: %s\n", (int)pid, rt_strerror(err));
+		fprintf(stderr, "ringtrace: pid %d: %s\n", (int)pid, rtc_strerror(err));
 		return 1;
 	}
 	err = rtc_producer_attach(&p);
 	if (err < 0) {
-		fprintf(stderr, "ringtrace: pid %d: %s\n", (int)pid, rt_strerror(err));
+		fprintf(stderr, "ringtrace: pid %d: %s\n", (int)pid, rtc_strerror(err));
 		rtc_producer_close(&p);
 		return 1;
 	}
