@@ -363,15 +363,15 @@ static bool command(char *line, double *rate)
 		}
 		rtc_ws_trace_pump(S.wt);
 		printf("burst-done %" PRIu64 "\n", rtc_ws_trace_events(S.wt));
-	} else if (!strncmp(line, "count", 5)) {
-		printf("count %" PRIu64 "\n", rtc_ws_trace_events(S.wt));
-	} else if (!strncmp(line, "counters", 8)) {
+	} else if (!strcmp(line, "counters")) {
 		reply_counters();
-	} else if (!strncmp(line, "end", 3)) {
+	} else if (!strcmp(line, "count")) {
+		printf("count %" PRIu64 "\n", rtc_ws_trace_events(S.wt));
+	} else if (!strcmp(line, "end")) {
 		end_trace();
 		rtc_ws_trace_pump(S.wt);
 		printf("ended %" PRIu64 "\n", rtc_ws_trace_events(S.wt));
-	} else if (!strncmp(line, "quit", 4)) {
+	} else if (!strcmp(line, "quit")) {
 		return false;
 	} else {
 		printf("error unknown command: %s\n", line);
