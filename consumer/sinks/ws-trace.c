@@ -84,10 +84,12 @@ bool rtc_ws_opens_take(struct rtc_ws_opens *s, const struct rtc_out *o)
 
 	if (!s->n)
 		return false;
-	for (i = key_hash(o->pid, o->tid, o->thread_number, o->span_seq) & mask; !key_eq(&s->slots[i], o);
-	     i = (i + 1) & mask)
+	for (i = key_hash(o->pid, o->tid, o->thread_number, o->span_seq) & mask;; i = (i + 1) & mask) {
 		if (!s->slots[i].used)
 			return false;
+		if (key_eq(&s->slots[i], o))
+			break;
+	}
 	/* Shift later members of the cluster back over the hole so that probes stay unbroken. */
 	for (j = i;;) {
 		size_t home;
