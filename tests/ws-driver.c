@@ -262,6 +262,7 @@ static void start_trace(void)
 	info.tool = "ws-driver";
 	info.live = true;
 	S.sink.ops->begin(S.sink.ctx, &info);
+	rtc_ws_trace_pump(S.wt); /* the file joins before the first event: /trace.json has them all */
 	for (unsigned i = 0; i < S.nth; i++) {
 		struct sim_thread *t = &S.th[i];
 		struct rtc_out o = base(t, RTC_OUT_THREAD, ts);

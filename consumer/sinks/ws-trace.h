@@ -16,6 +16,8 @@
  *   rtc_ws_create(&opts, &ws);
  *   rtc_ws_trace_create(ws, snapshot, pipeline, &wt);
  *   add rtc_ws_trace_sink(wt) to the pipeline, from the trace's begin on;
+ *   right after the sink's begin, before the first event: rtc_ws_trace_pump(wt) (the /trace.json
+ *   file joins at the first pump, like a client: what it misses before, it only has as snapshot);
  *   between two events, every 10-100 ms (also when idle): rtc_ws_trace_pump(wt);
  *   once a second: rtc_ws_publish_stats(ws, json, len);
  *   at the end: the pipeline calls the sink's end and close; then
