@@ -328,10 +328,10 @@ int rtc_ws_pump(struct rtc_ws *ws, const struct rtc_ws_publisher_ops *ops, void 
 	struct rtc_ws_client *list = NULL;
 	int joined = 0;
 
-	/* Acquire: pairs with the server's release increment after it links a client / marks one
-	 * gone (and with client_push's after a kick). */
-	if (atomic_load_explicit(&ws->ndeparted, memory_order_acquire)) {
-		atomic_store_explicit(&ws->ndeparted, 0, memory_order_relaxed);
+	/* Acquire (the exchange): pairs with the server's release increment after it marks a client
+	 * gone, and with client_push's after a kick; none is lost between the read and the reset. */
+	if (atomic_load_explicit(&ws->ndeparted, memory_order_relaxed) &&
+	    atomic_exchange_explicit(&ws->ndeparted, 0, memory_order_acq_rel)) {
 		for (size_t i = 0; i < ws->njoined;) {
 			struct rtc_ws_client *c = ws->joined[i];
 
@@ -345,8 +345,10 @@ int rtc_ws_pump(struct rtc_ws *ws, const struct rtc_ws_publisher_ops *ops, void 
 			rtc__ws_client_unref(c);
 		}
 	}
+	/* Acquire: pairs with the server's release increment after it links a pending client (the
+	 * list itself is read under ws->lock). */
 	if (!atomic_load_explicit(&ws->npending, memory_order_acquire))
-		return 0;
+		return joined;
 	pthread_mutex_lock(&ws->lock);
 	list = ws->pending_head;
 	ws->pending_head = ws->pending_tail = NULL;
@@ -357,7 +359,7 @@ int rtc_ws_pump(struct rtc_ws *ws, const struct rtc_ws_publisher_ops *ops, void 
 
 		list = c->next_pending;
 		c->next_pending = NULL;
-		if (client_departed(c) || (ws->njoined == ws->joined_cap && ws->joined_cap >= (1u << 20))) {
+		if (client_departed(c)) {
 			rtc__ws_client_unref(c);
 			continue;
 		}

@@ -94,7 +94,7 @@ struct rtc_ws_publisher_ops {
 /**
  * Admit the /trace clients that arrived since the last call (join), and report the ones that
  * left (leave). Call it between two sends, regularly (every 10-100 ms, also when idle): new
- * clients wait for it. Cheap when nothing changed (two atomic loads).
+ * clients wait for it. Cheap when nothing changed (two relaxed or acquire loads).
  * \return number of clients joined.
  */
 int rtc_ws_pump(struct rtc_ws *ws, const struct rtc_ws_publisher_ops *ops, void *ctx);
