@@ -76,8 +76,11 @@ test('100 connect/disconnect cycles leave memory where it was', async () => {
     const k = await d.counters();
     assert.equal(k.clients_total, 240);
     assert.equal(k.slow_disconnects, 0);
+    // ThreadSanitizer's own bookkeeping grows with every allocation: there the cycles run for the
+    // races they may show, the memory bound is checked by the plain and ASan builds.
     const limit = (sanitized ? 4 : 2) << 20;
-    assert.ok(after - before < limit, `RSS grew by ${after - before} bytes over 100 cycles (limit ${limit})`);
+    if (!(process.env.RT_SANITIZE || '').includes('thread'))
+      assert.ok(after - before < limit, `RSS grew by ${after - before} bytes over 100 cycles (limit ${limit})`);
     console.log(`# RSS before ${before} after ${after} (${((after - before) / 1024).toFixed(0)} KiB)`);
   } finally {
     assert.deepEqual(await d.quit(), { code: 0, sig: null });
