@@ -23,6 +23,7 @@
 #include "rawfile.h"
 #include "sinks/chrome.h"
 #include "sinks/raw.h"
+#include "sinks/serve.h"
 #include "stats.h"
 #include "stream-queue.h"
 #include "error.h"
@@ -170,6 +171,16 @@ static int subscribe_outputs(struct rtc_engine *e, uint64_t origin, uint64_t sta
 		rtc_pipeline_subscribe(e->pipe, s, 0);
 	}
 	rtc_pipeline_subscribe(e->pipe, rtc_stats_sink(e->stats), 0);
+	if (e->o.listen || e->o.serve) {
+		struct rtc_serve_options so = { .listen = e->o.listen, .quiet = e->o.quiet };
+
+		err = rtc_serve_open(&so, e->pipe, &s);
+		if (err < 0) {
+			say(e, "cannot serve on %s: %s", e->o.listen ? e->o.listen : "127.0.0.1", strerror(-err));
+			return err;
+		}
+		rtc_pipeline_subscribe(e->pipe, s, 0);
+	}
 	return 0;
 }
 
@@ -238,7 +249,7 @@ static void *processor(void *arg)
 		bool done = atomic_load_explicit(&e->input_done, memory_order_acquire);
 
 		rtc_stream_queue_deliver(e->queue, rtc_processor_ops(), e->proc, done ? 0 : 100);
-		rtc_pipeline_sync(e->pipe);
+		rtc_pipeline_tick(e->pipe, mono_ns());
 		if (done)
 			break;
 	}

@@ -31,6 +31,9 @@ struct rtc_engine_options {
 	FILE *log;             /* messages (errors naming the process); NULL: stderr */
 	pid_t self;            /* in-process engine: the pid it runs in (its own thread is skipped) */
 	size_t max_backlog;    /* bytes read but not yet processed before reading pauses; 0: 512 MiB */
+	const char *listen;    /* serve the live page, trace and statistics here ("HOST:PORT"), or NULL */
+	bool serve;            /* serve even without listen (127.0.0.1, any port) */
+	bool quiet;            /* no informational messages (the server's URL, ...) */
 };
 
 struct rtc_engine;
