@@ -3,43 +3,17 @@
 #include "chrome.h"
 
 #include <errno.h>
-#include <pthread.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <unistd.h>
+
+#include "sinks/outfile.h"
 
 #define OTHER_MAX 64
 
-#define OUT_BUFS 4
-#define WRITER_NICE 10
-
-/* Own files are written by a thread of their own: formatting goes on while the kernel copies a
- * full buffer into the page cache (the largest single cost at high rates). */
-struct writer {
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	char *bufs[OUT_BUFS];
-	size_t lens[OUT_BUFS];
-	int full[OUT_BUFS]; /* FIFO of buffers to write, by index */
-	size_t nfull, head;
-	int free_[OUT_BUFS];
-	size_t nfree;
-	bool stop;
-	int fd;
-	int err;
-};
-
 struct rtc_chrome {
 	FILE *f;
-	int fd; /* own files: written with write(2) from buf, no stdio copy */
-	struct writer *w;
-	int cur; /* index of buf in w->bufs */
-	bool own;
-	char *path, *partial;
+	struct rtc_outfile *out; /* own files: events are formatted straight into its buffers */
 	uint64_t origin;
 	uint64_t events;
 	char *buf; /* events are formatted here (own files: many, flushed when nearly full) */
@@ -57,188 +31,62 @@ struct rtc_chrome {
 };
 
 #define EVENT_CAP (1u << 16)
-#define OUT_CAP (1u << 22) /* own files: flush when less than one event's worth is left */
 
-static struct rtc_chrome *create(FILE *f, int fd, uint64_t origin)
+static struct rtc_chrome *create(FILE *f, struct rtc_outfile *out, uint64_t origin)
 {
 	struct rtc_chrome *c = calloc(1, sizeof(*c));
 
 	if (!c)
 		return NULL;
 	c->f = f;
-	c->fd = fd;
+	c->out = out;
 	c->origin = origin;
-	c->cap = fd >= 0 ? OUT_CAP : EVENT_CAP;
+	if (out) {
+		c->buf = rtc_outfile_reserve(out, EVENT_CAP, &c->cap);
+		memcpy(c->buf, "{\"traceEvents\":[\n", 17);
+		c->len = 17;
+		return c;
+	}
+	c->cap = EVENT_CAP;
 	c->buf = malloc(c->cap);
 	if (!c->buf) {
 		free(c);
 		return NULL;
 	}
-	if (fd >= 0) {
-		memcpy(c->buf, "{\"traceEvents\":[\n", 17);
-		c->len = 17;
-	} else if (f) {
+	if (f)
 		fputs("{\"traceEvents\":[\n", f);
-	}
 	return c;
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-	size_t off = 0;
-
-	while (off < len) {
-		ssize_t n = write(fd, p + off, len - off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		off += (size_t)n;
-	}
-	return 0;
-}
-
-static void *writer_main(void *arg)
-{
-	struct writer *w = arg;
-
-	/* Writing may lag (the buffers' producer waits when all are full); whoever drains rings
-	 * must not wait for it. Linux keeps a nice value per thread; failure changes nothing. */
-	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), WRITER_NICE);
-	pthread_mutex_lock(&w->lock);
-	for (;;) {
-		int idx, err;
-
-		while (!w->nfull && !w->stop)
-			pthread_cond_wait(&w->cond, &w->lock);
-		if (!w->nfull)
-			break; /* stopped and drained */
-		idx = w->full[w->head];
-		w->head = (w->head + 1) % OUT_BUFS;
-		w->nfull--;
-		pthread_mutex_unlock(&w->lock);
-		err = write_all(w->fd, w->bufs[idx], w->lens[idx]);
-		pthread_mutex_lock(&w->lock);
-		if (err && !w->err)
-			w->err = err;
-		w->free_[w->nfree++] = idx;
-		pthread_cond_broadcast(&w->cond);
-	}
-	pthread_mutex_unlock(&w->lock);
-	return NULL;
-}
-
-static struct writer *writer_start(int fd, char *first)
-{
-	struct writer *w = calloc(1, sizeof(*w));
-
-	if (!w)
-		return NULL;
-	w->fd = fd;
-	w->bufs[0] = first;
-	for (int i = 1; i < OUT_BUFS; i++) {
-		w->bufs[i] = malloc(OUT_CAP);
-		if (!w->bufs[i])
-			goto error;
-		w->free_[w->nfree++] = i;
-	}
-	pthread_mutex_init(&w->lock, NULL);
-	pthread_cond_init(&w->cond, NULL);
-	if (pthread_create(&w->thread, NULL, writer_main, w) != 0)
-		goto error;
-	return w;
-error:
-	for (int i = 1; i < OUT_BUFS; i++)
-		free(w->bufs[i]);
-	free(w);
-	return NULL;
-}
-
-/* Hand the current buffer to the writer and continue in a free one (waiting for one if the disk
- * is slower than we format). Without a writer thread, write it here. */
+/* Hand what was formatted to the output file and continue in fresh room. */
 static void flush_fd(struct rtc_chrome *c)
 {
-	struct writer *w = c->w;
-
-	if (!w) {
-		int err = write_all(c->fd, c->buf, c->len);
-
-		if (err && !c->err)
-			c->err = err;
-		c->len = 0;
-		return;
-	}
-	pthread_mutex_lock(&w->lock);
-	w->lens[c->cur] = c->len;
-	w->full[(w->head + w->nfull) % OUT_BUFS] = c->cur;
-	w->nfull++;
-	pthread_cond_broadcast(&w->cond);
-	while (!w->nfree)
-		pthread_cond_wait(&w->cond, &w->lock);
-	c->cur = w->free_[--w->nfree];
-	c->buf = w->bufs[c->cur];
-	pthread_mutex_unlock(&w->lock);
+	rtc_outfile_advance(c->out, c->len);
+	c->buf = rtc_outfile_reserve(c->out, EVENT_CAP, &c->cap);
 	c->len = 0;
-}
-
-/* Write what is left, stop the writer, collect its error. */
-static void writer_finish(struct rtc_chrome *c)
-{
-	struct writer *w = c->w;
-
-	flush_fd(c);
-	pthread_mutex_lock(&w->lock);
-	w->stop = true;
-	pthread_cond_broadcast(&w->cond);
-	pthread_mutex_unlock(&w->lock);
-	pthread_join(w->thread, NULL);
-	if (w->err && !c->err)
-		c->err = w->err;
-	for (int i = 0; i < OUT_BUFS; i++)
-		free(w->bufs[i]);
-	pthread_mutex_destroy(&w->lock);
-	pthread_cond_destroy(&w->cond);
-	free(w);
-	c->w = NULL;
-	c->buf = NULL;
 }
 
 struct rtc_chrome *rtc_chrome_open(const char *path, uint64_t origin_ns)
 {
+	struct rtc_outfile *out;
 	struct rtc_chrome *c;
-	size_t n = strlen(path);
-	char *partial = malloc(n + 9);
-	int fd;
+	int err = rtc_outfile_open(&out, path, RTC_OUTFILE_THREAD);
 
-	if (!partial)
-		return NULL;
-	memcpy(partial, path, n);
-	memcpy(partial + n, ".partial", 9);
-	fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		free(partial);
+	if (err < 0) {
+		errno = -err;
 		return NULL;
 	}
-	c = create(NULL, fd, origin_ns);
+	c = create(NULL, out, origin_ns);
 	if (!c) {
-		close(fd);
-		unlink(partial);
-		free(partial);
+		rtc_outfile_abort(out);
 		errno = ENOMEM;
-		return NULL;
 	}
-	c->own = true;
-	c->partial = partial;
-	c->path = strdup(path);
-	c->w = writer_start(fd, c->buf); /* NULL: write synchronously */
 	return c;
 }
 
 struct rtc_chrome *rtc_chrome_open_stream(FILE *f, uint64_t origin_ns)
 {
-	return create(f, -1, origin_ns);
+	return create(f, NULL, origin_ns);
 }
 
 /* ---- formatting ---- */
@@ -377,7 +225,7 @@ static void put_cstr(struct rtc_chrome *c, const char *s)
 
 static void head(struct rtc_chrome *c, const char *ph, const struct rtc_out *o)
 {
-	if (c->fd < 0)
+	if (!c->out)
 		c->len = 0;
 	else if (c->cap - c->len < EVENT_CAP)
 		flush_fd(c);
@@ -410,7 +258,7 @@ static void head(struct rtc_chrome *c, const char *ph, const struct rtc_out *o)
 static void finish(struct rtc_chrome *c)
 {
 	PUTS(c, "}");
-	if (c->fd < 0 && fwrite(c->buf, 1, c->len, c->f) != c->len && !c->err)
+	if (!c->out && fwrite(c->buf, 1, c->len, c->f) != c->len && !c->err)
 		c->err = errno ? -errno : -EIO;
 	c->events++;
 }
@@ -558,7 +406,6 @@ static char *scratch_json(const char *key, const char *json_value, size_t n, con
 	char *e;
 
 	memset(&tmp, 0, sizeof(tmp));
-	tmp.fd = -1;
 	tmp.cap = EVENT_CAP;
 	tmp.buf = malloc(tmp.cap);
 	if (!tmp.buf)
@@ -611,11 +458,11 @@ int rtc_chrome_close(struct rtc_chrome *c)
 {
 	int err;
 
-	if (c->fd < 0)
+	if (!c->out)
 		c->len = 0;
 	PUTS(c, "\n],\n\"displayTimeUnit\":\"ns\",\n\"otherData\":{");
 	for (size_t i = 0; i < c->nother; i++) {
-		if (c->fd >= 0 && c->cap - c->len < EVENT_CAP)
+		if (c->out && c->cap - c->len < EVENT_CAP)
 			flush_fd(c);
 		if (i)
 			PUTS(c, ",");
@@ -623,27 +470,16 @@ int rtc_chrome_close(struct rtc_chrome *c)
 		free(c->other[i]);
 	}
 	PUTS(c, "}}\n");
-	if (c->w)
-		writer_finish(c);
-	else if (c->fd >= 0)
-		flush_fd(c);
-	else if (fwrite(c->buf, 1, c->len, c->f) != c->len || fflush(c->f) != 0)
-		c->err = c->err ? c->err : -EIO;
-	err = c->err;
-	if (c->own) {
-		/* Complete, then renamed into place: a reader never sees a partial file at the final
-		 * path. Not fsync()ed: that guards against power loss, not against the interruptions
-		 * (signals, dying producers) this protects from, and costs more than the writing. */
-		if (close(c->fd) != 0 && !err)
-			err = -errno;
-		if (!err && rename(c->partial, c->path) != 0)
-			err = -errno;
-		if (err)
-			unlink(c->partial);
+	if (c->out) {
+		/* Complete, then put in place (sinks/outfile.h): a reader never sees a partial file. */
+		rtc_outfile_advance(c->out, c->len);
+		err = rtc_outfile_commit(c->out);
+	} else {
+		if (fwrite(c->buf, 1, c->len, c->f) != c->len || fflush(c->f) != 0)
+			c->err = c->err ? c->err : -EIO;
+		err = c->err;
+		free(c->buf);
 	}
-	free(c->partial);
-	free(c->path);
-	free(c->buf);
 	free(c);
 	return err;
 }

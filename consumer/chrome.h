@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Chrome trace-event JSON (Object format) writer: a rebuild sink. The file is written beside its
- * final name and renamed into place when closed, so the final path never holds a partial trace. */
+/* Chrome trace-event JSON (Object format) writer: a rebuild sink. The file is written through
+ * sinks/outfile.h, so the final path never holds a partial trace ("-": stdout, ".gz": gzip). */
 #ifndef RTC_CHROME_H
 #define RTC_CHROME_H
 
@@ -11,7 +11,7 @@
 
 struct rtc_chrome;
 
-/* Open `path` for writing (via "<path>.partial"). origin_ns is ts 0 of the trace. Returns NULL and
+/* Open `path` for writing (sinks/outfile.h rules). origin_ns is ts 0 of the trace. Returns NULL and
  * sets errno on failure. */
 struct rtc_chrome *rtc_chrome_open(const char *path, uint64_t origin_ns);
 

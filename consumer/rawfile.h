@@ -15,7 +15,7 @@
 
 struct rtc_raw_writer;
 
-/* Written as "<path>.partial" and renamed by rtc_raw_writer_close(). NULL + errno on error. */
+/* Written through sinks/outfile.h (put in place by rtc_raw_writer_close()). NULL + errno on error. */
 struct rtc_raw_writer *rtc_raw_writer_open(const char *path, uint64_t origin_ns);
 void rtc_raw_write_process(struct rtc_raw_writer *w, uint32_t index, uint32_t pid, const char *name, uint32_t clock,
 			   uint32_t mode, uint64_t start_real_ns, uint64_t start_mono_ns, uint32_t parent_pid);
@@ -28,7 +28,7 @@ void rtc_raw_write_chunk(struct rtc_raw_writer *w, uint32_t thread, uint64_t bas
 void rtc_raw_write_watermark(struct rtc_raw_writer *w, uint64_t watermark_ns);
 void rtc_raw_write_thread_done(struct rtc_raw_writer *w, uint32_t thread, uint64_t ts, uint64_t unreported_lost);
 void rtc_raw_write_end(struct rtc_raw_writer *w, uint64_t end_ns);
-/* Flush and rename into place. 0 or -errno. */
+/* Flush and put in place. 0 or -errno. */
 int rtc_raw_writer_close(struct rtc_raw_writer *w);
 
 struct rtc_raw_process {
