@@ -255,7 +255,8 @@ static int run(int argc, char **argv)
 		return cli_usage_error(&cli_cmd_dump, "unexpected argument '%s'", argv[optind]);
 	if (!pid)
 		return cli_usage_error(&cli_cmd_dump, "which process? (-p PID)");
-	if (!cli_pid_exists(pid)) {
+	/* A process that died (killed) leaves its segments: what they hold can still be dumped. */
+	if (!cli_pid_exists(pid) && !cli_traced(pid)) {
 		cli_error(&cli_cmd_dump, "pid %d: no such process", (int)pid);
 		return CLI_FAILED;
 	}
@@ -270,7 +271,8 @@ const struct cli_command cli_cmd_dump = {
 		 "Attach to a traced process and print every record of every thread as it is read: time\n"
 		 "stamp, thread number, kind and fields, unmerged and not rebuilt into spans. For debugging\n"
 		 "the library and the format; 'ringtrace record' is what makes traces. Stops on Ctrl-C, after\n"
-		 "DURATION, or when the process has exited and its rings are drained.\n"
+		 "DURATION, or when the process has exited and its rings are drained. The segments a killed\n"
+		 "process left behind can be dumped too.\n"
 		 "\n"
 		 "Options:\n"
 		 "  -p, --pid PID            the process (a single one)\n"

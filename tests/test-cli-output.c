@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: MIT */
+/* `ringtrace record` and `convert` outputs as a user meets them: -o - into a JSON parser, .json.gz
+ * read back with zlib, a FIFO and devices written in place and left what they are, refusals before
+ * recording starts, and nothing left behind when writing fails. */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <zlib.h>
+
+#include "cli-run.h"
+#include "producer.h"
+
+/* ---- outputs ---- */
+
+/* `record -- producer` writing to -o OUTPUT; returns the exit status. */
+static int record_producer(const char *output, const char *err, long fsize)
+{
+	const char *argv[] = { tool, "record", "-q", "-o", output, "--", producer, "--threads", "2", "--spans", SPANS, NULL };
+
+	return finish(start(argv, NULL, err, fsize), 60000);
+}
+
+static void test_output_stdout_into_json_parser(void **state)
+{
+	char cmd[1200], out[300];
+	int status;
+
+	(void)state;
+	path(out, sizeof(out), "stdout.json");
+	/* The JSON goes through a pipe into a JSON parser; the summary goes to stderr. */
+	snprintf(cmd, sizeof(cmd),
+		 "{ %s record -o - -- %s --threads 2 --spans " SPANS " 2>%s/summary.txt; echo $? >%s/rc; } | "
+		 "python3 -c 'import json,sys; d=json.load(sys.stdin); "
+		 "print(sum(1 for e in d[\"traceEvents\"] if e[\"ph\"] == \"X\"))' >%s/parsed",
+		 tool, producer, dir, dir, dir);
+	status = system(cmd);
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_contains("rc", "0\n");
+	assert_contains("parsed", "4000\n");
+	assert_contains("summary.txt", "recorded ");
+	assert_int_equal(access(out, F_OK), -1);
+}
+
+static void test_output_json_gz_read_back(void **state)
+{
+	char gzpath[300], json[300], buf[1 << 16];
+	gzFile gz;
+	FILE *f;
+	int n;
+
+	(void)state;
+	path(gzpath, sizeof(gzpath), "trace.json.gz");
+	path(json, sizeof(json), "from-gz.json");
+	assert_int_equal(record_producer(gzpath, "gz.err", 0), 0);
+	assert_empty("gz.err");
+	gz = gzopen(gzpath, "rb");
+	assert_non_null(gz);
+	assert_int_equal(gzdirect(gz), 0); /* really compressed */
+	f = fopen(json, "wb");
+	while ((n = gzread(gz, buf, sizeof(buf))) > 0)
+		fwrite(buf, 1, (size_t)n, f);
+	assert_int_equal(n, 0);
+	fclose(f);
+	gzclose(gz);
+	assert_int_equal(checked_spans(json), EXPECTED_SPANS);
+}
+
+static void test_output_fifo_streamed(void **state)
+{
+	char fifo[300], json[300], *data = malloc(64 << 20);
+	struct stat st;
+	size_t len = 0;
+	int rd, status = -1;
+	pid_t rec;
+	FILE *f;
+
+	(void)state;
+	path(fifo, sizeof(fifo), "trace.fifo");
+	path(json, sizeof(json), "from-fifo.json");
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	/* No reader: refused at once, nothing launched. */
+	assert_int_equal(record_producer(fifo, "fifo.err", 0), 1);
+	assert_contains("fifo.err", "a FIFO with no reader");
+	rd = open(fifo, O_RDONLY | O_NONBLOCK);
+	assert_true(rd >= 0);
+	{
+		const char *argv[] = { tool, "record", "-q", "-o", fifo, "--", producer, "--threads", "2", "--spans", SPANS,
+				       NULL };
+
+		rec = start(argv, NULL, "fifo.err", 0);
+	}
+	for (int i = 0; i < 60000; i++) {
+		ssize_t n = read(rd, data + len, (64 << 20) - len);
+
+		if (n > 0) {
+			len += (size_t)n;
+			continue;
+		}
+		if (n == 0 && status >= 0)
+			break; /* the writer is gone and everything was read */
+		if (status < 0 && waitpid(rec, &status, WNOHANG) == rec)
+			status = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+		else
+			usleep(1000);
+	}
+	close(rd);
+	assert_int_equal(status, 0);
+	f = fopen(json, "wb");
+	fwrite(data, 1, len, f);
+	fclose(f);
+	free(data);
+	assert_int_equal(checked_spans(json), EXPECTED_SPANS);
+	assert_int_equal(lstat(fifo, &st), 0);
+	assert_true(S_ISFIFO(st.st_mode));
+}
+
+static void assert_char_device(const char *p, unsigned maj, unsigned min)
+{
+	struct stat st;
+
+	assert_int_equal(lstat(p, &st), 0);
+	assert_true(S_ISCHR(st.st_mode));
+	assert_int_equal(major(st.st_rdev), maj);
+	assert_int_equal(minor(st.st_rdev), min);
+}
+
+static void test_output_devices_stay_devices(void **state)
+{
+	(void)state;
+	assert_int_equal(record_producer("/dev/null", "null.err", 0), 0);
+	assert_empty("null.err");
+	assert_char_device("/dev/null", 1, 3);
+	/* Writing fails (the device is full): an error, and the device is still the device. */
+	assert_int_equal(record_producer("/dev/full", "full.err", 0), 1);
+	assert_contains("full.err", "/dev/full");
+	assert_char_device("/dev/full", 1, 7);
+}
+
+static void test_output_refused_before_recording(void **state)
+{
+	const char *ready_argv[] = { producer, "--ready", NULL, "--forever", "--threads", "1", "--spans", "10", NULL };
+	char ready[300], sub[300], missing[300], pid[16];
+	struct rtc_producer p;
+	pid_t prod;
+
+	(void)state;
+	path(ready, sizeof(ready), "ready");
+	path(sub, sizeof(sub), "sub");
+	path(missing, sizeof(missing), "no/such/dir/x.json");
+	assert_int_equal(mkdir(sub, 0755), 0);
+	ready_argv[2] = ready;
+	prod = start(ready_argv, NULL, NULL, 0);
+	for (int i = 0; i < 5000 && access(ready, F_OK) != 0; i++)
+		usleep(1000);
+	snprintf(pid, sizeof(pid), "%d", (int)prod);
+	{
+		const char *argv[] = { tool, "record", "-p", pid, "-o", sub, NULL };
+
+		assert_int_equal(run(argv, NULL, "refused.err"), 1);
+		assert_contains("refused.err", "is a directory");
+	}
+	{
+		const char *argv[] = { tool, "record", "-p", pid, "-o", missing, NULL };
+
+		assert_int_equal(run(argv, NULL, "refused.err"), 1);
+		assert_contains("refused.err", "no such directory");
+	}
+	{
+		const char *argv[] = { tool, "convert", "whatever.rtrace", "-o", sub, NULL };
+
+		assert_int_equal(run(argv, NULL, "refused.err"), 1);
+		assert_contains("refused.err", "is a directory");
+	}
+	/* Never attached: the producer has not seen a consumer. */
+	assert_int_equal(rtc_producer_open(&p, prod, getuid()), 0);
+	assert_int_equal(atomic_load(&p.ctl->lease_expiries), 0);
+	assert_int_equal(atomic_load(&p.ctl->session), 0);
+	rtc_producer_close(&p);
+	assert_int_equal(entries(sub), 0);
+	kill(prod, SIGTERM);
+	waitpid(prod, NULL, 0);
+}
+
+static void test_failed_output_leaves_nothing(void **state)
+{
+	const char *prod_argv[] = { producer, "--ready", NULL, "--forever", "--threads", "1", "--spans", "100", NULL };
+	char sub[300], json[300], ready[300], pid[16], *t;
+	size_t n;
+	pid_t prod;
+
+	(void)state;
+	path(sub, sizeof(sub), "fail");
+	assert_int_equal(mkdir(sub, 0755), 0);
+	path(json, sizeof(json), "fail/trace.json");
+	{
+		FILE *f = fopen(json, "w");
+
+		fputs("old", f);
+		fclose(f);
+	}
+	path(ready, sizeof(ready), "ready-fail");
+	prod_argv[2] = ready;
+	prod = start(prod_argv, NULL, NULL, 0);
+	for (int i = 0; i < 5000 && access(ready, F_OK) != 0; i++)
+		usleep(1000);
+	snprintf(pid, sizeof(pid), "%d", (int)prod);
+	{
+		/* Files of at most 64 KiB for the recorder only: its JSON cannot be written. */
+		const char *argv[] = { tool, "record", "-q", "-p", pid, "-d", "1s", "-o", json, NULL };
+
+		assert_int_equal(finish(start(argv, NULL, "efbig.err", 64 << 10), 60000), 1);
+	}
+	kill(prod, SIGTERM);
+	waitpid(prod, NULL, 0);
+	assert_contains("efbig.err", "trace.json");
+	assert_int_equal(entries(sub), 1);
+	t = slurp(json, &n);
+	assert_int_equal(n, 3);
+	assert_memory_equal(t, "old", 3);
+	free(t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_output_stdout_into_json_parser),
+		cmocka_unit_test(test_output_json_gz_read_back),
+		cmocka_unit_test(test_output_fifo_streamed),
+		cmocka_unit_test(test_output_devices_stay_devices),
+		cmocka_unit_test(test_output_refused_before_recording),
+		cmocka_unit_test(test_failed_output_leaves_nothing),
+	};
+
+	if (cli_run_init() < 0)
+		return 1;
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
