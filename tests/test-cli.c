@@ -269,6 +269,19 @@ static void test_record_command_problems(void **state)
 		assert_int_equal(run(argv, NULL, "cmd.err"), 1);
 		assert_contains("cmd.err", "/bin/sleep never became a traced process: nothing was recorded");
 	}
+	/* -a with no traced process at all: in a /dev/shm of its own (others' tests trace too). */
+	if (geteuid() == 0 && access("/usr/bin/unshare", X_OK) == 0) {
+		char script[600];
+		const char *argv[] = { "/usr/bin/unshare", "-m", "/bin/sh", "-c", script, NULL };
+
+		snprintf(script, sizeof(script),
+			 "mount -t tmpfs -o size=1M none /dev/shm || exit 99; exec %s record -a -q -d 300ms -o %s", tool,
+			 json);
+		assert_int_equal(run(argv, NULL, "cmd.err"), 1);
+		assert_contains("cmd.err", "no traced process of uid 0 appeared while recording: nothing was recorded");
+	} else {
+		printf("(the -a case needs root and unshare(1) for a private /dev/shm: skipped)\n");
+	}
 }
 
 static void test_dump_of_killed_process_ends(void **state)
