@@ -84,7 +84,8 @@ pid_t start(const char *const argv[], const char *out, const char *err, long fsi
 		fd = open(err ? p : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0600);
 		dup2(fd, 2);
 		if (fsize > 0) {
-			struct rlimit rl = { (rlim_t)fsize, (rlim_t)fsize };
+			/* Only the soft limit: a program it launches may raise it again. */
+			struct rlimit rl = { (rlim_t)fsize, RLIM_INFINITY };
 
 			signal(SIGXFSZ, SIG_IGN); /* the write fails with EFBIG instead */
 			setrlimit(RLIMIT_FSIZE, &rl);
@@ -130,6 +131,17 @@ void assert_contains(const char *name, const char *want)
 
 	if (!strstr(t, want))
 		fail_msg("%s does not contain \"%s\"; it has: %s", name, want, t);
+	free(t);
+}
+
+void assert_status(int got, int want, const char *err)
+{
+	char *t;
+
+	if (got == want)
+		return;
+	t = text(err ? err : "");
+	fail_msg("exit status %d, expected %d; %s: %s", got, want, err ? err : "(stderr not kept)", t);
 	free(t);
 }
 

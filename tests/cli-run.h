@@ -45,6 +45,9 @@ char *text(const char *name);
 void assert_contains(const char *name, const char *want);
 void assert_empty(const char *name);
 
+/* got == want, else fail showing the err file of the scratch directory. */
+void assert_status(int got, int want, const char *err);
+
 /* Spans in a Chrome JSON file (otherData.spans) after check-chrome.py validated it; -1 if the
  * file breaks a rule. */
 long checked_spans(const char *json);

@@ -44,7 +44,7 @@ static void test_every_subcommand_help(void **state)
 
 		snprintf(usage, sizeof(usage), "usage: ringtrace %s", cmds[i]);
 		for (size_t k = 0; k < 3; k++) {
-			assert_int_equal(run(forms[k], "help.out", "help.err"), 0);
+			assert_status(run(forms[k], "help.out", "help.err"), 0, "help.err");
 			assert_contains("help.out", usage);
 			assert_contains("help.out", "-h, --help");
 			assert_empty("help.err");
@@ -57,20 +57,20 @@ static void test_every_subcommand_help(void **state)
 	{
 		const char *argv[] = { tool, "--help", NULL };
 
-		assert_int_equal(run(argv, "help.out", "help.err"), 0);
+		assert_status(run(argv, "help.out", "help.err"), 0, "help.err");
 		for (size_t i = 0; i < 5; i++)
 			assert_contains("help.out", cmds[i]);
 	}
 	{
 		const char *argv[] = { tool, NULL };
 
-		assert_int_equal(run(argv, "help.out", "help.err"), 2);
+		assert_status(run(argv, "help.out", "help.err"), 2, "help.err");
 		assert_contains("help.err", "usage: ringtrace");
 	}
 	{
 		const char *argv[] = { tool, "help", "frobnicate", NULL };
 
-		assert_int_equal(run(argv, "help.out", "help.err"), 2);
+		assert_status(run(argv, "help.out", "help.err"), 2, "help.err");
 		assert_contains("help.err", "'frobnicate' is not a ringtrace command");
 	}
 }
@@ -81,7 +81,7 @@ static void test_version(void **state)
 	char abi[64];
 
 	(void)state;
-	assert_int_equal(run(argv, "version.out", "version.err"), 0);
+	assert_status(run(argv, "version.out", "version.err"), 0, "version.err");
 	assert_contains("version.out", "ringtrace " RT_VERSION_STRING "\n");
 	assert_contains("version.out", "libringtrace");
 	snprintf(abi, sizeof(abi), "shared-memory format ABI %d.%d", RT_SHM_ABI_MAJOR, RT_SHM_ABI_MINOR);
@@ -93,7 +93,7 @@ static void test_version(void **state)
 
 static void expect_usage_error(const char *const argv[], const char *message)
 {
-	assert_int_equal(run(argv, "args.out", "args.err"), 2);
+	assert_status(run(argv, "args.out", "args.err"), 2, "args.err");
 	assert_contains("args.err", message);
 	assert_contains("args.err", "--help'.");
 	assert_empty("args.out");
@@ -121,9 +121,9 @@ static void test_bad_pids(void **state)
 		const char *dump[] = { tool, "dump", "-p", pid, NULL };
 
 		snprintf(msg, sizeof(msg), "pid %s: no such process", pid);
-		assert_int_equal(run(record, NULL, "args.err"), 1);
+		assert_status(run(record, NULL, "args.err"), 1, "args.err");
 		assert_contains("args.err", msg);
-		assert_int_equal(run(dump, NULL, "args.err"), 1);
+		assert_status(run(dump, NULL, "args.err"), 1, "args.err");
 		assert_contains("args.err", msg);
 	}
 	{
@@ -140,7 +140,7 @@ static void test_bad_pids(void **state)
 				break;
 			usleep(1000);
 		}
-		assert_int_equal(run(record, NULL, "args.err"), 1);
+		assert_status(run(record, NULL, "args.err"), 1, "args.err");
 		assert_contains("args.err", msg);
 		kill(s, SIGKILL);
 		waitpid(s, NULL, 0);
@@ -253,20 +253,20 @@ static void test_record_command_problems(void **state)
 	{
 		const char *argv[] = { tool, "record", "-o", json, "--", "/nonexistent/program", NULL };
 
-		assert_int_equal(run(argv, NULL, "cmd.err"), 127);
+		assert_status(run(argv, NULL, "cmd.err"), 127, "cmd.err");
 		assert_contains("cmd.err", "/nonexistent/program: command not found");
 	}
 	{
 		const char *argv[] = { tool, "record", "-o", json, "--", "no-such-program-anywhere", NULL };
 
-		assert_int_equal(run(argv, NULL, "cmd.err"), 127);
+		assert_status(run(argv, NULL, "cmd.err"), 127, "cmd.err");
 		assert_contains("cmd.err", "command not found");
 	}
 	assert_int_equal(access(json, F_OK), -1); /* refused before anything was opened */
 	{
 		const char *argv[] = { tool, "record", "-q", "-o", json, "--", "/bin/sleep", "0.1", NULL };
 
-		assert_int_equal(run(argv, NULL, "cmd.err"), 1);
+		assert_status(run(argv, NULL, "cmd.err"), 1, "cmd.err");
 		assert_contains("cmd.err", "/bin/sleep never became a traced process: nothing was recorded");
 	}
 	/* -a with no traced process at all: in a /dev/shm of its own (others' tests trace too). */
@@ -277,7 +277,7 @@ static void test_record_command_problems(void **state)
 		snprintf(script, sizeof(script),
 			 "mount -t tmpfs -o size=1M none /dev/shm || exit 99; exec %s record -a -q -d 300ms -o %s", tool,
 			 json);
-		assert_int_equal(run(argv, NULL, "cmd.err"), 1);
+		assert_status(run(argv, NULL, "cmd.err"), 1, "cmd.err");
 		assert_contains("cmd.err", "no traced process of uid 0 appeared while recording: nothing was recorded");
 	} else {
 		printf("(the -a case needs root and unshare(1) for a private /dev/shm: skipped)\n");
@@ -302,7 +302,7 @@ static void test_dump_of_killed_process_ends(void **state)
 	{
 		const char *dump[] = { tool, "dump", "-p", pid, NULL };
 
-		assert_int_equal(finish(start(dump, "dump.out", "dump.err", 0), 10000), 0);
+		assert_status(finish(start(dump, "dump.out", "dump.err", 0), 10000), 0, "dump.err");
 	}
 	assert_contains("dump.out", "# attached to pid");
 	assert_contains("dump.out", " records\n");
