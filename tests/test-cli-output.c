@@ -20,7 +20,6 @@
 #include <zlib.h>
 
 #include "cli-run.h"
-#include "producer.h"
 
 /* ---- outputs ---- */
 

@@ -140,15 +140,16 @@ static char *follow_own_link(const char *path)
 	return out;
 }
 
-static int open_stdout(struct rtc_target *t)
+/* Standard output or error, whatever it is (a pipe, a terminal, a file the shell opened). */
+static int open_std(struct rtc_target *t, int which)
 {
-	int fl = fcntl(STDOUT_FILENO, F_GETFL);
+	int fl = fcntl(which, F_GETFL);
 
 	if (fl < 0)
 		return -EBADF;
 	if ((fl & O_ACCMODE) == O_RDONLY)
 		return -EBADF;
-	t->fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+	t->fd = fcntl(which, F_DUPFD_CLOEXEC, 3);
 	if (t->fd < 0)
 		return -errno;
 	t->kind = RTC_TARGET_STDOUT;
@@ -301,8 +302,10 @@ int rtc_target_open(struct rtc_target *t, const char *path, unsigned flags)
 		return -ENOMEM;
 	if (!*path)
 		err = -ENOENT;
-	else if (!strcmp(path, "-"))
-		err = open_stdout(t);
+	else if (!strcmp(path, "-") || !strcmp(path, "/dev/stdout"))
+		err = open_std(t, STDOUT_FILENO);
+	else if (!strcmp(path, "/dev/stderr"))
+		err = open_std(t, STDERR_FILENO);
 	else
 		err = open_path(t, path, flags, 0);
 	if (err < 0)

@@ -8,7 +8,7 @@
 #include <sys/types.h>
 
 enum rtc_target_kind {
-	RTC_TARGET_STDOUT,  /* "-": a duplicate of fd 1 */
+	RTC_TARGET_STDOUT,  /* "-", /dev/stdout, /dev/stderr: a duplicate of fd 1 or 2 */
 	RTC_TARGET_REPLACE, /* a hidden new file in dirfd, renamed over `base` on commit */
 	RTC_TARGET_STREAM,  /* a character device, FIFO or socket, written in place */
 };

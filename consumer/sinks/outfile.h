@@ -3,7 +3,8 @@
  * statistics): atomic replacement of regular files, streaming to stdout, pipes and devices, gzip.
  *
  * Where the bytes go, by what PATH is when it is opened:
- *   "-"                      standard output (fd 1, duplicated; never closed, never replaced).
+ *   "-", "/dev/stdout"       standard output (fd 1, duplicated; never closed, never replaced);
+ *                            "/dev/stderr" likewise.
  *   a regular file, or none  a new file in the same directory, invisible until commit (O_TMPFILE,
  *                            or an exclusive random name created with O_CREAT|O_EXCL|O_NOFOLLOW
  *                            where the filesystem lacks O_TMPFILE), then renamed over PATH: a
