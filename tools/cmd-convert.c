@@ -48,7 +48,7 @@ static int run(int argc, char **argv)
 	if (cli_preopen_output(&cli_cmd_convert, "-o", o.json_path))
 		return CLI_FAILED;
 	/* With the trace on stdout, everything else goes to stderr. */
-	report = strcmp(o.json_path, "-") ? stdout : stderr;
+	report = strcmp(o.json_path, "-") && strcmp(o.json_path, "/dev/stdout") ? stdout : stderr;
 	o.log = stderr;
 	e = rtc_engine_create(&o);
 	if (!e) {

@@ -197,18 +197,24 @@ static bool recorded_nothing(const struct rtc_engine *e, const struct record_arg
 	return true;
 }
 
+/* Is this output standard output (sinks/outfile.h)? */
+static bool is_stdout(const char *path)
+{
+	return path && (!strcmp(path, "-") || !strcmp(path, "/dev/stdout"));
+}
+
 static void say_written(FILE *f, const struct record_args *a)
 {
-	if (a->o.json_path && strcmp(a->o.json_path, "-"))
+	if (a->o.json_path && !is_stdout(a->o.json_path))
 		fprintf(f, "\nwrote %s (open it in https://ui.perfetto.dev or chrome://tracing)\n", a->o.json_path);
-	if (a->o.raw_path && strcmp(a->o.raw_path, "-"))
+	if (a->o.raw_path && !is_stdout(a->o.raw_path))
 		fprintf(f, "wrote %s (ringtrace convert %s -o FILE.json)\n", a->o.raw_path, a->o.raw_path);
 }
 
 static int record(struct record_args *a)
 {
-	bool to_stdout = (a->o.json_path && !strcmp(a->o.json_path, "-")) || (a->o.raw_path && !strcmp(a->o.raw_path, "-"));
-	FILE *report = to_stdout ? stderr : stdout; /* the trace has stdout */
+	/* With the trace on standard output, the summary and messages go to standard error. */
+	FILE *report = is_stdout(a->o.json_path) || is_stdout(a->o.raw_path) ? stderr : stdout;
 	struct rtc_engine *e;
 	int err, status;
 
