@@ -75,6 +75,12 @@ static int add_pid(struct record_args *a, const char *s)
 	return 0;
 }
 
+/* Is this output standard output (sinks/outfile.h)? */
+static bool is_stdout(const char *path)
+{
+	return path && (!strcmp(path, "-") || !strcmp(path, "/dev/stdout"));
+}
+
 static int parse(int argc, char **argv, struct record_args *a)
 {
 	enum { OPT_RAW = 256, OPT_MAX_BACKLOG, OPT_POLL_US };
@@ -144,6 +150,8 @@ static int parse(int argc, char **argv, struct record_args *a)
 				       a->o.raw_path);
 	if (a->o.json_path && a->o.raw_path && !strcmp(a->o.json_path, a->o.raw_path))
 		return cli_usage_error(&cli_cmd_record, "-o and --raw name the same output '%s'", a->o.json_path);
+	if (is_stdout(a->o.json_path) && is_stdout(a->o.raw_path))
+		return cli_usage_error(&cli_cmd_record, "-o and --raw cannot both be standard output");
 	if (!a->o.json_path && !a->o.raw_path)
 		a->o.json_path = DEFAULT_OUTPUT;
 	return 0;
@@ -195,12 +203,6 @@ static bool recorded_nothing(const struct rtc_engine *e, const struct record_arg
 	else
 		cli_error(&cli_cmd_record, "nothing was recorded");
 	return true;
-}
-
-/* Is this output standard output (sinks/outfile.h)? */
-static bool is_stdout(const char *path)
-{
-	return path && (!strcmp(path, "-") || !strcmp(path, "/dev/stdout"));
 }
 
 static void say_written(FILE *f, const struct record_args *a)
