@@ -127,31 +127,48 @@ char *text(const char *name)
 
 void assert_contains(const char *name, const char *want)
 {
-	char *t = text(name);
+	char msg[2048], *t = text(name);
+	bool found = strstr(t, want) != NULL;
 
-	if (!strstr(t, want))
-		fail_msg("%s does not contain \"%s\"; it has: %s", name, want, t);
+	snprintf(msg, sizeof(msg), "%s", t); /* fail_msg() does not return: free first */
 	free(t);
+	if (!found)
+		fail_msg("%s does not contain \"%s\"; it has: %s", name, want, msg);
 }
 
 void assert_status(int got, int want, const char *err)
 {
-	char *t;
+	char msg[2048], *t;
 
 	if (got == want)
 		return;
 	t = text(err ? err : "");
-	fail_msg("exit status %d, expected %d; %s: %s", got, want, err ? err : "(stderr not kept)", t);
+	snprintf(msg, sizeof(msg), "%s", t); /* fail_msg() does not return: free first */
 	free(t);
+	fail_msg("exit status %d, expected %d; %s: %s", got, want, err ? err : "(stderr not kept)", msg);
+}
+
+bool taken_by_another_consumer(const char *err)
+{
+	char *t = text(err);
+	bool taken = strstr(t, "another consumer is attached") != NULL;
+
+	free(t);
+	if (taken) {
+		printf("(another consumer on this machine took the producer first: once more)\n");
+		sleep(1);
+	}
+	return taken;
 }
 
 void assert_empty(const char *name)
 {
-	char *t = text(name);
+	char msg[2048], *t = text(name);
 
-	if (*t)
-		fail_msg("%s is not empty: %s", name, t);
+	snprintf(msg, sizeof(msg), "%s", t); /* fail_msg() does not return: free first */
 	free(t);
+	if (*msg)
+		fail_msg("%s is not empty: %s", name, msg);
 }
 
 /* Spans in a Chrome JSON file (otherData.spans) after tests/check-chrome.py validated it; -1 if

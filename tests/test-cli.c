@@ -267,7 +267,7 @@ static void test_record_command_problems(void **state)
 		const char *argv[] = { tool, "record", "-q", "-o", json, "--", "/bin/sleep", "0.1", NULL };
 
 		assert_status(run(argv, NULL, "cmd.err"), 1, "cmd.err");
-		assert_contains("cmd.err", "/bin/sleep never became a traced process: nothing was recorded");
+		assert_contains("cmd.err", "nothing was recorded: /bin/sleep never became a traced process");
 	}
 	/* -a with no traced process at all: in a /dev/shm of its own (others' tests trace too). */
 	if (geteuid() == 0 && access("/usr/bin/unshare", X_OK) == 0) {
@@ -287,7 +287,7 @@ static void test_record_command_problems(void **state)
 static void test_dump_of_killed_process_ends(void **state)
 {
 	const char *argv[] = { producer, "--ready", NULL, "--forever", "--threads", "2", "--spans", "10", NULL };
-	char ready[300], pid[16];
+	char ready[300], pid[16], seg[128];
 	pid_t prod;
 
 	(void)state;
@@ -299,10 +299,26 @@ static void test_dump_of_killed_process_ends(void **state)
 	kill(prod, SIGKILL);
 	waitpid(prod, NULL, 0);
 	snprintf(pid, sizeof(pid), "%d", (int)prod);
+	snprintf(seg, sizeof(seg), "/dev/shm/ringtrace.%u.%d", (unsigned)getuid(), (int)prod);
+	if (access(seg, F_OK) != 0) {
+		/* Another consumer on this machine (`record -a`) retired the dead process first. */
+		printf("(the killed process's segments were removed by another consumer: skipped)\n");
+		skip();
+	}
 	{
 		const char *dump[] = { tool, "dump", "-p", pid, NULL };
+		int status;
 
-		assert_status(finish(start(dump, "dump.out", "dump.err", 0), 10000), 0, "dump.err");
+		for (int attempt = 0;; attempt++) {
+			status = finish(start(dump, "dump.out", "dump.err", 0), 10000);
+			if (attempt == 4 || !taken_by_another_consumer("dump.err"))
+				break;
+		}
+		if (status != 0 && access(seg, F_OK) != 0) {
+			printf("(the killed process's segments were removed by another consumer: skipped)\n");
+			skip();
+		}
+		assert_status(status, 0, "dump.err");
 	}
 	assert_contains("dump.out", "# attached to pid");
 	assert_contains("dump.out", " records\n");

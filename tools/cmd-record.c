@@ -194,8 +194,8 @@ static bool recorded_nothing(const struct rtc_engine *e, const struct record_arg
 		return false;
 	if (a->cmd)
 		cli_error(&cli_cmd_record,
-			  "%s never became a traced process: nothing was recorded (is it linked with libringtrace? "
-			  "is RINGTRACE_DISABLE set?)",
+			  "nothing was recorded: %s never became a traced process that could be attached (not linked "
+			  "with libringtrace? RINGTRACE_DISABLE set? or refused, as said above)",
 			  a->cmd[0]);
 	else if (a->o.all)
 		cli_error(&cli_cmd_record, "no traced process of uid %u appeared while recording: nothing was recorded",
