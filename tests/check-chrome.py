@@ -29,6 +29,8 @@ def main(path):
     spans = collections.defaultdict(list)
     asyncs = {}
     flows = {}
+    anchors = set()  # (ts, pid, tid, cat) of the slices flow events bind to
+    bindings = []  # (event index, flow id, ph, binding key)
     pids = set()
     thread_names = {}
     log_messages = []
@@ -55,6 +57,12 @@ def main(path):
             dur = ev.get("dur")
             if not isinstance(dur, (int, float)) or dur < 0:
                 fail("event %d: bad dur" % i)
+            if ev.get("cat") == "flow":
+                # The slice a flow event binds to (DevTools binds on equal ts, pid, tid, cat).
+                if dur != 0:
+                    fail("event %d: flow anchor with a duration" % i)
+                anchors.add((ts, ev["pid"], ev["tid"], "flow"))
+                continue
             if ev.get("cat") != "span":
                 fail("event %d: X without cat" % i)
             end = ts + dur
@@ -69,6 +77,15 @@ def main(path):
             for flag in ("incomplete", "repaired", "before_attach", "begin_unknown", "end_lost", "thread_exited"):
                 if ev.get("args", {}).get(flag):
                     flags[flag] += 1
+            continue
+        if ph == "s":
+            # A flow starts where its context was captured: written when it was adopted, later.
+            if not ev.get("cat") or "id" not in ev:
+                fail("event %d: flow without cat/id" % i)
+            if ev["id"] in flows:
+                fail("event %d: flow %r started twice" % (i, ev["id"]))
+            flows[ev["id"]] = None
+            bindings.append((i, ev["id"], ph, (ts, ev["pid"], ev["tid"], ev["cat"])))
             continue
         # Every other phase is written in merged order: one timeline across threads and processes.
         if ts + 1e-9 < last_any:
@@ -93,20 +110,16 @@ def main(path):
                 if ts + 1e-9 < asyncs[k][0]:
                     fail("event %d: async ends before it begins" % i)
                 asyncs[k] = (asyncs[k][0], asyncs[k][1], ts)
-        elif ph in ("s", "f"):
+        elif ph == "f":
             if not ev.get("cat") or "id" not in ev:
                 fail("event %d: flow without cat/id" % i)
             k = ev["id"]
-            if ph == "s":
-                if k in flows:
-                    fail("event %d: flow %r started twice" % (i, k))
-                flows[k] = None
-            else:
-                if k not in flows or flows[k] is not None:
-                    fail("event %d: flow end %r without a start" % (i, k))
-                if ev.get("bp") != "e":
-                    fail("event %d: flow end without bp:e" % i)
-                flows[k] = ts
+            if k not in flows or flows[k] is not None:
+                fail("event %d: flow end %r without a start" % (i, k))
+            if ev.get("bp") != "e":
+                fail("event %d: flow end without bp:e" % i)
+            flows[k] = ts
+            bindings.append((i, k, ph, (ts, ev["pid"], ev["tid"], ev["cat"])))
         elif ph == "i":
             if ev.get("s") not in ("t", "p", "g"):
                 fail("event %d: instant scope" % i)
@@ -124,6 +137,10 @@ def main(path):
     for k, v in flows.items():
         if v is None:
             fail("flow %r never ends" % (k,))
+    # Every flow event binds to a slice, or viewers draw nothing.
+    for i, k, ph, b in bindings:
+        if b not in anchors:
+            fail("event %d: flow %r (%s) binds to no slice at ts %r on %r/%r with cat %r" % (i, k, ph, b[0], b[1], b[2], b[3]))
     # X events nest per thread: sorted by (ts, -dur), each lies inside the enclosing one.
     for key, lst in spans.items():
         lst.sort(key=lambda s: (s[0], -s[1]))

@@ -48,8 +48,9 @@ void assert_empty(const char *name);
 /* got == want, else fail showing the err file of the scratch directory. */
 void assert_status(int got, int want, const char *err);
 
-/* Did the err file say another consumer had the process (another `record -a` on this shared
- * machine)? Then waits a second: the caller runs again. */
+/* Did the err file say another consumer had the process, or that nothing was recorded (another
+ * `record -a` on this shared machine took it)? Then waits a second: the caller runs again, a few
+ * times at most, so that a real failure still fails. */
 bool taken_by_another_consumer(const char *err);
 
 /* Spans in a Chrome JSON file (otherData.spans) after check-chrome.py validated it; -1 if the

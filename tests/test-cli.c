@@ -23,6 +23,7 @@
 #include "cli-run.h"
 #include "cli.h"
 #include "producer.h"
+#include "rawfile.h"
 
 /* ---- help and version ---- */
 
@@ -86,7 +87,8 @@ static void test_version(void **state)
 	assert_contains("version.out", "libringtrace");
 	snprintf(abi, sizeof(abi), "shared-memory format ABI %d.%d", RT_SHM_ABI_MAJOR, RT_SHM_ABI_MINOR);
 	assert_contains("version.out", abi);
-	assert_contains("version.out", "raw capture format 1\n");
+	snprintf(abi, sizeof(abi), "raw capture format %d\n", RTC_RAW_VERSION);
+	assert_contains("version.out", abi);
 }
 
 /* ---- arguments ---- */

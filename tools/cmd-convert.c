@@ -62,7 +62,7 @@ static int run(int argc, char **argv)
 
 		/* A capture that could not be read at all has nothing to summarise. */
 		rtc_engine_summary(e, &sum);
-		if (!quiet && (!err || sum.rb.records))
+		if (!quiet && (!err || sum.s.records))
 			rtc_engine_report(e, report);
 	}
 	rtc_engine_destroy(e);

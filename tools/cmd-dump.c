@@ -26,6 +26,7 @@ struct dump_thread {
 	bool open;
 	uint64_t thread_number;
 	struct rtc_ring_reader r;
+	struct rtc_chunk_cursor cursor;
 };
 
 struct dump_state {
@@ -42,47 +43,29 @@ static const char *mode_name(uint32_t m)
 	return m == RT_SHM_MODE_OVERWRITE ? "overwrite" : "discard";
 }
 
+/* Every field of the record, as the record table (ringtrace/records.h) names it. */
 static void print_record(struct rtc_producer *p, uint64_t thread_number, const struct rtc_record *rec)
 {
+	struct rtc_field f[8];
+	size_t n = rtc_record_fields(rec, f, 8);
+
 	printf("%20" PRIu64 " t%-3" PRIu64 " %-12s", rec->ts, thread_number, rtc_record_kind_name(rec->kind));
-	switch (rec->kind) {
-	case RT_REC_THREAD_START:
-		printf(" tid=%" PRIu64 " name=\"%.*s\"", rec->a, (int)rec->str_len, rec->str);
-		break;
-	case RT_REC_THREAD_NAME:
-		printf(" name=\"%.*s\"", (int)rec->str_len, rec->str);
-		break;
-	case RT_REC_SPAN_BEGIN:
-		printf(" %s", rtc_producer_name(p, (uint32_t)rec->a));
-		break;
-	case RT_REC_SPAN_END_SEQ:
-		printf(" seq=%" PRIu64, rec->a);
-		break;
-	case RT_REC_TASK_BEGIN:
-		printf(" task=%" PRIu64 " parent=%" PRIu64 " %s", rec->a, rec->b, rtc_producer_name(p, (uint32_t)rec->c));
-		break;
-	case RT_REC_TASK_END:
-		printf(" task=%" PRIu64 " now=%" PRIu64, rec->a, rec->b);
-		break;
-	case RT_REC_LOG:
-		printf(" [%s] %.*s", rtc_producer_name(p, (uint32_t)rec->a), (int)rec->str_len, rec->str);
-		break;
-	case RT_REC_ADOPT:
-		printf(" task=%" PRIu64 " from=t%" PRIu64 "/%" PRIu64 " how=%" PRIu64, rec->a, rec->b, rec->c, rec->d);
-		break;
-	case RT_REC_LOSS:
-		printf(" lost=%" PRIu64 " since=%" PRIu64 " reasons=%" PRIu64, rec->a, rec->b, rec->c);
-		break;
-	case RT_REC_STACK:
-		printf(" task=%" PRIu64 " depth=%u", rec->a, rec->stack_len);
-		for (uint32_t i = 0; i < rec->stack_len; i++)
-			printf(" %s#%" PRIu64, rtc_producer_name(p, rec->stack[i].name_id), rec->stack[i].span_seq);
-		break;
-	case RT_REC_MISUSE:
-		printf(" code=%" PRIu64 " detail=%" PRIu64, rec->a, rec->b);
-		break;
-	default:
-		break;
+	for (size_t i = 0; i < n; i++) {
+		if (!f[i].present)
+			continue;
+		if (f[i].type == RTC_FIELD_STR) {
+			printf(" %s=\"%.*s\"", f[i].name, (int)f[i].s.len, f[i].s.ptr);
+		} else if (f[i].type == RTC_FIELD_ENTRIES) {
+			printf(" %s=[", f[i].name);
+			for (uint32_t k = 0; k < f[i].entries; k++)
+				printf("%s%s#%" PRIu64, k ? " " : "", rtc_producer_name(p, (uint32_t)rec->stack[k].name_id),
+				       rec->stack[k].span_seq);
+			printf("]");
+		} else if (strcmp(f[i].name, "name_id") == 0 || strcmp(f[i].name, "category_id") == 0) {
+			printf(" %s", rtc_producer_name(p, (uint32_t)f[i].u));
+		} else {
+			printf(" %s=%" PRIu64, f[i].name, f[i].u);
+		}
 	}
 	putchar('\n');
 }
@@ -95,20 +78,27 @@ static bool drain(struct dump_state *d, struct dump_thread *t)
 	bool got = false;
 	int ret;
 
-	while ((ret = rtc_ring_reader_next(&t->r, &c)) > 0) {
-		if (c.lost_before)
-			printf("%20" PRIu64 " t%-3" PRIu64 " %-12s lost=%" PRIu64 " (overwritten)\n", c.lost_first_ts,
-			       t->thread_number, "gap", c.lost_before);
-		rtc_decoder_reset(d->dec, c.data, c.len, c.base_ts);
+	while ((ret = rtc_ring_reader_next(&t->r, &c, NULL, NULL)) > 0) {
+		uint64_t lost;
+		bool decodable = rtc_chunk_start(&t->cursor, d->dec, c.data, c.len, c.base_ts, c.continues, c.rec0,
+						 c.resume_rec0, &lost);
+
+		if (lost)
+			printf("%20" PRIu64 " t%-3" PRIu64 " %-12s lost=%" PRIu64 " (overwritten)\n", c.base_ts,
+			       t->thread_number, "gap", lost);
+		got = true;
+		if (!decodable)
+			continue; /* the start of this sub-buffer was undecodable */
 		while ((ret = rtc_decoder_next(d->dec, &rec)) > 0) {
+			if (d->dec->off <= c.skip)
+				continue; /* delivered to an earlier reader */
 			print_record(d->p, t->thread_number, &rec);
 			d->count++;
 		}
+		rtc_chunk_done(&t->cursor, d->dec, ret);
 		if (ret < 0)
 			cli_error(&cli_cmd_dump, "pid %d thread %" PRIu64 ": malformed record skipped", (int)d->p->pid,
 				  t->thread_number);
-		rtc_ring_reader_consumed(&t->r, d->dec->records, d->dec->ts);
-		got = true;
 	}
 	if (ret < 0)
 		cli_error(&cli_cmd_dump, "pid %d thread %" PRIu64 ": %s", (int)d->p->pid, t->thread_number,
@@ -142,6 +132,7 @@ static void dump_poll(void *arg)
 			rtc_producer_ring_name(d->p, d->info[i].thread_number, rn, sizeof(rn));
 			if (rtc_ring_reader_open(&t->r, rn, (uint32_t)d->p->pid) < 0)
 				continue;
+			memset(&t->cursor, 0, sizeof(t->cursor)); /* a new ring starts a new cursor */
 			t->open = true;
 			t->thread_number = d->info[i].thread_number;
 		}
@@ -187,7 +178,7 @@ static int dump(pid_t pid, uint64_t duration_ns)
 	}
 	d.threads = calloc(MAX_SLOTS, sizeof(*d.threads));
 	d.info = calloc(MAX_SLOTS, sizeof(*d.info));
-	if (!d.threads || !d.info || rtc_decoder_init(&dec) < 0) {
+	if (!d.threads || !d.info) {
 		cli_error(&cli_cmd_dump, "out of memory");
 		goto out;
 	}
@@ -212,7 +203,6 @@ static int dump(pid_t pid, uint64_t duration_ns)
 	printf("# %" PRIu64 " records\n", d.count);
 	if (d.skipped_slots)
 		cli_error(&cli_cmd_dump, "pid %d: threads in directory slots past %d were skipped", (int)pid, MAX_SLOTS);
-	rtc_decoder_fini(&dec);
 	status = CLI_OK;
 out:
 	free(d.threads);

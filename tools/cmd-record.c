@@ -190,7 +190,7 @@ static bool recorded_nothing(const struct rtc_engine *e, const struct record_arg
 	struct rtc_engine_summary s;
 
 	rtc_engine_summary(e, &s);
-	if (s.processes)
+	if (s.s.processes)
 		return false;
 	if (a->cmd)
 		cli_error(&cli_cmd_record,
