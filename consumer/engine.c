@@ -25,6 +25,7 @@
 #include "sinks/raw.h"
 #include "stats.h"
 #include "stream-queue.h"
+#include "error.h"
 
 #define DEFAULT_MAX_BACKLOG (512u << 20)
 /* Processing and writing lag behind into memory without harm; draining late loses records. So the
@@ -335,7 +336,7 @@ int rtc_engine_convert(struct rtc_engine *e, const char *raw_path)
 
 	err = rtc_raw_read_header(raw_path, &origin, &start);
 	if (err < 0) {
-		say(e, "%s: %s", raw_path, err == -RT_EBADMAGIC ? "not a ringtrace raw capture" : rt_strerror(err));
+		say(e, "%s: %s", raw_path, err == -RT_EBADMAGIC ? "not a ringtrace raw capture" : rtc_strerror(err));
 		return err;
 	}
 	/* The capture's own start, so that its summary is the one of the live run. */
@@ -350,7 +351,7 @@ int rtc_engine_convert(struct rtc_engine *e, const char *raw_path)
 	err = rtc_raw_read(raw_path, rtc_processor_ops(), e->proc, &where);
 	if (err < 0)
 		say(e, "%s: %s at byte %" PRIu64 "; what was read before is converted", raw_path,
-		    err == -RT_ECORRUPT ? "corrupt or truncated capture" : rt_strerror(err), where);
+		    err == -RT_ECORRUPT ? "corrupt or truncated capture" : rtc_strerror(err), where);
 	finish(e, rtc_processor_end_ns(e->proc));
 	return err < 0 ? err : e->output_err;
 }

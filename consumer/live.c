@@ -24,6 +24,7 @@
 #include "producer.h"
 #include "ring-reader.h"
 #include "safe-copy.h"
+#include "error.h"
 
 #define MAX_SLOTS 4096
 /* A record whose timestamp is older than this when we find its ring empty is assumed committed:
@@ -223,7 +224,7 @@ static struct lproc *registered(struct rtc_live *l, pid_t pid)
 
 static void say_refused(struct rtc_live *l, pid_t pid, int err)
 {
-	say(l, "pid %d: %s", (int)pid, err == -ENOENT ? "not a traced process (no ringtrace segment)" : rt_strerror(err));
+	say(l, "pid %d: %s", (int)pid, err == -ENOENT ? "not a traced process (no ringtrace segment)" : rtc_strerror(err));
 }
 
 static int attach_proc(struct rtc_live *l, struct lproc *p, bool quiet)
@@ -445,7 +446,7 @@ static void drain_thread(struct rtc_live *l, struct lproc *p, uint32_t ti, bool 
 		  atomic_load_explicit(&t->r.hdr->overwritten_records, memory_order_relaxed);
 	if (ret < 0) {
 		say(l, "pid %d thread %" PRIu64 ": %s; its records so far are kept", (int)p->pid, t->thread_number,
-		    rt_strerror(ret));
+		    rtc_strerror(ret));
 		close_thread(l, p, ti, false, false, exited);
 		return;
 	}

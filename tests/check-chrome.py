@@ -37,6 +37,7 @@ def main(path):
     first = {}
     order_violations = 0
     last_any = 0
+    open_be = collections.defaultdict(list)  # B/E spans (the live stream's spans open at a client's arrival)
     for i, ev in enumerate(doc["traceEvents"]):
         ph = ev.get("ph")
         if not isinstance(ev.get("pid"), int) or not isinstance(ev.get("tid"), int):
@@ -94,7 +95,24 @@ def main(path):
         if ts + 1e-9 < per_thread_last.get(key, 0):
             fail("event %d (%s): timestamp goes back on thread %r: %r < %r" % (i, ph, key, ts, per_thread_last[key]))
         per_thread_last[key] = ts
-        if ph in ("b", "e"):
+        if ph in ("B", "E"):
+            if ev.get("cat") != "span":
+                fail("event %d: %s without cat span" % (i, ph))
+            if ph == "B":
+                open_be[key].append((ts, ev["name"]))
+                continue
+            if not open_be[key]:
+                fail("event %d: E without a B on thread %r" % (i, key))
+            bts, bname = open_be[key].pop()
+            if bname != ev["name"]:
+                fail("event %d: E %r closes B %r" % (i, ev["name"], bname))
+            if ts + 1e-9 < span_ends.get(key, 0):
+                fail("event %d: span end goes back on thread %r" % (i, key))
+            span_ends[key] = ts
+            spans[key].append((bts, ts - bts, bname))
+            names[bname] += 1
+            counts["be_spans"] += 1
+        elif ph in ("b", "e"):
             if not ev.get("cat") or "id" not in ev:
                 fail("event %d: async event without cat/id" % i)
             k = (ev["cat"], ev["id"])
@@ -131,6 +149,9 @@ def main(path):
                 counts["loss." + ev["args"]["reason"]] += 1
         else:
             fail("event %d: unexpected phase %r" % (i, ph))
+    for k, v in open_be.items():
+        if v:
+            fail("B %r on thread %r never ends" % (v[-1][1], k))
     for k, v in asyncs.items():
         if v[2] is None:
             fail("async %r never ends" % (k,))

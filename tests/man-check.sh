@@ -40,8 +40,8 @@ need "$tmp/ringtrace.1.txt" NAME SYNOPSIS DESCRIPTION COMMANDS OUTPUTS ENVIRONME
 	"   ringtrace help" -p, --pid --all --output --raw --duration --max-backlog --poll-us --quiet --version
 need "$tmp/ringtrace.3.txt" NAME SYNOPSIS DESCRIPTION FUNCTIONS "THREAD AND SIGNAL SAFETY" ENVIRONMENT EXAMPLES
 
-# Every public function of the header, and every variable the library and the tool read.
-for fn in $(sed -n 's/^RT_API [^(]*[ *]\(rt_[a-z][a-z_]*\)(.*/\1/p' "$src/libtrace/include/ringtrace/ringtrace.h"); do
+# Every public function of the installed headers, and every variable the library and the tool read.
+for fn in $(cat "$src"/libtrace/include/ringtrace/*.h | sed -n 's/^\(RT_API\|__attribute__((visibility("default")))\) [^(]*[ *]\(rt_[a-z][a-z_]*\)(.*/\2/p'); do
 	need "$tmp/ringtrace.3.txt" "$fn("
 done
 for var in $(grep -rhoE 'getenv\("RINGTRACE_[A-Z_]+' "$src/libtrace/src" "$src/consumer" "$src/tools" | sed 's/getenv("//' | sort -u); do

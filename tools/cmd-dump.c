@@ -9,9 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <ringtrace/ringtrace.h>
-
 #include "cli.h"
+#include "error.h"
 #include "producer.h"
 #include "record.h"
 #include "ring-reader.h"
@@ -102,7 +101,7 @@ static bool drain(struct dump_state *d, struct dump_thread *t)
 	}
 	if (ret < 0)
 		cli_error(&cli_cmd_dump, "pid %d thread %" PRIu64 ": %s", (int)d->p->pid, t->thread_number,
-			  rt_strerror(ret));
+			  rtc_strerror(ret));
 	return got;
 }
 
@@ -173,7 +172,7 @@ static int dump(pid_t pid, uint64_t duration_ns)
 	}
 	if (err < 0) {
 		cli_error(&cli_cmd_dump, "pid %d: %s", (int)pid,
-			  err == -ENOENT ? "not a traced process (no ringtrace segment)" : rt_strerror(err));
+			  err == -ENOENT ? "not a traced process (no ringtrace segment)" : rtc_strerror(err));
 		return CLI_FAILED;
 	}
 	d.threads = calloc(MAX_SLOTS, sizeof(*d.threads));

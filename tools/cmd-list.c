@@ -7,9 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <ringtrace/ringtrace.h>
-
 #include "cli.h"
+#include "error.h"
 #include "producer.h"
 #include "ring-reader.h"
 #include "safe-copy.h"
@@ -70,7 +69,7 @@ static void list_one(void *ctx, pid_t pid, const char *shm_name, bool control)
 	(*shown)++;
 	err = rtc_producer_open_name(&p, shm_name);
 	if (err < 0) {
-		printf("%-8d %-16s refused: %s\n", (int)pid, "?", rt_strerror(err));
+		printf("%-8d %-16s refused: %s\n", (int)pid, "?", rtc_strerror(err));
 		return;
 	}
 	if (rtc_safe_call(list_row, &p) < 0)
