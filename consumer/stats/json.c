@@ -461,12 +461,18 @@ int rtc_json_skip(struct rtc_json *j)
 
 void rtc_json_put_str(FILE *f, const char *s, size_t n, size_t max_len)
 {
+	putc('"', f);
+	rtc_json_put_str_body(f, s, n, max_len);
+	putc('"', f);
+}
+
+void rtc_json_put_str_body(FILE *f, const char *s, size_t n, size_t max_len)
+{
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *)s;
 
 	if (max_len && n > max_len)
 		n = max_len;
-	putc('"', f);
 	for (size_t i = 0; i < n;) {
 		unsigned char ch = p[i];
 		size_t l;
@@ -495,7 +501,6 @@ void rtc_json_put_str(FILE *f, const char *s, size_t n, size_t max_len)
 			i++;
 		}
 	}
-	putc('"', f);
 }
 
 void rtc_json_put_u128(FILE *f, unsigned __int128 v)

@@ -61,6 +61,8 @@ int rtc_json_skip(struct rtc_json *j);
 /* A JSON string from untrusted bytes: escaped, invalid UTF-8 replaced by U+FFFD, at most max_len bytes of
  * input (0 = no limit). */
 void rtc_json_put_str(FILE *f, const char *s, size_t len, size_t max_len);
+/* The same without the quotes, to write one string in pieces. */
+void rtc_json_put_str_body(FILE *f, const char *s, size_t len, size_t max_len);
 void rtc_json_put_u64(FILE *f, uint64_t v);
 void rtc_json_put_u128(FILE *f, unsigned __int128 v);
 /* A finite double (NaN and infinities are written as 0), shortest form that reads back the same. */
