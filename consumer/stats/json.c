@@ -497,7 +497,7 @@ void rtc_json_put_str_body(FILE *f, const char *s, size_t n, size_t max_len)
 			fwrite(s + i, 1, l, f);
 			i += l;
 		} else {
-			fputs("\\ufffd", f);
+			fputs("\xef\xbf\xbd", f); /* U+FFFD, as the reader will give it back */
 			i++;
 		}
 	}

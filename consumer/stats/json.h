@@ -58,8 +58,8 @@ int rtc_json_bool(struct rtc_json *j, bool *v);
 int rtc_json_skip(struct rtc_json *j);
 
 /* Writers to a stream (errors are seen with ferror by the caller). */
-/* A JSON string from untrusted bytes: escaped, invalid UTF-8 replaced by U+FFFD, at most max_len bytes of
- * input (0 = no limit). */
+/* A JSON string from untrusted bytes: escaped, each invalid UTF-8 byte replaced by U+FFFD (raw, so that
+ * what is read back writes the same), at most max_len bytes of input (0 = no limit). */
 void rtc_json_put_str(FILE *f, const char *s, size_t len, size_t max_len);
 /* The same without the quotes, to write one string in pieces. */
 void rtc_json_put_str_body(FILE *f, const char *s, size_t len, size_t max_len);
