@@ -9,20 +9,23 @@
 
 uint64_t rtc__stats_hash(const void *p, size_t n, uint64_t seed)
 {
-	const unsigned char *b = p;
+	const char *b = p;
 	uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ull);
+	size_t i = 0;
 
-	for (; n >= 8; n -= 8, b += 8) {
-		uint64_t w;
-
-		memcpy(&w, b, 8);
-		h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
+	for (; i + 8 <= n; i += 8) {
+		h = (h ^ rtc__load64(b + i)) * 0xbf58476d1ce4e5b9ull;
 		h ^= h >> 31;
 	}
-	if (n) {
+	if (i < n) {
 		uint64_t w = 0;
 
-		memcpy(&w, b, n);
+		if (n >= 8) {
+			w = rtc__load64(b + n - 8); /* the tail, overlapping the last full word */
+		} else {
+			for (size_t k = 0; k < n; k++)
+				w |= (uint64_t)(unsigned char)b[k] << (8 * k);
+		}
 		h = (h ^ w) * 0x94d049bb133111ebull;
 	}
 	h ^= h >> 29;
@@ -144,12 +147,20 @@ struct name_key {
 	size_t len;
 };
 
+/* The same bytes: short names compared as two (overlapping) words, longer ones with memcmp. */
+static bool same_name(const char *a, const char *b, size_t n)
+{
+	if (n >= 8 && n <= 16)
+		return rtc__load64(a) == rtc__load64(b) && rtc__load64(a + n - 8) == rtc__load64(b + n - 8);
+	return memcmp(a, b, n) == 0;
+}
+
 static bool span_eq(const void *item, const void *key)
 {
 	const struct span_entry *e = item;
 	const struct name_key *k = key;
 
-	return e->pid == k->pid && e->name_len == k->len && memcmp(e->name, k->name, k->len) == 0;
+	return e->pid == k->pid && e->name_len == k->len && same_name(e->name, k->name, k->len);
 }
 
 static bool task_eq(const void *item, const void *key)
@@ -191,9 +202,11 @@ bool rtc__stats_open_eq(const void *item, const void *key)
 
 uint64_t rtc__stats_id_hash(uint32_t a, uint32_t b, uint64_t c)
 {
-	uint64_t v[2] = { ((uint64_t)a << 32) | b, c };
+	uint64_t h = (((uint64_t)a << 32) | b) * 0x9e3779b97f4a7c15ull ^ c * 0xbf58476d1ce4e5b9ull;
 
-	return rtc__stats_hash(v, sizeof(v), 0x51ed27);
+	h ^= h >> 32;
+	h *= 0x94d049bb133111ebull;
+	return h ^ (h >> 29);
 }
 
 const struct process_entry *rtc__stats_process_find(const struct rtc_stats *s, uint32_t pid)
@@ -222,14 +235,12 @@ struct process_entry *rtc__stats_process(struct rtc_stats *s, uint32_t pid)
 	return p;
 }
 
-struct thread_entry *rtc__stats_thread(struct rtc_stats *s, uint32_t pid, uint32_t tid)
+struct thread_entry *rtc__stats_thread_slow(struct rtc_stats *s, uint32_t pid, uint32_t tid,
+					    struct thread_entry **slot)
 {
 	uint32_t key[2] = { pid, tid };
-	uint64_t h = rtc__stats_id_hash(pid, tid, 1);
 	struct thread_entry *t;
-
-	if (s->last_thread && s->last_thread->pid == pid && s->last_thread->tid == tid)
-		return s->last_thread;
+	uint64_t h = rtc__stats_id_hash(pid, tid, 1);
 	t = rtc__ptab_find(&s->threads, h, thread_eq, key);
 	if (!t) {
 		struct process_entry *p;
@@ -249,7 +260,7 @@ struct thread_entry *rtc__stats_thread(struct rtc_stats *s, uint32_t pid, uint32
 		}
 		s->nthreads++;
 	}
-	s->last_thread = t;
+	*slot = t;
 	return t;
 }
 
@@ -273,16 +284,15 @@ static struct span_entry *new_span(struct rtc_stats *s, uint32_t pid, const char
 	return e;
 }
 
-struct span_entry *rtc__stats_span(struct rtc_stats *s, uint32_t pid, const char *name, size_t len)
+struct span_entry *rtc__stats_span_slow(struct rtc_stats *s, uint32_t pid, const char *name, size_t len,
+					struct span_slot *slot, uint64_t head, uint64_t tail)
 {
 	struct name_key k = { pid, name, len };
-	struct span_entry *e = s->last_span;
+	struct span_entry *e;
 	uint64_t h;
 
 	if (len > UINT32_MAX)
 		return NULL;
-	if (e && span_eq(e, &k))
-		return e;
 	h = rtc__stats_hash(name, len, pid);
 	e = rtc__ptab_find(&s->spans, h, span_eq, &k);
 	if (!e && s->nspans < s->opt.max_spans) {
@@ -303,10 +313,10 @@ struct span_entry *rtc__stats_span(struct rtc_stats *s, uint32_t pid, const char
 			if (!p->other)
 				p->other = new_span(s, pid, ko.name, n, ho);
 		}
-		e = p->other;
+		return p->other; /* not cached: every such span is counted above */
 	}
 	if (e)
-		s->last_span = e;
+		*slot = (struct span_slot){ head, tail, (uint32_t)len, pid, e };
 	return e;
 }
 

@@ -49,6 +49,7 @@ struct task_entry {
 	uint64_t complete, incomplete, open;
 	struct span_entry *spans[RTC_STATS_TASK_REFS];
 	struct thread_entry *threads[RTC_STATS_TASK_REFS];
+	const void *seen[2][2 * RTC_STATS_TASK_REFS]; /* the same as sets (open addressing), for add_ref */
 	uint32_t nspans, nthreads;
 	uint64_t spans_more, threads_more;
 };
@@ -71,10 +72,15 @@ struct rtc_stats {
 	size_t nspans, ntasks, nthreads;
 	struct rtc_stats_info info;
 	char *clock, *host, *tool;
-	/* Last lookups: consecutive events mostly share a thread and often a name. The name is compared
-	 * byte for byte (event strings live only for the call, so their address proves nothing). */
-	struct thread_entry *last_thread;
-	struct span_entry *last_span;
+	/* Lookup caches, direct-mapped: a span name by its first and last 8 bytes, length and pid (the rest
+	 * compared on a hit: event strings live only for the call, so their address proves nothing); a thread
+	 * by pid and tid. Entries live as long as the model, so a slot never dangles. */
+	struct span_slot {
+		uint64_t head, tail; /* the name's first and last 8 bytes (all of it up to 16 bytes) */
+		uint32_t len, pid;
+		struct span_entry *e;
+	} span_cache[1024];
+	struct thread_entry *thread_cache[64];
 };
 
 /* A view (stats-view.c), read by the writers. */
@@ -127,8 +133,56 @@ bool rtc__stats_open_eq(const void *item, const void *key);
 const struct process_entry *rtc__stats_process_find(const struct rtc_stats *s, uint32_t pid);
 /* Find or create (NULL: limit reached or no memory, counted in info.dropped by the caller). */
 struct process_entry *rtc__stats_process(struct rtc_stats *s, uint32_t pid);
-struct thread_entry *rtc__stats_thread(struct rtc_stats *s, uint32_t pid, uint32_t tid);
-struct span_entry *rtc__stats_span(struct rtc_stats *s, uint32_t pid, const char *name, size_t len);
+struct thread_entry *rtc__stats_thread_slow(struct rtc_stats *s, uint32_t pid, uint32_t tid,
+					    struct thread_entry **slot);
+
+static inline struct thread_entry *rtc__stats_thread(struct rtc_stats *s, uint32_t pid, uint32_t tid)
+{
+	struct thread_entry **slot = &s->thread_cache[(tid ^ pid * 31) & 63];
+
+	if (*slot && (*slot)->pid == pid && (*slot)->tid == tid)
+		return *slot;
+	return rtc__stats_thread_slow(s, pid, tid, slot);
+}
+struct span_entry *rtc__stats_span_slow(struct rtc_stats *s, uint32_t pid, const char *name, size_t len,
+					struct span_slot *slot, uint64_t head, uint64_t tail);
+
+static inline uint64_t rtc__load64(const char *p)
+{
+	uint64_t v;
+
+	__builtin_memcpy(&v, p, 8);
+	return v;
+}
+
+/* The span entry of a name (created within the limits; "(other names)" past them): the cache first. */
+static inline struct span_entry *rtc__stats_span(struct rtc_stats *s, uint32_t pid, const char *name, size_t len)
+{
+	uint64_t head = 0, tail = 0, h;
+	struct span_slot *c;
+
+	if (len >= 8) {
+		head = rtc__load64(name);
+		tail = rtc__load64(name + len - 8);
+	} else if (len >= 4) {
+		uint32_t a, b;
+
+		__builtin_memcpy(&a, name, 4);
+		__builtin_memcpy(&b, name + len - 4, 4);
+		head = (uint64_t)a << 32 | b;
+	} else if (len) {
+		head = (uint64_t)(unsigned char)name[0] << 16 | (uint64_t)(unsigned char)name[len / 2] << 8 |
+		       (unsigned char)name[len - 1];
+	}
+	h = head * 0x9e3779b97f4a7c15ull ^ (tail + ((uint64_t)len << 32 | pid)) * 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 32;
+	h *= 0x94d049bb133111ebull;
+	c = &s->span_cache[h >> 54];
+	if (c->e && c->head == head && c->tail == tail && c->len == len && c->pid == pid &&
+	    (len <= 16 || __builtin_memcmp(c->e->name + 8, name + 8, len - 16) == 0))
+		return c->e;
+	return rtc__stats_span_slow(s, pid, name, len, c, head, tail);
+}
 struct task_entry *rtc__stats_task(struct rtc_stats *s, uint32_t pid, const char *name, size_t len);
 /* The histogram of an entry, allocated on first use (NULL: no memory). */
 struct rtc_hist *rtc__stats_hist(struct rtc_hist **h);

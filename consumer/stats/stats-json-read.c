@@ -580,8 +580,6 @@ int rtc_stats_read_json(const char *buf, size_t len, const struct rtc_stats_opti
 	r.s->info.clock = r.s->clock;
 	r.s->info.host = r.s->host;
 	r.s->info.tool = r.s->tool;
-	r.s->last_span = NULL;
-	r.s->last_thread = NULL;
 	*out = r.s;
 	return 0;
 }

@@ -167,15 +167,21 @@ static void seen_time(struct rtc_stats *s, struct thread_entry *t, const struct 
 	}
 }
 
-static void add_ref(void **list, uint32_t *n, uint64_t *more, void *item)
+/* Adds item to a task's list unless there (the set beside the list finds it in O(1)); counts it past the
+ * list's size. */
+static void add_ref(void **list, const void **set, uint32_t *n, uint64_t *more, void *item)
 {
-	for (uint32_t i = 0; i < *n; i++)
-		if (list[i] == item)
+	size_t mask = 2 * RTC_STATS_TASK_REFS - 1, i = (size_t)(((uintptr_t)item >> 4) * 0x9e3779b97f4a7c15ull >> 58);
+
+	for (i &= mask; set[i]; i = (i + 1) & mask)
+		if (set[i] == item)
 			return;
-	if (*n < RTC_STATS_TASK_REFS)
+	if (*n < RTC_STATS_TASK_REFS) {
+		set[i] = item;
 		list[(*n)++] = item;
-	else
+	} else {
 		(*more)++;
+	}
 }
 
 static void on_span(struct rtc_stats *s, const struct rtc_out *ev)
@@ -248,9 +254,11 @@ static void on_span(struct rtc_stats *s, const struct rtc_out *ev)
 		struct live_task *lt = rtc__ptab_find(&s->live, rtc__stats_id_hash(ev->pid, 0, ev->task), rtc__stats_live_eq, &k);
 
 		if (lt) {
-			add_ref((void **)lt->task->spans, &lt->task->nspans, &lt->task->spans_more, e);
+			struct task_entry *te = lt->task;
+
+			add_ref((void **)te->spans, te->seen[0], &te->nspans, &te->spans_more, e);
 			if (t)
-				add_ref((void **)lt->task->threads, &lt->task->nthreads, &lt->task->threads_more, t);
+				add_ref((void **)te->threads, te->seen[1], &te->nthreads, &te->threads_more, t);
 		}
 	}
 }
