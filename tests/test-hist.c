@@ -108,6 +108,12 @@ static void test_layout(void **state)
 		assert_int_equal(rtc_hist_index(lo), i);
 		assert_int_equal(rtc_hist_index(hi), i);
 		assert_true(lo <= v && v <= hi);
+		/* The formula docs/statistics.md gives readers of saved histograms. */
+		if (i >= 128) {
+			assert_int_equal(lo, (uint64_t)(64 + i % 64) << (i / 64 - 1));
+			if (i + 1 < RTC_HIST_BUCKETS)
+				assert_int_equal(hi - lo + 1, 1ull << (i / 64 - 1));
+		}
 		if (i + 1 < RTC_HIST_BUCKETS) {
 			assert_int_equal(rtc_hist_bucket_low(i + 1), hi + 1);
 			/* Worst case of a bucket: its ends. */
