@@ -498,6 +498,32 @@ static void test_open_and_limits(void **state)
 	rtc_stats_destroy(s);
 }
 
+/* Durations from a broken producer: sums saturate, nothing wraps. */
+static void test_saturation(void **state)
+{
+	struct rtc_stats *s = rtc_stats_create(NULL);
+	struct rtc_stats_view *v;
+	const struct rtc_stats_span_row *r;
+	const struct rtc_stats_thread_row *t;
+	size_t n;
+
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		feed(s, span(1, 1, "huge", 1, UINT64_MAX / 2, 0, UINT64_MAX / 2, i == 2 ? RTC_F_REPAIRED : 0));
+	feed(s, span(1, 1, "huge", 1, UINT64_MAX / 2, 0, UINT64_MAX / 2, RTC_F_REPAIRED));
+	v = rtc_stats_view_create(s, NULL);
+	r = find_span(v, "huge", 1);
+	assert_int_equal(r->d.count, 2);
+	assert_int_equal(r->d.total_ns, UINT64_MAX - 1);
+	assert_int_equal(r->self_ns, UINT64_MAX - 1);
+	assert_int_equal(r->flagged_ns, UINT64_MAX - 1);
+	t = rtc_stats_view_threads(v, &n);
+	assert_int_equal(t[0].busy_ns, UINT64_MAX);
+	assert_int_equal(r->d.max_ns, UINT64_MAX / 2);
+	rtc_stats_view_destroy(v);
+	rtc_stats_destroy(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -506,6 +532,7 @@ int main(void)
 		cmocka_unit_test(test_tasks),
 		cmocka_unit_test(test_cpu),
 		cmocka_unit_test(test_open_and_limits),
+		cmocka_unit_test(test_saturation),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

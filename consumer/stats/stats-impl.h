@@ -102,6 +102,7 @@ struct rtc_stats_view {
 /* The statistics JSON (stats-json.c writes it, stats-json-read.c reads it). */
 #define RTC_STATS_FORMAT_NAME "ringtrace-stats"
 #define RTC_STATS_FORMAT_VERSION 1
+#define RTC_STATS_MAX_NAME 65536 /* bytes of a name written and read back */
 /* The summary's and the counts' scalar fields: written and read by the same lists. */
 #define SUMMARY_FIELDS(X)                                                                                     \
 	X(start_ns) X(end_ns) X(records) X(bytes) X(processes) X(threads) X(spans) X(spans_incomplete)       \

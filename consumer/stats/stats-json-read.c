@@ -10,13 +10,14 @@
 
 #include "json.h"
 
-#define MAX_NAME 65536 /* bytes of a name read back */
+/* Names are written cut at RTC_STATS_MAX_NAME bytes, where each invalid byte became U+FFFD (3 bytes). */
+#define NAME_CAP (3 * RTC_STATS_MAX_NAME + 1)
 
 struct reader {
 	struct rtc_json j;
 	const char *base;
 	struct rtc_stats *s;
-	char *name; /* MAX_NAME + 1 bytes */
+	char *name; /* NAME_CAP bytes */
 	struct rtc_hist *hist;
 	char *err;
 	size_t err_len;
@@ -83,8 +84,8 @@ static int read_fields(struct reader *r, const struct field *fields, size_t n)
 /* A string into r->name. */
 static int read_name(struct reader *r, size_t *len)
 {
-	if (rtc_json_string(&r->j, r->name, MAX_NAME + 1, len))
-		return bad(r, -EPROTO, "a name is not a string of at most %d bytes of valid UTF-8", MAX_NAME);
+	if (rtc_json_string(&r->j, r->name, NAME_CAP, len))
+		return bad(r, -EPROTO, "a name is not a string of at most %d bytes of valid UTF-8", NAME_CAP - 1);
 	return 0;
 }
 
@@ -559,7 +560,7 @@ int rtc_stats_read_json(const char *buf, size_t len, const struct rtc_stats_opti
 		err[0] = 0;
 	rtc_json_init(&r.j, buf, len);
 	r.s = rtc_stats_create(opt);
-	r.name = malloc(MAX_NAME + 1);
+	r.name = malloc(NAME_CAP);
 	r.hist = rtc_hist_create();
 	if (!r.s || !r.name || !r.hist)
 		bad(&r, -ENOMEM, "out of memory");

@@ -21,7 +21,7 @@ static void key_u64(FILE *f, const char *key, uint64_t v)
 static void key_str(FILE *f, const char *key, const char *s, size_t n)
 {
 	fprintf(f, ",\"%s\":", key);
-	rtc_json_put_str(f, s, n, 0);
+	rtc_json_put_str(f, s, n, RTC_STATS_MAX_NAME);
 }
 
 static void key_cstr(FILE *f, const char *key, const char *s)
@@ -55,7 +55,7 @@ static void write_dist(FILE *f, const struct rtc_stats_dist *d, bool hist)
 static void write_span(FILE *f, const struct rtc_stats_span_row *r, bool hist)
 {
 	fputs("{\"name\":", f);
-	rtc_json_put_str(f, r->name, r->name_len, 0);
+	rtc_json_put_str(f, r->name, r->name_len, RTC_STATS_MAX_NAME);
 	key_u64(f, "pid", r->pid);
 	key_cstr(f, "process", r->process);
 	putc(',', f);
@@ -86,7 +86,7 @@ static void write_span(FILE *f, const struct rtc_stats_span_row *r, bool hist)
 static void write_task(FILE *f, const struct rtc_stats_task_row *r, bool hist)
 {
 	fputs("{\"name\":", f);
-	rtc_json_put_str(f, r->name, r->name_len, 0);
+	rtc_json_put_str(f, r->name, r->name_len, RTC_STATS_MAX_NAME);
 	key_u64(f, "pid", r->pid);
 	key_cstr(f, "process", r->process);
 	key_u64(f, "tasks", r->count);
@@ -99,7 +99,7 @@ static void write_task(FILE *f, const struct rtc_stats_task_row *r, bool hist)
 	for (size_t i = 0; i < r->nspans; i++) {
 		if (i)
 			putc(',', f);
-		rtc_json_put_str(f, r->spans[i].name, r->spans[i].name_len, 0);
+		rtc_json_put_str(f, r->spans[i].name, r->spans[i].name_len, RTC_STATS_MAX_NAME);
 	}
 	fputs("]", f);
 	key_u64(f, "spans_more", r->spans_more);
@@ -216,7 +216,7 @@ int rtc_stats_write_json(const struct rtc_stats *s, const struct rtc_stats_json_
 
 		fputs(i ? ",\n" : "\n", f);
 		fputs("{\"name\":", f);
-		rtc_json_put_str(f, o->name, o->name_len, 0);
+		rtc_json_put_str(f, o->name, o->name_len, RTC_STATS_MAX_NAME);
 		fprintf(f, ",\"pid\":%u,\"tid\":%u", o->pid, o->tid);
 		key_u64(f, "begin_ns", o->begin_ns);
 		key_u64(f, "running_ns", o->running_ns);

@@ -146,6 +146,13 @@ void rtc_stats_clear_open(struct rtc_stats *s)
 
 /* ---- events ---- */
 
+/* Durations come from the producer: sums saturate rather than wrap (as the histograms' do). */
+static inline void add_sat(uint64_t *sum, uint64_t v)
+{
+	if (__builtin_add_overflow(*sum, v, sum))
+		*sum = UINT64_MAX;
+}
+
 static uint64_t end_of(const struct rtc_out *ev)
 {
 	return ev->ts + ev->dur < ev->ts ? UINT64_MAX : ev->ts + ev->dur;
@@ -201,11 +208,11 @@ static void on_span(struct rtc_stats *s, const struct rtc_out *ev)
 		t->events++;
 		t->flagged += flags != 0;
 		if (ev->depth == 0) {
-			t->busy_ns += ev->dur;
+			add_sat(&t->busy_ns, ev->dur);
 			if (ev->flags & RTC_F_CPU) {
 				t->cpu_spans++;
-				t->on_cpu_ns += on;
-				t->off_cpu_ns += ev->dur - on;
+				add_sat(&t->on_cpu_ns, on);
+				add_sat(&t->off_cpu_ns, ev->dur - on);
 				t->ctx_voluntary += ev->ctx_voluntary;
 				t->ctx_involuntary += ev->ctx_involuntary;
 			}
@@ -216,7 +223,7 @@ static void on_span(struct rtc_stats *s, const struct rtc_out *ev)
 		p->events++;
 		p->flagged += flags != 0;
 		if (ev->depth == 0)
-			p->busy_ns += ev->dur;
+			add_sat(&p->busy_ns, ev->dur);
 	}
 	if (!e) {
 		s->info.dropped++;
@@ -225,7 +232,7 @@ static void on_span(struct rtc_stats *s, const struct rtc_out *ev)
 	if (flags) {
 		s->info.flagged++;
 		e->flagged++;
-		e->flagged_ns += ev->dur;
+		add_sat(&e->flagged_ns, ev->dur);
 		e->before_attach += !!(flags & RTC_F_BEFORE_ATTACH);
 		e->begin_unknown += !!(flags & RTC_F_BEGIN_UNKNOWN);
 		e->repaired += !!(flags & RTC_F_REPAIRED);
@@ -233,11 +240,11 @@ static void on_span(struct rtc_stats *s, const struct rtc_out *ev)
 		e->lost_end += !!(flags & RTC_F_LOST_END);
 	} else if (rtc__stats_hist(&e->hist)) {
 		rtc_hist_add(e->hist, ev->dur);
-		e->self_ns += ev->self_ns < ev->dur ? ev->self_ns : ev->dur;
+		add_sat(&e->self_ns, ev->self_ns < ev->dur ? ev->self_ns : ev->dur);
 		if (ev->flags & RTC_F_CPU) {
 			e->cpu_spans++;
-			e->on_cpu_ns += on;
-			e->off_cpu_ns += ev->dur - on;
+			add_sat(&e->on_cpu_ns, on);
+			add_sat(&e->off_cpu_ns, ev->dur - on);
 			e->ctx_voluntary += ev->ctx_voluntary;
 			e->ctx_involuntary += ev->ctx_involuntary;
 		}
