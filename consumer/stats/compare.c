@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Mann-Whitney U over tie groups (from raw values or histogram buckets), exact for small samples without
- * ties, normal approximation with tie and continuity correction otherwise; the run comparison on top. */
+/* Mann-Whitney U over tie groups (from raw values or histogram buckets), exact (conditional on ties) for
+ * small samples, normal approximation with tie and continuity correction otherwise; run comparison on top. */
 #include "compare.h"
 
 #include <errno.h>
@@ -22,10 +22,18 @@ static int exact_p(const struct group *g, size_t ng, uint64_t k, uint64_t n, uin
 {
 	uint64_t smax = 2 * k * n, mu2 = k * (n + 1), below = 0, d_obs, d_max = 0;
 	double *row = calloc((size_t)((k + 1) * (smax + 1)), sizeof(double));
+	uint64_t *lo = malloc((size_t)(k + 1) * sizeof(*lo)), *hi = calloc((size_t)(k + 1), sizeof(*hi));
 	double total = 0, tail = 0, extreme = 0;
 
-	if (!row)
+	if (!row || !lo || !hi) {
+		free(row);
+		free(lo);
+		free(hi);
 		return -ENOMEM;
+	}
+	/* lo[k'] .. hi[k']: where row k' may be non-zero (empty while lo > hi). */
+	for (uint64_t kk = 0; kk <= k; kk++)
+		lo[kk] = kk ? UINT64_MAX : 0;
 	row[0] = 1;
 	for (size_t gi = 0; gi < ng; gi++) {
 		uint64_t t = g[gi].a + g[gi].b, m2 = 2 * below + t + 1;
@@ -37,11 +45,19 @@ static int exact_p(const struct group *g, size_t ng, uint64_t k, uint64_t n, uin
 			for (uint64_t j = 1; j <= t && j <= kk; j++) {
 				const double *src = row + (kk - j) * (smax + 1);
 				double *dst = row + kk * (smax + 1);
+				uint64_t from = lo[kk - j], to = hi[kk - j], shift = j * m2;
 
 				binom = binom * (double)(t - j + 1) / (double)j;
-				for (uint64_t s = 0; s + j * m2 <= smax; s++)
-					if (src[s] != 0)
-						dst[s + j * m2] += src[s] * binom;
+				if (from > to || from + shift > smax)
+					continue;
+				if (to + shift > smax)
+					to = smax - shift;
+				for (uint64_t s = from; s <= to; s++)
+					dst[s + shift] += src[s] * binom;
+				if (from + shift < lo[kk])
+					lo[kk] = from + shift;
+				if (to + shift > hi[kk])
+					hi[kk] = to + shift;
 			}
 		}
 		below += t;
@@ -64,6 +80,8 @@ static int exact_p(const struct group *g, size_t ng, uint64_t k, uint64_t n, uin
 			extreme += c;
 	}
 	free(row);
+	free(lo);
+	free(hi);
 	*p = fmin(1, tail / total);
 	*p_min = fmin(1, extreme / total);
 	return 0;

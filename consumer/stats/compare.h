@@ -32,7 +32,7 @@
  *    alone; p99_change is reported, not tested.
  *  - with few values (e.g. 3 against 3) no difference can reach alpha = 0.05: see `enough`.
  */
-#define RTC_MWU_EXACT_MAX 2500
+#define RTC_MWU_EXACT_MAX 400 /* e.g. 20 against 20: at most a few ms */
 
 struct rtc_mwu {
 	uint64_t n_a, n_b;
