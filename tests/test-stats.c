@@ -511,7 +511,14 @@ static void test_saturation(void **state)
 	for (int i = 0; i < 3; i++)
 		feed(s, span(1, 1, "huge", 1, UINT64_MAX / 2, 0, UINT64_MAX / 2, i == 2 ? RTC_F_REPAIRED : 0));
 	feed(s, span(1, 1, "huge", 1, UINT64_MAX / 2, 0, UINT64_MAX / 2, RTC_F_REPAIRED));
-	v = rtc_stats_view_create(s, NULL);
+	feed(s, span(1, 2, "max", 1, UINT64_MAX, 0, UINT64_MAX, 0));
+	v = rtc_stats_view_create(s, &(struct rtc_stats_view_options){ .sort = RTC_STATS_SORT_MEAN });
+	{
+		FILE *f = fopen("/dev/null", "w");
+
+		assert_int_equal(rtc_stats_write_table(v, NULL, f), 0); /* a mean of 2^64 ns still prints */
+		fclose(f);
+	}
 	r = find_span(v, "huge", 1);
 	assert_int_equal(r->d.count, 2);
 	assert_int_equal(r->d.total_ns, UINT64_MAX - 1);
@@ -519,6 +526,7 @@ static void test_saturation(void **state)
 	assert_int_equal(r->flagged_ns, UINT64_MAX - 1);
 	t = rtc_stats_view_threads(v, &n);
 	assert_int_equal(t[0].busy_ns, UINT64_MAX);
+	assert_int_equal(t[1].busy_ns, UINT64_MAX);
 	assert_int_equal(r->d.max_ns, UINT64_MAX / 2);
 	rtc_stats_view_destroy(v);
 	rtc_stats_destroy(s);

@@ -99,6 +99,14 @@ struct rtc_stats_view {
 	enum rtc_stats_sort sort;
 };
 
+/* A mean or stddev rounded to ns; saturated sums give means at 2^64, which do not convert. */
+static inline uint64_t rtc__stats_ns(double v)
+{
+	if (!(v > 0))
+		return 0;
+	return v >= 18446744073709549568.0 ? UINT64_MAX : (uint64_t)(v + 0.5);
+}
+
 /* The statistics JSON (stats-json.c writes it, stats-json-read.c reads it). */
 #define RTC_STATS_FORMAT_NAME "ringtrace-stats"
 #define RTC_STATS_FORMAT_VERSION 1

@@ -224,8 +224,8 @@ static void span_table(const struct rtc_stats_view *v, size_t top, FILE *f, stru
 		t_set(t, row, c++, "open (longest)");
 	for (size_t i = 0; i < shown; i++) {
 		const struct rtc_stats_span_row *r = &rows[i];
-		uint64_t d[8] = { r->d.total_ns, r->self_ns, (uint64_t)(r->d.mean_ns + 0.5),
-				  (uint64_t)(r->d.stddev_ns + 0.5), r->d.min_ns, r->d.p50_ns, r->d.p90_ns, r->d.p99_ns };
+		uint64_t d[8] = { r->d.total_ns, r->self_ns, rtc__stats_ns(r->d.mean_ns),
+				  rtc__stats_ns(r->d.stddev_ns), r->d.min_ns, r->d.p50_ns, r->d.p90_ns, r->d.p99_ns };
 
 		row = t_row(t);
 		c = 0;
@@ -300,7 +300,7 @@ static void task_table(const struct rtc_stats_view *v, size_t top, FILE *f, stru
 		t_set(t, row, c++, "%" PRIu64, r->incomplete);
 		t_set(t, row, c++, "%" PRIu64, r->open);
 		t_set(t, row, c++, "%s", dur(r->d.total_ns, b));
-		t_set(t, row, c++, "%s", any ? dur((uint64_t)(r->d.mean_ns + 0.5), b) : "-");
+		t_set(t, row, c++, "%s", any ? dur(rtc__stats_ns(r->d.mean_ns), b) : "-");
 		t_set(t, row, c++, "%s", any ? dur(r->d.p50_ns, b) : "-");
 		t_set(t, row, c++, "%s", any ? dur(r->d.p90_ns, b) : "-");
 		t_set(t, row, c++, "%s", any ? dur(r->d.p99_ns, b) : "-");

@@ -31,7 +31,7 @@ static uint64_t sort_value(const struct rtc_stats_span_row *r, enum rtc_stats_so
 	switch (key) {
 	case RTC_STATS_SORT_SELF: return r->self_ns;
 	case RTC_STATS_SORT_COUNT: return r->d.count + r->flagged;
-	case RTC_STATS_SORT_MEAN: return (uint64_t)r->d.mean_ns;
+	case RTC_STATS_SORT_MEAN: return rtc__stats_ns(r->d.mean_ns);
 	case RTC_STATS_SORT_P50: return r->d.p50_ns;
 	case RTC_STATS_SORT_P99: return r->d.p99_ns;
 	case RTC_STATS_SORT_MAX: return r->d.max_ns;
