@@ -146,10 +146,8 @@ static void *drain_loop(void *arg)
 					continue;
 				d->rings[s].open = 1;
 			}
-			while (rtc_ring_reader_next(&d->rings[s].r, &c) > 0) {
+			while (rtc_ring_reader_next(&d->rings[s].r, &c, NULL, NULL) > 0)
 				d->bytes += c.len;
-				rtc_ring_reader_consumed(&d->rings[s].r, 0, c.base_ts);
-			}
 		}
 		usleep(drain_interval_us());
 	}

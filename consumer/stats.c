@@ -176,9 +176,11 @@ static void emit(void *ctx, const struct rtc_out *o)
 		add(e, o->dur, k ? o->dur : o->self_ns, complete);
 }
 
+static const struct rtc_sink_ops stats_ops = { .version = RTC_SINK_VERSION, .event = emit };
+
 struct rtc_sink rtc_stats_sink(struct rtc_stats *s)
 {
-	struct rtc_sink sink = { emit, s };
+	struct rtc_sink sink = { &stats_ops, s, "statistics" };
 
 	return sink;
 }

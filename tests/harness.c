@@ -10,6 +10,8 @@
 
 #include <ringtrace/ringtrace.h>
 
+#include "thread.h"
+
 static void *beat(void *arg)
 {
 	struct harness *h = arg;
@@ -30,9 +32,6 @@ int harness_attach(struct harness *h)
 	if (err < 0)
 		return err;
 	err = rtc_producer_attach(&h->p);
-	if (err < 0)
-		return err;
-	err = rtc_decoder_init(&h->dec);
 	if (err < 0)
 		return err;
 	{
@@ -58,22 +57,32 @@ static void append(struct harness *h, const struct rtc_record *rec, uint64_t thr
 			abort();
 	}
 	c = &h->recs[h->n++];
+	memset(c, 0, sizeof(*c));
 	c->kind = rec->kind;
 	c->ts = rec->ts;
-	c->a = rec->a;
-	c->b = rec->b;
-	c->c = rec->c;
-	c->d = rec->d;
 	c->thread_number = thread_number;
-	c->str_len = rec->str ? rec->str_len : 0;
-	c->str = rec->str ? strndup(rec->str, rec->str_len) : (char *)"";
-	c->stack_len = rec->stack_len;
-	c->stack = NULL;
+	c->str = (char *)"";
+	{
+		struct rtc_field f[8];
+		size_t nf = rtc_record_fields(rec, f, 8), ints = 0;
+		uint64_t *v[4] = { &c->a, &c->b, &c->c, &c->d };
+
+		for (size_t i = 0; i < nf; i++) {
+			if (f[i].type == RTC_FIELD_UINT && ints < 4)
+				*v[ints++] = f[i].u;
+			else if (f[i].type == RTC_FIELD_STR && !*c->str) {
+				c->str_len = f[i].s.len;
+				c->str = strndup(f[i].s.ptr, f[i].s.len);
+			} else if (f[i].type == RTC_FIELD_ENTRIES) {
+				c->stack_len = f[i].entries;
+			}
+		}
+	}
 	if (rec->kind == RT_REC_STACK) {
-		c->stack = malloc((rec->stack_len + 1) * sizeof(rec->stack[0]));
+		c->stack = malloc((c->stack_len + 1) * sizeof(rec->stack[0]));
 		if (!c->stack)
 			abort();
-		memcpy(c->stack, rec->stack, rec->stack_len * sizeof(rec->stack[0]));
+		memcpy(c->stack, rec->stack, c->stack_len * sizeof(rec->stack[0]));
 	}
 }
 
@@ -101,20 +110,29 @@ void harness_drain(struct harness *h)
 			if (rtc_ring_reader_open(&h->t[s].r, name, (uint32_t)h->p.pid) < 0)
 				continue;
 			h->t[s].open = true;
+			memset(&h->t[s].cursor, 0, sizeof(h->t[s].cursor));
 			h->t[s].thread_number = info[i].thread_number;
 			h->t[s].slot = info[i].slot;
 		}
-		while ((ret = rtc_ring_reader_next(&h->t[s].r, &c)) > 0) {
-			h->gap_records += c.lost_before;
-			rtc_decoder_reset(&h->dec, c.data, c.len, c.base_ts);
+		while ((ret = rtc_ring_reader_next(&h->t[s].r, &c, NULL, NULL)) > 0) {
+			uint64_t lost;
+			bool decodable = rtc_chunk_start(&h->t[s].cursor, &h->dec, c.data, c.len, c.base_ts, c.continues,
+							 c.rec0, c.resume_rec0, &lost);
+
+			h->gap_records += lost;
+			if (!decodable) {
+				h->corrupt++;
+				continue;
+			}
 			while ((ret = rtc_decoder_next(&h->dec, &rec)) > 0)
-				append(h, &rec, h->t[s].thread_number);
+				if (h->dec.off > c.skip)
+					append(h, &rec, h->t[s].thread_number);
+			rtc_chunk_done(&h->t[s].cursor, &h->dec, ret);
 			if (ret < 0) {
 				h->corrupt++;
 				fprintf(stderr, "harness: thread %llu: undecodable record at offset %zu of a %zu-byte chunk\n",
 					(unsigned long long)h->t[s].thread_number, h->dec.off, c.len);
 			}
-			rtc_ring_reader_consumed(&h->t[s].r, h->dec.records, h->dec.ts);
 		}
 		if (ret < 0) {
 			h->corrupt++;
@@ -164,7 +182,6 @@ void harness_fini(struct harness *h)
 	for (size_t i = 0; i < HARNESS_THREADS; i++)
 		if (h->t[i].open)
 			rtc_ring_reader_close(&h->t[i].r);
-	rtc_decoder_fini(&h->dec);
 	rtc_producer_close(&h->p);
 	for (size_t i = 0; i < h->n; i++) {
 		if (h->recs[i].str_len || h->recs[i].kind == RT_REC_THREAD_START || h->recs[i].kind == RT_REC_LOG ||
@@ -178,7 +195,10 @@ void harness_fini(struct harness *h)
 
 uint64_t harness_self_thread(void)
 {
-	return rt_context_current().thread_number;
+	/* Not rt_context_current(): that records a CONTEXT record, which would change the counts. */
+	struct rt__thread *t = rt__thread_self();
+
+	return t ? t->thread_number : 0;
 }
 
 uint64_t harness_final_unreported(const struct harness *h, uint64_t thread_number)

@@ -17,12 +17,12 @@
 struct rec_copy {
 	uint32_t kind;
 	uint64_t ts;
-	uint64_t a, b, c, d;
+	uint64_t a, b, c, d; /* the record's first four integer fields, in wire order */
 	uint64_t thread_number;
-	char *str; /* NUL-terminated copy; "" when the record has none */
+	char *str; /* NUL-terminated copy of its string field; "" when it has none */
 	uint32_t str_len;
 	uint32_t stack_len;
-	struct rtc_stack_item *stack; /* STACK records only */
+	struct rt_rec_stack_entry *stack; /* STACK records only */
 };
 
 #define HARNESS_THREADS 256
@@ -35,6 +35,7 @@ struct harness {
 		uint64_t thread_number;
 		uint32_t slot;
 		struct rtc_ring_reader r;
+		struct rtc_chunk_cursor cursor;
 	} t[HARNESS_THREADS];
 	struct rec_copy *recs;
 	size_t n, cap;

@@ -324,8 +324,7 @@ static void test_reader_in_other_process(void **state)
 		close(done[1]);
 		close(result[0]);
 		memset(&ch, 0, sizeof(ch));
-		if (rtc_producer_open(&ch.p, getppid(), getuid()) < 0 || rtc_producer_attach(&ch.p) < 0 ||
-		    rtc_decoder_init(&ch.dec) < 0)
+		if (rtc_producer_open(&ch.p, getppid(), getuid()) < 0 || rtc_producer_attach(&ch.p) < 0)
 			_exit(20);
 		fcntl(done[0], F_SETFL, O_NONBLOCK);
 		while (read(done[0], &c, 1) != 0) {

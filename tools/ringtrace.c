@@ -20,6 +20,7 @@
 #include "record.h"
 #include "safe-copy.h"
 #include "ring-reader.h"
+#include "error.h"
 
 #define MAX_THREADS 1024
 
@@ -109,7 +110,7 @@ static void list_one(void *ctx, pid_t pid, const char *shm_name, bool control)
 	ls->shown++;
 	err = rtc_producer_open_name(&p, shm_name);
 	if (err < 0) {
-		printf("%-8d %-16s refused: %s\n", (int)pid, "?", rt_strerror(err));
+		printf("%-8d %-16s refused: %s\n", (int)pid, "?", rtc_strerror(err));
 		return;
 	}
 	if (rtc_safe_call(list_row, &p) < 0)
@@ -161,49 +162,31 @@ struct dump_thread {
 	uint32_t slot;
 	uint64_t thread_number;
 	struct rtc_ring_reader r;
+	struct rtc_chunk_cursor cursor;
 };
 
 static void print_record(struct rtc_producer *p, uint64_t thread_number, const struct rtc_record *rec)
 {
+	struct rtc_field f[8];
+	size_t n = rtc_record_fields(rec, f, 8);
+
 	printf("%20" PRIu64 " t%-3" PRIu64 " %-12s", rec->ts, thread_number, rtc_record_kind_name(rec->kind));
-	switch (rec->kind) {
-	case RT_REC_THREAD_START:
-		printf(" tid=%" PRIu64 " name=\"%.*s\"", rec->a, (int)rec->str_len, rec->str);
-		break;
-	case RT_REC_THREAD_NAME:
-		printf(" name=\"%.*s\"", (int)rec->str_len, rec->str);
-		break;
-	case RT_REC_SPAN_BEGIN:
-		printf(" %s", rtc_producer_name(p, (uint32_t)rec->a));
-		break;
-	case RT_REC_SPAN_END_SEQ:
-		printf(" seq=%" PRIu64, rec->a);
-		break;
-	case RT_REC_TASK_BEGIN:
-		printf(" task=%" PRIu64 " parent=%" PRIu64 " %s", rec->a, rec->b, rtc_producer_name(p, (uint32_t)rec->c));
-		break;
-	case RT_REC_TASK_END:
-		printf(" task=%" PRIu64 " now=%" PRIu64, rec->a, rec->b);
-		break;
-	case RT_REC_LOG:
-		printf(" [%s] %.*s", rtc_producer_name(p, (uint32_t)rec->a), (int)rec->str_len, rec->str);
-		break;
-	case RT_REC_ADOPT:
-		printf(" task=%" PRIu64 " from=t%" PRIu64 "/%" PRIu64 " how=%" PRIu64, rec->a, rec->b, rec->c, rec->d);
-		break;
-	case RT_REC_LOSS:
-		printf(" lost=%" PRIu64 " since=%" PRIu64 " reasons=%" PRIu64, rec->a, rec->b, rec->c);
-		break;
-	case RT_REC_STACK:
-		printf(" task=%" PRIu64 " depth=%u", rec->a, rec->stack_len);
-		for (uint32_t i = 0; i < rec->stack_len; i++)
-			printf(" %s#%" PRIu64, rtc_producer_name(p, rec->stack[i].name_id), rec->stack[i].span_seq);
-		break;
-	case RT_REC_MISUSE:
-		printf(" code=%" PRIu64 " detail=%" PRIu64, rec->a, rec->b);
-		break;
-	default:
-		break;
+	for (size_t i = 0; i < n; i++) {
+		if (!f[i].present)
+			continue;
+		if (f[i].type == RTC_FIELD_STR) {
+			printf(" %s=\"%.*s\"", f[i].name, (int)f[i].s.len, f[i].s.ptr);
+		} else if (f[i].type == RTC_FIELD_ENTRIES) {
+			printf(" %s=[", f[i].name);
+			for (uint32_t k = 0; k < f[i].entries; k++)
+				printf("%s%s#%" PRIu64, k ? " " : "", rtc_producer_name(p, (uint32_t)rec->stack[k].name_id),
+				       rec->stack[k].span_seq);
+			printf("]");
+		} else if (strcmp(f[i].name, "name_id") == 0 || strcmp(f[i].name, "category_id") == 0) {
+			printf(" %s", rtc_producer_name(p, (uint32_t)f[i].u));
+		} else {
+			printf(" %s=%" PRIu64, f[i].name, f[i].u);
+		}
 	}
 	putchar('\n');
 }
@@ -214,23 +197,29 @@ static int drain(struct rtc_producer *p, struct dump_thread *t, struct rtc_decod
 	struct rtc_record rec;
 	int ret, got = 0;
 
-	while ((ret = rtc_ring_reader_next(&t->r, &c)) > 0) {
-		if (c.lost_before)
-			printf("%20" PRIu64 " t%-3" PRIu64 " %-12s lost=%" PRIu64 " (overwritten)\n", c.lost_first_ts,
-			       t->thread_number, "gap", c.lost_before);
-		rtc_decoder_reset(dec, c.data, c.len, c.base_ts);
+	while ((ret = rtc_ring_reader_next(&t->r, &c, NULL, NULL)) > 0) {
+		uint64_t lost;
+		bool decodable = rtc_chunk_start(&t->cursor, dec, c.data, c.len, c.base_ts, c.continues, c.rec0, c.resume_rec0, &lost);
+
+		if (lost)
+			printf("%20" PRIu64 " t%-3" PRIu64 " %-12s lost=%" PRIu64 " (overwritten)\n", c.base_ts,
+			       t->thread_number, "gap", lost);
+		got = 1;
+		if (!decodable)
+			continue; /* the start of this sub-buffer was undecodable */
 		while ((ret = rtc_decoder_next(dec, &rec)) > 0) {
+			if (dec->off <= c.skip)
+				continue;
 			print_record(p, t->thread_number, &rec);
 			(*count)++;
 		}
+		rtc_chunk_done(&t->cursor, dec, ret);
 		if (ret < 0)
 			fprintf(stderr, "ringtrace: pid %d thread %" PRIu64 ": malformed record skipped\n", (int)p->pid,
 				t->thread_number);
-		rtc_ring_reader_consumed(&t->r, dec->records, dec->ts);
-		got = 1;
 	}
 	if (ret < 0)
-		fprintf(stderr, "ringtrace: pid %d thread %" PRIu64 ": %s\n", (int)p->pid, t->thread_number, rt_strerror(ret));
+		fprintf(stderr, "ringtrace: pid %d thread %" PRIu64 ": %s\n", (int)p->pid, t->thread_number, rtc_strerror(ret));
 	return got;
 }
 
@@ -291,17 +280,15 @@ static int cmd_dump(pid_t pid, double duration)
 
 	err = rtc_producer_open(&p, pid, geteuid());
 	if (err < 0) {
-		fprintf(stderr, "ringtrace: pid %d: %s\n", (int)pid, rt_strerror(err));
+		fprintf(stderr, "ringtrace: pid %d: %s\n", (int)pid, rtc_strerror(err));
 		return 1;
 	}
 	err = rtc_producer_attach(&p);
 	if (err < 0) {
-		fprintf(stderr, "ringtrace: pid %d: %s\n", (int)pid, rt_strerror(err));
+		fprintf(stderr, "ringtrace: pid %d: %s\n", (int)pid, rtc_strerror(err));
 		rtc_producer_close(&p);
 		return 1;
 	}
-	if (rtc_decoder_init(&dec) < 0)
-		return 1;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -323,7 +310,6 @@ static int cmd_dump(pid_t pid, double duration)
 		if (threads[i].open)
 			rtc_ring_reader_close(&threads[i].r);
 	printf("# %" PRIu64 " records\n", d.count);
-	rtc_decoder_fini(&dec);
 	rtc_producer_close(&p);
 	return 0;
 }

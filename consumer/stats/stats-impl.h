@@ -116,7 +116,7 @@ static inline uint64_t rtc__stats_ns(double v)
 	X(start_ns) X(end_ns) X(records) X(bytes) X(processes) X(threads) X(spans) X(spans_incomplete)       \
 	X(spans_repaired) X(spans_before_attach) X(spans_begin_unknown) X(tasks) X(tasks_incomplete)          \
 	X(tasks_begin_unknown) X(logs) X(flows) X(unmatched_ends) X(misuse) X(lost) X(late_records)           \
-	X(backlog_peak) X(gaps)
+	X(backlog_peak) X(gaps) X(coarse_resolution_ns)
 #define COUNT_FIELDS(X) X(events) X(spans) X(flagged) X(dropped) X(other_span_names) X(other_threads) \
 	X(untracked_tasks) X(untracked_open)
 

@@ -113,6 +113,10 @@ void rtc_stats_begin(struct rtc_stats *s, const struct rtc_trace_info *info)
 void rtc_stats_end(struct rtc_stats *s, const struct rtc_summary *sum)
 {
 	s->info.summary = *sum;
+	if (sum->clock && !s->clock)
+		keep_cstr(&s->clock, sum->clock);
+	s->info.clock = s->clock;
+	s->info.summary.clock = s->clock; /* the summary's strings live only for the call */
 	s->info.summary.thread_loss = NULL;
 	s->info.summary.nthread_loss = 0;
 	s->info.summary.process_loss = NULL;

@@ -140,7 +140,7 @@ struct rtc_stats_info {
 	uint64_t origin_ns, attach_ns, first_ns, last_ns; /* last_ns: latest time seen (the "now" of open spans) */
 	bool live, ended;
 	const char *clock, *host, *tool; /* NUL-terminated or NULL */
-	struct rtc_summary summary;      /* from end; zero before (its arrays are not kept: NULL) */
+	struct rtc_summary summary;      /* from end; zero before (its arrays are not kept: NULL; clock kept) */
 	uint64_t events, spans, flagged, dropped; /* dropped: events not counted (no memory, limits) */
 	uint64_t other_span_names, other_threads, untracked_tasks, untracked_open;
 };

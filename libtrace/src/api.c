@@ -16,12 +16,7 @@
 #include "task.h"
 #include "thread.h"
 
-#define SPAN_BEGIN_MAX 16
-#define SPAN_END_MAX 16
-#define TASK_RECORD_MAX 40
-#define ADOPT_RECORD_MAX 48
 #define LOG_MESSAGE_MAX 1024
-#define LOG_RECORD_MAX (32 + LOG_MESSAGE_MAX)
 
 /* Signal safety: a handler that interrupts a record on the same thread sees busy set and drops
  * its own records (counted). The signal fences keep the compiler from moving ring writes outside
@@ -117,12 +112,11 @@ void rt__span_begin_id(uint32_t name_id)
 	/* Record first, then push: a STACK snapshot written by the reserve describes the state
 	 * before this record. */
 	if (active == RT_SHM_ACTIVE_ON) {
-		p = rt__thread_reserve(t, SPAN_BEGIN_MAX, ts);
+		p = rt__thread_reserve(t, RT_REC_MAX_span_begin, ts);
 		if (__builtin_expect(p != NULL, 1)) {
-			q = rt_mp_array(p, 3);
-			*q++ = RT_REC_SPAN_BEGIN;
-			q = rt_mp_uint(q, rt__ring_delta(&t->w, ts));
-			q = rt_mp_uint(q, name_id);
+			struct rt_rec_span_begin rec = { .name_id = name_id };
+
+			q = rt_rec_put_span_begin(p, rt__ring_delta(&t->w, ts), &rec);
 			rt__ring_commit(&t->w, q);
 		} else {
 			rt__thread_lost(t, ts, RT_LOSS_FULL);
@@ -154,13 +148,19 @@ static void end_tracked(struct rt__thread *t, bool seq_form)
 	seq = r->stack[r->stack_depth - 1].span_seq;
 	/* Record first, then pop (see rt__span_begin_id()). */
 	if (rt__active_now() == RT_SHM_ACTIVE_ON) {
-		p = rt__thread_reserve(t, SPAN_END_MAX, ts);
+		p = rt__thread_reserve(t, RT_REC_MAX_span_end_seq, ts);
 		if (__builtin_expect(p != NULL, 1)) {
-			q = rt_mp_array(p, seq_form ? 3 : 2);
-			*q++ = seq_form ? RT_REC_SPAN_END_SEQ : RT_REC_SPAN_END;
-			q = rt_mp_uint(q, rt__ring_delta(&t->w, ts));
-			if (seq_form)
-				q = rt_mp_uint(q, seq);
+			uint64_t dt = rt__ring_delta(&t->w, ts);
+
+			if (seq_form) {
+				struct rt_rec_span_end_seq rec = { .span_seq = seq };
+
+				q = rt_rec_put_span_end_seq(p, dt, &rec);
+			} else {
+				struct rt_rec_span_end rec = { 0 };
+
+				q = rt_rec_put_span_end(p, dt, &rec);
+			}
 			rt__ring_commit(&t->w, q);
 		} else {
 			rt__thread_lost(t, ts, RT_LOSS_FULL);
@@ -240,27 +240,38 @@ void rt__span_scope_repair(uint32_t depth)
 
 /* ---- Tasks ---- */
 
-static void write_task_record(struct rt__thread *t, uint32_t kind, uint64_t a, uint64_t b, int64_t name_id)
+static void write_task_begin(struct rt__thread *t, uint64_t id, uint64_t parent, uint32_t name_id)
 {
+	struct rt_rec_task_begin rec = { .task_id = id, .parent_id = parent, .name_id = name_id };
 	uint64_t ts;
-	uint8_t *p, *q;
+	uint8_t *p;
 
 	if (rt__active_now() != RT_SHM_ACTIVE_ON)
 		return;
 	ts = rt__now();
-	p = rt__thread_reserve(t, TASK_RECORD_MAX, ts);
+	p = rt__thread_reserve(t, RT_REC_MAX_task_begin, ts);
 	if (!p) {
 		rt__thread_lost(t, ts, RT_LOSS_FULL);
 		return;
 	}
-	q = rt_mp_array(p, name_id >= 0 ? 5 : 4);
-	*q++ = (uint8_t)kind;
-	q = rt_mp_uint(q, rt__ring_delta(&t->w, ts));
-	q = rt_mp_uint(q, a);
-	q = rt_mp_uint(q, b);
-	if (name_id >= 0)
-		q = rt_mp_uint(q, (uint64_t)name_id);
-	rt__ring_commit(&t->w, q);
+	rt__ring_commit(&t->w, rt_rec_put_task_begin(p, rt__ring_delta(&t->w, ts), &rec));
+}
+
+static void write_task_end(struct rt__thread *t, uint64_t id, uint64_t after)
+{
+	struct rt_rec_task_end rec = { .task_id = id, .current_task_after = after };
+	uint64_t ts;
+	uint8_t *p;
+
+	if (rt__active_now() != RT_SHM_ACTIVE_ON)
+		return;
+	ts = rt__now();
+	p = rt__thread_reserve(t, RT_REC_MAX_task_end, ts);
+	if (!p) {
+		rt__thread_lost(t, ts, RT_LOSS_FULL);
+		return;
+	}
+	rt__ring_commit(&t->w, rt_rec_put_task_end(p, rt__ring_delta(&t->w, ts), &rec));
 }
 
 struct rt_task rt__task_begin_id(uint32_t name_id)
@@ -276,7 +287,7 @@ struct rt_task rt__task_begin_id(uint32_t name_id)
 		nested_drop(t);
 		return task;
 	}
-	write_task_record(t, RT_REC_TASK_BEGIN, task.id, parent, name_id);
+	write_task_begin(t, task.id, parent, name_id);
 	rt__thread_set_task(t, task.id);
 	leave(t);
 	return task;
@@ -310,7 +321,7 @@ void rt_task_end(struct rt_task task)
 
 		if (t->task == task.id)
 			after = rt__tasks_live_ancestor(rt__tasks_get(task.id, &info) ? info.parent : 0);
-		write_task_record(t, RT_REC_TASK_END, task.id, after, -1);
+		write_task_end(t, task.id, after);
 		if (after != t->task)
 			rt__thread_set_task(t, after);
 	}
@@ -345,7 +356,7 @@ void rt__log_id(uint32_t category_id, const char *fmt, ...)
 	}
 	ts = rt__now();
 	/* Reserve first so that a full ring costs no formatting. */
-	p = rt__thread_reserve(t, LOG_RECORD_MAX, ts);
+	p = rt__thread_reserve(t, RT_REC_MAX_log + LOG_MESSAGE_MAX, ts);
 	if (!p) {
 		rt__thread_lost(t, ts, RT_LOSS_FULL);
 		leave(t);
@@ -360,12 +371,11 @@ void rt__log_id(uint32_t category_id, const char *fmt, ...)
 		n = LOG_MESSAGE_MAX;
 		flags |= RT_LOG_TRUNCATED;
 	}
-	q = rt_mp_array(p, 5);
-	*q++ = RT_REC_LOG;
-	q = rt_mp_uint(q, rt__ring_delta(&t->w, ts));
-	q = rt_mp_uint(q, category_id);
-	q = rt_mp_str(q, msg, (uint32_t)n);
-	q = rt_mp_uint(q, flags);
+	{
+		struct rt_rec_log rec = { .category_id = category_id, .message = { msg, (uint32_t)n }, .flags = flags };
+
+		q = rt_rec_put_log(p, rt__ring_delta(&t->w, ts), &rec);
+	}
 	rt__ring_commit(&t->w, q);
 	leave(t);
 }
@@ -402,6 +412,20 @@ struct rt_context rt_context_current(void)
 	ctx.task_id = t->task;
 	ctx.thread_number = t->thread_number;
 	ctx.span_seq = top_span_seq(t);
+	/* Recorded so that the consumer can start the hand-off's flow where it was captured. */
+	if (rt__active_now() == RT_SHM_ACTIVE_ON && enter(t)) {
+		uint64_t ts = rt__now();
+		uint8_t *p = rt__thread_reserve(t, RT_REC_MAX_context, ts);
+
+		if (p) {
+			struct rt_rec_context rec = { .task_id = ctx.task_id, .span_seq = ctx.span_seq };
+
+			rt__ring_commit(&t->w, rt_rec_put_context(p, rt__ring_delta(&t->w, ts), &rec));
+		} else {
+			rt__thread_lost(t, ts, RT_LOSS_FULL);
+		}
+		leave(t);
+	}
 	return ctx;
 }
 
@@ -425,15 +449,12 @@ static struct rt_context adopt(struct rt_context ctx, uint32_t how)
 		how = RT_ADOPT_RESTORE;
 	if (rt__active_now() == RT_SHM_ACTIVE_ON) {
 		ts = rt__now();
-		p = rt__thread_reserve(t, ADOPT_RECORD_MAX, ts);
+		p = rt__thread_reserve(t, RT_REC_MAX_adopt, ts);
 		if (p) {
-			q = rt_mp_array(p, 6);
-			*q++ = RT_REC_ADOPT;
-			q = rt_mp_uint(q, rt__ring_delta(&t->w, ts));
-			q = rt_mp_uint(q, ctx.task_id);
-			q = rt_mp_uint(q, ctx.thread_number);
-			q = rt_mp_uint(q, ctx.span_seq);
-			q = rt_mp_uint(q, how);
+			struct rt_rec_adopt rec = { .task_id = ctx.task_id, .from_thread = ctx.thread_number,
+						    .from_span_seq = ctx.span_seq, .how = how };
+
+			q = rt_rec_put_adopt(p, rt__ring_delta(&t->w, ts), &rec);
 			rt__ring_commit(&t->w, q);
 		} else {
 			rt__thread_lost(t, ts, RT_LOSS_FULL);

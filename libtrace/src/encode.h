@@ -128,4 +128,53 @@ static inline uint8_t *rt_mp_str(uint8_t *p, const char *s, uint32_t len)
 }
 #endif
 
+
+/* ---- Records (ringtrace/records.h): rt_rec_put_<kind>(p, dt, &fields) ---- */
+
+#include <ringtrace/shm-format.h>
+
+/* STACK entries straight from the thread's shared open-span stack. */
+static inline uint8_t *rt__rec_put_stack(uint8_t *p, const struct rt_rec_entries *k)
+{
+	const struct rt_shm_stack_entry *e = k->entries;
+
+	p = rt_mp_array(p, k->count);
+	for (uint32_t i = 0; i < k->count; i++) {
+		/* flags only when set: entries stay 4 fields long for ABI 1.0/1.1 readers' sake. */
+		p = rt_mp_array(p, e[i].flags ? 5 : 4);
+		p = rt_mp_uint(p, e[i].name_id);
+		p = rt_mp_uint(p, e[i].span_seq);
+		p = rt_mp_uint(p, e[i].begin_ts);
+		p = rt_mp_uint(p, e[i].task_id);
+		if (e[i].flags)
+			p = rt_mp_uint(p, e[i].flags);
+	}
+	return p;
+}
+
+#define RT__REC_COUNT_U(x, n) +1
+#define RT__REC_COUNT_S(x, n) +1
+#define RT__REC_COUNT_K(x, n) +1
+#define RT__REC_COUNT_OU(x, n) +((r->present >> RT_RECF_##x##_##n) & 1u)
+#define RT__REC_COUNT(x, t, n) RT__REC_COUNT_##t(x, n)
+#define RT__REC_PUT_U(x, n) p = rt_mp_uint(p, r->n);
+#define RT__REC_PUT_S(x, n) p = rt_mp_str(p, r->n.ptr, r->n.len);
+#define RT__REC_PUT_K(x, n) p = rt__rec_put_stack(p, &r->n);
+#define RT__REC_PUT_OU(x, n)                                  \
+	if ((r->present >> RT_RECF_##x##_##n) & 1u)           \
+		p = rt_mp_uint(p, r->n);
+#define RT__REC_PUT(x, t, n) RT__REC_PUT_##t(x, n)
+/* Optional fields are trailing and written in order: set their `present` bits left to right. */
+#define RT__REC_ENCODER(num, NAME, name)                                                              \
+	static inline uint8_t *rt_rec_put_##name(uint8_t *p, uint64_t dt, const struct rt_rec_##name *r) \
+	{                                                                                             \
+		p = rt_mp_array(p, 2 RT_REC_FIELDS_##name(RT__REC_COUNT, name));                      \
+		*p++ = (uint8_t)(num);                                                                \
+		p = rt_mp_uint(p, dt);                                                                \
+		RT_REC_FIELDS_##name(RT__REC_PUT, name)(void) r;                                      \
+		return p;                                                                             \
+	}
+RT_RECORD_KINDS(RT__REC_ENCODER)
+#undef RT__REC_ENCODER
+
 #endif

@@ -19,9 +19,8 @@
 #include "task.h"
 #include "thread-list.h"
 
-#define STACK_RECORD_MAX (16 + RT_SHM_STACK_MAX * 32)
-#define LOSS_RECORD_MAX 40
-#define THREAD_START_MAX (32 + RT_SHM_THREAD_NAME_LEN)
+#define STACK_RECORD_MAX (RT_REC_MAX_stack + RT_SHM_STACK_MAX * RT_REC_STACK_ENTRY_MAX)
+#define LOSS_RECORD_MAX RT_REC_MAX_loss
 
 /* Kept in overwrite mode after their thread exits, for a consumer that attaches later. */
 #define FINISHED_RINGS_KEPT 16
@@ -93,17 +92,15 @@ static void copy_name(char *dst, size_t cap, const char *src)
 
 static void write_thread_start(struct rt__thread *t, uint64_t ts)
 {
-	uint8_t *p = rt__ring_ptr(&t->w), *q;
-	size_t nlen = strnlen(t->slot->name, RT_SHM_THREAD_NAME_LEN);
+	struct rt_rec_thread_start rec = {
+		.tid = t->tid,
+		.thread_number = t->thread_number,
+		.name = { t->slot->name, (uint32_t)strnlen(t->slot->name, RT_SHM_THREAD_NAME_LEN) },
+		.pid = (uint64_t)rt__proc.pid,
+	};
 
-	q = rt_mp_array(p, 6);
-	*q++ = RT_REC_THREAD_START;
-	q = rt_mp_uint(q, rt__ring_delta(&t->w, ts));
-	q = rt_mp_uint(q, t->tid);
-	q = rt_mp_uint(q, t->thread_number);
-	q = rt_mp_str(q, t->slot->name, (uint32_t)nlen);
-	q = rt_mp_uint(q, (uint64_t)rt__proc.pid);
-	rt__ring_commit(&t->w, q);
+	/* A fresh ring always has room for the first record. */
+	rt__ring_commit(&t->w, rt_rec_put_thread_start(rt__ring_ptr(&t->w), rt__ring_delta(&t->w, ts), &rec));
 }
 
 static struct rt__thread *register_thread(const char *name)
@@ -203,12 +200,13 @@ void rt_thread_set_name(const char *name)
 	copy_name(t->slot->name, sizeof(t->slot->name), name);
 	if (rt__active_now() == RT_SHM_ACTIVE_ON) {
 		ts = rt__now();
-		p = rt__thread_reserve(t, 16 + RT_SHM_THREAD_NAME_LEN, ts);
+		p = rt__thread_reserve(t, RT_REC_MAX_thread_name + RT_SHM_THREAD_NAME_LEN, ts);
 		if (p) {
-			q = rt_mp_array(p, 3);
-			*q++ = RT_REC_THREAD_NAME;
-			q = rt_mp_uint(q, rt__ring_delta(&t->w, ts));
-			q = rt_mp_str(q, t->slot->name, (uint32_t)strnlen(t->slot->name, RT_SHM_THREAD_NAME_LEN));
+			struct rt_rec_thread_name rec = {
+				.name = { t->slot->name, (uint32_t)strnlen(t->slot->name, RT_SHM_THREAD_NAME_LEN) },
+			};
+
+			q = rt_rec_put_thread_name(p, rt__ring_delta(&t->w, ts), &rec);
 			rt__ring_commit(&t->w, q);
 		} else {
 			rt__thread_lost(t, ts, RT_LOSS_FULL);
@@ -236,18 +234,15 @@ void rt__thread_lost_nested(struct rt__thread *t)
 
 static void write_loss(struct rt__thread *t, uint64_t ts, uint64_t nested)
 {
-	uint8_t *p = rt__ring_ptr(&t->w), *q;
 	uint64_t n = nested - t->nested_reported;
-	uint32_t reasons = t->lost_reasons | (n ? RT_LOSS_NESTED : 0);
+	struct rt_rec_loss rec = {
+		.records = t->lost + n,
+		/* Handlers do not record when they dropped; the interval then starts at the last record. */
+		.first_ts = t->lost ? t->lost_first_ts : t->w.last_ts,
+		.reasons = t->lost_reasons | (n ? RT_LOSS_NESTED : 0),
+	};
 
-	q = rt_mp_array(p, 5);
-	*q++ = RT_REC_LOSS;
-	q = rt_mp_uint(q, rt__ring_delta(&t->w, ts));
-	q = rt_mp_uint(q, t->lost + n);
-	/* Handlers do not record when they dropped; the interval then starts at the last record. */
-	q = rt_mp_uint(q, t->lost ? t->lost_first_ts : t->w.last_ts);
-	q = rt_mp_uint(q, reasons);
-	rt__ring_commit(&t->w, q);
+	rt__ring_commit(&t->w, rt_rec_put_loss(rt__ring_ptr(&t->w), rt__ring_delta(&t->w, ts), &rec));
 	t->lost = 0;
 	t->lost_reasons = 0;
 	t->nested_reported = nested;
@@ -258,25 +253,13 @@ static void write_loss(struct rt__thread *t, uint64_t ts, uint64_t nested)
 static void write_stack(struct rt__thread *t, uint64_t ts)
 {
 	struct rt_shm_ring *r = t->ring;
-	uint32_t depth = r->stack_depth < RT_SHM_STACK_MAX ? r->stack_depth : RT_SHM_STACK_MAX;
-	uint8_t *p = rt__ring_ptr(&t->w), *q;
+	struct rt_rec_stack rec = {
+		.current_task = t->task,
+		.span_seq = r->stack_span_seq,
+		.entries = { r->stack, r->stack_depth < RT_SHM_STACK_MAX ? r->stack_depth : RT_SHM_STACK_MAX },
+	};
 
-	q = rt_mp_array(p, 5);
-	*q++ = RT_REC_STACK;
-	q = rt_mp_uint(q, rt__ring_delta(&t->w, ts));
-	q = rt_mp_uint(q, t->task);
-	q = rt_mp_uint(q, r->stack_span_seq);
-	q = rt_mp_array(q, depth);
-	for (uint32_t i = 0; i < depth; i++) {
-		const struct rt_shm_stack_entry *e = &r->stack[i];
-
-		q = rt_mp_array(q, 4);
-		q = rt_mp_uint(q, e->name_id);
-		q = rt_mp_uint(q, e->span_seq);
-		q = rt_mp_uint(q, e->begin_ts);
-		q = rt_mp_uint(q, e->task_id);
-	}
-	rt__ring_commit(&t->w, q);
+	rt__ring_commit(&t->w, rt_rec_put_stack(rt__ring_ptr(&t->w), rt__ring_delta(&t->w, ts), &rec));
 }
 
 uint8_t *rt__thread_reserve_slow(struct rt__thread *t, size_t max, uint64_t ts)
@@ -322,24 +305,20 @@ uint8_t *rt__thread_reserve_slow(struct rt__thread *t, size_t max, uint64_t ts)
 
 void rt__thread_emit_misuse(struct rt__thread *t, uint32_t code, uint64_t detail)
 {
+	struct rt_rec_misuse rec = { .code = code, .detail = detail };
 	uint64_t ts;
-	uint8_t *p, *q;
+	uint8_t *p;
 
 	atomic_fetch_add_explicit(&t->ring->misuse, 1, memory_order_relaxed);
 	if (rt__active_now() != RT_SHM_ACTIVE_ON)
 		return;
 	ts = rt__now();
-	p = rt__thread_reserve(t, 24, ts);
+	p = rt__thread_reserve(t, RT_REC_MAX_misuse, ts);
 	if (!p) {
 		rt__thread_lost(t, ts, RT_LOSS_FULL);
 		return;
 	}
-	q = rt_mp_array(p, 4);
-	*q++ = RT_REC_MISUSE;
-	q = rt_mp_uint(q, rt__ring_delta(&t->w, ts));
-	q = rt_mp_uint(q, code);
-	q = rt_mp_uint(q, detail);
-	rt__ring_commit(&t->w, q);
+	rt__ring_commit(&t->w, rt_rec_put_misuse(p, rt__ring_delta(&t->w, ts), &rec));
 }
 
 void rt__thread_set_task(struct rt__thread *t, uint64_t task)
@@ -356,16 +335,15 @@ void rt__thread_finish(struct rt__thread *t, bool exiting_thread)
 	struct rt_shm_control *ctl = rt__proc.ctl;
 	bool consumer = atomic_load_explicit(&ctl->session, memory_order_relaxed) != 0;
 	uint64_t ts;
-	uint8_t *p, *q;
+	uint8_t *p;
 
 	if (exiting_thread && rt__active_now() == RT_SHM_ACTIVE_ON) {
 		ts = rt__now();
-		p = rt__thread_reserve(t, 16, ts);
+		p = rt__thread_reserve(t, RT_REC_MAX_thread_exit, ts);
 		if (p) {
-			q = rt_mp_array(p, 2);
-			*q++ = RT_REC_THREAD_EXIT;
-			q = rt_mp_uint(q, rt__ring_delta(&t->w, ts));
-			rt__ring_commit(&t->w, q);
+			struct rt_rec_thread_exit rec = { 0 };
+
+			rt__ring_commit(&t->w, rt_rec_put_thread_exit(p, rt__ring_delta(&t->w, ts), &rec));
 		} else {
 			rt__thread_lost(t, ts, RT_LOSS_FULL);
 		}

@@ -9,6 +9,8 @@
 #include <inttypes.h>
 #include <stdint.h>
 
+#include <ringtrace/records.h>
+
 /* Cross-process counters must be lock-free: a lock inside shared memory would not be shared. */
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free");
@@ -149,7 +151,13 @@ struct rt_shm_stack_entry {
 	uint64_t span_seq; /* per-thread span number, 1-based */
 	uint64_t task_id;  /* the thread's task when the span began */
 	uint32_t name_id;
-	uint32_t flags;
+	uint32_t flags;    /* enum rt_shm_stack_flags */
+};
+
+enum rt_shm_stack_flags {
+	/* begin_ts is CLOCK_MONOTONIC_COARSE nanoseconds (taken while nothing recorded), not the
+	 * process's clock: the consumer must not convert it. ABI 1.2. */
+	RT_SHM_STACK_COARSE = 1u << 0,
 };
 
 /* Per-thread ring segment at RT_SHM_RING_FMT. */
@@ -214,55 +222,6 @@ _Static_assert(offsetof(struct rt_shm_ring, read_pos) == 256, "read_pos offset")
 _Static_assert(offsetof(struct rt_shm_ring, stack) == 344, "stack offset");
 _Static_assert(sizeof(struct rt_shm_subbuf) == 64, "sub-buffer header size");
 _Static_assert(sizeof(struct rt_shm_stack_entry) == 32, "stack entry size");
-
-/* Record kinds: element 0 of every record array. See docs/format.md "Records". */
-enum rt_rec_kind {
-	RT_REC_THREAD_START = 1, /* [1, dt, tid, thread_number, name:str, pid] */
-	RT_REC_THREAD_NAME = 2,  /* [2, dt, name:str] */
-	RT_REC_THREAD_EXIT = 3,  /* [3, dt] */
-	RT_REC_SPAN_BEGIN = 4,   /* [4, dt, name_id] */
-	RT_REC_SPAN_END = 5,     /* [5, dt] ends the innermost open span */
-	RT_REC_SPAN_END_SEQ = 6, /* [6, dt, span_seq] ends that span and everything opened inside it */
-	RT_REC_TASK_BEGIN = 7,   /* [7, dt, task_id, parent_id, name_id] */
-	RT_REC_TASK_END = 8,     /* [8, dt, task_id, current_task_after] */
-	RT_REC_LOG = 9,          /* [9, dt, category_id, message:str, flags] */
-	RT_REC_ADOPT = 10,       /* [10, dt, task_id, from_thread_number, from_span_seq, how] */
-	RT_REC_LOSS = 11,        /* [11, dt, records, first_ts, reasons] */
-	RT_REC_STACK = 12,       /* [12, dt, current_task, span_seq, [[name_id, span_seq, begin_ts, task_id], ...]] */
-	RT_REC_MISUSE = 13,      /* [13, dt, code, detail] */
-	RT_REC_CALIB = 14,       /* reserved: [14, dt, mono_ns, real_ns]; not written by ABI 1.0 */
-	RT_REC_KIND_MAX = 14,
-};
-
-/* RT_REC_ADOPT `how`. */
-enum rt_rec_adopt {
-	RT_ADOPT_CONTEXT = 0, /* rt_context_adopt() */
-	RT_ADOPT_INHERIT = 1, /* thread started by rt_thread_create(): inherits its creator's task */
-	RT_ADOPT_RESTORE = 2, /* rt_context_adopt() of a saved context, returning to earlier work */
-};
-
-/* RT_REC_LOSS `reasons` bits. */
-enum rt_rec_loss {
-	RT_LOSS_FULL = 1u << 0,   /* discard mode, ring full */
-	RT_LOSS_NESTED = 1u << 1, /* signal handler interrupted a record on the same thread */
-};
-
-/* RT_REC_LOG `flags` bits. */
-enum rt_rec_log_flags {
-	RT_LOG_TRUNCATED = 1u << 0,
-};
-
-/* RT_REC_MISUSE codes. */
-enum rt_rec_misuse {
-	RT_MISUSE_SPAN_END_EMPTY = 1,    /* span end with no open span (or begun before recording) */
-	RT_MISUSE_SPAN_END_ORDER = 2,    /* a scoped span ended while spans opened inside it were open */
-	RT_MISUSE_TASK_END_TWICE = 3,    /* detail: task id */
-	RT_MISUSE_TASK_END_UNKNOWN = 4,  /* detail: task id never begun in this process (or evicted) */
-	RT_MISUSE_NULL_NAME = 5,
-	RT_MISUSE_NAME_TRUNCATED = 6,    /* detail: name id */
-	RT_MISUSE_STACK_OVERFLOW = 7,    /* detail: depth */
-	RT_MISUSE_SPAN_END_MISSING = 8,  /* a scoped span's seq was not on the stack; detail: seq */
-};
 
 /* Name table entry in the arena: u16 length, u8 flags, then the bytes, no terminator. */
 #define RT_NAME_FLAG_TRUNCATED 1u
