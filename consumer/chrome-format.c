@@ -111,15 +111,16 @@ size_t rtc_json_string(char *buf, const char *s, size_t n)
 			*o.p++ = '\\';
 			*o.p++ = (char)ch;
 			i++;
-		} else if (ch < 0x20) {
+		} else if (ch < 0x20 || ch == 0x7f) {
+			/* DEL too: legal in JSON, but not what a terminal should get raw. */
 			char e[6] = { '\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15] };
 
 			put(&o, e, 6);
 			i++;
-		} else if (ch < 0x80) {
+		} else if (ch < 0x7f) {
 			size_t j = i;
 
-			while (j < n && p[j] >= 0x20 && p[j] < 0x80 && p[j] != '"' && p[j] != '\\')
+			while (j < n && p[j] >= 0x20 && p[j] < 0x7f && p[j] != '"' && p[j] != '\\')
 				j++;
 			put(&o, s + i, j - i);
 			i = j;

@@ -57,11 +57,11 @@ static void test_span_forms(void **state)
 	o.flags = RTC_F_OPEN | RTC_F_BEFORE_ATTACH;
 	assert_string_equal(format(&o, RTC_WS_SPAN_X),
 			    "{\"ph\":\"B\",\"pid\":7,\"tid\":8,\"cat\":\"span\",\"name\":\"work\",\"ts\":1234.567,"
-			    "\"args\":{\"task\":3,\"span\":\"2-9\",\"before_attach\":true}}");
+			    "\"args\":{\"task\":3,\"span\":\"2-9\",\"before_attach\":true,\"open\":true}}");
 	o.ts = 10; /* before the origin: clamped to 0 */
 	assert_string_equal(format(&o, RTC_WS_SPAN_B),
 			    "{\"ph\":\"B\",\"pid\":7,\"tid\":8,\"cat\":\"span\",\"name\":\"work\",\"ts\":0.000,"
-			    "\"args\":{\"task\":3,\"span\":\"2-9\",\"before_attach\":true}}");
+			    "\"args\":{\"task\":3,\"span\":\"2-9\",\"before_attach\":true,\"open\":true}}");
 }
 
 static void test_untrusted_strings(void **state)
@@ -104,9 +104,12 @@ static void test_other_kinds(void **state)
 	o.count = 1;
 	o.name = "adopt";
 	o.name_len = 5;
+	/* A flow event comes with the zero-length slice it binds to (same ts, pid, tid, cat). */
 	assert_string_equal(format(&o, RTC_WS_SPAN_X),
-			    "{\"ph\":\"f\",\"pid\":1,\"tid\":2,\"cat\":\"flow\",\"name\":\"adopt\",\"id\":5,\"bp\":\"e\","
-			    "\"ts\":2.000,\"args\":{\"task\":0}}");
+			    "{\"ph\":\"X\",\"pid\":1,\"tid\":2,\"cat\":\"flow\",\"name\":\"adopt\",\"ts\":2.000,\"dur\":0,"
+			    "\"args\":{\"task\":0,\"flow\":5}},\n"
+			    "{\"ph\":\"f\",\"pid\":1,\"tid\":2,\"bp\":\"e\",\"cat\":\"flow\",\"name\":\"adopt\",\"id\":5,"
+			    "\"ts\":2.000}");
 	o.kind = RTC_OUT_TASK_BEGIN;
 	o.name = "job";
 	o.name_len = 3;

@@ -309,7 +309,7 @@ static void end_trace(void)
 	sum.processes = S.nprocs;
 	sum.threads = S.nth;
 	S.sink.ops->end(S.sink.ctx, &sum);
-	S.sink.ops->close(S.sink.ctx);
+	S.sink.ops->close(S.sink.ctx, true);
 }
 
 static void publish_stats(void)

@@ -351,8 +351,9 @@ static void sink_end(void *ctx, const struct rtc_summary *s)
 	rtc_ws_set_other(t->ws, other);
 }
 
-static int sink_close(void *ctx)
+static int sink_close(void *ctx, bool ok)
 {
+	(void)ok;
 	struct rtc_ws_trace *t = ctx;
 
 	flush(t);
@@ -370,7 +371,7 @@ static const struct rtc_sink_ops sink_ops = {
 
 struct rtc_sink rtc_ws_trace_sink(struct rtc_ws_trace *t)
 {
-	struct rtc_sink s = { &sink_ops, t };
+	struct rtc_sink s = { &sink_ops, t, "live trace stream" };
 
 	return s;
 }
@@ -438,7 +439,7 @@ static void on_join(void *ctx, struct rtc_ws_client *c)
 {
 	static const struct rtc_sink_ops snap_ops = { .version = RTC_SINK_VERSION, .event = snap_event };
 	struct rtc_ws_trace *t = ctx;
-	struct rtc_sink into = { &snap_ops, t };
+	struct rtc_sink into = { &snap_ops, t, "snapshot" };
 	struct wt_client *w = calloc(1, sizeof(*w));
 	struct rtc_ws_buf out = { 0 };
 

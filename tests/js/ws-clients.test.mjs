@@ -3,7 +3,7 @@
 // cycles leave memory where it was; the token and Origin checks; /stats once a second; shutdown.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { Driver, Client, until, sleep, checkChrome, expectedAfter, sameEvents, fetchTrace } from './ws-lib.mjs';
+import { Driver, Client, until, sleep, checkChrome, expectedAfter, sameEvents, fetchTrace, stripAnchors } from './ws-lib.mjs';
 
 const sanitized = (process.env.RT_SANITIZE || 'none') !== 'none';
 
@@ -29,13 +29,13 @@ test('a client that stops reading is disconnected, the other gets everything', a
     await d.ask('burst 20000', /^burst-done/);
     const ended = Number((await d.ask('end', /^ended (\d+)/))[1]);
     const file = (await fetchTrace(d)).traceEvents;
-    const fileLive = file.slice(d.fileJoin.size);
+    const fileLive = stripAnchors(file).slice(d.fileJoin.size);
     assert.equal(fileLive.length, ended - d.fileJoin.seq);
     await until(() => good.count() >= joinGood.size, 'the snapshot');
     const want = expectedAfter(fileLive, d.fileJoin.seq, joinGood.seq, good.events().slice(0, joinGood.size));
     await until(() => good.count() >= joinGood.size + want.length, `all ${want.length} events at the good client`);
     assert.equal(sameEvents(good.events().slice(joinGood.size), want), null);
-    checkChrome(good.events(), 'good');
+    checkChrome(good.rawEvents(), 'good');
     assert.equal(good.closed, null, 'the good client is still connected');
     const k = await d.counters();
     assert.equal(k.slow_disconnects, 1);
@@ -160,7 +160,7 @@ test('SIGINT closes every connection cleanly after sending what was queued', asy
   assert.deepEqual(t.closed, { code: 1001, reason: 'server shutting down' });
   assert.deepEqual(s.closed, { code: 1001, reason: 'server shutting down' });
   // Everything open was ended before the server went: the client's trace is complete.
-  const r = checkChrome(t.events(), 'shutdown');
+  const r = checkChrome(t.rawEvents(), 'shutdown');
   assert.equal(r.phases.B, r.phases.E);
   await sleep(0);
 });

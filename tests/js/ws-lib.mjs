@@ -102,14 +102,17 @@ export class Client {
     this.ws.on('message', (d, isBinary) => { this.messages.push({ t: Date.now(), data: isBinary ? d : d.toString() }); });
     this.ws.on('close', (code, reason) => { this.closed = { code, reason: reason.toString() }; });
   }
-  events() { return this.messages.flatMap(m => JSON.parse(m.data)); }
-  count() {
-    let n = 0;
-    for (const m of this.messages) n += JSON.parse(m.data).length;
-    return n;
-  }
+  // Every JSON event, the slices flow events bind to included (for the checker and viewers).
+  rawEvents() { return this.messages.flatMap(m => JSON.parse(m.data)); }
+  // One JSON event per event the server published: without those binding slices.
+  events() { return stripAnchors(this.rawEvents()); }
+  count() { return this.events().length; }
   close() { this.ws.close(); return until(() => this.closed, 'the client to close'); }
 }
+
+// A flow event comes with the zero-length slice it binds to (cat "flow"): one published event, two
+// JSON events. Comparisons count published events.
+export const stripAnchors = evs => evs.filter(e => !(e.ph === 'X' && e.cat === 'flow'));
 
 // Wrap a client's events as a complete Chrome trace and run the format checker on it.
 export function checkChrome(events, name) {
