@@ -94,7 +94,7 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 	return len;
 }
 
-size_t rtc_json_string(char *buf, const char *s, size_t n)
+size_t rtc_json_quote(char *buf, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *)s;
@@ -138,7 +138,7 @@ size_t rtc_json_string(char *buf, const char *s, size_t n)
 
 static void put_str(struct out *o, const char *s, size_t n)
 {
-	o->p += rtc_json_string(o->p, s ? s : "", s ? n : 0);
+	o->p += rtc_json_quote(o->p, s ? s : "", s ? n : 0);
 }
 
 static void put_cstr(struct out *o, const char *s)

@@ -24,7 +24,8 @@
 #include "sinks/chrome.h"
 #include "sinks/raw.h"
 #include "sinks/serve.h"
-#include "stats.h"
+#include "sinks/stats-sink.h"
+#include "stats/stats.h"
 #include "stream-queue.h"
 #include "error.h"
 
@@ -103,7 +104,7 @@ struct rtc_engine *rtc_engine_create(const struct rtc_engine_options *o)
 	e->yield_after_ns = 4000ull * e->o.poll_us;
 	e->log = o->log ? o->log : stderr;
 	e->pipe = rtc_pipeline_create();
-	e->stats = rtc_stats_create();
+	e->stats = rtc_stats_create(NULL);
 	e->queue = rtc_stream_queue_create();
 	e->proc = e->pipe ? rtc_processor_create(e->pipe, e->log) : NULL;
 	if (e->queue) {
@@ -170,7 +171,7 @@ static int subscribe_outputs(struct rtc_engine *e, uint64_t origin, uint64_t sta
 		}
 		rtc_pipeline_subscribe(e->pipe, s, 0);
 	}
-	rtc_pipeline_subscribe(e->pipe, rtc_stats_sink(e->stats), 0);
+	rtc_pipeline_subscribe(e->pipe, rtc_stats_model_sink(e->stats), 0);
 	if (e->o.listen || e->o.serve) {
 		struct rtc_serve_options so = { .listen = e->o.listen, .quiet = e->o.quiet };
 
@@ -192,6 +193,12 @@ static void report_close(void *ctx, const char *name, int err)
 /* On the processing thread: the end of the trace, then every output closed. */
 static void finish(struct rtc_engine *e, uint64_t end_ns)
 {
+	/* What is still open at the end, for the statistics (shown as open, with the time it has run):
+	 * the end then closes it as incomplete. */
+	struct rtc_sink stats = rtc_stats_model_sink(e->stats);
+
+	rtc_stats_clear_open(e->stats);
+	rtc_pipeline_snapshot(e->pipe, &stats);
 	e->summary.start_ns = e->start_ns;
 	e->summary.backlog_peak = e->backlog_peak;
 	rtc_processor_finish(e->proc, end_ns, &e->summary);
@@ -394,5 +401,14 @@ void rtc_engine_report(const struct rtc_engine *e, FILE *f)
 	if (es.live)
 		fprintf(f, "output was at most %.1f MB of records behind reading\n", (double)s->backlog_peak / 1e6);
 	fputc('\n', f);
-	rtc_stats_print(e->stats, f, 20);
+	{
+		struct rtc_stats_view_options vo = { .sort = RTC_STATS_SORT_TOTAL };
+		struct rtc_stats_table_options to = { 0 };
+		struct rtc_stats_view *v = rtc_stats_view_create(e->stats, &vo);
+
+		if (v) {
+			rtc_stats_write_table(v, &to, f);
+			rtc_stats_view_destroy(v);
+		}
+	}
 }

@@ -81,7 +81,7 @@ static void other_sep(struct chrome *c, const char *key)
 	size_t n = 0;
 
 	tmp[n++] = ',';
-	n += rtc_json_string(tmp + n, key, strlen(key));
+	n += rtc_json_quote(tmp + n, key, strlen(key));
 	tmp[n++] = ':';
 	append(c, tmp, n);
 }
@@ -99,7 +99,7 @@ static void other_str(struct chrome *c, const char *key, const char *v)
 	char tmp[600];
 
 	other_sep(c, key);
-	append(c, tmp, rtc_json_string(tmp, v ? v : "", v ? strlen(v) : 0));
+	append(c, tmp, rtc_json_quote(tmp, v ? v : "", v ? strlen(v) : 0));
 }
 
 static void on_end(void *ctx, const struct rtc_summary *s)

@@ -257,8 +257,15 @@ static void on_span(struct rtc_stats *s, const struct rtc_out *ev)
 	}
 	if (s->open.n) {
 		struct live_key k = { ev->pid, ev->tid, ev->span_seq };
+		uint64_t h = rtc__stats_id_hash(ev->pid, ev->tid, ev->span_seq);
+		struct open_span *o;
 
-		free(rtc__ptab_remove(&s->open, rtc__stats_id_hash(ev->pid, ev->tid, ev->span_seq), rtc__stats_open_eq, &k));
+		/* Closed only because recording stopped: it is still open, it has run this long. */
+		if ((ev->flags & RTC_F_INCOMPLETE) && !(ev->flags & RTC_F_THREAD_EXIT) &&
+		    (o = rtc__ptab_find(&s->open, h, rtc__stats_open_eq, &k)) != NULL)
+			o->running_ns = ev->dur;
+		else
+			free(rtc__ptab_remove(&s->open, h, rtc__stats_open_eq, &k));
 	}
 	if (ev->task && s->live.n) {
 		struct live_key k = { ev->pid, 0, ev->task };
