@@ -171,7 +171,8 @@ static int subscribe_outputs(struct rtc_engine *e, uint64_t origin, uint64_t sta
 		}
 		rtc_pipeline_subscribe(e->pipe, s, 0);
 	}
-	rtc_pipeline_subscribe(e->pipe, rtc_stats_model_sink(e->stats), 0);
+	if (!e->o.no_stats)
+		rtc_pipeline_subscribe(e->pipe, rtc_stats_model_sink(e->stats), 0);
 	if (e->o.listen || e->o.serve) {
 		struct rtc_serve_options so = { .listen = e->o.listen, .quiet = e->o.quiet };
 
