@@ -367,7 +367,8 @@ int rtc_engine_convert(struct rtc_engine *e, const char *raw_path)
 		return err;
 	}
 	/* Nothing but a copy of the capture: no need to decode it. */
-	rtc_processor_set_decode(e->proc, e->o.json_path || !e->o.no_stats || e->o.listen || e->o.serve);
+	rtc_processor_set_decode(e->proc, !(e->o.raw_path && !e->o.json_path && e->o.no_stats && !e->o.listen &&
+					    !e->o.serve));
 	rtc_processor_begin(e->proc, &e->info);
 	err = rtc_raw_read(raw_path, rtc_processor_ops(), e->proc, &where);
 	if (err < 0)
