@@ -69,8 +69,10 @@ struct tracy_model_producer {
 
 static __thread struct tracy_model_producer *tracy_model_token;
 
-/* GetToken(): TRACY_API, defined in TracyProfiler.cpp, so a call from every zone. */
-__attribute__((noinline)) static struct tracy_model_producer *tracy_model_get_token(void)
+/* GetToken(): TRACY_API, defined in TracyProfiler.cpp, so a call from every zone; noipa: the
+ * caller knows nothing about it (which registers it clobbers), as with a function in another
+ * object file or library. */
+__attribute__((noipa)) static struct tracy_model_producer *tracy_model_get_token(void)
 {
 	return tracy_model_token;
 }
@@ -96,7 +98,7 @@ static void tracy_model_thread_init(void)
 }
 
 /* enqueue_begin_alloc, the path that reuses the next empty block. */
-__attribute__((noinline)) static void tracy_model_enqueue_begin_alloc(struct tracy_model_producer *p, uint64_t tail)
+__attribute__((noipa)) static void tracy_model_enqueue_begin_alloc(struct tracy_model_producer *p, uint64_t tail)
 {
 	struct tracy_model_block *next = p->tail_block->next;
 
