@@ -26,7 +26,8 @@
 /* A capture like a busy service: per thread, nested spans inside tasks, a log now and then. */
 static uint64_t synthesize(const char *path, uint64_t records)
 {
-	struct rtc_raw_writer *w = rtc_raw_writer_open(path, 1000);
+	struct rtc_raw_writer *w = rtc_raw_writer_open(path, 1000, 1000);
+	const struct rtc_stream_ops *o = rtc_raw_writer_ops();
 	static uint8_t buf[THREADS][CHUNK + 256];
 	size_t len[THREADS] = { 0 };
 	uint64_t base[THREADS], ts[THREADS], task[THREADS], written = 0, next_task = 1;
@@ -35,16 +36,18 @@ static uint64_t synthesize(const char *path, uint64_t records)
 
 	if (!w)
 		return 0;
-	rtc_raw_write_process(w, 0, 4242, "synthetic", RT_SHM_CLOCK_MONOTONIC, RT_SHM_MODE_DISCARD, 0, 1000, 0);
+	o->process(w, &(struct rtc_stream_process){ .index = 0, .pid = 4242, .name = "synthetic", .clock = RT_SHM_CLOCK_MONOTONIC,
+						  .mode = RT_SHM_MODE_DISCARD, .start_mono_ns = 1000 });
 	for (int i = 0; i < 2; i++)
-		rtc_raw_write_calib(w, 0, &pts[i]);
+		o->calib(w, 0, &pts[i]);
 	for (uint32_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		rtc_raw_write_name(w, 0, i, names[i]);
+		o->name(w, 0, i, names[i], strlen(names[i]));
 	for (uint32_t t = 0; t < THREADS; t++) {
 		char tn[16];
 
 		snprintf(tn, sizeof(tn), "worker-%u", t);
-		rtc_raw_write_thread(w, 0, t, t + 1, 100 + t, tn, 1000);
+		o->thread(w, &(struct rtc_stream_thread){ .proc = 0, .index = t, .thread_number = t + 1, .tid = 100 + t,
+						  .name = tn, .attach_ts = 1000 });
 		base[t] = ts[t] = 2000 + t;
 		task[t] = 0;
 	}
@@ -76,7 +79,7 @@ static uint64_t synthesize(const char *path, uint64_t records)
 			(void)start;
 			len[t] = (size_t)(p - buf[t]);
 			if (len[t] >= CHUNK) {
-				rtc_raw_write_chunk(w, t, base[t], 0, 0, buf[t], len[t]);
+				o->chunk(w, &(struct rtc_stream_chunk){ .thread = t, .base_ts = base[t], .data = buf[t], .len = len[t] });
 				base[t] = ts[t];
 				len[t] = 0;
 			}
@@ -88,35 +91,27 @@ static uint64_t synthesize(const char *path, uint64_t records)
 			for (uint32_t t = 0; t < THREADS; t++)
 				if (base[t] < wm)
 					wm = base[t];
-			rtc_raw_write_watermark(w, wm - 1);
+			o->watermark(w, wm - 1);
 		}
 	}
 	for (uint32_t t = 0; t < THREADS; t++)
 		if (len[t])
-			rtc_raw_write_chunk(w, t, base[t], 0, 0, buf[t], len[t]);
-	rtc_raw_write_end(w, ts[0] + 1000);
-	return rtc_raw_writer_close(w) == 0 ? written : 0;
+			o->chunk(w, &(struct rtc_stream_chunk){ .thread = t, .base_ts = base[t], .data = buf[t], .len = len[t] });
+	o->end(w, ts[0] + 1000);
+	return rtc_raw_writer_close(w, true) == 0 ? written : 0;
 }
 
-/* Baseline: decode every record of the capture with msgpack-c, no output. */
-static void count_chunk(void *ctx, uint32_t thread, uint64_t base, uint64_t lb, uint64_t lf, const uint8_t *data,
-			size_t len)
+/* Baseline: decode every record of the capture, no output (chunks of a capture never continue
+ * one another: each starts at its base). */
+static void count_chunk(void *ctx, const struct rtc_stream_chunk *c)
 {
-	static struct rtc_decoder d;
+	struct rtc_decoder d;
 	struct rtc_record rec;
 
-	(void)thread, (void)lb, (void)lf;
-	rtc_decoder_reset(&d, data, len, base);
+	rtc_decoder_reset(&d, c->data, c->len, c->base_ts);
 	while (rtc_decoder_next(&d, &rec) > 0)
 		(*(uint64_t *)ctx)++;
 }
-
-static void nop_process(void *c, const struct rtc_raw_process *p) { (void)c, (void)p; }
-static void nop_name(void *c, uint32_t a, uint32_t b, const char *s, size_t n) { (void)c, (void)a, (void)b, (void)s, (void)n; }
-static void nop_calib(void *c, uint32_t a, const struct rt_shm_calib_point *p) { (void)c, (void)a, (void)p; }
-static void nop_thread(void *c, const struct rtc_raw_thread *t) { (void)c, (void)t; }
-static void nop_u64(void *c, uint64_t v) { (void)c, (void)v; }
-static void nop_done(void *c, uint32_t t, uint64_t v, uint64_t n) { (void)c, (void)t, (void)v, (void)n; }
 
 static double run_convert(const char *in, const char *json, const char *raw)
 {
@@ -252,13 +247,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	for (int k = 0; k < 5; k++) {
-		struct rtc_raw_callbacks cb = { nop_process, nop_name, nop_calib, nop_thread, count_chunk, nop_u64,
-						nop_done, nop_u64, NULL };
+		static const struct rtc_stream_ops count_ops = { .chunk = count_chunk };
 		uint64_t count = 0;
 		double t0 = bench_now_s();
 
-		cb.ctx = &count;
-		rtc_raw_read(in, &cb);
+		rtc_raw_read(in, &count_ops, &count, NULL);
 		t_dec[k] = bench_now_s() - t0;
 		t_json[k] = run_convert(in, out, NULL);
 		t_raw[k] = run_convert(in, NULL, raw);

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* The consumer engine: attaches to running producers (or replays a raw capture), drains their
- * rings, merges every thread's records on one timeline, rebuilds spans and tasks and feeds the
- * Chrome JSON writer, the statistics and the raw capture writer.
+/* The consumer engine: wires live draining (or a capture being replayed) to the processing side and
+ * the pipeline of outputs (Chrome JSON, raw capture, statistics, and whatever else subscribes).
  *
  * Threads, live: the thread in rtc_engine_run() only drains the rings (live.h) and queues what it
- * read (stream-queue.h); a processing thread decodes, merges, rebuilds and formats; the JSON writer
- * has a thread of its own (chrome.h) and a helper thread keeps the leases alive (live.h). So slow
- * output delays the trace file, never the draining, until max_backlog bytes wait. */
+ * read (stream-queue.h); a processing thread decodes, merges, rebuilds and feeds the pipeline
+ * (processor.h, pipeline.h); file sinks write from threads of their own, and a helper thread keeps
+ * the leases alive (live.h). So slow output delays the trace file, never the draining, until
+ * max_backlog bytes wait. */
 #ifndef RTC_ENGINE_H
 #define RTC_ENGINE_H
 
@@ -17,7 +17,8 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#include "rebuild.h"
+#include "pipeline.h"
+#include "sink.h"
 
 struct rtc_engine_options {
 	const char *json_path; /* Chrome JSON output, or NULL */
@@ -43,19 +44,20 @@ int rtc_engine_attach(struct rtc_engine *e, pid_t pid);
 /* Attach as soon as pid's control segment appears (a program we launched). */
 void rtc_engine_expect(struct rtc_engine *e, pid_t pid);
 
-/* Run until *stop (an atomic: set it from a signal handler or another thread), the duration, or (until_exit) every process gone. Writes the outputs.
- * Returns 0 or a negative error of the outputs. */
+/* The pipeline, to subscribe more outputs (before or while running). */
+struct rtc_pipeline *rtc_engine_pipeline(struct rtc_engine *e);
+
+/* Run until *stop (an atomic: set it from a signal handler or another thread), the duration, or
+ * (until_exit) every process gone. Writes the outputs. Returns 0 or a negative error of the outputs. */
 int rtc_engine_run(struct rtc_engine *e, atomic_int *stop);
 
-/* Replay a raw capture into the configured outputs: Chrome JSON (json_path) and/or a copy of the
- * capture (raw_path; without json_path the records are copied, not decoded). */
+/* Replay a raw capture into the configured outputs. */
 int rtc_engine_convert(struct rtc_engine *e, const char *raw_path);
 
 struct rtc_engine_summary {
-	struct rtc_rebuild_counts rb;
-	uint64_t processes, threads, bytes, json_events, late;
-	uint64_t backlog_peak; /* live: most bytes read and not yet processed */
-	double seconds;
+	struct rtc_summary s; /* arrays valid until the engine is destroyed */
+	double seconds;       /* recorded: end - start */
+	bool live;
 };
 
 void rtc_engine_summary(const struct rtc_engine *e, struct rtc_engine_summary *s);

@@ -180,7 +180,7 @@ static const struct rtc_sink_ops stats_ops = { .version = RTC_SINK_VERSION, .eve
 
 struct rtc_sink rtc_stats_sink(struct rtc_stats *s)
 {
-	struct rtc_sink sink = { &stats_ops, s };
+	struct rtc_sink sink = { &stats_ops, s, "statistics" };
 
 	return sink;
 }

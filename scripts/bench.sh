@@ -6,3 +6,7 @@ build=${1:-build}
 "$build/benchmarks/bench-span" "$build/tools/ringtrace"
 echo
 "$build/benchmarks/bench-consumer" "$build/tools/ringtrace"
+if [ -x "$build/tests/ws-driver" ]; then
+	echo
+	RT_WS_DRIVER="$build/tests/ws-driver" node "$(dirname "$0")/../benchmarks/bench-ws.mjs"
+fi

@@ -20,6 +20,7 @@
 #include "record.h"
 #include "safe-copy.h"
 #include "ring-reader.h"
+#include "error.h"
 
 #define MAX_THREADS 1024
 
@@ -109,7 +110,7 @@ static void list_one(void *ctx, pid_t pid, const char *shm_name, bool control)
 	ls->shown++;
 	err = rtc_producer_open_name(&p, shm_name);
 	if (err < 0) {
-		printf("%-8d %-16s refused: %s\n", (int)pid, "?", rt_strerror(err));
+		printf("%-8d %-16s refused: %s\n", (int)pid, "?", rtc_strerror(err));
 		return;
 	}
 	if (rtc_safe_call(list_row, &p) < 0)
@@ -161,6 +162,7 @@ struct dump_thread {
 	uint32_t slot;
 	uint64_t thread_number;
 	struct rtc_ring_reader r;
+	struct rtc_chunk_cursor cursor;
 };
 
 static void print_record(struct rtc_producer *p, uint64_t thread_number, const struct rtc_record *rec)
@@ -195,23 +197,29 @@ static int drain(struct rtc_producer *p, struct dump_thread *t, struct rtc_decod
 	struct rtc_record rec;
 	int ret, got = 0;
 
-	while ((ret = rtc_ring_reader_next(&t->r, &c)) > 0) {
-		if (c.lost_before)
-			printf("%20" PRIu64 " t%-3" PRIu64 " %-12s lost=%" PRIu64 " (overwritten)\n", c.lost_first_ts,
-			       t->thread_number, "gap", c.lost_before);
-		rtc_decoder_reset(dec, c.data, c.len, c.base_ts);
+	while ((ret = rtc_ring_reader_next(&t->r, &c, NULL, NULL)) > 0) {
+		uint64_t lost;
+		bool decodable = rtc_chunk_start(&t->cursor, dec, c.data, c.len, c.base_ts, c.continues, c.rec0, c.resume_rec0, &lost);
+
+		if (lost)
+			printf("%20" PRIu64 " t%-3" PRIu64 " %-12s lost=%" PRIu64 " (overwritten)\n", c.base_ts,
+			       t->thread_number, "gap", lost);
+		got = 1;
+		if (!decodable)
+			continue; /* the start of this sub-buffer was undecodable */
 		while ((ret = rtc_decoder_next(dec, &rec)) > 0) {
+			if (dec->off <= c.skip)
+				continue;
 			print_record(p, t->thread_number, &rec);
 			(*count)++;
 		}
+		rtc_chunk_done(&t->cursor, dec, ret);
 		if (ret < 0)
 			fprintf(stderr, "ringtrace: pid %d thread %" PRIu64 ": malformed record skipped\n", (int)p->pid,
 				t->thread_number);
-		rtc_ring_reader_consumed(&t->r, dec->records, dec->ts);
-		got = 1;
 	}
 	if (ret < 0)
-		fprintf(stderr, "ringtrace: pid %d thread %" PRIu64 ": %s\n", (int)p->pid, t->thread_number, rt_strerror(ret));
+		fprintf(stderr, "ringtrace: pid %d thread %" PRIu64 ": %s\n", (int)p->pid, t->thread_number, rtc_strerror(ret));
 	return got;
 }
 
@@ -272,12 +280,12 @@ static int cmd_dump(pid_t pid, double duration)
 
 	err = rtc_producer_open(&p, pid, geteuid());
 	if (err < 0) {
-		fprintf(stderr, "ringtrace: pid %d: %s\n", (int)pid, rt_strerror(err));
+		fprintf(stderr, "ringtrace: pid %d: %s\n", (int)pid, rtc_strerror(err));
 		return 1;
 	}
 	err = rtc_producer_attach(&p);
 	if (err < 0) {
-		fprintf(stderr, "ringtrace: pid %d: %s\n", (int)pid, rt_strerror(err));
+		fprintf(stderr, "ringtrace: pid %d: %s\n", (int)pid, rtc_strerror(err));
 		rtc_producer_close(&p);
 		return 1;
 	}

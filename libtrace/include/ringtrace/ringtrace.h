@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <ringtrace/error.h>
 #include <ringtrace/version.h>
 
 #ifdef __cplusplus
@@ -15,22 +16,6 @@ extern "C" {
 #endif
 
 #define RT_API __attribute__((visibility("default")))
-
-/**
- * \defgroup rt_errors Errors
- * Functions returning int return 0 or a negative errno value; ringtrace's own codes start at 1024.
- */
-enum rt_error {
-	RT_EBADMAGIC = 1024, /**< segment is not a ringtrace segment */
-	RT_EABI = 1025,      /**< segment ABI version not supported */
-	RT_ECORRUPT = 1026,  /**< segment content is inconsistent */
-	RT_EBUSY_CONSUMER = 1027, /**< another consumer is attached */
-	RT_EGONE = 1028,     /**< the producer process is gone */
-};
-
-/** Describe an error code (negative errno or -enum rt_error). Thread-safe, async-signal-safe.
- *  \since 0.1 */
-RT_API const char *rt_strerror(int err);
 
 /** A task: a unit of work that may span threads. A small value; copy it freely.
  *  The id is process-unique and never 0 for a real task. */
