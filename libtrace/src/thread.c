@@ -221,13 +221,16 @@ void rt__thread_lost(struct rt__thread *t, uint64_t ts, uint32_t reason)
 	t->lost++;
 	t->lost_reasons |= reason;
 	t->pending |= RT_PENDING_LOSS | RT_PENDING_STACK;
-	t->fast_end = 0;
+	__atomic_store_n(&t->fast_end, 0, __ATOMIC_RELAXED);
 	atomic_fetch_add_explicit(&t->ring->dropped, 1, memory_order_relaxed);
 }
 
 void rt__thread_lost_nested(struct rt__thread *t)
 {
 	t->nested_lost = t->nested_lost + 1;
+	/* The interrupted thread's next record takes the slow path, which reports it. Relaxed: the
+	 * same thread reads it (see rt__thread_reserve_slow()). */
+	__atomic_store_n(&t->fast_end, 0, __ATOMIC_RELAXED);
 	atomic_fetch_add_explicit(&t->ring->nested_dropped, 1, memory_order_relaxed);
 }
 
@@ -299,7 +302,13 @@ uint8_t *rt__thread_reserve_slow(struct rt__thread *t, size_t max, uint64_t ts)
 	if (t->pending & RT_PENDING_STACK)
 		write_stack(t, ts);
 	t->pending = 0;
-	t->fast_end = w->sb_end;
+	__atomic_store_n(&t->fast_end, w->sb_end, __ATOMIC_RELAXED);
+	/* A handler that dropped records after the snapshot above may have cleared fast_end just
+	 * before that store: clear it again so that the next record reports them. The fence keeps
+	 * the compiler from moving the re-read above the store. */
+	atomic_signal_fence(memory_order_seq_cst);
+	if (t->nested_lost != nested)
+		__atomic_store_n(&t->fast_end, 0, __ATOMIC_RELAXED);
 	return rt__ring_ptr(w);
 }
 

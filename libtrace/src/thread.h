@@ -23,8 +23,9 @@ enum rt__pending {
 
 struct rt__thread {
 	struct rt__ring_writer w;
-	/* w.sb_end while no LOSS/STACK record is pending, else 0: the fast reservation's bound
-	 * (0 until the first record, which goes through rt__thread_reserve_slow()). */
+	/* The fast reservation's bound: w.sb_end while nothing is due, 0 when a LOSS or STACK record
+	 * is pending or a signal handler dropped records (0 until the first record, which goes
+	 * through rt__thread_reserve_slow()). Written by handlers too: relaxed atomic accesses. */
 	uint64_t fast_end;
 	struct rt_shm_ring *ring;
 	struct rt_shm_thread_slot *slot;
@@ -81,15 +82,15 @@ static inline uint32_t rt__active_now(void)
 uint8_t *rt__thread_reserve_slow(struct rt__thread *t, size_t max, uint64_t ts);
 
 /* The reservation when nothing else is due: room in the sub-buffer, no LOSS or STACK record
- * pending, the same consumer session, no periodic check due and no drop by a signal handler to
- * report. NULL otherwise (then rt__thread_reserve_slow()). */
+ * pending and no drop by a signal handler to report (fast_end), the same consumer session, no
+ * periodic check due. NULL otherwise (then rt__thread_reserve_slow()). */
 static inline uint8_t *rt__thread_reserve_fast(struct rt__thread *t, size_t max, uint64_t ts)
 {
 	/* Relaxed: a new session only means a stack snapshot goes out; no data hangs off it. */
 	uint32_t session = atomic_load_explicit(&rt__proc.ctl->session, memory_order_relaxed);
 
-	if (__builtin_expect(t->w.pos + max <= t->fast_end && session == t->seen_session && ts < t->next_check_ts &&
-				     t->nested_lost == t->nested_reported,
+	if (__builtin_expect(t->w.pos + max <= __atomic_load_n(&t->fast_end, __ATOMIC_RELAXED) &&
+				     session == t->seen_session && ts < t->next_check_ts,
 			     1))
 		return rt__ring_ptr(&t->w);
 	return NULL;
