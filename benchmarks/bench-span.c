@@ -45,23 +45,25 @@ struct state {
 	const char *env; /* RINGTRACE_* settings, space-separated */
 	bool record;     /* a separate `ringtrace record` process drains while it runs */
 	enum state_kind kind;
+	bool drained;    /* Tracy model: its worker thread's model reads every item */
 };
 
 static const struct state states[] = {
-	{ "disabled", "disabled (RINGTRACE_DISABLE=1)", "RINGTRACE_DISABLE=1", false, LIBRARY },
-	{ "idle", "idle, default", "", false, LIBRARY },
-	{ "idle-untracked", "idle, tracking off", "RINGTRACE_TRACK_SPANS=0", false, LIBRARY },
-	{ "idle-tracked-tsc", "idle, tracking with rdtsc", "RINGTRACE_TRACK_SPANS=1", false, LIBRARY },
-	{ "overwrite", "overwrite, no reader", "RINGTRACE_MODE=overwrite", false, LIBRARY },
-	{ "overwrite-record", "overwrite + record", "RINGTRACE_MODE=overwrite", true, LIBRARY },
-	{ "discard-record", "discard + record", "RINGTRACE_MODE=discard", true, LIBRARY },
-	{ "tracy-model", "Tracy fast-path model", "", false, TRACY_MODEL },
+	{ "disabled", "disabled (RINGTRACE_DISABLE=1)", "RINGTRACE_DISABLE=1", false, LIBRARY, false },
+	{ "idle", "idle, default", "", false, LIBRARY, false },
+	{ "idle-untracked", "idle, tracking off", "RINGTRACE_TRACK_SPANS=0", false, LIBRARY, false },
+	{ "idle-tracked-tsc", "idle, tracking with rdtsc", "RINGTRACE_TRACK_SPANS=1", false, LIBRARY, false },
+	{ "overwrite", "overwrite, no reader", "RINGTRACE_MODE=overwrite", false, LIBRARY, false },
+	{ "overwrite-record", "overwrite + record", "RINGTRACE_MODE=overwrite", true, LIBRARY, false },
+	{ "discard-record", "discard + record", "RINGTRACE_MODE=discard", true, LIBRARY, false },
+	{ "tracy-model", "Tracy model, nothing reads", "", false, TRACY_MODEL, false },
+	{ "tracy-model-read", "Tracy model + its reader", "", false, TRACY_MODEL, true },
 };
 #define NSTATES (sizeof(states) / sizeof(states[0]))
 
 /* What one worker thread measured in one repetition. */
 struct sample {
-	double rdtsc2;     /* ns per two back-to-back rdtsc reads */
+	double rdtsc2, rdtsc2_cpu; /* ns per two back-to-back rdtsc reads: wall clock, thread CPU time */
 	double wall, cpu;  /* ns per span, tight loop: wall clock and thread CPU time */
 	double work_small; /* ns per FNV-1a over WORK_SMALL bytes, bare */
 	double span_small; /* ... with a span around each */
@@ -200,32 +202,57 @@ struct worker {
 	struct sample s;
 };
 
-/* ns per iteration in thread CPU time: these differences are small, and a preemption in the
- * middle must not count. */
-static double timed_work(struct worker *w, int bytes, long n, int with_spans)
+/* The measured loops run in SLICES slices, each right after a slice of its baseline: a slow
+ * moment of a shared machine then weighs on both alike. */
+#define SLICES 16
+
+static void run_spans(struct worker *w, long n)
+{
+	if (w->kind == TRACY_MODEL)
+		tracy_tight(n);
+	else
+		spans_tight(n);
+}
+
+static uint64_t run_work(struct worker *w, int bytes, long n, int with_spans)
 {
 	uint8_t *buf = work_buf[w->index];
-	double t0;
+
+	if (!with_spans)
+		return work_bare(buf, bytes, n);
+	if (w->kind == TRACY_MODEL)
+		return work_tracy(buf, bytes, n);
+	return work_spans(buf, bytes, n);
+}
+
+/* ns per iteration in thread CPU time (these differences are small, and a preemption in the
+ * middle must not count) of the bare work loop and of the same loop with spans. */
+static void timed_work(struct worker *w, int bytes, long n, double *bare, double *spans)
+{
+	double t_bare = 0, t_spans = 0, t0;
+	long per = n / SLICES > 1 ? n / SLICES : 1;
 
 	pthread_barrier_wait(w->phase);
-	t0 = thread_cpu_ns();
-	if (!with_spans)
-		sink = work_bare(buf, bytes, n);
-	else if (w->kind == TRACY_MODEL)
-		sink = work_tracy(buf, bytes, n);
-	else
-		sink = work_spans(buf, bytes, n);
-	return (thread_cpu_ns() - t0) / (double)n;
+	for (int k = 0; k < SLICES; k++) {
+		t0 = thread_cpu_ns();
+		sink = run_work(w, bytes, per, 0);
+		t_bare += thread_cpu_ns() - t0;
+		t0 = thread_cpu_ns();
+		sink = run_work(w, bytes, per, 1);
+		t_spans += thread_cpu_ns() - t0;
+	}
+	*bare = t_bare / (double)(per * SLICES);
+	*spans = t_spans / (double)(per * SLICES);
 }
 
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	long n = tight_spans();
-	long n_small = n / 8 > 1 ? n / 8 : 1, n_large = n / 32 > 1 ? n / 32 : 1;
+	long per = n / SLICES > 1 ? n / SLICES : 1, per_base = per / 4 > 1 ? per / 4 : 1;
 	struct rusage ru0, ru1;
 	uint64_t pos0, pos1, drop0, drop1;
-	double t0, c0;
+	double base_wall = 0, base_cpu = 0, wall = 0, cpu = 0, t0, c0;
 
 	if (w->kind == TRACY_MODEL)
 		tracy_model_thread_init();
@@ -234,36 +261,36 @@ static void *worker_main(void *arg)
 	for (int i = 0; i < WORK_LARGE; i++)
 		work_buf[w->index][i] = (uint8_t)i;
 	/* Warm-up: name interning, the first records after attach, code and data in cache. */
-	if (w->kind == TRACY_MODEL)
-		tracy_tight(n / 16);
-	else
-		spans_tight(n / 16);
-
-	pthread_barrier_wait(w->phase);
-	w->s.rdtsc2 = loop_rdtsc2(n / 4);
+	run_spans(w, n / 16);
 
 	pthread_barrier_wait(w->phase);
 	ring_counts(&pos0, &drop0);
 	getrusage(RUSAGE_THREAD, &ru0);
-	c0 = thread_cpu_ns();
-	t0 = bench_now_ns();
-	if (w->kind == TRACY_MODEL)
-		tracy_tight(n);
-	else
-		spans_tight(n);
-	w->s.wall = (bench_now_ns() - t0) / (double)n;
-	w->s.cpu = (thread_cpu_ns() - c0) / (double)n;
+	for (int k = 0; k < SLICES; k++) {
+		c0 = thread_cpu_ns();
+		t0 = bench_now_ns();
+		sink = (uint64_t)loop_rdtsc2(per_base);
+		base_wall += bench_now_ns() - t0;
+		base_cpu += thread_cpu_ns() - c0;
+		c0 = thread_cpu_ns();
+		t0 = bench_now_ns();
+		run_spans(w, per);
+		wall += bench_now_ns() - t0;
+		cpu += thread_cpu_ns() - c0;
+	}
 	getrusage(RUSAGE_THREAD, &ru1);
 	ring_counts(&pos1, &drop1);
-	w->s.bytes = (double)(pos1 - pos0) / (double)n;
+	w->s.rdtsc2 = base_wall / (double)(per_base * SLICES);
+	w->s.rdtsc2_cpu = base_cpu / (double)(per_base * SLICES);
+	w->s.wall = wall / (double)(per * SLICES);
+	w->s.cpu = cpu / (double)(per * SLICES);
+	w->s.bytes = (double)(pos1 - pos0) / (double)(per * SLICES);
 	w->s.lost = (double)(drop1 - drop0);
 	w->s.faults = (double)(ru1.ru_minflt - ru0.ru_minflt);
 	w->s.csw = (double)(ru1.ru_nvcsw - ru0.ru_nvcsw + ru1.ru_nivcsw - ru0.ru_nivcsw);
 
-	w->s.work_small = timed_work(w, WORK_SMALL, n_small, 0);
-	w->s.span_small = timed_work(w, WORK_SMALL, n_small, 1);
-	w->s.work_large = timed_work(w, WORK_LARGE, n_large, 0);
-	w->s.span_large = timed_work(w, WORK_LARGE, n_large, 1);
+	timed_work(w, WORK_SMALL, n / 8, &w->s.work_small, &w->s.span_small);
+	timed_work(w, WORK_LARGE, n / 32, &w->s.work_large, &w->s.span_large);
 	return NULL;
 }
 
@@ -298,6 +325,8 @@ static int child(const struct state *st, int threads, const char *tool)
 	char raw_path[256] = "";
 	pid_t rec = -1;
 	struct sample avg = { 0 };
+	struct tracy_model_drainer drain = { .pause_us = 1000 };
+	pthread_t drain_th;
 
 	if (st->record) {
 		const char *tmp = getenv("TMPDIR");
@@ -313,6 +342,8 @@ static int child(const struct state *st, int threads, const char *tool)
 			return 1;
 		}
 	}
+	if (st->drained)
+		pthread_create(&drain_th, NULL, tracy_model_drainer, &drain);
 	pthread_barrier_init(&phase, NULL, (unsigned)threads);
 	for (int t = 0; t < threads; t++) {
 		w[t] = (struct worker){ .index = t, .kind = st->kind, .phase = &phase };
@@ -326,6 +357,10 @@ static int child(const struct state *st, int threads, const char *tool)
 			a[f] += s[f] / threads;
 	}
 	pthread_barrier_destroy(&phase);
+	if (st->drained) {
+		atomic_store(&drain.stop, 1);
+		pthread_join(drain_th, NULL);
+	}
 	/* Other tracing sessions of this user (`ringtrace record -a`) attach to every traced process:
 	 * such a repetition measured something else and is run again. Relaxed loads: read once, after
 	 * the workers were joined. */
@@ -436,32 +471,35 @@ static void stats(const struct series *v, size_t off, size_t div_off, double out
 static void print_table(const char *title, struct series res[NSTATES][MAX_THREADS + 1], int max_threads)
 {
 	printf("\n%s\n", title);
-	printf("%-32s %3s %22s %18s %17s %8s %7s %9s %6s %5s\n", "state", "thr", "wall ns/span min/med/max",
-	       "x two rdtsc med/max", "cpu ns/span med", "two rdtsc", "bytes", "lost", "faults", "csw");
+	printf("%-32s %3s %21s %13s %9s %13s %8s %6s %9s %6s %5s\n", "", "", "wall ns/span", "x two rdtsc",
+	       "cpu ns", "x two rdtsc", "two", "", "", "", "");
+	printf("%-32s %3s %21s %13s %9s %13s %8s %6s %9s %6s %5s\n", "state", "thr", "min    med    max",
+	       "med   max", "med", "med   max", "rdtsc", "bytes", "lost", "faults", "csw");
 	for (size_t s = 0; s < NSTATES; s++) {
 		for (int t = 1; t <= max_threads; t++) {
 			const struct series *v = &res[s][t];
-			double wall[3], ratio[3], cpu[3], base[3], bytes[3], lost[3], faults[3], csw[3];
+			double wall[3], ratio[3], cpu[3], cratio[3], base[3], bytes[3], lost[3], faults[3], csw[3];
 
 			if (!v->n)
 				continue;
 			stats(v, F(wall), NONE, wall);
 			stats(v, F(wall), F(rdtsc2), ratio);
 			stats(v, F(cpu), NONE, cpu);
-			stats(v, F(rdtsc2), NONE, base);
+			stats(v, F(cpu), F(rdtsc2_cpu), cratio);
+			stats(v, F(rdtsc2_cpu), NONE, base);
 			stats(v, F(bytes), NONE, bytes);
 			stats(v, F(lost), NONE, lost);
 			stats(v, F(faults), NONE, faults);
 			stats(v, F(csw), NONE, csw);
-			printf("%-32s %3d %6.2f %6.2f %8.2f %8.2f %9.2f %17.2f %8.2f %7.2f %9.0f %6.0f %5.0f\n",
-			       states[s].label, t, wall[0], wall[1], wall[2], ratio[1], ratio[2], cpu[1], base[1], bytes[1],
-			       lost[2], faults[1], csw[1]);
+			printf("%-32s %3d %6.2f %6.2f %7.2f %6.2f %6.2f %9.2f %6.2f %6.2f %8.2f %6.2f %9.0f %6.0f %5.0f\n",
+			       states[s].label, t, wall[0], wall[1], wall[2], ratio[1], ratio[2], cpu[1], cratio[1], cratio[2],
+			       base[1], bytes[1], lost[2], faults[1], csw[1]);
 		}
 	}
 	if (max_threads >= 2) {
-		printf("2 threads vs 1 (per-thread cost, medians):");
+		printf("2 threads vs 1, per-thread cost (medians):");
 		for (size_t s = 0; s < NSTATES; s++) {
-			double w1[3], w2[3], c1[3], c2[3];
+			double w1[3], w2[3], c1[3], c2[3], r1[3], r2[3];
 
 			if (!res[s][1].n || !res[s][2].n)
 				continue;
@@ -469,12 +507,15 @@ static void print_table(const char *title, struct series res[NSTATES][MAX_THREAD
 			stats(&res[s][2], F(wall), NONE, w2);
 			stats(&res[s][1], F(cpu), NONE, c1);
 			stats(&res[s][2], F(cpu), NONE, c2);
-			printf("\n  %-32s wall %+6.1f%%  cpu %+6.1f%%", states[s].label, 100.0 * (w2[1] / w1[1] - 1),
-			       100.0 * (c2[1] / c1[1] - 1));
+			stats(&res[s][1], F(cpu), F(rdtsc2_cpu), r1);
+			stats(&res[s][2], F(cpu), F(rdtsc2_cpu), r2);
+			printf("\n  %-32s wall %+6.1f%%  cpu %+6.1f%%  cpu x two rdtsc %+6.1f%%", states[s].label,
+			       100.0 * (w2[1] / w1[1] - 1), 100.0 * (c2[1] / c1[1] - 1), 100.0 * (r2[1] / r1[1] - 1));
 		}
 		printf("\n");
 	}
-	printf("around real work, 1 thread: ns added per span (thread CPU time, medians; bare loop in the same repetition)\n");
+	printf("around real work, 1 thread: ns added per span (thread CPU time, medians; the bare loop in\n"
+	       "slices alternating with the spans' in the same repetition)\n");
 	for (size_t s = 0; s < NSTATES; s++) {
 		const struct series *v = &res[s][1];
 		double ws[3], wl[3], add_s[MAX_REPS], add_l[MAX_REPS];
@@ -546,9 +587,9 @@ int main(int argc, char **argv)
 					if (getenv("RT_BENCH_RAW")) {
 						const struct sample *x = &v->s[v->n];
 
-						fprintf(stderr, "raw %s %s %d wall %.2f cpu %.2f rdtsc2 %.2f faults %.0f csw %.0f lost %.0f\n",
-							bi ? "B" : "A", states[s].name, t, x->wall, x->cpu, x->rdtsc2, x->faults,
-							x->csw, x->lost);
+						fprintf(stderr, "raw %s %s %d wall %.2f cpu %.2f rdtsc2 %.2f/%.2f faults %.0f csw %.0f lost %.0f\n",
+							bi ? "B" : "A", states[s].name, t, x->wall, x->cpu, x->rdtsc2, x->rdtsc2_cpu,
+							x->faults, x->csw, x->lost);
 					}
 					v->n++;
 				}
@@ -558,9 +599,10 @@ int main(int argc, char **argv)
 
 	printf("ringtrace span benchmark: %ld spans per repetition (begin+end, tight loop), %d repetitions,\n"
 	       "each a fresh process; configurations interleaved round by round. Ratios: to two rdtsc reads\n"
-	       "timed on the same thread in the same repetition. cpu: thread CPU time. lost: most records\n"
-	       "refused in one repetition. faults, csw: page faults and context switches of a worker during\n"
-	       "the tight loop. Tracy model: see benchmarks/bench-tracy-model.h (a model, not Tracy).\n",
+	       "timed on the same thread in slices alternating with the spans' (wall to wall, thread CPU\n"
+	       "time to thread CPU time). lost: most records refused in one repetition. faults, csw: page\n"
+	       "faults and context switches of a worker. Tracy model: benchmarks/bench-tracy-model.h (a\n"
+	       "model of Tracy's fast path, not Tracy).\n",
 	       tight_spans(), reps);
 	print_table(other ? "this binary" : "results", res[0], max_threads);
 	if (other) {

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <x86intrin.h>
 
 /*
@@ -26,9 +27,12 @@
  *  - The destructor: the same with ZoneEnd and only the time.
  * Items are 32 bytes (QueueItem, #pragma pack(1): the type byte, then the time at offset 1 and the
  * source location at 9), in blocks of 128.
- * Not modelled: the Tracy worker thread that dequeues the blocks, compresses and sends them (it
- * runs on another core; here blocks are reused without being read), TRACY_ON_DEMAND's two extra
- * calls and acquire loads per zone (IsConnected, ConnectionId), and callstack capture.
+ * The worker thread that dequeues the items (Profiler::Dequeue) is modelled by
+ * tracy_model_drainer(): it reads every committed item (acquire of tailIndex, then the items through
+ * the block index), which is what makes the producer's stores meet a reader's cache lines. Not
+ * modelled: its compression and sending, blocks handed back to a shared pool (here each producer
+ * cycles through its own blocks whether or not they were read), TRACY_ON_DEMAND's extra calls and
+ * acquire loads per zone (IsConnected, ConnectionId), and callstack capture.
  */
 
 #define TRACY_MODEL_BLOCK_SIZE 128
@@ -69,6 +73,11 @@ struct tracy_model_producer {
 
 static __thread struct tracy_model_producer *tracy_model_token;
 
+/* Producers a drainer reads (one per bench thread). */
+#define TRACY_MODEL_MAX_PRODUCERS 8
+static struct tracy_model_producer *_Atomic tracy_model_producers[TRACY_MODEL_MAX_PRODUCERS];
+static _Atomic int tracy_model_nproducers;
+
 /* GetToken(): TRACY_API, defined in TracyProfiler.cpp, so a call from every zone; noipa: the
  * caller knows nothing about it (which registers it clobbers), as with a function in another
  * object file or library. */
@@ -95,6 +104,55 @@ static void tracy_model_thread_init(void)
 	if (!p->index)
 		abort();
 	tracy_model_token = p;
+	{
+		int i = atomic_fetch_add(&tracy_model_nproducers, 1);
+
+		if (i < TRACY_MODEL_MAX_PRODUCERS)
+			atomic_store_explicit(&tracy_model_producers[i], p, memory_order_release);
+	}
+}
+
+/* The model of Tracy's worker thread: reads every item committed by every producer until *stop,
+ * pausing `pause_us` between rounds as Tracy's worker does when the queues are empty. Items it fell
+ * a whole lap behind on are skipped. Returns a checksum of what it read. */
+struct tracy_model_drainer {
+	_Atomic int stop;
+	unsigned pause_us;
+	uint64_t items, sum;
+};
+
+static void *tracy_model_drainer(void *arg)
+{
+	struct tracy_model_drainer *d = arg;
+	uint64_t head[TRACY_MODEL_MAX_PRODUCERS] = { 0 };
+
+	while (!atomic_load_explicit(&d->stop, memory_order_relaxed)) {
+		int n = atomic_load(&tracy_model_nproducers);
+
+		for (int i = 0; i < n && i < TRACY_MODEL_MAX_PRODUCERS; i++) {
+			struct tracy_model_producer *p = atomic_load_explicit(&tracy_model_producers[i], memory_order_acquire);
+			/* Acquire pairs with the producer's release store of tailIndex (TracyLfqCommit). */
+			uint64_t tail = p ? atomic_load_explicit(&p->tail_index, memory_order_acquire) : 0;
+
+			if (tail - head[i] > (TRACY_MODEL_BLOCKS - 2) * TRACY_MODEL_BLOCK_SIZE)
+				head[i] = tail - (TRACY_MODEL_BLOCKS - 2) * TRACY_MODEL_BLOCK_SIZE;
+			for (; head[i] < tail; head[i]++) {
+				uint64_t blk = head[i] / TRACY_MODEL_BLOCK_SIZE;
+				struct tracy_model_block *b =
+					__atomic_load_n(&p->index[blk & (TRACY_MODEL_BLOCKS - 1)].block, __ATOMIC_RELAXED);
+				uint64_t v;
+
+				if (!b)
+					continue;
+				memcpy(&v, &b->elements[head[i] & (TRACY_MODEL_BLOCK_SIZE - 1)].bytes[1], 8);
+				d->sum += v;
+				d->items++;
+			}
+		}
+		if (d->pause_us)
+			usleep(d->pause_us);
+	}
+	return NULL;
 }
 
 /* enqueue_begin_alloc, the path that reuses the next empty block. */
@@ -110,7 +168,7 @@ __attribute__((noipa)) static void tracy_model_enqueue_begin_alloc(struct tracy_
 		atomic_store_explicit(&next->elements_completely_dequeued, TRACY_MODEL_BLOCK_SIZE, memory_order_relaxed);
 	}
 	p->index[p->pr_index_front].base = tail;
-	p->index[p->pr_index_front].block = p->tail_block;
+	__atomic_store_n(&p->index[p->pr_index_front].block, p->tail_block, __ATOMIC_RELAXED);
 	atomic_store_explicit(&p->index_front, p->pr_index_front, memory_order_release);
 	p->pr_index_front = (p->pr_index_front + 1) & (TRACY_MODEL_BLOCKS - 1);
 }
