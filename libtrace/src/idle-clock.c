@@ -26,7 +26,7 @@ _Atomic uint64_t rt__idle_clock_word;
 
 /* 1 while the ticker is parked (futex word): the reader that exchanges it to 0 wakes it. */
 static _Atomic uint32_t parked;
-/* 0: no ticker; 1: being started or running. */
+/* 0: no ticker yet; 1: started (or never to be, in a fork()ed child). */
 static _Atomic uint32_t started;
 /* The fork handler is registered once per process image (children inherit it). */
 static _Atomic uint32_t fork_handler;
@@ -140,5 +140,8 @@ void rt__idle_clock_forget(void)
 {
 	atomic_store_explicit(&rt__idle_clock_word, 0, memory_order_relaxed);
 	atomic_store_explicit(&parked, 0, memory_order_relaxed);
-	atomic_store_explicit(&started, 0, memory_order_relaxed);
+	/* `started` stays 1: the parent had a helper thread, so it was multithreaded, and until it
+	 * calls exec() the child may not create threads (POSIX: only async-signal-safe calls after
+	 * such a fork; ThreadSanitizer refuses it). This child reads the coarse clock at each idle
+	 * begin instead (rt__idle_clock_slow()). */
 }

@@ -45,8 +45,8 @@ void rt__idle_clock_start(void);
  * coarse_res_ns states). */
 uint32_t rt__idle_clock_res_ns(void);
 
-/* In a fork()ed child (a fork handler): the helper thread did not survive; begins read the
- * clock themselves until the next registration starts one. */
+/* In a fork()ed child (a fork handler): the helper thread did not survive, and none is started
+ * in the child; its idle begins read the coarse clock themselves. */
 void rt__idle_clock_forget(void);
 
 #endif
