@@ -169,6 +169,27 @@ static __attribute__((noinline)) void begin_record_slow(struct rt__thread *t, ui
 	leave(t);
 }
 
+/* Tracking while nothing records (the idle default): the idle clock's cached time, flagged. The
+ * caller checked t, busy and the depth; w is the idle clock's word, fresh (bit 0 set). */
+static __attribute__((noinline)) void begin_idle(struct rt__thread *t, uint32_t depth, uint32_t name_id, uint64_t w)
+{
+	struct rt_shm_ring *r = t->ring;
+	uint32_t sd;
+
+	t->busy = 1;
+	atomic_signal_fence(memory_order_seq_cst);
+	/* Read once busy: a handler that left a span open before that moved it. */
+	sd = r->stack_depth;
+	if (__builtin_expect(sd >= RT_SHM_STACK_MAX, 0)) {
+		leave(t);
+		return begin_slow(name_id);
+	}
+	/* The bit first (handlers stay out while busy): `depth` need not live across the push. */
+	rt__fast_v1.tracked |= 1ull << depth;
+	rt__stack_push(r, sd, w & ~(uint64_t)1, name_id, t->task, RT_SHM_STACK_COARSE);
+	leave(t);
+}
+
 /* Recording with the TSC; the caller checked t, busy and the depth. */
 static __attribute__((noinline)) void begin_record(struct rt__thread *t, struct rt_shm_ring *r, uint32_t depth,
 						   uint32_t name_id)
@@ -210,29 +231,14 @@ void rt__span_begin_id(uint32_t name_id)
 		return begin_slow(name_id);
 	active = rt__active_now();
 	if (active == RT_SHM_ACTIVE_TRACK) {
-		/* Tracking while nothing records (the idle default): the idle clock's cached time,
-		 * flagged. Never fresh with RINGTRACE_TRACK_SPANS=1: no helper thread then. */
+		/* Never fresh with RINGTRACE_TRACK_SPANS=1: no helper thread then. */
 		uint64_t w = atomic_load_explicit(&rt__idle_clock_word, memory_order_relaxed);
-		struct rt_shm_ring *r = t->ring;
-		uint32_t sd;
 
-		if (__builtin_expect(!(w & 1), 0))
-			return begin_slow(name_id);
-		t->busy = 1;
-		atomic_signal_fence(memory_order_seq_cst);
-		/* Read once busy: a handler that left a span open before that moved it. */
-		sd = r->stack_depth;
-		if (__builtin_expect(sd >= RT_SHM_STACK_MAX, 0)) {
-			leave(t);
-			return begin_slow(name_id);
-		}
-		rt__stack_push(r, sd, w & ~(uint64_t)1, name_id, t->task, RT_SHM_STACK_COARSE);
-		rt__fast_v1.tracked |= 1ull << depth;
-		leave(t);
-		return;
-	}
-	if (__builtin_expect(active == RT_SHM_ACTIVE_ON && rt__clock_tsc, 1))
+		if (__builtin_expect(w & 1, 1))
+			return begin_idle(t, depth, name_id, w);
+	} else if (__builtin_expect(active == RT_SHM_ACTIVE_ON && rt__clock_tsc, 1)) {
 		return begin_record(t, t->ring, depth, name_id);
+	}
 	begin_slow(name_id);
 }
 

@@ -144,21 +144,12 @@ static inline void rt__stack_write_end(struct rt_shm_ring *r, uint32_t g)
 static inline void rt__stack_push(struct rt_shm_ring *r, uint32_t sd, uint64_t begin_ts, uint32_t name_id,
 				  uint64_t task, uint32_t flags)
 {
-	struct rt_shm_stack_entry *e = &r->stack[sd];
 	uint64_t seq = r->stack_span_seq + 1;
 	uint32_t g = rt__stack_write_begin(r);
 
-	e->begin_ts = begin_ts;
-	e->span_seq = seq;
-	e->task_id = task;
-	/* name_id and flags as one store (they are adjacent, in this order, on a little-endian CPU). */
-	{
-		uint64_t name_flags = name_id | (uint64_t)flags << 32;
-
-		_Static_assert(offsetof(struct rt_shm_stack_entry, flags) == offsetof(struct rt_shm_stack_entry, name_id) + 4,
-			       "stack entry layout");
-		memcpy(&e->name_id, &name_flags, 8);
-	}
+	r->stack[sd] = (struct rt_shm_stack_entry){
+		.begin_ts = begin_ts, .span_seq = seq, .task_id = task, .name_id = name_id, .flags = flags,
+	};
 	r->stack_span_seq = seq;
 	/* Atomic (relaxed) like the pop's store: readers load the depth without the lock held. */
 	__atomic_store_n(&r->stack_depth, sd + 1, __ATOMIC_RELAXED);
