@@ -5,6 +5,8 @@ set -eu
 build=${1:-build}
 "$build/benchmarks/bench-span" "$build/tools/ringtrace"
 echo
+"$build/benchmarks/bench-sharing"
+echo
 "$build/benchmarks/bench-consumer" "$build/tools/ringtrace"
 if [ -x "$build/tests/ws-driver" ]; then
 	echo
