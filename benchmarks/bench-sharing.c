@@ -81,11 +81,11 @@ static void *reader(void *arg)
 	return NULL;
 }
 
-static double thread_cpu_ns(void)
+static double cpu_ns(clockid_t clock)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	clock_gettime(clock, &ts);
 	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
@@ -131,7 +131,8 @@ int main(void)
 	const char *n_env = getenv("RT_BENCH_SPANS");
 	long n = n_env ? atol(n_env) / 4 : 400000;
 	enum { REPS = 7 };
-	double cost[READER_MODES][REPS], faults[3][REPS];
+	double cost[READER_MODES][REPS], busy[READER_MODES][REPS], faults[3][REPS];
+	clockid_t reader_clock;
 	pthread_t th;
 
 	if (!getenv("RINGTRACE_MODE")) {
@@ -146,15 +147,21 @@ int main(void)
 	}
 	spans(n);
 	pthread_create(&th, NULL, reader, NULL);
+	pthread_getcpuclockid(th, &reader_clock);
 	for (int k = 0; k < REPS; k++) {
 		for (int m = 0; m < READER_MODES; m++) {
-			double c0;
+			double c0, r0, w0;
 
 			atomic_store(&mode, m);
 			usleep(2000);
-			c0 = thread_cpu_ns();
+			w0 = bench_now_ns();
+			r0 = cpu_ns(reader_clock);
+			c0 = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
 			spans(n);
-			cost[m][k] = (thread_cpu_ns() - c0) / (double)n;
+			cost[m][k] = (cpu_ns(CLOCK_THREAD_CPUTIME_ID) - c0) / (double)n;
+			/* Share of the time the reader was on a CPU: on a loaded 2-CPU machine the two
+			 * threads may take turns instead of running together, and then nothing is shared. */
+			busy[m][k] = 100.0 * (cpu_ns(reader_clock) - r0) / (bench_now_ns() - w0);
 		}
 		for (int how = 0; how < 3; how++)
 			faults[how][k] = fault_ns(how);
@@ -167,8 +174,8 @@ int main(void)
 	for (int m = 0; m < READER_MODES; m++) {
 		double med = bench_median(cost[m], REPS);
 
-		printf("  %-48s min %6.2f  median %6.2f  max %6.2f ns\n", mode_names[m], cost[m][0], med,
-		       cost[m][REPS - 1]);
+		printf("  %-48s min %6.2f  median %6.2f  max %6.2f ns   (reader on CPU %3.0f %%)\n", mode_names[m],
+		       cost[m][0], med, cost[m][REPS - 1], bench_median(busy[m], REPS));
 	}
 	printf("first touch of a 1 MiB shared-memory segment, ns per 4 KiB page (median of %d):\n", REPS);
 	printf("  lazy (as the rings) %.0f, MAP_POPULATE %.0f, fallocate first %.0f\n", bench_median(faults[0], REPS),
