@@ -6,6 +6,8 @@
 
 #include <string.h>
 
+#include "stats/json.h" /* rtc_utf8_len() */
+
 struct out {
 	char *p;
 };
@@ -22,25 +24,45 @@ static const char digits2[] = "0001020304050607080910111213141516171819202122232
 			       "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
 			       "8081828384858687888990919293949596979899";
 
+static const uint64_t powers_of_10[20] = {
+	1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull, 100000000ull, 1000000000ull,
+	10000000000ull, 100000000000ull, 1000000000000ull, 10000000000000ull, 100000000000000ull,
+	1000000000000000ull, 10000000000000000ull, 100000000000000000ull, 1000000000000000000ull,
+	10000000000000000000ull,
+};
+
+/* Decimal digits of v: from its bit length (log10(2) ~ 1233/4096), corrected by one compare. */
+static inline unsigned ndigits(uint64_t v)
+{
+	unsigned bits = 64 - (unsigned)__builtin_clzll(v | 1);
+	unsigned n = (bits * 1233) >> 12;
+
+	return v < 10 ? 1 : n + (v >= powers_of_10[n]);
+}
+
+/* Digits written straight into the output, last pair first: no scratch buffer to copy from (a
+ * copy of freshly stored bytes stalls on store forwarding, the formatter's largest cost). */
 static void put_u64(struct out *o, uint64_t v)
 {
-	char tmp[24];
-	int i = (int)sizeof(tmp);
+	unsigned n = ndigits(v);
+	char *p = o->p + n;
 
 	while (v >= 100) {
 		unsigned r = (unsigned)(v % 100);
 
 		v /= 100;
-		tmp[--i] = digits2[2 * r + 1];
-		tmp[--i] = digits2[2 * r];
+		p -= 2;
+		p[0] = digits2[2 * r];
+		p[1] = digits2[2 * r + 1];
 	}
 	if (v >= 10) {
-		tmp[--i] = digits2[2 * v + 1];
-		tmp[--i] = digits2[2 * v];
+		p -= 2;
+		p[0] = digits2[2 * v];
+		p[1] = digits2[2 * v + 1];
 	} else {
-		tmp[--i] = (char)('0' + v);
+		*--p = (char)('0' + v);
 	}
-	put(o, &tmp[i], sizeof(tmp) - (size_t)i);
+	o->p += n;
 }
 
 /* Nanoseconds as microseconds with three decimals: full precision. */
@@ -61,40 +83,7 @@ static void put_ts(const struct rtc_chrome_fmt *f, struct out *o, uint64_t ns)
 	put_us(o, ns > f->origin ? ns - f->origin : 0);
 }
 
-/* Length of the valid UTF-8 sequence at s (max n bytes), 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	size_t len;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if ((s[0] & 0xe0) == 0xc0) {
-		len = 2;
-		cp = s[0] & 0x1f;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		len = 3;
-		cp = s[0] & 0x0f;
-	} else if ((s[0] & 0xf8) == 0xf0) {
-		len = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
-size_t rtc_json_string(char *buf, const char *s, size_t n)
+size_t rtc_json_quote(char *buf, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *)s;
@@ -124,7 +113,7 @@ size_t rtc_json_string(char *buf, const char *s, size_t n)
 				j++;
 			put(&o, s + i, j - i);
 			i = j;
-		} else if ((l = utf8_len(p + i, n - i)) != 0) {
+		} else if ((l = rtc_utf8_len(p + i, n - i)) != 0) {
 			put(&o, s + i, l);
 			i += l;
 		} else {
@@ -138,7 +127,7 @@ size_t rtc_json_string(char *buf, const char *s, size_t n)
 
 static void put_str(struct out *o, const char *s, size_t n)
 {
-	o->p += rtc_json_string(o->p, s ? s : "", s ? n : 0);
+	o->p += rtc_json_quote(o->p, s ? s : "", s ? n : 0);
 }
 
 static void put_cstr(struct out *o, const char *s)
@@ -172,7 +161,9 @@ static void head(struct rtc_chrome_fmt *f, struct out *o, char ph, uint32_t pid,
 		f->ids[slot].len = (uint8_t)(o->p - at);
 		memcpy(f->ids[slot].text, at, f->ids[slot].len);
 	} else {
-		put(o, f->ids[slot].text, f->ids[slot].len);
+		/* A constant-size copy (inlined; the buffer always has room), then the real length. */
+		memcpy(o->p, f->ids[slot].text, sizeof(f->ids[slot].text));
+		o->p += f->ids[slot].len;
 	}
 }
 
@@ -215,10 +206,14 @@ static void task_id(struct out *o, uint32_t pid, uint64_t id)
 	PUTS(o, "\"");
 }
 
-/* name, ts and the span's args: shared by X, B and E. */
-static void span_body(struct rtc_chrome_fmt *f, struct out *o, const struct rtc_out *ev, uint64_t ts)
+/* name, ts and the span's args: shared by X, B and E. Complete (X) events go without a category
+ * (it is optional, and a tenth of their bytes); B and E need it (DevTools pairs them by name and
+ * category). */
+static void span_body(struct rtc_chrome_fmt *f, struct out *o, const struct rtc_out *ev, uint64_t ts, bool cat)
 {
-	PUTS(o, ",\"cat\":\"span\",\"name\":");
+	if (cat)
+		PUTS(o, ",\"cat\":\"span\"");
+	PUTS(o, ",\"name\":");
 	put_str(o, ev->name, ev->name_len);
 	PUTS(o, ",\"ts\":");
 	put_ts(f, o, ts);
@@ -286,7 +281,7 @@ size_t rtc_chrome_fmt_event(struct rtc_chrome_fmt *f, const struct rtc_out *ev, 
 		break;
 	case RTC_OUT_SPAN:
 		head(f, &o, 'X', ev->pid, ev->tid);
-		span_body(f, &o, ev, ev->ts);
+		span_body(f, &o, ev, ev->ts, false);
 		PUTS(&o, ",\"dur\":");
 		put_us(&o, ev->dur);
 		span_args(&o, ev);
@@ -352,7 +347,7 @@ size_t rtc_chrome_fmt_begin(struct rtc_chrome_fmt *f, const struct rtc_out *ev, 
 	struct out o = { buf };
 
 	head(f, &o, 'B', ev->pid, ev->tid);
-	span_body(f, &o, ev, ev->ts);
+	span_body(f, &o, ev, ev->ts, true);
 	span_args(&o, ev);
 	return (size_t)(o.p - buf);
 }
@@ -363,7 +358,7 @@ size_t rtc_chrome_fmt_end(struct rtc_chrome_fmt *f, const struct rtc_out *ev, ch
 
 	/* name and cat are repeated on E: the DevTools engine needs both (ANCHORS.md section 7). */
 	head(f, &o, 'E', ev->pid, ev->tid);
-	span_body(f, &o, ev, ev->ts + ev->dur);
+	span_body(f, &o, ev, ev->ts + ev->dur, true);
 	span_args(&o, ev);
 	return (size_t)(o.p - buf);
 }

@@ -36,6 +36,6 @@ size_t rtc_chrome_fmt_end(struct rtc_chrome_fmt *f, const struct rtc_out *ev, ch
 
 /* A JSON string (quotes included) of untrusted bytes: escaped, invalid UTF-8 replaced by U+FFFD,
  * cut at 4096 bytes of input. buf needs 6 * min(n, 4096) + 2 bytes. Returns the length. */
-size_t rtc_json_string(char *buf, const char *s, size_t n);
+size_t rtc_json_quote(char *buf, const char *s, size_t n);
 
 #endif

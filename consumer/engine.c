@@ -23,7 +23,10 @@
 #include "rawfile.h"
 #include "sinks/chrome.h"
 #include "sinks/raw.h"
-#include "stats.h"
+#include "sinks/serve.h"
+#include "sinks/speedscope.h"
+#include "sinks/stats-sink.h"
+#include "stats/stats.h"
 #include "stream-queue.h"
 #include "error.h"
 
@@ -102,7 +105,7 @@ struct rtc_engine *rtc_engine_create(const struct rtc_engine_options *o)
 	e->yield_after_ns = 4000ull * e->o.poll_us;
 	e->log = o->log ? o->log : stderr;
 	e->pipe = rtc_pipeline_create();
-	e->stats = rtc_stats_create();
+	e->stats = rtc_stats_create(NULL);
 	e->queue = rtc_stream_queue_create();
 	e->proc = e->pipe ? rtc_processor_create(e->pipe, e->log) : NULL;
 	if (e->queue) {
@@ -154,7 +157,8 @@ static int subscribe_outputs(struct rtc_engine *e, uint64_t origin, uint64_t sta
 	int err;
 
 	if (e->o.json_path) {
-		err = rtc_chrome_sink_open(e->o.json_path, &s);
+		err = e->o.format == RTC_FORMAT_SPEEDSCOPE ? rtc_speedscope_sink_open(e->o.json_path, &s)
+							     : rtc_chrome_sink_open(e->o.json_path, &s);
 		if (err < 0) {
 			say(e, "cannot write %s: %s", e->o.json_path, strerror(-err));
 			return err;
@@ -169,7 +173,18 @@ static int subscribe_outputs(struct rtc_engine *e, uint64_t origin, uint64_t sta
 		}
 		rtc_pipeline_subscribe(e->pipe, s, 0);
 	}
-	rtc_pipeline_subscribe(e->pipe, rtc_stats_sink(e->stats), 0);
+	if (!e->o.no_stats)
+		rtc_pipeline_subscribe(e->pipe, rtc_stats_model_sink(e->stats), 0);
+	if (e->o.listen || e->o.serve) {
+		struct rtc_serve_options so = { .listen = e->o.listen, .quiet = e->o.quiet };
+
+		err = rtc_serve_open(&so, e->pipe, &s);
+		if (err < 0) {
+			say(e, "cannot serve on %s: %s", e->o.listen ? e->o.listen : "127.0.0.1", strerror(-err));
+			return err;
+		}
+		rtc_pipeline_subscribe(e->pipe, s, 0);
+	}
 	return 0;
 }
 
@@ -181,6 +196,12 @@ static void report_close(void *ctx, const char *name, int err)
 /* On the processing thread: the end of the trace, then every output closed. */
 static void finish(struct rtc_engine *e, uint64_t end_ns)
 {
+	/* What is still open at the end, for the statistics (shown as open, with the time it has run):
+	 * the end then closes it as incomplete. */
+	struct rtc_sink stats = rtc_stats_model_sink(e->stats);
+
+	rtc_stats_clear_open(e->stats);
+	rtc_pipeline_snapshot(e->pipe, &stats);
 	e->summary.start_ns = e->start_ns;
 	e->summary.backlog_peak = e->backlog_peak;
 	rtc_processor_finish(e->proc, end_ns, &e->summary);
@@ -238,7 +259,7 @@ static void *processor(void *arg)
 		bool done = atomic_load_explicit(&e->input_done, memory_order_acquire);
 
 		rtc_stream_queue_deliver(e->queue, rtc_processor_ops(), e->proc, done ? 0 : 100);
-		rtc_pipeline_sync(e->pipe);
+		rtc_pipeline_tick(e->pipe, mono_ns());
 		if (done)
 			break;
 	}
@@ -347,6 +368,9 @@ int rtc_engine_convert(struct rtc_engine *e, const char *raw_path)
 		rtc_pipeline_close(e->pipe, false, NULL, NULL);
 		return err;
 	}
+	/* Nothing but a copy of the capture: no need to decode it. */
+	rtc_processor_set_decode(e->proc, !(e->o.raw_path && !e->o.json_path && e->o.no_stats && !e->o.listen &&
+					    !e->o.serve));
 	rtc_processor_begin(e->proc, &e->info);
 	err = rtc_raw_read(raw_path, rtc_processor_ops(), e->proc, &where);
 	if (err < 0)
@@ -383,5 +407,14 @@ void rtc_engine_report(const struct rtc_engine *e, FILE *f)
 	if (es.live)
 		fprintf(f, "output was at most %.1f MB of records behind reading\n", (double)s->backlog_peak / 1e6);
 	fputc('\n', f);
-	rtc_stats_print(e->stats, f, 20);
+	{
+		struct rtc_stats_view_options vo = { .sort = RTC_STATS_SORT_TOTAL };
+		struct rtc_stats_table_options to = { 0 };
+		struct rtc_stats_view *v = rtc_stats_view_create(e->stats, &vo);
+
+		if (v) {
+			rtc_stats_write_table(v, &to, f);
+			rtc_stats_view_destroy(v);
+		}
+	}
 }

@@ -21,7 +21,8 @@
 #include "sink.h"
 
 struct rtc_engine_options {
-	const char *json_path; /* Chrome JSON output, or NULL */
+	const char *json_path; /* Chrome JSON output (or speedscope, see format), or NULL */
+	enum rtc_format { RTC_FORMAT_CHROME, RTC_FORMAT_SPEEDSCOPE } format; /* of json_path */
 	const char *raw_path;  /* raw capture output, or NULL */
 	bool all;              /* attach to every traced process of this user, new ones too */
 	double duration;       /* seconds; 0: until stopped */
@@ -31,6 +32,10 @@ struct rtc_engine_options {
 	FILE *log;             /* messages (errors naming the process); NULL: stderr */
 	pid_t self;            /* in-process engine: the pid it runs in (its own thread is skipped) */
 	size_t max_backlog;    /* bytes read but not yet processed before reading pauses; 0: 512 MiB */
+	const char *listen;    /* serve the live page, trace and statistics here ("HOST:PORT"), or NULL */
+	bool serve;            /* serve even without listen (127.0.0.1, any port) */
+	bool quiet;            /* no informational messages (the server's URL, ...) */
+	bool no_stats;         /* no statistics (benchmarks measure the pipeline's stages apart) */
 };
 
 struct rtc_engine;

@@ -176,6 +176,11 @@ int rtc_pipeline_unsubscribe(struct rtc_pipeline *p, int64_t id)
 		pthread_mutex_unlock(&p->lock);
 		return -ENOENT;
 	}
+	if (p->ended) {
+		/* Nothing is delivered any more; the close of the pipeline closes it. */
+		pthread_mutex_unlock(&p->lock);
+		return -EBUSY;
+	}
 	r = calloc(1, sizeof(*r));
 	if (!r) {
 		pthread_mutex_unlock(&p->lock);
@@ -255,6 +260,20 @@ void rtc_pipeline_sync(struct rtc_pipeline *p)
 	}
 }
 
+void rtc_pipeline_snapshot(struct rtc_pipeline *p, const struct rtc_sink *into)
+{
+	if (p->snapshot)
+		p->snapshot(p->snapshot_ctx, into);
+}
+
+void rtc_pipeline_tick(struct rtc_pipeline *p, uint64_t now_ns)
+{
+	rtc_pipeline_sync(p);
+	for (size_t i = 0; i < p->nsubs; i++)
+		if (p->subs[i].sink.ops->tick)
+			p->subs[i].sink.ops->tick(p->subs[i].sink.ctx, now_ns);
+}
+
 void rtc_pipeline_begin(struct rtc_pipeline *p, const struct rtc_trace_info *info)
 {
 	pthread_mutex_lock(&p->lock);
@@ -286,10 +305,11 @@ void rtc_pipeline_event(struct rtc_pipeline *p, const struct rtc_out *ev)
 
 void rtc_pipeline_end(struct rtc_pipeline *p, const struct rtc_summary *summary)
 {
-	rtc_pipeline_sync(p);
+	/* Requests made before this point are applied now; later ones are refused (-EBUSY). */
 	pthread_mutex_lock(&p->lock);
 	p->ended = true;
 	pthread_mutex_unlock(&p->lock);
+	rtc_pipeline_sync(p);
 	for (size_t i = 0; i < p->nsubs; i++)
 		if (p->subs[i].sink.ops->end)
 			p->subs[i].sink.ops->end(p->subs[i].sink.ctx, summary);

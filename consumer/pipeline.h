@@ -33,12 +33,17 @@ int64_t rtc_pipeline_subscribe(struct rtc_pipeline *p, struct rtc_sink sink, uns
 
 /* Remove a sink: it gets no more events and is closed (ok = true) on the processing thread. From
  * another thread this waits for the close and returns its result; from the processing thread it
- * returns 0 at once and the close happens at the next sync point. -ENOENT for an unknown id. */
+ * returns 0 at once and the close happens at the next sync point. -ENOENT for an unknown id;
+ * -EBUSY once the trace ended (rtc_pipeline_close() closes it with the others). */
 int rtc_pipeline_unsubscribe(struct rtc_pipeline *p, int64_t id);
 
 /* Who provides snapshots: fn(ctx, sink) emits what is open now to sink's event callback, as
  * RTC_OUT_PROCESS, RTC_OUT_THREAD, RTC_OUT_TASK_BEGIN and RTC_OUT_SPAN_OPEN events. */
 void rtc_pipeline_set_snapshot(struct rtc_pipeline *p, void (*fn)(void *ctx, const struct rtc_sink *sink), void *ctx);
+
+/* Processing thread (e.g. from a sink callback): a snapshot of what is open now into `into`, as a
+ * subscriber joining now gets it. Nothing when no provider is set. */
+void rtc_pipeline_snapshot(struct rtc_pipeline *p, const struct rtc_sink *into);
 
 /* ---- processing thread ---- */
 
@@ -51,6 +56,9 @@ void rtc_pipeline_event(struct rtc_pipeline *p, const struct rtc_out *ev);
 /* Apply pending subscriptions (begin + snapshot for joiners) and removals. Cheap when there are
  * none (one atomic load). */
 void rtc_pipeline_sync(struct rtc_pipeline *p);
+
+/* Sync, then give every sink its tick. Call at least every 100 ms. */
+void rtc_pipeline_tick(struct rtc_pipeline *p, uint64_t now_ns);
 
 void rtc_pipeline_end(struct rtc_pipeline *p, const struct rtc_summary *summary);
 

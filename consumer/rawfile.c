@@ -14,11 +14,11 @@
 #include <unistd.h>
 
 #include <msgpack.h>
-#include <msgpack/fbuffer.h>
 
 #include <ringtrace/ringtrace.h>
 
 #include "mpcursor.h"
+#include "sinks/outfile.h"
 
 enum msg {
 	MSG_PROCESS = 1,     /* [1, index, pid, name, clock, mode, start_real_ns, start_mono_ns, parent_pid, coarse_res_ns (v2)] */
@@ -35,9 +35,8 @@ enum msg {
 };
 
 struct rtc_raw_writer {
-	FILE *f;
+	struct rtc_outfile *out;
 	msgpack_packer pk;
-	char *path, *partial;
 };
 
 static void pack_str(msgpack_packer *pk, const char *s, size_t n)
@@ -46,24 +45,26 @@ static void pack_str(msgpack_packer *pk, const char *s, size_t n)
 	msgpack_pack_str_body(pk, s, n);
 }
 
+static int out_write(void *data, const char *buf, size_t len)
+{
+	return rtc_outfile_write(data, buf, len);
+}
+
 struct rtc_raw_writer *rtc_raw_writer_open(const char *path, uint64_t origin_ns, uint64_t start_ns)
 {
 	struct rtc_raw_writer *w = calloc(1, sizeof(*w));
-	size_t n = strlen(path);
+	int err;
 
 	if (!w)
 		return NULL;
-	w->path = strdup(path);
-	w->partial = malloc(n + 9);
-	if (!w->path || !w->partial)
-		goto error;
-	memcpy(w->partial, path, n);
-	memcpy(w->partial + n, ".partial", 9);
-	w->f = fopen(w->partial, "we");
-	if (!w->f)
-		goto error;
-	setvbuf(w->f, NULL, _IOFBF, 1 << 20);
-	msgpack_packer_init(&w->pk, w->f, msgpack_fbuffer_write);
+	/* Not compressed: captures are read back with mmap (sinks/outfile.h for the rest). */
+	err = rtc_outfile_open(&w->out, path, RTC_OUTFILE_THREAD | RTC_OUTFILE_PLAIN);
+	if (err < 0) {
+		free(w);
+		errno = -err;
+		return NULL;
+	}
+	msgpack_packer_init(&w->pk, w->out, out_write);
 	/* [magic, version, origin_ns, start_ns (v2)] */
 	msgpack_pack_array(&w->pk, 4);
 	pack_str(&w->pk, RTC_RAW_MAGIC, strlen(RTC_RAW_MAGIC));
@@ -71,12 +72,6 @@ struct rtc_raw_writer *rtc_raw_writer_open(const char *path, uint64_t origin_ns,
 	msgpack_pack_uint64(&w->pk, origin_ns);
 	msgpack_pack_uint64(&w->pk, start_ns);
 	return w;
-
-error:
-	free(w->path);
-	free(w->partial);
-	free(w);
-	return NULL;
 }
 
 static void head(struct rtc_raw_writer *w, uint32_t n, enum msg kind)
@@ -239,17 +234,11 @@ int rtc_raw_writer_close(struct rtc_raw_writer *w, bool keep)
 {
 	int err = 0;
 
-	if (fflush(w->f) != 0 || ferror(w->f))
-		err = -(errno ? errno : EIO);
-	/* Renamed into place once complete; not fsync()ed (see chrome.c). */
-	if (fclose(w->f) != 0 && !err)
-		err = -errno;
-	if (!err && keep && rename(w->partial, w->path) != 0)
-		err = -errno;
-	if (err || !keep)
-		unlink(w->partial);
-	free(w->path);
-	free(w->partial);
+	/* Put in place once complete (sinks/outfile.h), or abandoned leaving nothing. */
+	if (keep)
+		err = rtc_outfile_commit(w->out);
+	else
+		rtc_outfile_abort(w->out);
 	free(w);
 	return err;
 }

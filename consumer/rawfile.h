@@ -20,7 +20,7 @@
 
 struct rtc_raw_writer;
 
-/* Write a capture to path (through a temporary file renamed into place on close). origin_ns is ts
+/* Write a capture to path (through sinks/outfile.h: put in place on close). origin_ns is ts
  * 0 of the trace, start_ns when recording started (both CLOCK_MONOTONIC). NULL + errno. */
 struct rtc_raw_writer *rtc_raw_writer_open(const char *path, uint64_t origin_ns, uint64_t start_ns);
 

@@ -128,6 +128,9 @@ struct rtc_sink_ops {
 	void (*end)(void *ctx, const struct rtc_summary *summary);
 	int (*close)(void *ctx, bool ok);
 	const struct rtc_stream_ops *stream;
+	/* At the processing thread's sync points, at least every 100 ms while recording (now_ns:
+	 * CLOCK_MONOTONIC): for work on a clock, e.g. flushing a live stream, rolling a window. */
+	void (*tick)(void *ctx, uint64_t now_ns);
 };
 
 struct rtc_sink {

@@ -1,181 +1,39 @@
 /* SPDX-License-Identifier: MIT */
-/* Chrome JSON file sink: events formatted into large buffers that a writer thread hands to write(2),
- * so formatting goes on while the kernel copies (the largest single cost at high rates). */
+/* Chrome JSON file sink: events formatted straight into the output file's large buffers, which its
+ * writer thread hands to write(2) (sinks/outfile.h), so formatting goes on while the kernel copies. */
 #include "chrome.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include "../chrome-format.h"
-
-#define OUT_BUFS 4
-#define OUT_CAP (1u << 22) /* flush when less than one event's worth is left */
-#define WRITER_NICE 10
-
-struct writer {
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	char *bufs[OUT_BUFS];
-	size_t lens[OUT_BUFS];
-	int full[OUT_BUFS]; /* FIFO of buffers to write, by index */
-	size_t nfull, head;
-	int free_[OUT_BUFS];
-	size_t nfree;
-	bool stop;
-	int fd;
-	int err;
-};
+#include "outfile.h"
 
 struct chrome {
-	int fd;
-	struct writer *w; /* NULL: written synchronously */
-	int cur;          /* index of buf in w->bufs */
-	char *path, *partial;
-	char *buf;
-	size_t len;
+	struct rtc_outfile *out; /* events are formatted straight into its buffers */
+	char *buf;               /* room in the output file's current buffer */
+	size_t len, cap;
 	uint64_t events;
 	struct rtc_chrome_fmt fmt;
 	struct rtc_trace_info info;
 	char host[256], tool[64];
-	int err;
 };
 
-static int write_all(int fd, const char *p, size_t len)
-{
-	size_t off = 0;
-
-	while (off < len) {
-		ssize_t n = write(fd, p + off, len - off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		off += (size_t)n;
-	}
-	return 0;
-}
-
-static void *writer_main(void *arg)
-{
-	struct writer *w = arg;
-
-	/* Writing may lag (the formatter waits when all buffers are full); whoever drains rings
-	 * must not wait for it. Linux keeps a nice value per thread; failure changes nothing. */
-	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), WRITER_NICE);
-	pthread_mutex_lock(&w->lock);
-	for (;;) {
-		int idx, err;
-
-		while (!w->nfull && !w->stop)
-			pthread_cond_wait(&w->cond, &w->lock);
-		if (!w->nfull)
-			break; /* stopped and drained */
-		idx = w->full[w->head];
-		w->head = (w->head + 1) % OUT_BUFS;
-		w->nfull--;
-		pthread_mutex_unlock(&w->lock);
-		err = write_all(w->fd, w->bufs[idx], w->lens[idx]);
-		pthread_mutex_lock(&w->lock);
-		if (err && !w->err)
-			w->err = err;
-		w->free_[w->nfree++] = idx;
-		pthread_cond_broadcast(&w->cond);
-	}
-	pthread_mutex_unlock(&w->lock);
-	return NULL;
-}
-
-static struct writer *writer_start(int fd, char *first)
-{
-	struct writer *w = calloc(1, sizeof(*w));
-
-	if (!w)
-		return NULL;
-	w->fd = fd;
-	w->bufs[0] = first;
-	for (int i = 1; i < OUT_BUFS; i++) {
-		w->bufs[i] = malloc(OUT_CAP);
-		if (!w->bufs[i])
-			goto error;
-		w->free_[w->nfree++] = i;
-	}
-	pthread_mutex_init(&w->lock, NULL);
-	pthread_cond_init(&w->cond, NULL);
-	if (pthread_create(&w->thread, NULL, writer_main, w) != 0)
-		goto error;
-	return w;
-error:
-	for (int i = 1; i < OUT_BUFS; i++)
-		free(w->bufs[i]);
-	free(w);
-	return NULL;
-}
-
-/* Hand the current buffer to the writer and continue in a free one (waiting for one if the disk
- * is slower than we format). Without a writer thread, write it here. */
+/* Hand what was formatted to the output file (sinks/outfile.h) and continue in fresh room. */
 static void flush(struct chrome *c)
 {
-	struct writer *w = c->w;
-
-	if (!w) {
-		int err = write_all(c->fd, c->buf, c->len);
-
-		if (err && !c->err)
-			c->err = err;
-		c->len = 0;
-		return;
-	}
-	pthread_mutex_lock(&w->lock);
-	w->lens[c->cur] = c->len;
-	w->full[(w->head + w->nfull) % OUT_BUFS] = c->cur;
-	w->nfull++;
-	pthread_cond_broadcast(&w->cond);
-	while (!w->nfree)
-		pthread_cond_wait(&w->cond, &w->lock);
-	c->cur = w->free_[--w->nfree];
-	c->buf = w->bufs[c->cur];
-	pthread_mutex_unlock(&w->lock);
+	rtc_outfile_advance(c->out, c->len);
+	c->buf = rtc_outfile_reserve(c->out, RTC_CHROME_EVENT_MAX, &c->cap);
 	c->len = 0;
-}
-
-/* Write what is left, stop the writer, collect its error. */
-static void writer_finish(struct chrome *c)
-{
-	struct writer *w = c->w;
-
-	if (!w)
-		return;
-	flush(c);
-	pthread_mutex_lock(&w->lock);
-	w->stop = true;
-	pthread_cond_broadcast(&w->cond);
-	pthread_mutex_unlock(&w->lock);
-	pthread_join(w->thread, NULL);
-	if (w->err && !c->err)
-		c->err = w->err;
-	for (int i = 0; i < OUT_BUFS; i++)
-		free(w->bufs[i]);
-	pthread_mutex_destroy(&w->lock);
-	pthread_cond_destroy(&w->cond);
-	free(w);
-	c->w = NULL;
-	c->buf = NULL;
 }
 
 static void room(struct chrome *c)
 {
-	if (OUT_CAP - c->len < RTC_CHROME_EVENT_MAX)
+	if (c->cap - c->len < RTC_CHROME_EVENT_MAX)
 		flush(c);
 }
 
@@ -223,7 +81,7 @@ static void other_sep(struct chrome *c, const char *key)
 	size_t n = 0;
 
 	tmp[n++] = ',';
-	n += rtc_json_string(tmp + n, key, strlen(key));
+	n += rtc_json_quote(tmp + n, key, strlen(key));
 	tmp[n++] = ':';
 	append(c, tmp, n);
 }
@@ -241,7 +99,7 @@ static void other_str(struct chrome *c, const char *key, const char *v)
 	char tmp[600];
 
 	other_sep(c, key);
-	append(c, tmp, rtc_json_string(tmp, v ? v : "", v ? strlen(v) : 0));
+	append(c, tmp, rtc_json_quote(tmp, v ? v : "", v ? strlen(v) : 0));
 }
 
 static void on_end(void *ctx, const struct rtc_summary *s)
@@ -312,25 +170,14 @@ static void on_end(void *ctx, const struct rtc_summary *s)
 static int on_close(void *ctx, bool ok)
 {
 	struct chrome *c = ctx;
-	int err;
+	int err = 0;
 
-	if (c->w)
-		writer_finish(c);
-	else if (c->len)
-		flush(c);
-	err = c->err;
-	/* Complete, then renamed into place: a reader never sees a partial file at the final path.
-	 * Not fsync()ed: that guards against power loss, not against the interruptions (signals,
-	 * dying producers) this protects from, and costs more than the writing. */
-	if (close(c->fd) != 0 && !err)
-		err = -errno;
-	if (!err && ok && rename(c->partial, c->path) != 0)
-		err = -errno;
-	if (err || !ok)
-		unlink(c->partial);
-	free(c->partial);
-	free(c->path);
-	free(c->buf);
+	/* Complete, then put in place (sinks/outfile.h): a reader never sees a partial file. */
+	rtc_outfile_advance(c->out, c->len);
+	if (ok)
+		err = rtc_outfile_commit(c->out);
+	else
+		rtc_outfile_abort(c->out);
 	free(c);
 	return err;
 }
@@ -346,33 +193,19 @@ static const struct rtc_sink_ops chrome_ops = {
 int rtc_chrome_sink_open(const char *path, struct rtc_sink *out)
 {
 	struct chrome *c = calloc(1, sizeof(*c));
-	size_t n = strlen(path);
-	int err = -ENOMEM;
+	int err;
 
 	if (!c)
 		return -ENOMEM;
-	c->path = strdup(path);
-	c->partial = malloc(n + 9);
-	c->buf = malloc(OUT_CAP);
-	if (!c->path || !c->partial || !c->buf)
-		goto error;
-	memcpy(c->partial, path, n);
-	memcpy(c->partial + n, ".partial", 9);
-	c->fd = open(c->partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (c->fd < 0) {
-		err = -errno;
-		goto error;
+	err = rtc_outfile_open(&c->out, path, RTC_OUTFILE_THREAD);
+	if (err < 0) {
+		free(c);
+		return err;
 	}
-	c->w = writer_start(c->fd, c->buf);
+	c->buf = rtc_outfile_reserve(c->out, RTC_CHROME_EVENT_MAX, &c->cap);
 	out->ops = &chrome_ops;
 	out->ctx = c;
-	out->name = c->path;
+	/* The caller's string: the pipeline names the output in messages after close() freed c. */
+	out->name = path;
 	return 0;
-
-error:
-	free(c->path);
-	free(c->partial);
-	free(c->buf);
-	free(c);
-	return err;
 }
