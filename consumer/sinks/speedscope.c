@@ -256,7 +256,8 @@ static void write_file(struct speedscope *s)
 		struct profile *p = &s->profiles[i];
 		uint64_t end = 0;
 
-		qsort(p->marks, p->n, sizeof(p->marks[0]), cmp_mark);
+		if (p->n > 1) /* qsort(NULL, 0) is undefined */
+			qsort(p->marks, p->n, sizeof(p->marks[0]), cmp_mark);
 		for (size_t k = 0; k < p->n; k++)
 			end = p->marks[k].end > end ? p->marks[k].end : end;
 		if (i)
