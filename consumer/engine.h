@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* The consumer engine: attaches to running producers (or replays a raw capture), drains their
- * rings, merges every thread's records on one timeline, rebuilds spans and tasks and feeds the
- * Chrome JSON writer, the statistics and the raw capture writer.
+/* The consumer engine: wires live draining (or a capture being replayed) to the processing side and
+ * the pipeline of outputs (Chrome JSON, raw capture, statistics, and whatever else subscribes).
  *
  * Threads, live: the thread in rtc_engine_run() only drains the rings (live.h) and queues what it
- * read (stream-queue.h); a processing thread decodes, merges, rebuilds and formats; the JSON writer
- * has a thread of its own (chrome.h) and a helper thread keeps the leases alive (live.h). So slow
- * output delays the trace file, never the draining, until max_backlog bytes wait. */
+ * read (stream-queue.h); a processing thread decodes, merges, rebuilds and feeds the pipeline
+ * (processor.h, pipeline.h); file sinks write from threads of their own, and a helper thread keeps
+ * the leases alive (live.h). So slow output delays the trace file, never the draining, until
+ * max_backlog bytes wait. */
 #ifndef RTC_ENGINE_H
 #define RTC_ENGINE_H
 
@@ -17,10 +17,12 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#include "rebuild.h"
+#include "pipeline.h"
+#include "sink.h"
 
 struct rtc_engine_options {
-	const char *json_path; /* Chrome JSON output, or NULL */
+	const char *json_path; /* Chrome JSON output (or speedscope, see format), or NULL */
+	enum rtc_format { RTC_FORMAT_CHROME, RTC_FORMAT_SPEEDSCOPE } format; /* of json_path */
 	const char *raw_path;  /* raw capture output, or NULL */
 	bool all;              /* attach to every traced process of this user, new ones too */
 	double duration;       /* seconds; 0: until stopped */
@@ -30,6 +32,10 @@ struct rtc_engine_options {
 	FILE *log;             /* messages (errors naming the process); NULL: stderr */
 	pid_t self;            /* in-process engine: the pid it runs in (its own thread is skipped) */
 	size_t max_backlog;    /* bytes read but not yet processed before reading pauses; 0: 512 MiB */
+	const char *listen;    /* serve the live page, trace and statistics here ("HOST:PORT"), or NULL */
+	bool serve;            /* serve even without listen (127.0.0.1, any port) */
+	bool quiet;            /* no informational messages (the server's URL, ...) */
+	bool no_stats;         /* no statistics (benchmarks measure the pipeline's stages apart) */
 };
 
 struct rtc_engine;
@@ -43,19 +49,20 @@ int rtc_engine_attach(struct rtc_engine *e, pid_t pid);
 /* Attach as soon as pid's control segment appears (a program we launched). */
 void rtc_engine_expect(struct rtc_engine *e, pid_t pid);
 
-/* Run until *stop (an atomic: set it from a signal handler or another thread), the duration, or (until_exit) every process gone. Writes the outputs.
- * Returns 0 or a negative error of the outputs. */
+/* The pipeline, to subscribe more outputs (before or while running). */
+struct rtc_pipeline *rtc_engine_pipeline(struct rtc_engine *e);
+
+/* Run until *stop (an atomic: set it from a signal handler or another thread), the duration, or
+ * (until_exit) every process gone. Writes the outputs. Returns 0 or a negative error of the outputs. */
 int rtc_engine_run(struct rtc_engine *e, atomic_int *stop);
 
-/* Replay a raw capture into the configured outputs: Chrome JSON (json_path) and/or a copy of the
- * capture (raw_path; without json_path the records are copied, not decoded). */
+/* Replay a raw capture into the configured outputs. */
 int rtc_engine_convert(struct rtc_engine *e, const char *raw_path);
 
 struct rtc_engine_summary {
-	struct rtc_rebuild_counts rb;
-	uint64_t processes, threads, bytes, json_events, late;
-	uint64_t backlog_peak; /* live: most bytes read and not yet processed */
-	double seconds;
+	struct rtc_summary s; /* arrays valid until the engine is destroyed */
+	double seconds;       /* recorded: end - start */
+	bool live;
 };
 
 void rtc_engine_summary(const struct rtc_engine *e, struct rtc_engine_summary *s);

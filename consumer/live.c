@@ -22,9 +22,9 @@
 
 #include "clockmap.h"
 #include "producer.h"
-#include "record.h"
 #include "ring-reader.h"
 #include "safe-copy.h"
+#include "error.h"
 #include "segments.h"
 
 #define MAX_SLOTS 4096
@@ -46,6 +46,7 @@ struct lproc {
 	struct rtc_producer p;
 	struct rtc_clockmap clock;
 	uint64_t attach_ns;
+	bool from_start; /* launched by us: recorded from its first record, nothing is "before attach" */
 	uint32_t names_sent;
 	int32_t slot_thread[MAX_SLOTS]; /* directory slot -> thread index, -1 none */
 	uint64_t slot_number[MAX_SLOTS];
@@ -59,21 +60,23 @@ struct lthread {
 	bool open;    /* ring reader open */
 	bool backlog; /* the last poll stopped before the end of its ring */
 	struct rtc_ring_reader r;
-	uint64_t last_ts; /* CLOCK_MONOTONIC ns of its newest record read */
+	uint64_t records_seen; /* of r.records, already counted in l->records */
+	uint64_t last_ts; /* CLOCK_MONOTONIC ns: no record still to read from it is older */
 	uint64_t lost;    /* dropped by the producer plus overwritten before we read, so far */
 };
 
 struct rtc_live {
 	struct rtc_live_options o;
-	const struct rtc_raw_callbacks *out;
+	const struct rtc_stream_ops *out;
+	void *out_ctx;
 	struct cds_lfht *registry; /* pid -> lproc, read by the helper thread under RCU */
 	struct lproc **procs;
 	size_t nprocs, procs_cap;
+	uint32_t next_index; /* stream process indices handed out */
 	struct lthread *threads;
 	size_t nthreads, threads_cap;
 	pid_t *expected;
 	size_t nexpected;
-	struct rtc_decoder dec; /* only counts records and finds the last timestamp */
 	uint64_t origin_ns;
 	uint64_t start_ns;
 	uint64_t lost_closed; /* of rings already closed */
@@ -107,7 +110,7 @@ static void say(struct rtc_live *l, const char *fmt, ...)
 	fputc('\n', l->o.log);
 }
 
-struct rtc_live *rtc_live_create(const struct rtc_live_options *o, const struct rtc_raw_callbacks *out)
+struct rtc_live *rtc_live_create(const struct rtc_live_options *o, const struct rtc_stream_ops *out, void *out_ctx)
 {
 	struct rtc_live *l = calloc(1, sizeof(*l));
 
@@ -117,6 +120,7 @@ struct rtc_live *rtc_live_create(const struct rtc_live_options *o, const struct 
 	if (!l->o.log)
 		l->o.log = stderr;
 	l->out = out;
+	l->out_ctx = out_ctx;
 	l->start_ns = mono_ns();
 	l->registry = cds_lfht_new_flavor(16, 16, 0, CDS_LFHT_AUTO_RESIZE, &urcu_memb_flavor, NULL);
 	if (!l->registry || rtc_safe_copy_init() < 0) {
@@ -183,7 +187,7 @@ static struct lproc *new_proc(struct rtc_live *l, pid_t pid)
 		l->procs = n;
 		l->procs_cap = cap;
 	}
-	p->index = (uint32_t)l->nprocs;
+	p->index = UINT32_MAX; /* the stream's index once attached: dense over attached processes */
 	p->pid = pid;
 	for (size_t i = 0; i < MAX_SLOTS; i++)
 		p->slot_thread[i] = -1;
@@ -221,13 +225,13 @@ static struct lproc *registered(struct rtc_live *l, pid_t pid)
 
 static void say_refused(struct rtc_live *l, pid_t pid, int err)
 {
-	say(l, "pid %d: %s", (int)pid, err == -ENOENT ? "not a traced process (no ringtrace segment)" : rt_strerror(err));
+	say(l, "pid %d: %s", (int)pid, err == -ENOENT ? "not a traced process (no ringtrace segment)" : rtc_strerror(err));
 }
 
 static int attach_proc(struct rtc_live *l, struct lproc *p, bool quiet)
 {
 	struct rt_shm_calib_point pts[RT_SHM_CALIB_MAX];
-	struct rtc_raw_process msg;
+	struct rtc_stream_process msg;
 	pid_t pid = p->pid;
 	size_t n;
 	int err;
@@ -248,28 +252,31 @@ static int attach_proc(struct rtc_live *l, struct lproc *p, bool quiet)
 	}
 	p->attached = true;
 	p->gone = false;
+	if (p->index == UINT32_MAX)
+		p->index = l->next_index++;
 	p->refused = false;
 	p->names_sent = 0;
 	rtc_clockmap_init(&p->clock, p->p.clock);
 	n = rtc_producer_calibration(&p->p, pts, RT_SHM_CALIB_MAX);
 	rtc_clockmap_add(&p->clock, pts, n);
-	p->attach_ns = mono_ns();
+	/* A process we launched records from its start: its spans began after "attach". */
+	p->attach_ns = p->from_start && p->p.start_mono_ns ? p->p.start_mono_ns : mono_ns();
 	snprintf(p->name, sizeof(p->name), "%s", p->p.process_name);
 	if (!l->origin_ns || (p->p.start_mono_ns && p->p.start_mono_ns < l->origin_ns))
 		l->origin_ns = p->p.start_mono_ns ? p->p.start_mono_ns : p->attach_ns;
 	l->tsc |= p->p.clock == RT_SHM_CLOCK_TSC;
 	/* Visible to the helper thread (heartbeats) from now on. */
 	cds_lfht_add(l->registry, (unsigned long)pid, &p->node);
-	msg = (struct rtc_raw_process){ .index = p->index, .pid = (uint32_t)pid, .clock = p->p.clock,
+	msg = (struct rtc_stream_process){ .index = p->index, .pid = (uint32_t)pid, .clock = p->p.clock,
 					.mode = p->p.mode, .parent_pid = p->p.parent_pid, .name = p->name,
 					.start_real_ns = p->p.start_real_ns, .start_mono_ns = p->p.start_mono_ns };
-	l->out->process(l->out->ctx, &msg);
+	l->out->process(l->out_ctx, &msg);
 	for (size_t i = 0; i < n; i++)
-		l->out->calib(l->out->ctx, p->index, &pts[i]);
+		l->out->calib(l->out_ctx, p->index, &pts[i]);
 	/* The stream's reader maps timestamps with exactly the points we map them with. */
 	if (rtc_clockmap_sample(&p->clock, &pts[0]))
-		l->out->calib(l->out->ctx, p->index, &pts[0]);
-	p->sampled_ns = p->attach_ns;
+		l->out->calib(l->out_ctx, p->index, &pts[0]);
+	p->sampled_ns = mono_ns();
 	return 0;
 }
 
@@ -330,6 +337,8 @@ static void check_expected(struct rtc_live *l)
 
 			if (!p)
 				p = new_proc(l, pid);
+			if (p)
+				p->from_start = true;
 			/* A segment still being created has no magic yet: quietly try again next poll. */
 			err = !p ? -ENOMEM : p->attached ? 0 : attach_proc(l, p, true);
 			if (err != -RT_EBADMAGIC) {
@@ -356,7 +365,7 @@ static void open_threads(struct rtc_live *l, struct lproc *p)
 
 	for (size_t i = 0; i < n; i++) {
 		uint32_t s = info[i].slot;
-		struct rtc_raw_thread msg;
+		struct rtc_stream_thread msg;
 		struct lthread *t;
 		char name[128];
 		int ti;
@@ -380,24 +389,11 @@ static void open_threads(struct rtc_live *l, struct lproc *p)
 		t->slot = s;
 		p->slot_thread[s] = ti;
 		p->slot_number[s] = info[i].thread_number;
-		msg = (struct rtc_raw_thread){ .proc = p->index, .index = (uint32_t)ti, .tid = info[i].tid,
+		msg = (struct rtc_stream_thread){ .proc = p->index, .index = (uint32_t)ti, .tid = info[i].tid,
 					       .thread_number = info[i].thread_number, .attach_ts = p->attach_ns,
 					       .name = info[i].name };
-		l->out->thread(l->out->ctx, &msg);
+		l->out->thread(l->out_ctx, &msg);
 	}
-}
-
-/* Records in a chunk and the raw timestamp of its last one: the reader needs both to go on
- * within a sub-buffer. A malformed record ends the chunk here as it will for the decoder. */
-static uint64_t scan_chunk(struct rtc_live *l, const struct rtc_ring_chunk *c, uint64_t *last_raw)
-{
-	struct rtc_record rec;
-
-	rtc_decoder_reset(&l->dec, c->data, c->len, c->base_ts);
-	while (rtc_decoder_next(&l->dec, &rec) > 0)
-		;
-	*last_raw = l->dec.ts;
-	return l->dec.records;
 }
 
 /* finished: the thread finished and all it committed was read (its final counters are valid);
@@ -413,7 +409,7 @@ static void close_thread(struct rtc_live *l, struct lproc *p, uint32_t ti, bool 
 	rtc_ring_reader_close(&t->r);
 	t->open = false;
 	p->slot_thread[t->slot] = -1;
-	l->out->thread_done(l->out->ctx, ti, t->last_ts, unreported);
+	l->out->thread_done(l->out_ctx, ti, t->last_ts, unreported);
 }
 
 static void drain_thread(struct rtc_live *l, struct lproc *p, uint32_t ti, bool exited)
@@ -425,18 +421,20 @@ static void drain_thread(struct rtc_live *l, struct lproc *p, uint32_t ti, bool 
 	int ret;
 
 	t->backlog = false;
-	while ((ret = rtc_ring_reader_next(&t->r, &c)) > 0) {
-		uint64_t last_raw, records = scan_chunk(l, &c, &last_raw);
+	/* Chunks are handed on undecoded, read straight into the receiver's buffer when it offers
+	 * one; the reader knows record counts and timestamp lower bounds from sub-buffer headers. */
+	while ((ret = rtc_ring_reader_next(&t->r, &c, l->out->chunk_buffer, l->out_ctx)) > 0) {
+		struct rtc_stream_chunk sc = { .thread = ti, .flags = c.continues ? RTC_CHUNK_CONTINUES : 0,
+					       .base_ts = c.base_ts, .rec0 = c.continues ? UINT64_MAX : c.rec0,
+					       .resume_rec0 = c.resume_rec0,
+					       .skip = c.skip, .data = c.data, .len = c.len };
+		uint64_t ns = rtc_clockmap_ns(&p->clock, t->r.lower_ts);
 
-		rtc_ring_reader_consumed(&t->r, records, last_raw);
-		if (records) {
-			uint64_t ns = rtc_clockmap_ns(&p->clock, last_raw);
-
-			if (ns > t->last_ts)
-				t->last_ts = ns;
-		}
-		l->out->chunk(l->out->ctx, ti, c.base_ts, c.lost_before, c.lost_first_ts, c.data, c.len);
-		atomic_fetch_add_explicit(&l->records, records, memory_order_relaxed);
+		if (ns > t->last_ts)
+			t->last_ts = ns;
+		l->out->chunk(l->out_ctx, &sc);
+		atomic_fetch_add_explicit(&l->records, t->r.records - t->records_seen, memory_order_relaxed);
+		t->records_seen = t->r.records;
 		atomic_fetch_add_explicit(&l->bytes, c.len, memory_order_relaxed);
 		if (c.len >= budget) {
 			t->backlog = true;
@@ -444,10 +442,12 @@ static void drain_thread(struct rtc_live *l, struct lproc *p, uint32_t ti, bool 
 		}
 		budget -= c.len;
 	}
-	t->lost = atomic_load_explicit(&t->r.hdr->dropped, memory_order_relaxed) + t->r.lost;
+	/* The producer's own counts (a gauge for the status line; the trace counts exactly). */
+	t->lost = atomic_load_explicit(&t->r.hdr->dropped, memory_order_relaxed) +
+		  atomic_load_explicit(&t->r.hdr->overwritten_records, memory_order_relaxed);
 	if (ret < 0) {
 		say(l, "pid %d thread %" PRIu64 ": %s; its records so far are kept", (int)p->pid, t->thread_number,
-		    rt_strerror(ret));
+		    rtc_strerror(ret));
 		close_thread(l, p, ti, false, false, exited);
 		return;
 	}
@@ -486,7 +486,7 @@ static void drain_proc(void *arg)
 
 		if (strcmp(s, "<unknown>") == 0 && p->names_sent >= 2)
 			break; /* not published yet: next time */
-		l->out->name(l->out->ctx, p->index, p->names_sent, s, strlen(s));
+		l->out->name(l->out_ctx, p->index, p->names_sent, s, strlen(s));
 	}
 	if (exited) {
 		bool open = false;
@@ -518,7 +518,7 @@ static void poll_proc(struct rtc_live *l, struct lproc *p, uint64_t now)
 	struct rt_shm_calib_point pt;
 
 	if (now - p->sampled_ns >= SAMPLE_INTERVAL_NS && rtc_clockmap_sample(&p->clock, &pt)) {
-		l->out->calib(l->out->ctx, p->index, &pt);
+		l->out->calib(l->out_ctx, p->index, &pt);
 		p->sampled_ns = now;
 	}
 	if (rtc_safe_call(drain_proc, &d) < 0) {
@@ -570,7 +570,7 @@ void rtc_live_poll(struct rtc_live *l, bool read_rings, struct rtc_live_poll *re
 		}
 	}
 	atomic_store_explicit(&l->lost, lost, memory_order_relaxed);
-	l->out->watermark(l->out->ctx, watermark);
+	l->out->watermark(l->out_ctx, watermark);
 	atomic_store_explicit(&l->polled_ns, mono_ns(), memory_order_relaxed);
 }
 
@@ -581,8 +581,8 @@ uint64_t rtc_live_last_poll(const struct rtc_live *l)
 
 void rtc_live_finish(struct rtc_live *l, uint64_t end_ns)
 {
-	l->out->watermark(l->out->ctx, UINT64_MAX);
-	l->out->end(l->out->ctx, end_ns);
+	l->out->watermark(l->out_ctx, UINT64_MAX);
+	l->out->end(l->out_ctx, end_ns);
 	stop_helper(l);
 	for (size_t i = 0; i < l->nprocs; i++) {
 		struct lproc *p = l->procs[i];

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#include "rawfile.h"
+#include "stream.h"
 
 struct rtc_live_options {
 	bool all;   /* attach to every traced process of this user, new ones too */
@@ -27,8 +27,8 @@ struct rtc_live_options {
  * RCU, liburcu), so a slow drain never lets a lease expire, and draws the status line. */
 struct rtc_live;
 
-/* NULL on allocation failure. `out` must outlive the handle. */
-struct rtc_live *rtc_live_create(const struct rtc_live_options *o, const struct rtc_raw_callbacks *out);
+/* NULL on allocation failure. `out` (with out_ctx) receives the stream and must outlive the handle. */
+struct rtc_live *rtc_live_create(const struct rtc_live_options *o, const struct rtc_stream_ops *out, void *out_ctx);
 
 /* Detaches from every process still attached and stops the helper thread. */
 void rtc_live_destroy(struct rtc_live *l);

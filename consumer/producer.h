@@ -74,9 +74,10 @@ struct rtc_thread_info {
 struct rtc_task_info {
 	uint64_t id;
 	uint64_t parent;   /* 0: none */
-	uint64_t begin_ts; /* the process clock; CLOCK_MONOTONIC_COARSE ns if coarse */
+	uint64_t begin_ts; /* the process clock; CLOCK_MONOTONIC ns if coarse */
 	uint32_t name_id;
-	bool coarse;       /* begin_ts is CLOCK_MONOTONIC_COARSE ns (it began while nothing recorded) */
+	bool coarse;       /* begin_ts is the idle clock's CLOCK_MONOTONIC ns, at most coarse_res_ns
+	                    * early (it began while nothing recorded) */
 };
 
 /* What the producer could not record (control segment counters; 1.2 ones are 0 for older

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Raw capture writer (msgpack-c packer onto a buffered file) and reader (mmap + msgpack_unpack). */
+/* Raw capture writer (msgpack-c packer onto a buffered file) and reader (mmap and a bounds-checked
+ * parser that allocates nothing). */
 #include "rawfile.h"
 
 #include <errno.h>
@@ -13,164 +14,231 @@
 #include <unistd.h>
 
 #include <msgpack.h>
-#include <msgpack/fbuffer.h>
 
 #include <ringtrace/ringtrace.h>
 
+#include "mpcursor.h"
+#include "sinks/outfile.h"
+
 enum msg {
-	MSG_PROCESS = 1,   /* [1, index, pid, name, clock, mode, start_real_ns, start_mono_ns, parent_pid] */
-	MSG_NAME = 2,      /* [2, proc, id, name] */
-	MSG_THREAD = 3,    /* [3, proc, index, thread_number, tid, name, attach_ns] */
-	MSG_CALIB = 4,     /* [4, proc, raw, mono_ns, real_ns] */
-	MSG_CHUNK = 5,     /* [5, thread, base_ts, lost_before, lost_first_ts, bin records] */
-	MSG_WATERMARK = 6, /* [6, watermark_ns] */
-	MSG_THREAD_DONE = 7, /* [7, thread, ts_ns, unreported_lost] (the last since 1.1 of the ring ABI; optional) */
-	MSG_END = 8,       /* [8, end_ns] */
+	MSG_PROCESS = 1,     /* [1, index, pid, name, clock, mode, start_real_ns, start_mono_ns, parent_pid, coarse_res_ns (v2)] */
+	MSG_NAME = 2,        /* [2, proc, id, name] */
+	MSG_THREAD = 3,      /* [3, proc, index, thread_number, tid, name, attach_ns] */
+	MSG_CALIB = 4,       /* [4, proc, raw, mono_ns, real_ns] */
+	MSG_CHUNK = 5,       /* [5, thread, base_ts, lost_before, lost_first_ts, bin records, flags (v2), skip (v2), rec0 (v2), resume_rec0 (v2)] */
+	MSG_WATERMARK = 6,   /* [6, watermark_ns] */
+	MSG_THREAD_DONE = 7, /* [7, thread, ts_ns, unreported_lost (optional)] */
+	MSG_END = 8,         /* [8, end_ns] */
+	MSG_TASK = 9,        /* [9, proc, id, parent, name_id, flags, begin, tid] (v2) */
+	MSG_COUNTS = 10,     /* [10, proc, threads_untraced, names_overflowed, tasks_untracked, stack_overflows, overwritten] (v2) */
+	MSG_GAP = 11,        /* [11, proc, from_ns, to_ns, not_recorded] (v2) */
 };
 
 struct rtc_raw_writer {
-	FILE *f;
+	struct rtc_outfile *out;
 	msgpack_packer pk;
-	char *path, *partial;
 };
 
-static void pack_str(msgpack_packer *pk, const char *s)
+static void pack_str(msgpack_packer *pk, const char *s, size_t n)
 {
-	size_t n = strlen(s);
-
 	msgpack_pack_str(pk, n);
 	msgpack_pack_str_body(pk, s, n);
 }
 
-struct rtc_raw_writer *rtc_raw_writer_open(const char *path, uint64_t origin_ns)
+static int out_write(void *data, const char *buf, size_t len)
+{
+	return rtc_outfile_write(data, buf, len);
+}
+
+struct rtc_raw_writer *rtc_raw_writer_open(const char *path, uint64_t origin_ns, uint64_t start_ns)
 {
 	struct rtc_raw_writer *w = calloc(1, sizeof(*w));
-	size_t n = strlen(path);
+	int err;
 
 	if (!w)
 		return NULL;
-	w->path = strdup(path);
-	w->partial = malloc(n + 9);
-	if (!w->path || !w->partial)
-		goto error;
-	memcpy(w->partial, path, n);
-	memcpy(w->partial + n, ".partial", 9);
-	w->f = fopen(w->partial, "we");
-	if (!w->f)
-		goto error;
-	setvbuf(w->f, NULL, _IOFBF, 1 << 20);
-	msgpack_packer_init(&w->pk, w->f, msgpack_fbuffer_write);
-	msgpack_pack_array(&w->pk, 3);
-	pack_str(&w->pk, RTC_RAW_MAGIC);
+	/* Not compressed: captures are read back with mmap (sinks/outfile.h for the rest). */
+	err = rtc_outfile_open(&w->out, path, RTC_OUTFILE_THREAD | RTC_OUTFILE_PLAIN);
+	if (err < 0) {
+		free(w);
+		errno = -err;
+		return NULL;
+	}
+	msgpack_packer_init(&w->pk, w->out, out_write);
+	/* [magic, version, origin_ns, start_ns (v2)] */
+	msgpack_pack_array(&w->pk, 4);
+	pack_str(&w->pk, RTC_RAW_MAGIC, strlen(RTC_RAW_MAGIC));
 	msgpack_pack_uint32(&w->pk, RTC_RAW_VERSION);
 	msgpack_pack_uint64(&w->pk, origin_ns);
+	msgpack_pack_uint64(&w->pk, start_ns);
 	return w;
-
-error:
-	free(w->path);
-	free(w->partial);
-	free(w);
-	return NULL;
 }
 
-void rtc_raw_write_process(struct rtc_raw_writer *w, uint32_t index, uint32_t pid, const char *name, uint32_t clock,
-			   uint32_t mode, uint64_t start_real_ns, uint64_t start_mono_ns, uint32_t parent_pid)
+static void head(struct rtc_raw_writer *w, uint32_t n, enum msg kind)
 {
-	msgpack_pack_array(&w->pk, 9);
-	msgpack_pack_uint32(&w->pk, MSG_PROCESS);
-	msgpack_pack_uint32(&w->pk, index);
-	msgpack_pack_uint32(&w->pk, pid);
-	pack_str(&w->pk, name);
-	msgpack_pack_uint32(&w->pk, clock);
-	msgpack_pack_uint32(&w->pk, mode);
-	msgpack_pack_uint64(&w->pk, start_real_ns);
-	msgpack_pack_uint64(&w->pk, start_mono_ns);
-	msgpack_pack_uint32(&w->pk, parent_pid);
+	msgpack_pack_array(&w->pk, n);
+	msgpack_pack_uint32(&w->pk, kind);
 }
 
-void rtc_raw_write_calib(struct rtc_raw_writer *w, uint32_t proc, const struct rt_shm_calib_point *pt)
+static void w_process(void *ctx, const struct rtc_stream_process *p)
 {
-	msgpack_pack_array(&w->pk, 5);
-	msgpack_pack_uint32(&w->pk, MSG_CALIB);
+	struct rtc_raw_writer *w = ctx;
+
+	head(w, 10, MSG_PROCESS);
+	msgpack_pack_uint32(&w->pk, p->index);
+	msgpack_pack_uint32(&w->pk, p->pid);
+	pack_str(&w->pk, p->name, strlen(p->name));
+	msgpack_pack_uint32(&w->pk, p->clock);
+	msgpack_pack_uint32(&w->pk, p->mode);
+	msgpack_pack_uint64(&w->pk, p->start_real_ns);
+	msgpack_pack_uint64(&w->pk, p->start_mono_ns);
+	msgpack_pack_uint32(&w->pk, p->parent_pid);
+	msgpack_pack_uint64(&w->pk, p->coarse_resolution_ns);
+}
+
+static void w_calib(void *ctx, uint32_t proc, const struct rt_shm_calib_point *pt)
+{
+	struct rtc_raw_writer *w = ctx;
+
+	head(w, 5, MSG_CALIB);
 	msgpack_pack_uint32(&w->pk, proc);
 	msgpack_pack_uint64(&w->pk, pt->tsc);
 	msgpack_pack_uint64(&w->pk, pt->mono_ns);
 	msgpack_pack_uint64(&w->pk, pt->real_ns);
 }
 
-void rtc_raw_write_name(struct rtc_raw_writer *w, uint32_t proc, uint32_t id, const char *name)
+static void w_name(void *ctx, uint32_t proc, uint32_t id, const char *s, size_t len)
 {
-	msgpack_pack_array(&w->pk, 4);
-	msgpack_pack_uint32(&w->pk, MSG_NAME);
+	struct rtc_raw_writer *w = ctx;
+
+	head(w, 4, MSG_NAME);
 	msgpack_pack_uint32(&w->pk, proc);
 	msgpack_pack_uint32(&w->pk, id);
-	pack_str(&w->pk, name);
+	pack_str(&w->pk, s, len);
 }
 
-void rtc_raw_write_thread(struct rtc_raw_writer *w, uint32_t proc, uint32_t index, uint64_t thread_number, uint32_t tid,
-			  const char *name, uint64_t attach_ts)
+static void w_thread(void *ctx, const struct rtc_stream_thread *t)
 {
-	msgpack_pack_array(&w->pk, 7);
-	msgpack_pack_uint32(&w->pk, MSG_THREAD);
-	msgpack_pack_uint32(&w->pk, proc);
-	msgpack_pack_uint32(&w->pk, index);
-	msgpack_pack_uint64(&w->pk, thread_number);
-	msgpack_pack_uint32(&w->pk, tid);
-	pack_str(&w->pk, name);
-	msgpack_pack_uint64(&w->pk, attach_ts);
+	struct rtc_raw_writer *w = ctx;
+
+	head(w, 7, MSG_THREAD);
+	msgpack_pack_uint32(&w->pk, t->proc);
+	msgpack_pack_uint32(&w->pk, t->index);
+	msgpack_pack_uint64(&w->pk, t->thread_number);
+	msgpack_pack_uint32(&w->pk, t->tid);
+	pack_str(&w->pk, t->name, strlen(t->name));
+	msgpack_pack_uint64(&w->pk, t->attach_ts);
 }
 
-void rtc_raw_write_chunk(struct rtc_raw_writer *w, uint32_t thread, uint64_t base_ts, uint64_t lost_before,
-			 uint64_t lost_first_ts, const uint8_t *data, size_t len)
+static void w_chunk(void *ctx, const struct rtc_stream_chunk *c)
 {
-	msgpack_pack_array(&w->pk, 6);
-	msgpack_pack_uint32(&w->pk, MSG_CHUNK);
-	msgpack_pack_uint32(&w->pk, thread);
-	msgpack_pack_uint64(&w->pk, base_ts);
-	msgpack_pack_uint64(&w->pk, lost_before);
-	msgpack_pack_uint64(&w->pk, lost_first_ts);
-	msgpack_pack_bin(&w->pk, len);
-	msgpack_pack_bin_body(&w->pk, data, len);
+	struct rtc_raw_writer *w = ctx;
+
+	head(w, 10, MSG_CHUNK);
+	msgpack_pack_uint32(&w->pk, c->thread);
+	msgpack_pack_uint64(&w->pk, c->base_ts);
+	msgpack_pack_uint64(&w->pk, c->lost_before);
+	msgpack_pack_uint64(&w->pk, c->lost_first_ts);
+	msgpack_pack_bin(&w->pk, c->len);
+	msgpack_pack_bin_body(&w->pk, c->data, c->len);
+	msgpack_pack_uint32(&w->pk, c->flags);
+	msgpack_pack_uint32(&w->pk, c->skip);
+	msgpack_pack_uint64(&w->pk, c->rec0);
+	msgpack_pack_uint64(&w->pk, c->resume_rec0);
 }
 
-void rtc_raw_write_watermark(struct rtc_raw_writer *w, uint64_t watermark_ns)
+static void w_watermark(void *ctx, uint64_t watermark_ns)
 {
-	msgpack_pack_array(&w->pk, 2);
-	msgpack_pack_uint32(&w->pk, MSG_WATERMARK);
+	struct rtc_raw_writer *w = ctx;
+
+	head(w, 2, MSG_WATERMARK);
 	msgpack_pack_uint64(&w->pk, watermark_ns);
 }
 
-void rtc_raw_write_thread_done(struct rtc_raw_writer *w, uint32_t thread, uint64_t ts, uint64_t unreported_lost)
+static void w_thread_done(void *ctx, uint32_t thread, uint64_t ts, uint64_t unreported_lost)
 {
-	msgpack_pack_array(&w->pk, 4);
-	msgpack_pack_uint32(&w->pk, MSG_THREAD_DONE);
+	struct rtc_raw_writer *w = ctx;
+
+	head(w, 4, MSG_THREAD_DONE);
 	msgpack_pack_uint32(&w->pk, thread);
 	msgpack_pack_uint64(&w->pk, ts);
 	msgpack_pack_uint64(&w->pk, unreported_lost);
 }
 
-void rtc_raw_write_end(struct rtc_raw_writer *w, uint64_t end_ns)
+static void w_task(void *ctx, const struct rtc_stream_task *t)
 {
-	msgpack_pack_array(&w->pk, 2);
-	msgpack_pack_uint32(&w->pk, MSG_END);
+	struct rtc_raw_writer *w = ctx;
+
+	head(w, 8, MSG_TASK);
+	msgpack_pack_uint32(&w->pk, t->proc);
+	msgpack_pack_uint64(&w->pk, t->id);
+	msgpack_pack_uint64(&w->pk, t->parent);
+	msgpack_pack_uint32(&w->pk, t->name_id);
+	msgpack_pack_uint32(&w->pk, t->flags);
+	msgpack_pack_uint64(&w->pk, t->begin);
+	msgpack_pack_uint32(&w->pk, t->tid);
+}
+
+static void w_counts(void *ctx, const struct rtc_stream_counts *c)
+{
+	struct rtc_raw_writer *w = ctx;
+
+	head(w, 7, MSG_COUNTS);
+	msgpack_pack_uint32(&w->pk, c->proc);
+	msgpack_pack_uint64(&w->pk, c->threads_untraced);
+	msgpack_pack_uint64(&w->pk, c->names_overflowed);
+	msgpack_pack_uint64(&w->pk, c->tasks_untracked);
+	msgpack_pack_uint64(&w->pk, c->stack_overflows);
+	msgpack_pack_uint64(&w->pk, c->overwritten);
+}
+
+static void w_gap(void *ctx, const struct rtc_stream_gap *g)
+{
+	struct rtc_raw_writer *w = ctx;
+
+	head(w, 5, MSG_GAP);
+	msgpack_pack_uint32(&w->pk, g->proc);
+	msgpack_pack_uint64(&w->pk, g->from_ns);
+	msgpack_pack_uint64(&w->pk, g->to_ns);
+	msgpack_pack_uint64(&w->pk, g->not_recorded);
+}
+
+static void w_end(void *ctx, uint64_t end_ns)
+{
+	struct rtc_raw_writer *w = ctx;
+
+	head(w, 2, MSG_END);
 	msgpack_pack_uint64(&w->pk, end_ns);
 }
 
-int rtc_raw_writer_close(struct rtc_raw_writer *w)
+static const struct rtc_stream_ops writer_ops = {
+	.process = w_process,
+	.name = w_name,
+	.calib = w_calib,
+	.thread = w_thread,
+	.chunk = w_chunk,
+	.watermark = w_watermark,
+	.thread_done = w_thread_done,
+	.task = w_task,
+	.counts = w_counts,
+	.gap = w_gap,
+	.end = w_end,
+};
+
+const struct rtc_stream_ops *rtc_raw_writer_ops(void)
+{
+	return &writer_ops;
+}
+
+int rtc_raw_writer_close(struct rtc_raw_writer *w, bool keep)
 {
 	int err = 0;
 
-	if (fflush(w->f) != 0 || ferror(w->f))
-		err = -(errno ? errno : EIO);
-	/* Renamed into place once complete; not fsync()ed (see chrome.c). */
-	if (fclose(w->f) != 0 && !err)
-		err = -errno;
-	if (!err && rename(w->partial, w->path) != 0)
-		err = -errno;
-	if (err)
-		unlink(w->partial);
-	free(w->path);
-	free(w->partial);
+	/* Put in place once complete (sinks/outfile.h), or abandoned leaving nothing. */
+	if (keep)
+		err = rtc_outfile_commit(w->out);
+	else
+		rtc_outfile_abort(w->out);
 	free(w);
 	return err;
 }
@@ -201,178 +269,291 @@ static int map_file(const char *path, struct mapped *m)
 	return 0;
 }
 
-static bool u(const msgpack_object *a, uint32_t i, uint64_t *out)
-{
-	if (i >= a->via.array.size || a->via.array.ptr[i].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-		return false;
-	*out = a->via.array.ptr[i].via.u64;
-	return true;
-}
+/* One message: a flat array of at most MAX_ELEMS unsigned integers, strings and bins (anything
+ * else, nesting included, is not a message of ours). Parsed without allocating. */
+#define MAX_ELEMS 16
 
-static bool s(const msgpack_object *a, uint32_t i, const char **p, size_t *n, msgpack_object_type type)
+enum etype { E_UINT, E_STR, E_BIN };
+
+struct frame {
+	uint32_t n;
+	struct {
+		enum etype type;
+		uint64_t u;
+		const uint8_t *p;
+		size_t len;
+	} e[MAX_ELEMS];
+};
+
+static bool parse(struct mp_cursor *c, struct frame *m)
 {
-	if (i >= a->via.array.size || a->via.array.ptr[i].type != type)
+	uint32_t n;
+
+	if (!mp_read_array(c, &n))
 		return false;
-	if (type == MSGPACK_OBJECT_STR) {
-		*p = a->via.array.ptr[i].via.str.ptr;
-		*n = a->via.array.ptr[i].via.str.size;
-	} else {
-		*p = a->via.array.ptr[i].via.bin.ptr;
-		*n = a->via.array.ptr[i].via.bin.size;
+	m->n = n < MAX_ELEMS ? n : MAX_ELEMS;
+	for (uint32_t i = 0; i < n; i++) {
+		struct mp_cursor at = *c;
+
+		if (i >= MAX_ELEMS) {
+			/* Trailing elements of a later version: skipped whatever they are. */
+			if (!mp_skip(c, n - i))
+				return false;
+			break;
+		}
+		if (mp_read_uint(c, &m->e[i].u)) {
+			m->e[i].type = E_UINT;
+		} else if (*c = at, mp_read_bytes(c, &m->e[i].p, &m->e[i].len, true)) {
+			m->e[i].type = E_STR;
+		} else if (*c = at, mp_read_bytes(c, &m->e[i].p, &m->e[i].len, false)) {
+			m->e[i].type = E_BIN;
+		} else {
+			*c = at;
+			if (!mp_skip(c, 1))
+				return false;
+			m->e[i].type = (enum etype)-1; /* present, of no type a field of ours has */
+		}
 	}
 	return true;
 }
 
-static int header(const struct mapped *m, size_t *off, uint64_t *origin, msgpack_zone *zone)
+static bool u(const struct frame *m, uint32_t i, uint64_t *out)
 {
-	msgpack_object o;
+	if (i >= m->n || m->e[i].type != E_UINT)
+		return false;
+	*out = m->e[i].u;
+	return true;
+}
+
+static bool s(const struct frame *m, uint32_t i, const char **p, size_t *n, enum etype type)
+{
+	if (i >= m->n || m->e[i].type != type)
+		return false;
+	*p = (const char *)m->e[i].p;
+	*n = m->e[i].len;
+	return true;
+}
+
+static int header(const struct mapped *m, size_t *off, uint64_t *origin, uint64_t *start)
+{
+	struct mp_cursor c = { (const uint8_t *)m->data, m->len, *off };
+	struct frame h;
 	const char *magic;
 	size_t n;
 	uint64_t version;
 
-	if (msgpack_unpack(m->data, m->len, off, zone, &o) < MSGPACK_UNPACK_EXTRA_BYTES || o.type != MSGPACK_OBJECT_ARRAY ||
-	    !s(&o, 0, &magic, &n, MSGPACK_OBJECT_STR) || n != strlen(RTC_RAW_MAGIC) || memcmp(magic, RTC_RAW_MAGIC, n))
+	if (!parse(&c, &h) || !s(&h, 0, &magic, &n, E_STR) || n != strlen(RTC_RAW_MAGIC) ||
+	    memcmp(magic, RTC_RAW_MAGIC, n))
 		return -RT_EBADMAGIC;
-	if (!u(&o, 1, &version) || version != RTC_RAW_VERSION)
+	if (!u(&h, 1, &version) || version < 1 || version > RTC_RAW_VERSION)
 		return -RT_EABI;
-	if (!u(&o, 2, origin))
+	if (!u(&h, 2, origin))
 		return -RT_ECORRUPT;
+	if (!u(&h, 3, start))
+		*start = 0;
+	*off = c.off;
 	return 0;
 }
 
-int rtc_raw_read_header(const char *path, uint64_t *origin_ns)
+int rtc_raw_read_header(const char *path, uint64_t *origin_ns, uint64_t *start_ns)
 {
 	struct mapped m;
-	msgpack_zone zone;
 	size_t off = 0;
 	int err = map_file(path, &m);
 
 	if (err < 0)
 		return err;
-	if (!msgpack_zone_init(&zone, 1024)) {
-		err = -ENOMEM;
-	} else {
-		err = m.len ? header(&m, &off, origin_ns, &zone) : -RT_EBADMAGIC;
-		msgpack_zone_destroy(&zone);
-	}
+	err = m.len ? header(&m, &off, origin_ns, start_ns) : -RT_EBADMAGIC;
 	if (m.len)
 		munmap((void *)m.data, m.len);
 	return err;
 }
 
-static int message(const msgpack_object *o, const struct rtc_raw_callbacks *cb)
+struct reader {
+	const struct rtc_stream_ops *ops;
+	void *ctx;
+	uint32_t version;
+	uint32_t processes, threads; /* indices handed out so far: the next must be <= these */
+};
+
+#define CALL(op, ...)                                      \
+	do {                                               \
+		if (rd->ops->op)                           \
+			rd->ops->op(rd->ctx, __VA_ARGS__); \
+	} while (0)
+
+static int message(struct reader *rd, const struct frame *o)
 {
-	uint64_t v[8];
+	uint64_t v[10];
 	const char *p;
 	size_t n;
 
-	if (o->type != MSGPACK_OBJECT_ARRAY || !u(o, 0, &v[0]))
+	if (!u(o, 0, &v[0]))
 		return -RT_ECORRUPT;
 	switch (v[0]) {
 	case MSG_PROCESS: {
-		struct rtc_raw_process rp;
+		struct rtc_stream_process sp;
 		char name[RT_SHM_PROCESS_NAME_LEN + 1];
 
-		if (!u(o, 1, &v[1]) || !u(o, 2, &v[2]) || !s(o, 3, &p, &n, MSGPACK_OBJECT_STR) || !u(o, 4, &v[4]) ||
-		    !u(o, 5, &v[5]) || !u(o, 6, &v[6]) || !u(o, 7, &v[7]) || !u(o, 8, &v[3]) || v[1] > 65535)
+		if (!u(o, 1, &v[1]) || !u(o, 2, &v[2]) || !s(o, 3, &p, &n, E_STR) || !u(o, 4, &v[4]) ||
+		    !u(o, 5, &v[5]) || !u(o, 6, &v[6]) || !u(o, 7, &v[7]) || !u(o, 8, &v[3]) ||
+		    v[1] > rd->processes || v[1] >= RTC_RAW_MAX_PROCESSES || v[2] > UINT32_MAX)
 			return -RT_ECORRUPT;
+		if (!u(o, 9, &v[8]))
+			v[8] = 0;
+		if (v[1] == rd->processes)
+			rd->processes++;
 		if (n > RT_SHM_PROCESS_NAME_LEN)
 			n = RT_SHM_PROCESS_NAME_LEN;
 		memcpy(name, p, n);
 		name[n] = 0;
-		rp = (struct rtc_raw_process){ .index = (uint32_t)v[1], .pid = (uint32_t)v[2], .clock = (uint32_t)v[4],
-					       .mode = (uint32_t)v[5], .start_real_ns = v[6], .start_mono_ns = v[7],
-					       .parent_pid = (uint32_t)v[3], .name = name };
-		cb->process(cb->ctx, &rp);
+		sp = (struct rtc_stream_process){ .index = (uint32_t)v[1], .pid = (uint32_t)v[2], .clock = (uint32_t)v[4],
+						  .mode = (uint32_t)v[5], .start_real_ns = v[6], .start_mono_ns = v[7],
+						  .parent_pid = (uint32_t)v[3], .name = name, .coarse_resolution_ns = v[8] };
+		CALL(process, &sp);
 		break;
 	}
 	case MSG_NAME:
-		if (!u(o, 1, &v[1]) || !u(o, 2, &v[2]) || !s(o, 3, &p, &n, MSGPACK_OBJECT_STR) || n > RT_SHM_NAME_MAX_LEN + 16)
+		if (!u(o, 1, &v[1]) || !u(o, 2, &v[2]) || !s(o, 3, &p, &n, E_STR) ||
+		    n > RT_SHM_NAME_MAX_LEN + 16 || v[1] >= rd->processes || v[2] > UINT32_MAX)
 			return -RT_ECORRUPT;
-		cb->name(cb->ctx, (uint32_t)v[1], (uint32_t)v[2], p, n);
+		CALL(name, (uint32_t)v[1], (uint32_t)v[2], p, n);
 		break;
 	case MSG_THREAD: {
-		struct rtc_raw_thread rt;
+		struct rtc_stream_thread st;
 		char name[RT_SHM_THREAD_NAME_LEN + 1];
 
 		if (!u(o, 1, &v[1]) || !u(o, 2, &v[2]) || !u(o, 3, &v[3]) || !u(o, 4, &v[4]) ||
-		    !s(o, 5, &p, &n, MSGPACK_OBJECT_STR) || !u(o, 6, &v[6]))
+		    !s(o, 5, &p, &n, E_STR) || !u(o, 6, &v[6]) || v[1] >= rd->processes ||
+		    v[2] > rd->threads || v[2] >= RTC_RAW_MAX_THREADS || v[4] > UINT32_MAX)
 			return -RT_ECORRUPT;
+		if (v[2] == rd->threads)
+			rd->threads++;
 		if (n > RT_SHM_THREAD_NAME_LEN)
 			n = RT_SHM_THREAD_NAME_LEN;
 		memcpy(name, p, n);
 		name[n] = 0;
-		rt = (struct rtc_raw_thread){ .proc = (uint32_t)v[1], .index = (uint32_t)v[2], .thread_number = v[3],
-					      .tid = (uint32_t)v[4], .name = name, .attach_ts = v[6] };
-		cb->thread(cb->ctx, &rt);
+		st = (struct rtc_stream_thread){ .proc = (uint32_t)v[1], .index = (uint32_t)v[2], .thread_number = v[3],
+						 .tid = (uint32_t)v[4], .name = name, .attach_ts = v[6] };
+		CALL(thread, &st);
 		break;
 	}
 	case MSG_CALIB: {
 		struct rt_shm_calib_point pt = { 0, 0, 0, 0 };
 
-		if (!u(o, 1, &v[1]) || !u(o, 2, &pt.tsc) || !u(o, 3, &pt.mono_ns) || !u(o, 4, &pt.real_ns))
+		if (!u(o, 1, &v[1]) || !u(o, 2, &pt.tsc) || !u(o, 3, &pt.mono_ns) || !u(o, 4, &pt.real_ns) ||
+		    v[1] >= rd->processes)
 			return -RT_ECORRUPT;
-		cb->calib(cb->ctx, (uint32_t)v[1], &pt);
+		CALL(calib, (uint32_t)v[1], &pt);
 		break;
 	}
-	case MSG_CHUNK:
+	case MSG_CHUNK: {
+		struct rtc_stream_chunk c;
+
 		if (!u(o, 1, &v[1]) || !u(o, 2, &v[2]) || !u(o, 3, &v[3]) || !u(o, 4, &v[4]) ||
-		    !s(o, 5, &p, &n, MSGPACK_OBJECT_BIN))
+		    !s(o, 5, &p, &n, E_BIN) || v[1] >= rd->threads)
 			return -RT_ECORRUPT;
-		cb->chunk(cb->ctx, (uint32_t)v[1], v[2], v[3], v[4], (const uint8_t *)p, n);
+		if (!u(o, 6, &v[6]))
+			v[6] = 0;
+		if (!u(o, 7, &v[7]))
+			v[7] = 0;
+		if (!u(o, 8, &v[8]))
+			v[8] = UINT64_MAX;
+		if (!u(o, 9, &v[9]))
+			v[9] = UINT64_MAX;
+		if (v[6] > UINT32_MAX || v[7] > n)
+			return -RT_ECORRUPT;
+		c = (struct rtc_stream_chunk){ .thread = (uint32_t)v[1], .base_ts = v[2], .lost_before = v[3],
+					       .lost_first_ts = v[4], .data = (const uint8_t *)p, .len = n,
+					       .flags = (uint32_t)v[6], .skip = (uint32_t)v[7], .rec0 = v[8],
+					       .resume_rec0 = v[9] };
+		CALL(chunk, &c);
 		break;
+	}
 	case MSG_WATERMARK:
 		if (!u(o, 1, &v[1]))
 			return -RT_ECORRUPT;
-		cb->watermark(cb->ctx, v[1]);
+		CALL(watermark, v[1]);
 		break;
 	case MSG_THREAD_DONE:
-		if (!u(o, 1, &v[1]) || !u(o, 2, &v[2]))
+		if (!u(o, 1, &v[1]) || !u(o, 2, &v[2]) || v[1] >= rd->threads)
 			return -RT_ECORRUPT;
 		if (!u(o, 3, &v[3]))
 			v[3] = 0; /* written before the count existed */
-		cb->thread_done(cb->ctx, (uint32_t)v[1], v[2], v[3]);
+		CALL(thread_done, (uint32_t)v[1], v[2], v[3]);
 		break;
 	case MSG_END:
 		if (!u(o, 1, &v[1]))
 			return -RT_ECORRUPT;
-		cb->end(cb->ctx, v[1]);
+		CALL(end, v[1]);
 		break;
+	case MSG_TASK: {
+		struct rtc_stream_task t;
+
+		for (uint32_t i = 1; i <= 7; i++)
+			if (!u(o, i, &v[i]))
+				return -RT_ECORRUPT;
+		if (v[1] >= rd->processes || v[4] > UINT32_MAX || v[5] > UINT32_MAX || v[7] > UINT32_MAX)
+			return -RT_ECORRUPT;
+		t = (struct rtc_stream_task){ .proc = (uint32_t)v[1], .id = v[2], .parent = v[3], .name_id = (uint32_t)v[4],
+					      .flags = (uint32_t)v[5], .begin = v[6], .tid = (uint32_t)v[7] };
+		CALL(task, &t);
+		break;
+	}
+	case MSG_COUNTS: {
+		struct rtc_stream_counts c;
+
+		for (uint32_t i = 1; i <= 6; i++)
+			if (!u(o, i, &v[i]))
+				return -RT_ECORRUPT;
+		if (v[1] >= rd->processes)
+			return -RT_ECORRUPT;
+		c = (struct rtc_stream_counts){ .proc = (uint32_t)v[1], .threads_untraced = v[2], .names_overflowed = v[3],
+						.tasks_untracked = v[4], .stack_overflows = v[5], .overwritten = v[6] };
+		CALL(counts, &c);
+		break;
+	}
+	case MSG_GAP: {
+		struct rtc_stream_gap g;
+
+		for (uint32_t i = 1; i <= 4; i++)
+			if (!u(o, i, &v[i]))
+				return -RT_ECORRUPT;
+		if (v[1] >= rd->processes)
+			return -RT_ECORRUPT;
+		g = (struct rtc_stream_gap){ .proc = (uint32_t)v[1], .from_ns = v[2], .to_ns = v[3], .not_recorded = v[4] };
+		CALL(gap, &g);
+		break;
+	}
 	default:
 		break; /* a later version's message: skipped */
 	}
 	return 0;
 }
 
-int rtc_raw_read(const char *path, const struct rtc_raw_callbacks *cb)
+int rtc_raw_read(const char *path, const struct rtc_stream_ops *ops, void *ctx, uint64_t *where)
 {
+	struct reader rd = { ops, ctx, 0, 0, 0 };
 	struct mapped m;
-	msgpack_zone zone;
-	uint64_t origin;
+	uint64_t origin, start;
 	size_t off = 0;
 	int err = map_file(path, &m);
 
 	if (err < 0)
 		return err;
-	if (!msgpack_zone_init(&zone, 1 << 16)) {
-		if (m.len)
-			munmap((void *)m.data, m.len);
-		return -ENOMEM;
-	}
-	err = m.len ? header(&m, &off, &origin, &zone) : -RT_EBADMAGIC;
+	err = m.len ? header(&m, &off, &origin, &start) : -RT_EBADMAGIC;
 	while (err == 0 && off < m.len) {
-		msgpack_object o;
-		msgpack_unpack_return r;
+		struct mp_cursor c = { (const uint8_t *)m.data, m.len, off };
+		struct frame msg;
 
-		msgpack_zone_clear(&zone);
-		r = msgpack_unpack(m.data, m.len, &off, &zone, &o);
-		if (r != MSGPACK_UNPACK_SUCCESS && r != MSGPACK_UNPACK_EXTRA_BYTES) {
+		if (!parse(&c, &msg))
 			err = -RT_ECORRUPT; /* e.g. a capture cut short by a crash */
-			break;
-		}
-		err = message(&o, cb);
+		else
+			err = message(&rd, &msg);
+		if (err && where)
+			*where = off;
+		off = c.off;
 	}
-	msgpack_zone_destroy(&zone);
 	if (m.len)
 		munmap((void *)m.data, m.len);
 	return err;

@@ -16,7 +16,6 @@
  * STACK entries point at copies the event owns (`str`, `stack`). */
 struct rtc_event {
 	uint64_t ts;     /* CLOCK_MONOTONIC ns */
-	uint64_t order;  /* arrival order within its thread (stable tie breaker) */
 	uint32_t thread; /* engine thread index */
 	uint32_t kind;   /* enum rt_rec_kind, or RTC_EV_GAP / RTC_EV_UNREPORTED (not records) */
 	union rt_rec_body u; /* LOSS: first_ts already in ns; STACK entries' begin_ts in ns (0 = unknown) */
@@ -36,20 +35,32 @@ struct rtc_thread_meta {
 	uint64_t attach_ts;   /* ns: when the consumer started reading this thread */
 };
 
+/* Spans nested deeper than this on one thread are counted (depth_overflows) and not rebuilt; it
+ * bounds the work an end record naming an unknown span can cause. */
+#define RTC_REBUILD_MAX_DEPTH 1024
+
+/* Thread-compatible: one thread uses a rebuild. */
 struct rtc_rebuild;
 
-/* names(ctx, proc, id) resolves a name id of process proc. */
-struct rtc_rebuild *rtc_rebuild_create(const char *(*names)(void *ctx, uint32_t proc, uint32_t id), void *names_ctx);
+/* names(ctx, proc, id, &len) resolves a name id of process proc (never NULL); every rebuilt event
+ * goes to emit(emit_ctx, ev). */
+struct rtc_rebuild *rtc_rebuild_create(const char *(*names)(void *ctx, uint32_t proc, uint32_t id, uint32_t *len),
+				       void *names_ctx, void (*emit)(void *ctx, const struct rtc_out *ev), void *emit_ctx);
 void rtc_rebuild_destroy(struct rtc_rebuild *r);
 
-int rtc_rebuild_add_sink(struct rtc_rebuild *r, struct rtc_sink sink);
-
 /* Declare a process / a thread (index = engine index), emitting their metadata events. */
-void rtc_rebuild_process(struct rtc_rebuild *r, uint32_t proc, uint32_t pid, const char *name);
+void rtc_rebuild_process(struct rtc_rebuild *r, uint32_t proc, uint32_t pid, const char *name, uint32_t parent_pid);
 void rtc_rebuild_thread(struct rtc_rebuild *r, uint32_t thread, const struct rtc_thread_meta *meta, const char *name);
 
 /* Feed one event in merged order. */
 void rtc_rebuild_event(struct rtc_rebuild *r, const struct rtc_event *ev);
+
+/* A task that was open when the consumer attached (begin in ns, 0 unknown). */
+void rtc_rebuild_task_open(struct rtc_rebuild *r, uint32_t proc, uint64_t id, uint64_t parent, uint32_t name_id,
+			   uint64_t begin, uint32_t flags, uint32_t tid);
+
+/* Recording of process proc stopped between from and to (ns). */
+void rtc_rebuild_gap(struct rtc_rebuild *r, uint32_t proc, uint64_t from, uint64_t to, uint64_t not_recorded);
 
 /* A thread's records end here for good (ring drained after exit): close what is open. */
 void rtc_rebuild_thread_done(struct rtc_rebuild *r, uint32_t thread, uint64_t ts);
@@ -57,15 +68,21 @@ void rtc_rebuild_thread_done(struct rtc_rebuild *r, uint32_t thread, uint64_t ts
 /* Recording stops at ts: close every open span and task, flagged incomplete. */
 void rtc_rebuild_finish(struct rtc_rebuild *r, uint64_t ts);
 
+/* What is open now, as events to fn: processes, threads, open tasks (RTC_OUT_TASK_BEGIN) and open
+ * spans (RTC_OUT_SPAN_OPEN, dur = now - begin), each thread's outermost first. */
+void rtc_rebuild_snapshot(struct rtc_rebuild *r, uint64_t now, void (*fn)(void *ctx, const struct rtc_out *ev),
+			  void *ctx);
+
 struct rtc_rebuild_counts {
 	uint64_t records, spans, spans_incomplete, spans_repaired, spans_before_attach, spans_begin_unknown;
-	uint64_t tasks, tasks_incomplete, logs, flows, unmatched_ends, misuse, lost, loss_events, threads;
+	uint64_t tasks, tasks_incomplete, tasks_begin_unknown, logs, flows, unmatched_ends, misuse, lost, loss_events;
+	uint64_t threads, depth_overflows;
 };
 
 void rtc_rebuild_counts(const struct rtc_rebuild *r, struct rtc_rebuild_counts *out);
 
-/* Lost records per thread for otherData: calls fn for each thread with losses. */
-void rtc_rebuild_each_loss(const struct rtc_rebuild *r, void (*fn)(void *ctx, const struct rtc_thread_meta *m, uint64_t lost),
-			   void *ctx);
+/* Lost records per thread, by reason (threads with none are left out). The array lives until the
+ * next call or destroy. */
+void rtc_rebuild_thread_loss(struct rtc_rebuild *r, const struct rtc_thread_loss **out, size_t *n);
 
 #endif

@@ -7,6 +7,8 @@
 
 #include <ringtrace/ringtrace.h>
 
+#include "mpcursor.h"
+
 enum ftype { FT_U, FT_OU, FT_S, FT_K };
 
 #define MAX_FIELDS 8
@@ -53,188 +55,22 @@ void rtc_decoder_reset(struct rtc_decoder *d, const uint8_t *data, size_t len, u
 	d->records = 0;
 }
 
-/* ---- msgpack, bounds-checked ---- */
-
-struct cursor {
-	const uint8_t *p;
-	size_t len, off;
-};
-
-static bool need(const struct cursor *c, size_t n)
-{
-	return c->len - c->off >= n;
-}
-
-static uint64_t be(const uint8_t *p, int n)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < n; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-/* A non-negative integer in any encoding msgpack-c decodes as a positive integer (the unsigned
- * ones, and the signed ones holding a value >= 0). */
-static bool read_uint(struct cursor *c, uint64_t *v)
-{
-	static const int8_t width[] = { [0xcc - 0xcc] = 1, [0xcd - 0xcc] = 2, [0xce - 0xcc] = 4, [0xcf - 0xcc] = 8,
-					[0xd0 - 0xcc] = -1, [0xd1 - 0xcc] = -2, [0xd2 - 0xcc] = -4, [0xd3 - 0xcc] = -8 };
-	uint8_t b;
-	int w;
-
-	if (!need(c, 1))
-		return false;
-	b = c->p[c->off];
-	if (b < 0x80) {
-		*v = b;
-		c->off++;
-		return true;
-	}
-	if (b < 0xcc || b > 0xd3)
-		return false;
-	w = width[b - 0xcc];
-	if (!need(c, 1 + (size_t)(w < 0 ? -w : w)))
-		return false;
-	if (w < 0) {
-		w = -w;
-		if (c->p[c->off + 1] & 0x80)
-			return false; /* negative */
-	}
-	*v = be(c->p + c->off + 1, w);
-	c->off += 1 + (size_t)w;
-	return true;
-}
-
-static bool read_array(struct cursor *c, uint32_t *n)
-{
-	uint8_t b;
-
-	if (!need(c, 1))
-		return false;
-	b = c->p[c->off];
-	if ((b & 0xf0) == 0x90) {
-		*n = b & 0x0f;
-		c->off++;
-		return true;
-	}
-	if (b == 0xdc && need(c, 3)) {
-		*n = (uint32_t)be(c->p + c->off + 1, 2);
-		c->off += 3;
-		return true;
-	}
-	if (b == 0xdd && need(c, 5)) {
-		*n = (uint32_t)be(c->p + c->off + 1, 4);
-		c->off += 5;
-		return true;
-	}
-	return false;
-}
-
-static bool read_str(struct cursor *c, struct rt_rec_str *s)
-{
-	uint8_t b;
-	size_t hdr, n;
-
-	if (!need(c, 1))
-		return false;
-	b = c->p[c->off];
-	if ((b & 0xe0) == 0xa0) {
-		hdr = 1;
-		n = b & 0x1f;
-	} else if (b >= 0xd9 && b <= 0xdb) {
-		int w = 1 << (b - 0xd9);
-
-		if (!need(c, 1 + (size_t)w))
-			return false;
-		hdr = 1 + (size_t)w;
-		n = (size_t)be(c->p + c->off + 1, w);
-	} else {
-		return false;
-	}
-	if (!need(c, hdr) || c->len - c->off - hdr < n)
-		return false;
-	s->ptr = (const char *)c->p + c->off + hdr;
-	s->len = (uint32_t)n;
-	c->off += hdr + n;
-	return true;
-}
-
-/* Skip `items` msgpack values of any type (fields of a later version). Iterative, and the count of
- * values still to skip can never exceed the bytes left, so hostile nesting costs linear time. */
-static bool skip(struct cursor *c, uint64_t items)
-{
-	while (items) {
-		uint8_t b;
-		uint64_t body = 0, more = 0;
-
-		if (!need(c, 1) || items > c->len - c->off)
-			return false;
-		b = c->p[c->off++];
-		items--;
-		if (b == 0xc1) {
-			return false; /* never used: msgpack-c rejects it too */
-		} else if (b < 0x80 || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
-			/* fixint, nil, bool */
-		} else if (b < 0x90) {
-			more = 2u * (b & 0x0f);
-		} else if (b < 0xa0) {
-			more = b & 0x0f;
-		} else if (b < 0xc0) {
-			body = b & 0x1f;
-		} else {
-			static const uint8_t lenw[0xdf - 0xc4 + 1] = { [0xc4 - 0xc4] = 1, [0xc5 - 0xc4] = 2, [0xc6 - 0xc4] = 4,
-							 [0xc7 - 0xc4] = 1, [0xc8 - 0xc4] = 2, [0xc9 - 0xc4] = 4,
-							 [0xd9 - 0xc4] = 1, [0xda - 0xc4] = 2, [0xdb - 0xc4] = 4,
-							 [0xdc - 0xc4] = 2, [0xdd - 0xc4] = 4, [0xde - 0xc4] = 2,
-							 [0xdf - 0xc4] = 4 };
-			static const uint8_t fixed[0xdf - 0xc4 + 1] = { [0xca - 0xc4] = 4, [0xcb - 0xc4] = 8, [0xcc - 0xc4] = 1,
-							  [0xcd - 0xc4] = 2, [0xce - 0xc4] = 4, [0xcf - 0xc4] = 8,
-							  [0xd0 - 0xc4] = 1, [0xd1 - 0xc4] = 2, [0xd2 - 0xc4] = 4,
-							  [0xd3 - 0xc4] = 8, [0xd4 - 0xc4] = 2, [0xd5 - 0xc4] = 3,
-							  [0xd6 - 0xc4] = 5, [0xd7 - 0xc4] = 9, [0xd8 - 0xc4] = 17 };
-			unsigned i = b - 0xc4u;
-			uint64_t n;
-
-			if (fixed[i]) {
-				body = fixed[i];
-			} else {
-				if (!need(c, lenw[i]))
-					return false;
-				n = be(c->p + c->off, lenw[i]);
-				c->off += lenw[i];
-				if (b >= 0xdc && b <= 0xdd)
-					more = n;
-				else if (b >= 0xde)
-					more = 2 * n;
-				else
-					body = n + (b >= 0xc7 && b <= 0xc9 ? 1 : 0); /* ext: type byte */
-			}
-		}
-		if (c->len - c->off < body)
-			return false;
-		c->off += body;
-		items += more;
-	}
-	return true;
-}
-
 /* ---- records ---- */
 
-static bool read_entries(struct cursor *c, struct rtc_record *rec, struct rt_rec_entries *out)
+static bool read_entries(struct mp_cursor *c, struct rtc_record *rec, struct rt_rec_entries *out)
 {
 	uint32_t n;
 
-	if (!read_array(c, &n) || n > RTC_STACK_MAX)
+	if (!mp_read_array(c, &n) || n > RTC_STACK_MAX)
 		return false;
 	for (uint32_t i = 0; i < n; i++) {
 		struct rt_rec_stack_entry *e = &rec->stack[i];
 		uint32_t m;
 
 		e->flags = 0;
-		if (!read_array(c, &m) || m < 4 || !read_uint(c, &e->name_id) || !read_uint(c, &e->span_seq) ||
-		    !read_uint(c, &e->begin_ts) || !read_uint(c, &e->task_id) || (m > 4 && !read_uint(c, &e->flags)) ||
-		    !skip(c, m > 5 ? m - 5 : 0))
+		if (!mp_read_array(c, &m) || m < 4 || !mp_read_uint(c, &e->name_id) || !mp_read_uint(c, &e->span_seq) ||
+		    !mp_read_uint(c, &e->begin_ts) || !mp_read_uint(c, &e->task_id) || (m > 4 && !mp_read_uint(c, &e->flags)) ||
+		    !mp_skip(c, m > 5 ? m - 5 : 0))
 			return false;
 	}
 	out->entries = rec->stack;
@@ -244,13 +80,13 @@ static bool read_entries(struct cursor *c, struct rtc_record *rec, struct rt_rec
 
 static int decode(struct rtc_decoder *d, struct rtc_record *rec)
 {
-	struct cursor c = { d->data, d->len, d->off };
+	struct mp_cursor c = { d->data, d->len, d->off };
 	const struct desc *k;
 	uint64_t kind, dt;
 	uint32_t n, fields;
 
-	if (!read_array(&c, &n) || n < 2 || !read_uint(&c, &kind) || kind > RT_REC_KIND_MAX || !descs[kind].name ||
-	    !read_uint(&c, &dt))
+	if (!mp_read_array(&c, &n) || n < 2 || !mp_read_uint(&c, &kind) || kind > RT_REC_KIND_MAX || !descs[kind].name ||
+	    !mp_read_uint(&c, &dt))
 		return -RT_ECORRUPT;
 	k = &descs[kind];
 	fields = n - 2;
@@ -266,13 +102,13 @@ static int decode(struct rtc_decoder *d, struct rtc_record *rec)
 		case FT_OU: {
 			uint64_t v;
 
-			ok = read_uint(&c, &v);
+			ok = mp_read_uint(&c, &v);
 			if (ok)
 				memcpy(at, &v, sizeof(v));
 			break;
 		}
 		case FT_S:
-			ok = read_str(&c, (struct rt_rec_str *)(void *)at);
+			ok = mp_read_str(&c, (struct rt_rec_str *)(void *)at);
 			break;
 		default:
 			ok = read_entries(&c, rec, (struct rt_rec_entries *)(void *)at);
@@ -282,7 +118,7 @@ static int decode(struct rtc_decoder *d, struct rtc_record *rec)
 			return -RT_ECORRUPT;
 		rec->u.present |= 1u << i;
 	}
-	if (fields > k->nfields && !skip(&c, fields - k->nfields))
+	if (fields > k->nfields && !mp_skip(&c, fields - k->nfields))
 		return -RT_ECORRUPT;
 	d->ts += dt;
 	rec->kind = (uint32_t)kind;
@@ -339,4 +175,36 @@ size_t rtc_record_fields(const struct rtc_record *rec, struct rtc_field *out, si
 		}
 	}
 	return n;
+}
+
+bool rtc_chunk_start(struct rtc_chunk_cursor *cc, struct rtc_decoder *d, const uint8_t *data, size_t len,
+		     uint64_t base_ts, bool continues, uint64_t rec0, uint64_t resume_rec0, uint64_t *lost)
+{
+	*lost = 0;
+	if (!cc->rec_known && resume_rec0 != UINT64_MAX) {
+		cc->next_rec = resume_rec0;
+		cc->rec_known = true;
+	}
+	if (!continues && rec0 != UINT64_MAX) {
+		if (cc->rec_known && rec0 > cc->next_rec)
+			*lost = rec0 - cc->next_rec;
+		cc->next_rec = rec0;
+		cc->rec_known = true;
+	}
+	if (continues && !cc->ts_known) {
+		/* Its records cannot be counted either: the next sub-buffer starts afresh. */
+		cc->rec_known = false;
+		return false;
+	}
+	rtc_decoder_reset(d, data, len, continues ? cc->raw_ts : base_ts);
+	return true;
+}
+
+void rtc_chunk_done(struct rtc_chunk_cursor *cc, const struct rtc_decoder *d, int ret)
+{
+	cc->raw_ts = d->ts;
+	cc->ts_known = ret == 0;
+	cc->next_rec += d->records;
+	if (ret != 0)
+		cc->rec_known = false; /* how many records the rest held is unknown */
 }

@@ -38,6 +38,26 @@ int rtc_decoder_next(struct rtc_decoder *d, struct rtc_record *rec);
 
 const char *rtc_record_kind_name(uint32_t kind);
 
+/* Decoding one thread's chunks in order: a chunk that continues its sub-buffer starts from the
+ * previous chunk's last timestamp (unknown when that one ended in a malformed record), and the
+ * records decoded, counted from each sub-buffer's first index, tell exactly how many the writer
+ * overwrote before they were read. Start zeroed. */
+struct rtc_chunk_cursor {
+	uint64_t raw_ts;
+	uint64_t next_rec; /* ring-wide index of the next record */
+	bool ts_known, rec_known;
+};
+
+/* Reset d for a chunk. rec0: for a chunk that does not continue, its sub-buffer's first record
+ * index (UINT64_MAX unknown); resume_rec0: on a reader's first chunk, the index it started at
+ * (UINT64_MAX unknown). *lost: records overwritten unread just before it. False when it cannot
+ * be decoded (it continues an undecodable one). */
+bool rtc_chunk_start(struct rtc_chunk_cursor *cc, struct rtc_decoder *d, const uint8_t *data, size_t len,
+		     uint64_t base_ts, bool continues, uint64_t rec0, uint64_t resume_rec0, uint64_t *lost);
+
+/* After decoding the chunk (ret: rtc_decoder_next()'s last return). */
+void rtc_chunk_done(struct rtc_chunk_cursor *cc, const struct rtc_decoder *d, int ret);
+
 /* A field of a decoded record, for generic printing (`ringtrace dump`). */
 enum rtc_field_type {
 	RTC_FIELD_UINT,

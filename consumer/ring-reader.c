@@ -91,26 +91,22 @@ int rtc_ring_reader_open(struct rtc_ring_reader *r, const char *shm_name, uint32
 	r->created_ts = h.created_ts;
 	r->sb = (struct rt_shm_subbuf *)((char *)map + h.subbuf_offset);
 	r->data = (uint8_t *)map + h.data_offset;
-	r->chunk = malloc(r->sb_size);
-	if (!r->chunk) {
-		err = -ENOMEM;
-		goto error;
-	}
-	/* Resume where a previous reader of this ring stopped (a consumer attaching again). */
-	/* Rewind to the start of that sub-buffer: its header gives the timestamp base. It cannot be
-	 * recycled under us in discard mode, because the writer waits for read_pos to leave it. */
-	r->pos = atomic_load_explicit(&r->hdr->read_pos, memory_order_relaxed);
-	r->pos -= r->pos % r->sb_size;
-	/* Where the stream stands, if that sub-buffer is still intact: later overwrites of what we
-	 * have not read then count as lost. Otherwise history lost before we came is not "lost". */
-	r->records = UINT64_MAX;
+	/* Resume where a previous reader of this ring stopped (a consumer attaching again). Reading
+	 * starts at that sub-buffer's start, whose header gives the timestamp base; what the earlier
+	 * reader delivered is decoded for its timestamps but not emitted again (chunk.skip). The
+	 * sub-buffer cannot be recycled under us in discard mode: the writer waits for read_pos. */
+	r->skip_to = atomic_load_explicit(&r->hdr->read_pos, memory_order_relaxed);
+	r->pos = r->skip_to - r->skip_to % r->sb_size;
+	/* Where the stream stands, if that sub-buffer is still intact: overwrites of what we have
+	 * not read yet then count as lost. Otherwise history lost before we came is not "lost". */
+	r->resume_rec0 = UINT64_MAX;
 	{
 		struct rt_shm_subbuf *sb = &r->sb[(r->pos / r->sb_size) & (r->sb_count - 1)];
 		uint64_t seq = atomic_load_explicit(&sb->seq, memory_order_acquire), rec0 = sb->rec_seq0;
 
 		atomic_thread_fence(memory_order_acquire);
 		if (seq == r->pos / r->sb_size && atomic_load_explicit(&sb->seq, memory_order_relaxed) == seq)
-			r->records = rec0;
+			r->resume_rec0 = rec0;
 	}
 	return 0;
 
@@ -124,7 +120,7 @@ void rtc_ring_reader_close(struct rtc_ring_reader *r)
 {
 	if (r->hdr)
 		munmap(r->hdr, r->map_size);
-	free(r->chunk);
+	free(r->own);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -135,15 +131,37 @@ static void publish_pos(struct rtc_ring_reader *r)
 	atomic_store_explicit(&r->hdr->read_pos, r->pos, memory_order_release);
 }
 
-static int next_unguarded(struct rtc_ring_reader *r, struct rtc_ring_chunk *c)
+struct next_call {
+	struct rtc_ring_reader *r;
+	struct rtc_ring_chunk *c;
+	uint8_t *(*buffer)(void *ctx, size_t len);
+	void *ctx;
+	int ret;
+};
+
+static uint8_t *own_buffer(void *ctx, size_t len)
 {
+	struct rtc_ring_reader *r = ctx;
+
+	(void)len; /* never more than a sub-buffer */
+	if (!r->own)
+		r->own = malloc(r->sb_size);
+	return r->own;
+}
+
+static int next_unguarded(struct next_call *n)
+{
+	struct rtc_ring_reader *r = n->r;
+	struct rtc_ring_chunk *c = n->c;
+
 	for (int attempt = 0; attempt < 64; attempt++) {
 		/* Acquire pairs with the writer's release in commit/switch: every byte below the
 		 * position, and the header of the sub-buffer it is in, are visible. */
 		uint64_t cp = atomic_load_explicit(&r->hdr->commit_pos, memory_order_acquire);
 		uint64_t v = r->pos / r->sb_size;
-		uint64_t start = v * r->sb_size, off = r->pos - start, end, used, rec0, base, seq, seq2;
+		uint64_t start = v * r->sb_size, off = r->pos - start, end, used = 0, rec0, base, seq, seq2, records = 0;
 		struct rt_shm_subbuf *sb = &r->sb[v & (r->sb_count - 1)];
+		uint8_t *dst = NULL;
 		bool closed;
 
 		if (cp <= r->pos)
@@ -167,6 +185,8 @@ static int next_unguarded(struct rtc_ring_reader *r, struct rtc_ring_chunk *c)
 				return -RT_ECORRUPT;
 			}
 			end = start + used;
+			/* Set before `used` was released: valid with it. */
+			records = sb->records;
 		} else {
 			end = cp;
 		}
@@ -174,9 +194,13 @@ static int next_unguarded(struct rtc_ring_reader *r, struct rtc_ring_chunk *c)
 			return -RT_ECORRUPT;
 		rec0 = sb->rec_seq0;
 		base = sb->base_ts;
-		if (end > r->pos &&
-		    rtc_safe_copy(r->chunk, r->data + (start & (r->data_size - 1)) + off, end - r->pos) < 0)
-			return -EFAULT;
+		if (end > r->pos) {
+			dst = n->buffer(n->ctx, end - r->pos);
+			if (!dst)
+				return -ENOMEM;
+			if (rtc_safe_copy(dst, r->data + (start & (r->data_size - 1)) + off, end - r->pos) < 0)
+				return -EFAULT;
+		}
 		/* Validate the copy: if the slot was recycled meanwhile, the writer stored the new seq
 		 * before touching any byte (release fence); our acquire fence then shows it. */
 		atomic_thread_fence(memory_order_acquire);
@@ -184,23 +208,18 @@ static int next_unguarded(struct rtc_ring_reader *r, struct rtc_ring_chunk *c)
 		if (seq2 != v)
 			goto overwritten;
 
-		c->data = r->chunk;
+		c->data = dst;
 		c->len = end - r->pos;
-		c->lost_before = 0;
-		c->lost_first_ts = 0;
-		if (off == 0) {
-			/* At a sub-buffer start the header says exactly where we are in the stream. */
-			if (r->records != UINT64_MAX && rec0 > r->records) {
-				c->lost_before = rec0 - r->records;
-				c->lost_first_ts = base;
-				r->lost += c->lost_before;
-				r->lost_events++;
-			}
-			r->records = rec0;
-			r->ts = base;
-		}
-		c->base_ts = r->ts;
-		c->first_record = r->records;
+		c->base_ts = base;
+		c->continues = off != 0;
+		c->skip = r->skip_to > r->pos ? (uint32_t)((r->skip_to < end ? r->skip_to : end) - r->pos) : 0;
+		/* At a sub-buffer start the header says exactly where we are in the stream. */
+		c->rec0 = rec0;
+		c->resume_rec0 = r->resume_rec0;
+		r->resume_rec0 = UINT64_MAX;
+		r->lower_ts = base;
+		if (closed)
+			r->records += records;
 		r->pos = closed ? start + r->sb_size : end;
 		publish_pos(r);
 		if (c->len == 0 && closed)
@@ -218,41 +237,30 @@ static int next_unguarded(struct rtc_ring_reader *r, struct rtc_ring_chunk *c)
 			if (oldest * r->sb_size <= r->pos)
 				oldest = v + 1;
 			r->pos = oldest * r->sb_size;
+			r->jumps++;
 		}
 		publish_pos(r);
 	}
 	return 0;
 }
 
-struct next_call {
-	struct rtc_ring_reader *r;
-	struct rtc_ring_chunk *c;
-	int ret;
-};
-
 static void next_call(void *arg)
 {
 	struct next_call *n = arg;
 
-	n->ret = next_unguarded(n->r, n->c);
+	n->ret = next_unguarded(n);
 }
 
-int rtc_ring_reader_next(struct rtc_ring_reader *r, struct rtc_ring_chunk *c)
+int rtc_ring_reader_next(struct rtc_ring_reader *r, struct rtc_ring_chunk *c, uint8_t *(*buffer)(void *ctx, size_t len),
+			 void *ctx)
 {
-	struct next_call n = { r, c, 0 };
+	struct next_call n = { r, c, buffer ? buffer : own_buffer, buffer ? ctx : r, 0 };
 
 	/* Every read of the segment (headers, not only the data copy) may fault if the producer
 	 * truncated it. */
 	if (rtc_safe_call(next_call, &n) < 0)
 		return -EFAULT;
 	return n.ret;
-}
-
-void rtc_ring_reader_consumed(struct rtc_ring_reader *r, uint64_t records, uint64_t last_ts)
-{
-	if (r->records != UINT64_MAX)
-		r->records += records;
-	r->ts = last_ts;
 }
 
 uint64_t rtc_ring_reader_unreported(struct rtc_ring_reader *r)

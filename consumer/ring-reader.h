@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Reads one producer thread's ring from another process: copies whole committed records out,
- * validates them against concurrent overwrite, and accounts exactly for what it missed.
- * One reader per ring (it owns the ring's read_pos). */
+ * validates them against concurrent overwrite, and accounts exactly for what it missed, without
+ * decoding a record. One reader per ring (it owns the ring's read_pos). */
 #ifndef RTC_RING_READER_H
 #define RTC_RING_READER_H
 
@@ -22,38 +22,40 @@ struct rtc_ring_reader {
 	uint64_t created_ts;
 	struct rt_shm_subbuf *sb;
 	uint8_t *data;
-	uint64_t pos;        /* virtual read position */
-	uint64_t records;    /* records delivered (ring-wide index of the next one) */
-	uint64_t lost;       /* records overwritten before we read them */
-	uint64_t lost_events; /* times a gap was found */
-	uint64_t ts;         /* running timestamp: base for the next record's delta */
-	uint8_t *chunk;      /* private copy of what is being decoded */
+	uint64_t pos;       /* virtual read position */
+	uint64_t skip_to;   /* an earlier reader delivered everything before this position */
+	uint64_t records;   /* records in the sub-buffers read to their end (a gauge) */
+	uint64_t resume_rec0; /* index the first sub-buffer we read starts at, if intact at open; then UINT64_MAX */
+	uint64_t jumps;     /* times the writer lapped us and we skipped ahead (overwrite mode) */
+	uint64_t lower_ts;  /* raw clock: no record still to be read is older (base of the current sub-buffer) */
+	uint8_t *own;       /* a private buffer of sb_size, when the caller gives none */
 };
 
-/* A contiguous run of records copied out of the ring. `base_ts` is the timestamp the first
- * record's delta applies to; `lost_before` records were overwritten just before it. */
+/* A contiguous run of committed records copied out of the ring. The reader never decodes: whoever
+ * decodes the chunks counts records from `rec0` on and so finds exactly what was overwritten. */
 struct rtc_ring_chunk {
-	const uint8_t *data;
+	uint8_t *data;
 	size_t len;
-	uint64_t base_ts;
-	uint64_t lost_before;
-	uint64_t first_record; /* ring-wide index of the first record */
-	uint64_t lost_first_ts; /* when lost_before > 0: base_ts of the sub-buffer after the gap */
+	uint64_t base_ts;  /* raw clock: base of the sub-buffer the chunk is in */
+	bool continues;    /* it continues the previous chunk inside that sub-buffer */
+	uint32_t skip;     /* leading bytes an earlier reader already delivered */
+	uint64_t rec0;     /* !continues: ring-wide index of the sub-buffer's first record */
+	/* First chunk of this reader: the index reading started at (UINT64_MAX: unknown), so that
+	 * what the writer overwrote before the first copy counts as lost too. */
+	uint64_t resume_rec0;
 };
 
 /* Open and validate ring segment `shm_name` of producer pid. Returns 0, -ENOENT, -EACCES,
- * -RT_EBADMAGIC, -RT_EABI, -RT_ECORRUPT or -errno. */
+ * -RT_EBADMAGIC, -RT_EABI, -RT_ECORRUPT or -errno. Nothing is allocated for the data. */
 int rtc_ring_reader_open(struct rtc_ring_reader *r, const char *shm_name, uint32_t expect_pid);
 void rtc_ring_reader_close(struct rtc_ring_reader *r);
 
-/* Copy out the next run of committed records. Returns 1 with *chunk filled, 0 when nothing new is
- * committed, -RT_ECORRUPT when the producer's state is inconsistent, -EFAULT when the segment was
- * truncated. The chunk is valid until the next call. The caller reports how many records and
- * the timestamp it decoded with rtc_ring_reader_consumed(). */
-int rtc_ring_reader_next(struct rtc_ring_reader *r, struct rtc_ring_chunk *chunk);
-
-/* After decoding a chunk: records in it and the timestamp of its last record. */
-void rtc_ring_reader_consumed(struct rtc_ring_reader *r, uint64_t records, uint64_t last_ts);
+/* Copy out the next run of committed records into buffer(ctx, len) (a buffer of the reader's own
+ * when buffer is NULL; valid until the next call). Returns 1 with *chunk filled, 0 when nothing new
+ * is committed, -RT_ECORRUPT when the producer's state is inconsistent, -EFAULT when the segment was
+ * truncated, -ENOMEM. */
+int rtc_ring_reader_next(struct rtc_ring_reader *r, struct rtc_ring_chunk *chunk,
+			 uint8_t *(*buffer)(void *ctx, size_t len), void *ctx);
 
 /* The producer thread finished and everything committed has been read. */
 bool rtc_ring_reader_done(struct rtc_ring_reader *r);

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "stream.h"
+
 /* Flags on spans and tasks. */
 enum rtc_flags {
 	RTC_F_INCOMPLETE = 1u << 0,    /* still open when recording stopped or its thread exited */
@@ -102,6 +104,8 @@ struct rtc_summary {
 	uint64_t late_records;      /* merged after the watermark passed them */
 	uint64_t backlog_peak;      /* live: most bytes read and not yet processed */
 	uint64_t gaps;              /* live: times recording of a process stopped and resumed */
+	const char *clock;          /* "tsc", "monotonic" or "none" */
+	uint64_t coarse_resolution_ns; /* of begins flagged RTC_F_COARSE_BEGIN */
 	const struct rtc_thread_loss *thread_loss;
 	size_t nthread_loss;
 	const struct rtc_process_loss *process_loss;
@@ -114,18 +118,25 @@ struct rtc_summary {
  * event (any number), then end once, then close. A sink added while the trace runs gets begin,
  * then (if it asked for one) a snapshot of what is open now as events, then the live events.
  * Any callback may be NULL. close releases the sink and returns its error (0 or -errno): for file
- * outputs, whether the file was completely written. */
+ * outputs, whether the file was completely written; `ok` is false when the recording failed and
+ * the output should not be kept. `stream`, if set, receives the raw message stream (before
+ * decoding) from the start: such sinks (the raw capture) must subscribe before the trace begins. */
 struct rtc_sink_ops {
 	uint32_t version; /* RTC_SINK_VERSION: fields are only ever added at the end */
 	void (*begin)(void *ctx, const struct rtc_trace_info *info);
 	void (*event)(void *ctx, const struct rtc_out *ev);
 	void (*end)(void *ctx, const struct rtc_summary *summary);
-	int (*close)(void *ctx);
+	int (*close)(void *ctx, bool ok);
+	const struct rtc_stream_ops *stream;
+	/* At the processing thread's sync points, at least every 100 ms while recording (now_ns:
+	 * CLOCK_MONOTONIC): for work on a clock, e.g. flushing a live stream, rolling a window. */
+	void (*tick)(void *ctx, uint64_t now_ns);
 };
 
 struct rtc_sink {
 	const struct rtc_sink_ops *ops;
 	void *ctx;
+	const char *name; /* for messages: the output's path, "statistics", "websocket client 3" */
 };
 
 #endif

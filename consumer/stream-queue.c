@@ -24,14 +24,14 @@
 #define ACQUIRED(m) ((void)(m))
 #endif
 
-enum kind { K_PROCESS, K_NAME, K_CALIB, K_THREAD, K_CHUNK, K_WATERMARK, K_THREAD_DONE, K_END };
+enum kind { K_PROCESS, K_NAME, K_CALIB, K_THREAD, K_CHUNK, K_WATERMARK, K_THREAD_DONE, K_TASK, K_COUNTS, K_GAP, K_END };
 
 struct message {
 	struct cds_wfcq_node node;
 	enum kind kind;
 	union {
-		struct rtc_raw_process process; /* .name points into bytes */
-		struct rtc_raw_thread thread;   /* .name points into bytes */
+		struct rtc_stream_process process; /* .name points into bytes */
+		struct rtc_stream_thread thread;   /* .name points into bytes */
 		struct {
 			uint32_t proc, id;
 		} name;
@@ -39,14 +39,14 @@ struct message {
 			uint32_t proc;
 			struct rt_shm_calib_point pt;
 		} calib;
-		struct {
-			uint32_t thread;
-			uint64_t base_ts, lost_before, lost_first_ts;
-		} chunk;
+		struct rtc_stream_chunk chunk; /* .data points into bytes */
 		struct {
 			uint32_t thread;
 			uint64_t ts, unreported_lost;
 		} done;
+		struct rtc_stream_task task;
+		struct rtc_stream_counts counts;
+		struct rtc_stream_gap gap;
 		uint64_t ns; /* watermark, end */
 	} u;
 	size_t len; /* of bytes (a string's bytes are followed by a NUL not counted here) */
@@ -56,7 +56,7 @@ struct message {
 struct rtc_stream_queue {
 	struct __cds_wfcq_head head; /* no dequeue lock: one delivering thread */
 	struct cds_wfcq_tail tail;
-	struct rtc_raw_callbacks input;
+	struct message *pending; /* input side: chunk buffer handed out, not yet queued */
 	/* Relaxed: a gauge for back-pressure and status, it orders nothing. */
 	_Atomic size_t bytes;
 	_Atomic uint64_t failed;
@@ -64,7 +64,7 @@ struct rtc_stream_queue {
 	pthread_cond_t cond;
 };
 
-static struct message *message_new(struct rtc_stream_queue *q, enum kind kind, const void *bytes, size_t len)
+static struct message *message_alloc(struct rtc_stream_queue *q, enum kind kind, size_t len)
 {
 	struct message *m = malloc(sizeof(*m) + len + 1);
 
@@ -75,9 +75,16 @@ static struct message *message_new(struct rtc_stream_queue *q, enum kind kind, c
 	cds_wfcq_node_init(&m->node);
 	m->kind = kind;
 	m->len = len;
-	if (len)
-		memcpy(m->bytes, bytes, len);
 	m->bytes[len] = 0;
+	return m;
+}
+
+static struct message *message_new(struct rtc_stream_queue *q, enum kind kind, const void *bytes, size_t len)
+{
+	struct message *m = message_alloc(q, kind, len);
+
+	if (m && len)
+		memcpy(m->bytes, bytes, len);
 	return m;
 }
 
@@ -91,7 +98,7 @@ static void push(struct rtc_stream_queue *q, struct message *m)
 	cds_wfcq_enqueue(&q->head, &q->tail, &m->node);
 }
 
-static void in_process(void *ctx, const struct rtc_raw_process *p)
+static void in_process(void *ctx, const struct rtc_stream_process *p)
 {
 	struct rtc_stream_queue *q = ctx;
 	struct message *m = message_new(q, K_PROCESS, p->name, strlen(p->name));
@@ -127,7 +134,7 @@ static void in_calib(void *ctx, uint32_t proc, const struct rt_shm_calib_point *
 	push(q, m);
 }
 
-static void in_thread(void *ctx, const struct rtc_raw_thread *t)
+static void in_thread(void *ctx, const struct rtc_stream_thread *t)
 {
 	struct rtc_stream_queue *q = ctx;
 	struct message *m = message_new(q, K_THREAD, t->name, strlen(t->name));
@@ -139,17 +146,35 @@ static void in_thread(void *ctx, const struct rtc_raw_thread *t)
 	push(q, m);
 }
 
-static void in_chunk(void *ctx, uint32_t thread, uint64_t base_ts, uint64_t lost_before, uint64_t lost_first_ts,
-		     const uint8_t *data, size_t len)
+/* Zero copy: the drain reads a ring straight into the message that will carry it. */
+static uint8_t *in_chunk_buffer(void *ctx, size_t len)
 {
 	struct rtc_stream_queue *q = ctx;
-	struct message *m = message_new(q, K_CHUNK, data, len);
 
+	if (q->pending && q->pending->len >= len) {
+		q->pending->len = len;
+		return q->pending->bytes;
+	}
+	free(q->pending);
+	q->pending = message_alloc(q, K_CHUNK, len);
+	return q->pending ? q->pending->bytes : NULL;
+}
+
+static void in_chunk(void *ctx, const struct rtc_stream_chunk *c)
+{
+	struct rtc_stream_queue *q = ctx;
+	struct message *m;
+
+	if (q->pending && c->data == q->pending->bytes && c->len <= q->pending->len) {
+		m = q->pending;
+		q->pending = NULL;
+		m->len = c->len;
+	} else {
+		m = message_new(q, K_CHUNK, c->data, c->len);
+	}
 	if (m) {
-		m->u.chunk.thread = thread;
-		m->u.chunk.base_ts = base_ts;
-		m->u.chunk.lost_before = lost_before;
-		m->u.chunk.lost_first_ts = lost_first_ts;
+		m->u.chunk = *c;
+		m->u.chunk.data = m->bytes;
 	}
 	push(q, m);
 }
@@ -177,6 +202,36 @@ static void in_thread_done(void *ctx, uint32_t thread, uint64_t ts, uint64_t unr
 	push(q, m);
 }
 
+static void in_task(void *ctx, const struct rtc_stream_task *t)
+{
+	struct rtc_stream_queue *q = ctx;
+	struct message *m = message_new(q, K_TASK, NULL, 0);
+
+	if (m)
+		m->u.task = *t;
+	push(q, m);
+}
+
+static void in_counts(void *ctx, const struct rtc_stream_counts *c)
+{
+	struct rtc_stream_queue *q = ctx;
+	struct message *m = message_new(q, K_COUNTS, NULL, 0);
+
+	if (m)
+		m->u.counts = *c;
+	push(q, m);
+}
+
+static void in_gap(void *ctx, const struct rtc_stream_gap *g)
+{
+	struct rtc_stream_queue *q = ctx;
+	struct message *m = message_new(q, K_GAP, NULL, 0);
+
+	if (m)
+		m->u.gap = *g;
+	push(q, m);
+}
+
 static void in_end(void *ctx, uint64_t ns)
 {
 	struct rtc_stream_queue *q = ctx;
@@ -187,6 +242,21 @@ static void in_end(void *ctx, uint64_t ns)
 	push(q, m);
 }
 
+static const struct rtc_stream_ops input_ops = {
+	.process = in_process,
+	.name = in_name,
+	.calib = in_calib,
+	.thread = in_thread,
+	.chunk = in_chunk,
+	.watermark = in_watermark,
+	.thread_done = in_thread_done,
+	.task = in_task,
+	.counts = in_counts,
+	.gap = in_gap,
+	.end = in_end,
+	.chunk_buffer = in_chunk_buffer,
+};
+
 struct rtc_stream_queue *rtc_stream_queue_create(void)
 {
 	struct rtc_stream_queue *q = calloc(1, sizeof(*q));
@@ -195,8 +265,6 @@ struct rtc_stream_queue *rtc_stream_queue_create(void)
 	if (!q)
 		return NULL;
 	__cds_wfcq_init(&q->head, &q->tail);
-	q->input = (struct rtc_raw_callbacks){ in_process, in_name,	 in_calib, in_thread, in_chunk,
-					       in_watermark, in_thread_done, in_end, q };
 	pthread_mutex_init(&q->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -213,14 +281,15 @@ void rtc_stream_queue_destroy(struct rtc_stream_queue *q)
 		return;
 	while ((node = __cds_wfcq_dequeue_blocking(&q->head, &q->tail)) != NULL)
 		free(caa_container_of(node, struct message, node));
+	free(q->pending);
 	pthread_cond_destroy(&q->cond);
 	pthread_mutex_destroy(&q->lock);
 	free(q);
 }
 
-const struct rtc_raw_callbacks *rtc_stream_queue_input(struct rtc_stream_queue *q)
+const struct rtc_stream_ops *rtc_stream_queue_input(void)
 {
-	return &q->input;
+	return &input_ops;
 }
 
 void rtc_stream_queue_wake(struct rtc_stream_queue *q)
@@ -232,25 +301,31 @@ void rtc_stream_queue_wake(struct rtc_stream_queue *q)
 	pthread_mutex_unlock(&q->lock);
 }
 
-static void dispatch(const struct message *m, const struct rtc_raw_callbacks *cb)
+#define CALL(op, ...)                            \
+	do {                                     \
+		if (ops->op)                     \
+			ops->op(ctx, __VA_ARGS__); \
+	} while (0)
+
+static void dispatch(const struct message *m, const struct rtc_stream_ops *ops, void *ctx)
 {
 	switch (m->kind) {
-	case K_PROCESS: cb->process(cb->ctx, &m->u.process); break;
-	case K_NAME: cb->name(cb->ctx, m->u.name.proc, m->u.name.id, (const char *)m->bytes, m->len); break;
-	case K_CALIB: cb->calib(cb->ctx, m->u.calib.proc, &m->u.calib.pt); break;
-	case K_THREAD: cb->thread(cb->ctx, &m->u.thread); break;
-	case K_CHUNK:
-		cb->chunk(cb->ctx, m->u.chunk.thread, m->u.chunk.base_ts, m->u.chunk.lost_before, m->u.chunk.lost_first_ts,
-			  m->bytes, m->len);
-		break;
-	case K_WATERMARK: cb->watermark(cb->ctx, m->u.ns); break;
-	case K_THREAD_DONE: cb->thread_done(cb->ctx, m->u.done.thread, m->u.done.ts, m->u.done.unreported_lost);
-		break;
-	case K_END: cb->end(cb->ctx, m->u.ns); break;
+	case K_PROCESS: CALL(process, &m->u.process); break;
+	case K_NAME: CALL(name, m->u.name.proc, m->u.name.id, (const char *)m->bytes, m->len); break;
+	case K_CALIB: CALL(calib, m->u.calib.proc, &m->u.calib.pt); break;
+	case K_THREAD: CALL(thread, &m->u.thread); break;
+	case K_CHUNK: CALL(chunk, &m->u.chunk); break;
+	case K_WATERMARK: CALL(watermark, m->u.ns); break;
+	case K_THREAD_DONE: CALL(thread_done, m->u.done.thread, m->u.done.ts, m->u.done.unreported_lost); break;
+	case K_TASK: CALL(task, &m->u.task); break;
+	case K_COUNTS: CALL(counts, &m->u.counts); break;
+	case K_GAP: CALL(gap, &m->u.gap); break;
+	case K_END: CALL(end, m->u.ns); break;
 	}
 }
 
-size_t rtc_stream_queue_deliver(struct rtc_stream_queue *q, const struct rtc_raw_callbacks *cb, unsigned timeout_ms)
+size_t rtc_stream_queue_deliver(struct rtc_stream_queue *q, const struct rtc_stream_ops *ops, void *ctx,
+				unsigned timeout_ms)
 {
 	struct __cds_wfcq_head batch_head;
 	struct cds_wfcq_tail batch_tail;
@@ -281,7 +356,7 @@ size_t rtc_stream_queue_deliver(struct rtc_stream_queue *q, const struct rtc_raw
 		struct message *m = caa_container_of(node, struct message, node);
 
 		ACQUIRED(m);
-		dispatch(m, cb);
+		dispatch(m, ops, ctx);
 		atomic_fetch_sub_explicit(&q->bytes, sizeof(*m) + m->len, memory_order_relaxed);
 		free(m);
 		n++;

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "rawfile.h"
+#include "stream.h"
 
 /* Threads: exactly one thread feeds the input callbacks and calls rtc_stream_queue_wake(); exactly
  * one other thread calls rtc_stream_queue_deliver(). rtc_stream_queue_bytes() and _failed() may be
@@ -20,16 +20,18 @@ struct rtc_stream_queue *rtc_stream_queue_create(void);
 /* Frees the messages still queued. No thread may be using the queue. */
 void rtc_stream_queue_destroy(struct rtc_stream_queue *q);
 
-/* The input side: each call copies its message (strings and chunk bytes included) onto the queue
- * without blocking. A message that cannot be allocated is counted in rtc_stream_queue_failed(). */
-const struct rtc_raw_callbacks *rtc_stream_queue_input(struct rtc_stream_queue *q);
+/* The input side (ctx: the queue): each call copies its message (strings and chunk bytes included)
+ * onto the queue without blocking, except chunks read into its chunk_buffer, which are queued as
+ * they are. A message that cannot be allocated is counted in rtc_stream_queue_failed(). */
+const struct rtc_stream_ops *rtc_stream_queue_input(void);
 
 /* After a batch of input: wake the delivering thread if it waits. */
 void rtc_stream_queue_wake(struct rtc_stream_queue *q);
 
-/* Deliver every queued message to cb, in order, freeing each after its callback returns. When
+/* Deliver every queued message to ops(ctx), in order, freeing each after its callback returns. When
  * nothing is queued, wait up to timeout_ms for input. Returns the number of messages delivered. */
-size_t rtc_stream_queue_deliver(struct rtc_stream_queue *q, const struct rtc_raw_callbacks *cb, unsigned timeout_ms);
+size_t rtc_stream_queue_deliver(struct rtc_stream_queue *q, const struct rtc_stream_ops *ops, void *ctx,
+				unsigned timeout_ms);
 
 /* Bytes of messages queued and not yet delivered (approximate while the other thread runs). */
 size_t rtc_stream_queue_bytes(const struct rtc_stream_queue *q);

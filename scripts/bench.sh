@@ -3,6 +3,12 @@
 # Run the benchmarks from build dir $1 and print their tables.
 set -eu
 build=${1:-build}
-"$build/benchmarks/bench-span"
+"$build/benchmarks/bench-span" "$build/tools/ringtrace"
+echo
+"$build/benchmarks/bench-sharing"
 echo
 "$build/benchmarks/bench-consumer" "$build/tools/ringtrace"
+if [ -x "$build/tests/ws-driver" ]; then
+	echo
+	RT_WS_DRIVER="$build/tests/ws-driver" node "$(dirname "$0")/../benchmarks/bench-ws.mjs"
+fi

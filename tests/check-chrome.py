@@ -29,12 +29,15 @@ def main(path):
     spans = collections.defaultdict(list)
     asyncs = {}
     flows = {}
+    anchors = set()  # (ts, pid, tid, cat) of the slices flow events bind to
+    bindings = []  # (event index, flow id, ph, binding key)
     pids = set()
     thread_names = {}
     log_messages = []
     first = {}
     order_violations = 0
     last_any = 0
+    open_be = collections.defaultdict(list)  # B/E spans (the live stream's spans open at a client's arrival)
     for i, ev in enumerate(doc["traceEvents"]):
         ph = ev.get("ph")
         if not isinstance(ev.get("pid"), int) or not isinstance(ev.get("tid"), int):
@@ -55,8 +58,14 @@ def main(path):
             dur = ev.get("dur")
             if not isinstance(dur, (int, float)) or dur < 0:
                 fail("event %d: bad dur" % i)
-            if ev.get("cat") != "span":
-                fail("event %d: X without cat" % i)
+            if ev.get("cat") == "flow":
+                # The slice a flow event binds to (DevTools binds on equal ts, pid, tid, cat).
+                if dur != 0:
+                    fail("event %d: flow anchor with a duration" % i)
+                anchors.add((ts, ev["pid"], ev["tid"], "flow"))
+                continue
+            if ev.get("cat", "span") != "span":
+                fail("event %d: X span with cat %r" % (i, ev.get("cat")))
             end = ts + dur
             # Spans are written when they end: ends never go back on a thread.
             if end + 1e-9 < span_ends.get(key, 0):
@@ -70,6 +79,15 @@ def main(path):
                 if ev.get("args", {}).get(flag):
                     flags[flag] += 1
             continue
+        if ph == "s":
+            # A flow starts where its context was captured: written when it was adopted, later.
+            if not ev.get("cat") or "id" not in ev:
+                fail("event %d: flow without cat/id" % i)
+            if ev["id"] in flows:
+                fail("event %d: flow %r started twice" % (i, ev["id"]))
+            flows[ev["id"]] = None
+            bindings.append((i, ev["id"], ph, (ts, ev["pid"], ev["tid"], ev["cat"])))
+            continue
         # Every other phase is written in merged order: one timeline across threads and processes.
         if ts + 1e-9 < last_any:
             order_violations += 1
@@ -77,7 +95,24 @@ def main(path):
         if ts + 1e-9 < per_thread_last.get(key, 0):
             fail("event %d (%s): timestamp goes back on thread %r: %r < %r" % (i, ph, key, ts, per_thread_last[key]))
         per_thread_last[key] = ts
-        if ph in ("b", "e"):
+        if ph in ("B", "E"):
+            if ev.get("cat") != "span":
+                fail("event %d: %s without cat span" % (i, ph))
+            if ph == "B":
+                open_be[key].append((ts, ev["name"]))
+                continue
+            if not open_be[key]:
+                fail("event %d: E without a B on thread %r" % (i, key))
+            bts, bname = open_be[key].pop()
+            if bname != ev["name"]:
+                fail("event %d: E %r closes B %r" % (i, ev["name"], bname))
+            if ts + 1e-9 < span_ends.get(key, 0):
+                fail("event %d: span end goes back on thread %r" % (i, key))
+            span_ends[key] = ts
+            spans[key].append((bts, ts - bts, bname))
+            names[bname] += 1
+            counts["be_spans"] += 1
+        elif ph in ("b", "e"):
             if not ev.get("cat") or "id" not in ev:
                 fail("event %d: async event without cat/id" % i)
             k = (ev["cat"], ev["id"])
@@ -93,20 +128,16 @@ def main(path):
                 if ts + 1e-9 < asyncs[k][0]:
                     fail("event %d: async ends before it begins" % i)
                 asyncs[k] = (asyncs[k][0], asyncs[k][1], ts)
-        elif ph in ("s", "f"):
+        elif ph == "f":
             if not ev.get("cat") or "id" not in ev:
                 fail("event %d: flow without cat/id" % i)
             k = ev["id"]
-            if ph == "s":
-                if k in flows:
-                    fail("event %d: flow %r started twice" % (i, k))
-                flows[k] = None
-            else:
-                if k not in flows or flows[k] is not None:
-                    fail("event %d: flow end %r without a start" % (i, k))
-                if ev.get("bp") != "e":
-                    fail("event %d: flow end without bp:e" % i)
-                flows[k] = ts
+            if k not in flows or flows[k] is not None:
+                fail("event %d: flow end %r without a start" % (i, k))
+            if ev.get("bp") != "e":
+                fail("event %d: flow end without bp:e" % i)
+            flows[k] = ts
+            bindings.append((i, k, ph, (ts, ev["pid"], ev["tid"], ev["cat"])))
         elif ph == "i":
             if ev.get("s") not in ("t", "p", "g"):
                 fail("event %d: instant scope" % i)
@@ -118,12 +149,19 @@ def main(path):
                 counts["loss." + ev["args"]["reason"]] += 1
         else:
             fail("event %d: unexpected phase %r" % (i, ph))
+    for k, v in open_be.items():
+        if v:
+            fail("B %r on thread %r never ends" % (v[-1][1], k))
     for k, v in asyncs.items():
         if v[2] is None:
             fail("async %r never ends" % (k,))
     for k, v in flows.items():
         if v is None:
             fail("flow %r never ends" % (k,))
+    # Every flow event binds to a slice, or viewers draw nothing.
+    for i, k, ph, b in bindings:
+        if b not in anchors:
+            fail("event %d: flow %r (%s) binds to no slice at ts %r on %r/%r with cat %r" % (i, k, ph, b[0], b[1], b[2], b[3]))
     # X events nest per thread: sorted by (ts, -dur), each lies inside the enclosing one.
     for key, lst in spans.items():
         lst.sort(key=lambda s: (s[0], -s[1]))

@@ -110,20 +110,29 @@ void harness_drain(struct harness *h)
 			if (rtc_ring_reader_open(&h->t[s].r, name, (uint32_t)h->p.pid) < 0)
 				continue;
 			h->t[s].open = true;
+			memset(&h->t[s].cursor, 0, sizeof(h->t[s].cursor));
 			h->t[s].thread_number = info[i].thread_number;
 			h->t[s].slot = info[i].slot;
 		}
-		while ((ret = rtc_ring_reader_next(&h->t[s].r, &c)) > 0) {
-			h->gap_records += c.lost_before;
-			rtc_decoder_reset(&h->dec, c.data, c.len, c.base_ts);
+		while ((ret = rtc_ring_reader_next(&h->t[s].r, &c, NULL, NULL)) > 0) {
+			uint64_t lost;
+			bool decodable = rtc_chunk_start(&h->t[s].cursor, &h->dec, c.data, c.len, c.base_ts, c.continues,
+							 c.rec0, c.resume_rec0, &lost);
+
+			h->gap_records += lost;
+			if (!decodable) {
+				h->corrupt++;
+				continue;
+			}
 			while ((ret = rtc_decoder_next(&h->dec, &rec)) > 0)
-				append(h, &rec, h->t[s].thread_number);
+				if (h->dec.off > c.skip)
+					append(h, &rec, h->t[s].thread_number);
+			rtc_chunk_done(&h->t[s].cursor, &h->dec, ret);
 			if (ret < 0) {
 				h->corrupt++;
 				fprintf(stderr, "harness: thread %llu: undecodable record at offset %zu of a %zu-byte chunk\n",
 					(unsigned long long)h->t[s].thread_number, h->dec.off, c.len);
 			}
-			rtc_ring_reader_consumed(&h->t[s].r, h->dec.records, h->dec.ts);
 		}
 		if (ret < 0) {
 			h->corrupt++;

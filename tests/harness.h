@@ -35,6 +35,7 @@ struct harness {
 		uint64_t thread_number;
 		uint32_t slot;
 		struct rtc_ring_reader r;
+		struct rtc_chunk_cursor cursor;
 	} t[HARNESS_THREADS];
 	struct rec_copy *recs;
 	size_t n, cap;

@@ -38,6 +38,7 @@ struct drainer {
 		bool open;
 		uint64_t thread_number;
 		struct rtc_ring_reader r;
+		struct rtc_chunk_cursor cursor;
 	} *rings;
 	size_t nrings;
 	_Atomic uint64_t done;  /* threads drained to their end */
@@ -87,15 +88,26 @@ static int drain_slot(void *ctx, const struct rtc_thread_info *t)
 			return 0;
 		}
 		r->open = true;
+		memset(&r->cursor, 0, sizeof(r->cursor));
 		r->thread_number = t->thread_number;
 	}
-	while (rtc_ring_reader_next(&r->r, &c) > 0) {
-		rtc_decoder_reset(&d.dec, c.data, c.len, c.base_ts);
-		while (rtc_decoder_next(&d.dec, &rec) > 0) {
+	while (rtc_ring_reader_next(&r->r, &c, NULL, NULL) > 0) {
+		uint64_t lost;
+		int ret;
+
+		if (!rtc_chunk_start(&r->cursor, &d.dec, c.data, c.len, c.base_ts, c.continues, c.rec0, c.resume_rec0,
+				     &lost)) {
+			d.errors++;
+			continue;
+		}
+		while ((ret = rtc_decoder_next(&d.dec, &rec)) > 0) {
+			if (d.dec.off <= c.skip)
+				continue; /* delivered to an earlier reader */
 			d.spans += rec.kind == RT_REC_SPAN_BEGIN;
 			d.starts += rec.kind == RT_REC_THREAD_START;
 		}
-		rtc_ring_reader_consumed(&r->r, d.dec.records, d.dec.ts);
+		rtc_chunk_done(&r->cursor, &d.dec, ret);
+		d.errors += ret < 0;
 	}
 	/* Handed back only once the slot says finished too: until then the reader stays open (else the
 	 * thread would be found, and counted, a second time). */

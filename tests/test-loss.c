@@ -76,7 +76,7 @@ static void test_loss_is_exact(void **state)
 		 * that starts each sub-buffer): what it saw plus what it missed is the ring's count. */
 		for (size_t s = 0; s < HARNESS_THREADS; s++)
 			if (h.t[s].open && h.t[s].thread_number == tn)
-				index = h.t[s].r.records;
+				index = h.t[s].cursor.next_rec;
 		assert_int_equal(all + h.gap_records, index);
 		assert_true(begins + ends < 2 * SPANS + 2);
 		assert_true(2 * SPANS + 2 - (begins + ends) <= h.gap_records);

@@ -32,6 +32,7 @@ struct pair {
 	struct rt__ring_writer w;
 	struct rtc_ring_reader r;
 	struct rtc_decoder dec;
+	struct rtc_chunk_cursor cursor;
 	uint64_t ts;
 	uint64_t next_expected; /* value the reader expects next */
 	uint64_t seen, gaps, lost_reported;
@@ -88,25 +89,41 @@ static void drain(struct pair *p)
 	struct rtc_record rec;
 	int ret;
 
-	while ((ret = rtc_ring_reader_next(&p->r, &c)) > 0) {
-		rtc_decoder_reset(&p->dec, c.data, c.len, c.base_ts);
-		p->lost_reported += c.lost_before;
+	while ((ret = rtc_ring_reader_next(&p->r, &c, NULL, NULL)) > 0) {
+		uint64_t lost;
+
+		if (!rtc_chunk_start(&p->cursor, &p->dec, c.data, c.len, c.base_ts, c.continues, c.rec0, c.resume_rec0, &lost)) {
+			if (getenv("RT_TEST_DEBUG"))
+				fprintf(stderr, "undecodable continuation at pos %llu\n", (unsigned long long)p->r.pos);
+			p->corrupt++;
+			continue;
+		}
+		p->lost_reported += lost;
 		while ((ret = rtc_decoder_next(&p->dec, &rec)) > 0) {
 			if (rec.u.span_begin.name_id != p->next_expected) {
-				/* Overwrite mode: every jump is announced by the chunk's lost_before.
+				/* Overwrite mode: every jump is announced before the chunk (lost).
 				 * Discard mode: the ring never loses; drops happen before the write. */
 				if (rec.u.span_begin.name_id < p->next_expected ||
-				    (p->w.mode == RT_SHM_MODE_OVERWRITE && rec.u.span_begin.name_id - p->next_expected != c.lost_before))
+				    (p->w.mode == RT_SHM_MODE_OVERWRITE && rec.u.span_begin.name_id - p->next_expected != lost)) {
+					if (getenv("RT_TEST_DEBUG"))
+						fprintf(stderr, "jump: got %llu want %llu lost %llu continues %d rec0 %llu len %zu\n",
+							(unsigned long long)rec.u.span_begin.name_id,
+							(unsigned long long)p->next_expected, (unsigned long long)lost,
+							c.continues, (unsigned long long)c.rec0, c.len);
 					p->corrupt++;
+				}
 				p->gaps += rec.u.span_begin.name_id - p->next_expected;
-				c.lost_before = 0;
+				lost = 0;
 			}
 			p->next_expected = rec.u.span_begin.name_id + 1;
 			p->seen++;
 		}
-		if (ret < 0)
+		rtc_chunk_done(&p->cursor, &p->dec, ret);
+		if (ret < 0) {
+			if (getenv("RT_TEST_DEBUG"))
+				fprintf(stderr, "decode error\n");
 			p->corrupt++;
-		rtc_ring_reader_consumed(&p->r, p->dec.records, p->dec.ts);
+		}
 	}
 	if (ret < 0)
 		p->corrupt++;
@@ -188,7 +205,7 @@ static void test_corrupt_ring_is_refused(void **state)
 	put(&p, 1);
 	/* A commit position beyond anything written, and a sub-buffer that never opened. */
 	atomic_store(&p.w.hdr->commit_pos, 3 * (uint64_t)SB_SIZE + 10);
-	assert_int_equal(rtc_ring_reader_next(&p.r, &c), -RT_ECORRUPT);
+	assert_int_equal(rtc_ring_reader_next(&p.r, &c, NULL, NULL), -RT_ECORRUPT);
 	/* Bad geometry is refused at open. */
 	p.w.hdr->subbuf_size = 1000;
 	assert_int_equal(rtc_ring_reader_open(&r2, p.name, (uint32_t)getpid()), -RT_ECORRUPT);
@@ -245,7 +262,7 @@ static void test_truncated_segment_is_survived(void **state)
 	close(fd);
 	assert_int_equal(rtc_safe_load_acquire(&p.r.hdr->magic, &magic), -EFAULT);
 	assert_int_equal(rtc_safe_copy(&byte, p.r.data, 1), -EFAULT);
-	assert_int_equal(rtc_ring_reader_next(&p.r, &c) < 0 ? -EFAULT : 0, -EFAULT);
+	assert_int_equal(rtc_ring_reader_next(&p.r, &c, NULL, NULL) < 0 ? -EFAULT : 0, -EFAULT);
 	/* A second fault after the first is caught as well. */
 	assert_int_equal(rtc_safe_copy(&byte, p.r.data + 100, 1), -EFAULT);
 	rtc_ring_reader_close(&p.r);

@@ -45,15 +45,21 @@ static int read_ring(void *ctx, const struct rtc_thread_info *t)
 	struct rtc_ring_reader r;
 	struct rtc_ring_chunk c;
 	struct rtc_decoder d;
+	struct rtc_chunk_cursor cc = { 0 };
 	struct rtc_record rec;
 
 	if (t->state == RT_SHM_THREAD_DRAINED || rtc_ring_reader_open(&r, t->ring_name, (uint32_t)s->p->pid) < 0)
 		return 0;
-	while (rtc_ring_reader_next(&r, &c) > 0) {
-		rtc_decoder_reset(&d, c.data, c.len, c.base_ts);
-		while (rtc_decoder_next(&d, &rec) > 0)
-			s->begins += rec.kind == RT_REC_SPAN_BEGIN;
-		rtc_ring_reader_consumed(&r, d.records, d.ts);
+	while (rtc_ring_reader_next(&r, &c, NULL, NULL) > 0) {
+		uint64_t lost;
+		int ret;
+
+		if (!rtc_chunk_start(&cc, &d, c.data, c.len, c.base_ts, c.continues, c.rec0, c.resume_rec0, &lost))
+			continue;
+		while ((ret = rtc_decoder_next(&d, &rec)) > 0)
+			if (d.off > c.skip)
+				s->begins += rec.kind == RT_REC_SPAN_BEGIN;
+		rtc_chunk_done(&cc, &d, ret);
 	}
 	rtc_ring_reader_close(&r);
 	s->threads++;

@@ -33,7 +33,7 @@ static void check(struct seen *s, uint64_t seq)
 	s->next = seq + 1;
 }
 
-static void got_process(void *ctx, const struct rtc_raw_process *p)
+static void got_process(void *ctx, const struct rtc_stream_process *p)
 {
 	struct seen *s = ctx;
 
@@ -67,7 +67,7 @@ static void got_calib(void *ctx, uint32_t proc, const struct rt_shm_calib_point 
 	s->calibs++;
 }
 
-static void got_thread(void *ctx, const struct rtc_raw_thread *t)
+static void got_thread(void *ctx, const struct rtc_stream_thread *t)
 {
 	struct seen *s = ctx;
 
@@ -77,10 +77,13 @@ static void got_thread(void *ctx, const struct rtc_raw_thread *t)
 	s->threads++;
 }
 
-static void got_chunk(void *ctx, uint32_t thread, uint64_t base_ts, uint64_t lost_before, uint64_t lost_first_ts,
-		      const uint8_t *data, size_t len)
+static void got_chunk(void *ctx, const struct rtc_stream_chunk *c)
 {
 	struct seen *s = ctx;
+	uint32_t thread = c->thread;
+	uint64_t base_ts = c->base_ts, lost_before = c->lost_before, lost_first_ts = c->lost_first_ts;
+	const uint8_t *data = c->data;
+	size_t len = c->len;
 
 	check(s, base_ts);
 	/* The sender reuses one buffer: what arrives must be the bytes as they were when sent. */
@@ -121,57 +124,64 @@ static void got_end(void *ctx, uint64_t ns)
 	s->ends++;
 }
 
-/* Message seq of kind seq % 8, in the sender's one reused buffer. */
-static void send(const struct rtc_raw_callbacks *in, uint64_t seq, uint8_t *buf)
+/* Message seq of kind seq % 8, in the sender's one reused buffer (every other chunk read straight
+ * into the queue's own buffer instead, as the drain does). */
+static void send(struct rtc_stream_queue *q, uint64_t seq, uint8_t *buf)
 {
+	const struct rtc_stream_ops *in = rtc_stream_queue_input();
+
 	char text[32];
 
 	switch (seq % 8) {
 	case 0: {
-		struct rtc_raw_process p = { .index = 0, .pid = 4242, .name = text, .start_mono_ns = seq };
+		struct rtc_stream_process p = { .index = 0, .pid = 4242, .name = text, .start_mono_ns = seq };
 
 		snprintf(text, sizeof(text), "proc-name");
-		in->process(in->ctx, &p);
+		in->process(q, &p);
 		memset(text, 'x', sizeof(text) - 1); /* the queue must have copied it */
 		break;
 	}
 	case 1:
 		snprintf(text, sizeof(text), "name-%u", (unsigned)seq);
-		in->name(in->ctx, 0, (uint32_t)seq, text, strlen(text));
+		in->name(q, 0, (uint32_t)seq, text, strlen(text));
 		memset(text, 'x', sizeof(text) - 1);
 		break;
 	case 2: {
 		struct rt_shm_calib_point pt = { .tsc = seq * 7, .mono_ns = seq * 3, .seq = seq };
 
-		in->calib(in->ctx, 0, &pt);
+		in->calib(q, 0, &pt);
 		break;
 	}
 	case 3: {
-		struct rtc_raw_thread t = { .thread_number = seq, .name = text };
+		struct rtc_stream_thread t = { .thread_number = seq, .name = text };
 
 		snprintf(text, sizeof(text), "worker");
-		in->thread(in->ctx, &t);
+		in->thread(q, &t);
 		memset(text, 'x', sizeof(text) - 1);
 		break;
 	}
 	case 4:
 	case 5: {
 		size_t len = seq % 3000;
+		uint8_t *dst = seq % 8 == 5 ? in->chunk_buffer(q, len) : buf;
+		struct rtc_stream_chunk c = { .thread = (uint32_t)(seq % 7), .base_ts = seq, .lost_before = seq / 2,
+					      .lost_first_ts = seq + 1, .data = dst, .len = len };
 
 		for (size_t i = 0; i < len; i++)
-			buf[i] = (uint8_t)(seq + i);
-		in->chunk(in->ctx, (uint32_t)(seq % 7), seq, seq / 2, seq + 1, buf, len);
-		memset(buf, 0xee, len);
+			dst[i] = (uint8_t)(seq + i);
+		in->chunk(q, &c);
+		if (dst == buf)
+			memset(buf, 0xee, len);
 		break;
 	}
 	case 6:
-		in->watermark(in->ctx, seq);
+		in->watermark(q, seq);
 		break;
 	default:
 		if (seq % 16 == 7)
-			in->thread_done(in->ctx, 3, seq, seq / 4);
+			in->thread_done(q, 3, seq, seq / 4);
 		else
-			in->end(in->ctx, seq);
+			in->end(q, seq);
 		break;
 	}
 }
@@ -184,11 +194,10 @@ struct sender {
 static void *sender_main(void *arg)
 {
 	struct sender *s = arg;
-	const struct rtc_raw_callbacks *in = rtc_stream_queue_input(s->q);
 	static uint8_t buf[4096];
 
 	for (uint64_t seq = 0; seq < MESSAGES; seq++) {
-		send(in, seq, buf);
+		send(s->q, seq, buf);
 		if (seq % 64 == 0)
 			rtc_stream_queue_wake(s->q);
 	}
@@ -198,17 +207,21 @@ static void *sender_main(void *arg)
 	return NULL;
 }
 
-static struct rtc_raw_callbacks receiver(struct seen *s)
-{
-	return (struct rtc_raw_callbacks){ got_process, got_name,     got_calib, got_thread, got_chunk,
-					   got_watermark, got_done, got_end,   s };
-}
+static const struct rtc_stream_ops receiver = {
+	.process = got_process,
+	.name = got_name,
+	.calib = got_calib,
+	.thread = got_thread,
+	.chunk = got_chunk,
+	.watermark = got_watermark,
+	.thread_done = got_done,
+	.end = got_end,
+};
 
 static void test_order_and_copies_across_threads(void **state)
 {
 	struct sender snd = { .q = rtc_stream_queue_create() };
 	struct seen seen = { 0 };
-	struct rtc_raw_callbacks cb = receiver(&seen);
 	pthread_t t;
 	uint64_t delivered = 0;
 
@@ -218,7 +231,7 @@ static void test_order_and_copies_across_threads(void **state)
 	for (;;) {
 		int done = atomic_load_explicit(&snd.done, memory_order_acquire);
 
-		delivered += rtc_stream_queue_deliver(snd.q, &cb, done ? 0 : 50);
+		delivered += rtc_stream_queue_deliver(snd.q, &receiver, &seen, done ? 0 : 50);
 		if (done)
 			break;
 	}
@@ -249,10 +262,8 @@ struct late {
 static void *late_sender(void *arg)
 {
 	struct late *l = arg;
-	const struct rtc_raw_callbacks *in = rtc_stream_queue_input(l->q);
-
 	usleep(100000);
-	in->watermark(in->ctx, 0);
+	rtc_stream_queue_input()->watermark(l->q, 0);
 	rtc_stream_queue_wake(l->q);
 	return NULL;
 }
@@ -263,17 +274,16 @@ static void test_wait_and_wake(void **state)
 {
 	struct late l = { rtc_stream_queue_create() };
 	struct seen seen = { 0 };
-	struct rtc_raw_callbacks cb = receiver(&seen);
 	pthread_t t;
 	double t0;
 
 	(void)state;
 	assert_non_null(l.q);
-	assert_int_equal(rtc_stream_queue_deliver(l.q, &cb, 20), 0);
+	assert_int_equal(rtc_stream_queue_deliver(l.q, &receiver, &seen, 20), 0);
 	assert_int_equal(pthread_create(&t, NULL, late_sender, &l), 0);
 	t0 = now_s();
 	/* 20 s: a lost wake-up would show as a delivery only at the timeout. */
-	while (rtc_stream_queue_deliver(l.q, &cb, 20000) == 0)
+	while (rtc_stream_queue_deliver(l.q, &receiver, &seen, 20000) == 0)
 		;
 	assert_true(now_s() - t0 < 10.0);
 	pthread_join(t, NULL);
@@ -293,7 +303,7 @@ static void test_destroy_with_messages_queued(void **state)
 	(void)state;
 	assert_non_null(q);
 	for (uint64_t seq = 0; seq < 100; seq++) {
-		send(rtc_stream_queue_input(q), seq, buf);
+		send(q, seq, buf);
 		if (seq % 8 == 4 || seq % 8 == 5)
 			payload += seq % 3000;
 	}

@@ -90,12 +90,16 @@ void rt__config_from_env(struct rt__config *cfg)
 		cfg->ring_size = cfg->sb_count * MIN_SUBBUF_SIZE;
 	if (cfg->ring_size / cfg->sb_count > RT_SHM_SUBBUF_SIZE_MAX)
 		cfg->sb_count = cfg->ring_size / RT_SHM_SUBBUF_SIZE_MAX;
+	/* Open spans are tracked by default, so a consumer that attaches late sees what the threads
+	 * are in: with the coarse clock (a few ns per span); `1` uses the process clock, `0` turns
+	 * tracking off. */
 	if (cfg->mode == RT_SHM_MODE_OVERWRITE)
 		cfg->idle_active = RT_SHM_ACTIVE_ON;
-	else if (env_is("RINGTRACE_TRACK_SPANS", "1"))
-		cfg->idle_active = RT_SHM_ACTIVE_TRACK;
-	else
+	else if (env_is("RINGTRACE_TRACK_SPANS", "0"))
 		cfg->idle_active = RT_SHM_ACTIVE_OFF;
+	else
+		cfg->idle_active = RT_SHM_ACTIVE_TRACK;
+	cfg->track_tsc = env_is("RINGTRACE_TRACK_SPANS", "1");
 	cfg->task_slots = tasks ? floor_pow2(tasks) : DEFAULT_TASK_SLOTS;
 	if (cfg->task_slots < RT_SHM_TASK_PROBES)
 		cfg->task_slots = RT_SHM_TASK_PROBES;

@@ -13,6 +13,8 @@ struct rt__config {
 	uint32_t ring_size;   /* bytes per thread ring */
 	uint32_t sb_count;
 	uint32_t idle_active; /* enum rt_shm_active with no consumer */
+	bool track_tsc;       /* RINGTRACE_TRACK_SPANS=1: idle begin times from the process clock,
+	                       * not the coarse clock */
 	uint32_t clock;       /* enum rt_shm_clock */
 	uint32_t task_slots;  /* shared task table size (power of two) */
 	uint32_t keep_dead;   /* overwrite mode: dead processes' segments kept for post-mortem reading */

@@ -18,6 +18,7 @@
 
 #include "clock.h"
 #include "engine-loader.h"
+#include "idle-clock.h"
 #include "names.h"
 #include "reclaim.h"
 #include "shm.h"
@@ -137,6 +138,7 @@ static void fill_header(struct rt_shm_control *ctl, const struct layout *l, pid_
 	ctl->threads_capacity = THREADS_CAPACITY;
 	ctl->calib_offset = (uint32_t)l->calib;
 	ctl->calib_capacity = RT_SHM_CALIB_MAX;
+	ctl->coarse_res_ns = rt__idle_clock_res_ns();
 	ctl->tasks_offset = (uint32_t)l->tasks;
 	ctl->tasks_capacity = cfg->task_slots;
 	ctl->dir_ext_offset = (uint32_t)l->exts;

@@ -5,9 +5,9 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
-#include <time.h>
 
 #include "clock.h"
+#include "idle-clock.h"
 #include "process.h"
 
 static struct rt_shm_task_slot *table(struct rt_shm_control *ctl, uint32_t *mask)
@@ -16,14 +16,6 @@ static struct rt_shm_task_slot *table(struct rt_shm_control *ctl, uint32_t *mask
 		return NULL;
 	*mask = ctl->tasks_capacity - 1;
 	return (struct rt_shm_task_slot *)((char *)ctl + ctl->tasks_offset);
-}
-
-static uint64_t coarse_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 uint64_t rt__tasks_add(uint64_t parent, uint32_t name_id)
@@ -52,11 +44,13 @@ uint64_t rt__tasks_add(uint64_t parent, uint32_t name_id)
 		/* Seqlock writer: BUSY is visible before any field changes; pairs with the acquire fence a
 		 * reader issues before re-reading the id word (rt__tasks_get(), the consumer). */
 		atomic_thread_fence(memory_order_release);
-		/* Relaxed: only decides which clock to read. */
-		if (atomic_load_explicit(&ctl->active, memory_order_relaxed) != RT_SHM_ACTIVE_OFF) {
+		/* The clock a span begun now would get (api.c): the process clock while recording
+		 * or with RINGTRACE_TRACK_SPANS=1, else the idle clock, flagged. Relaxed: only decides
+		 * which clock to read. */
+		if (atomic_load_explicit(&ctl->active, memory_order_relaxed) == RT_SHM_ACTIVE_ON || rt__proc.cfg.track_tsc) {
 			ts = rt__now();
 		} else {
-			ts = coarse_ns();
+			ts = rt__idle_now();
 			flags = RT_SHM_TASK_COARSE;
 		}
 		atomic_store_explicit(&s->parent, parent, memory_order_relaxed);

@@ -19,8 +19,8 @@ struct rt__task_info {
 	bool ended;
 };
 
-/* New task: returns its id (never 0). Its begin time is the process clock while anything records
- * or tracks, else CLOCK_MONOTONIC_COARSE (flagged). */
+/* New task: returns its id (never 0). Its begin time is the process clock while recording (or with
+ * RINGTRACE_TRACK_SPANS=1), else the idle clock's CLOCK_MONOTONIC time (flagged), as for spans. */
 uint64_t rt__tasks_add(uint64_t parent, uint32_t name_id);
 
 /* Look a task up; false when unknown (never begun, or its slot was reused after it ended). */

@@ -52,6 +52,10 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free");
 #define RT_SHM_DIR_NAME_FMT "/%s.%u.%u.d%u.x%016" PRIx64                  /* ..., extension, salt */
 #define RT_SHM_MARKER_NAME_FMT "/%s.%u.session"                           /* prefix, uid */
 #define RT_SHM_NAME_MAX 128 /* buffer size that holds any of the names above */
+/* Deprecated (ABI 1.1 names, default prefix only): use the *_NAME_FMT formats with the prefix
+ * (rtc_shm_prefix()), or rtc_segments_find_pid() / rtc_producer_open_pid(). */
+#define RT_SHM_CONTROL_FMT "/" RT_SHM_PREFIX ".%u.%u"
+#define RT_SHM_RING_FMT "/" RT_SHM_PREFIX ".%u.%u.t%" PRIu64
 
 /* Recording sessions (docs/format.md section 5.1): RINGTRACE_SESSION=<consumer pid>:<token hex>,
  * set by a launching consumer and inherited by every descendant; the marker file holds the same
@@ -145,7 +149,7 @@ struct rt_shm_task_slot {
 	_Atomic uint64_t id;       /* 0 empty; RT_SHM_TASK_BUSY being filled; the task id, with
 	                            * RT_SHM_TASK_ENDED once it ended (the slot may then be reused) */
 	_Atomic uint64_t parent;   /* parent task id, 0 none */
-	_Atomic uint64_t begin_ts; /* the process clock, or CLOCK_MONOTONIC_COARSE ns (TASK_COARSE) */
+	_Atomic uint64_t begin_ts; /* the process clock, or idle-clock CLOCK_MONOTONIC ns (TASK_COARSE) */
 	_Atomic uint32_t name_id;
 	_Atomic uint32_t flags;    /* enum rt_shm_task_flags */
 };
@@ -155,7 +159,8 @@ struct rt_shm_task_slot {
 #define RT_SHM_TASK_PROBES 8
 
 enum rt_shm_task_flags {
-	RT_SHM_TASK_COARSE = 1u << 0, /* begin_ts is CLOCK_MONOTONIC_COARSE ns (nothing recorded) */
+	RT_SHM_TASK_COARSE = 1u << 0, /* begin_ts is CLOCK_MONOTONIC ns of the idle clock, as for
+	                               * RT_SHM_STACK_COARSE (at most coarse_res_ns early) */
 };
 
 /* A thread directory extension segment (ABI 1.2), RT_SHM_DIR_NAME_FMT: `capacity` more slots. */
@@ -203,7 +208,7 @@ struct rt_shm_control {
 	uint32_t threads_capacity;
 	uint32_t calib_offset; /* struct rt_shm_calib_point[RT_SHM_CALIB_MAX] */
 	uint32_t calib_capacity;
-	uint32_t reserved1;
+	uint32_t coarse_res_ns; /* ABI 1.2: resolution of RT_SHM_STACK_COARSE begin times (0: unknown) */
 	uint64_t start_real_ns;
 	uint64_t start_mono_ns;
 	char process_name[RT_SHM_PROCESS_NAME_LEN];

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <ringtrace/error.h>
 #include <ringtrace/version.h>
 
 #ifdef __cplusplus
@@ -15,23 +16,6 @@ extern "C" {
 #endif
 
 #define RT_API __attribute__((visibility("default")))
-
-/**
- * \defgroup rt_errors Errors
- * Functions returning int return 0 or a negative errno value; ringtrace's own codes start at 1024.
- */
-enum rt_error {
-	RT_EBADMAGIC = 1024, /**< segment is not a ringtrace segment */
-	RT_EABI = 1025,      /**< segment ABI version not supported */
-	RT_ECORRUPT = 1026,  /**< segment content is inconsistent */
-	RT_EBUSY_CONSUMER = 1027, /**< another consumer is attached */
-	RT_EGONE = 1028,     /**< the producer process is gone */
-	RT_ELIMIT = 1029,    /**< segment claims more than a documented limit allows (\since 0.2) */
-};
-
-/** Describe an error code (negative errno or -enum rt_error). Thread-safe, async-signal-safe.
- *  \since 0.1 */
-RT_API const char *rt_strerror(int err);
 
 /** A task: a unit of work that may span threads. A small value; copy it freely.
  *  The id is process-unique and never 0 for a real task. */
@@ -52,7 +36,8 @@ struct rt_context {
 struct rt__fast {
 	uint32_t depth;   /* open spans of this thread, tracked or not */
 	uint32_t pad;
-	uint64_t tracked; /* bit d-1 set: span at depth d is tracked by the library */
+	uint64_t tracked; /* bit d-1 set: span at depth d is tracked by the library (bits at and
+	                   * above `depth` are clear: an end clears its span's bit) */
 };
 
 /* Points at the traced process's `active` word in shared memory (enum rt_shm_active): nonzero
@@ -113,17 +98,14 @@ RT_API uint32_t rt_name_intern(const char *name);
  */
 RT_API void rt_span_begin(const char *name);
 /* The depth is claimed before anything else, so a signal handler's balanced spans in between
- * use the next index and leave this one alone. */
+ * use the next index and leave this one alone. The span's tracked bit is already clear. */
 #define rt_span_begin(name)                                                          \
 	do {                                                                         \
 		struct rt__fast *rt__f = &rt__fast_v1;                               \
-		uint32_t rt__d = rt__f->depth;                                       \
-		rt__f->depth = rt__d + 1;                                            \
+		rt__f->depth = rt__f->depth + 1;                                     \
 		__atomic_signal_fence(__ATOMIC_SEQ_CST);                             \
 		if (rt__on())                                                        \
 			rt__span_begin_id(RT__NAME_ID(name));                        \
-		else if (rt__d < 64)                                                 \
-			rt__f->tracked &= ~(1ull << rt__d);                          \
 	} while (0)
 
 /**
@@ -136,18 +118,22 @@ static inline void rt__span_end_inline(void)
 {
 	struct rt__fast *f = &rt__fast_v1;
 	uint32_t d = f->depth;
-	int tracked;
+	uint64_t bit;
 
 	if (__builtin_expect(d == 0, 0)) {
 		rt__span_end_misuse();
 		return;
 	}
-	/* Read the bit before giving the depth back: a handler may reuse the index after. */
-	tracked = d <= 64 && ((f->tracked >> (d - 1)) & 1);
+	bit = d <= 64 ? 1ull << (d - 1) : 0;
+	if (__builtin_expect((f->tracked & bit) == 0, 1)) {
+		f->depth = d - 1;
+		return;
+	}
+	/* Clear the bit before giving the depth back: a handler may reuse the index after. */
+	f->tracked &= ~bit;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	f->depth = d - 1;
-	if (tracked)
-		rt__span_end_tracked();
+	rt__span_end_tracked();
 }
 #define rt_span_end() rt__span_end_inline()
 

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+/* Name table: the dense part grows only while the ids stay close to the number of names held. */
+#include "name-table.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Ids below this bound, or below twice the names held, go to the dense array. */
+#define DENSE_SLACK 1024u
+
+void rtc_name_table_init(struct rtc_name_table *t)
+{
+	memset(t, 0, sizeof(*t));
+}
+
+void rtc_name_table_fini(struct rtc_name_table *t)
+{
+	for (uint32_t i = 0; i < t->dense_cap; i++)
+		free((char *)t->dense[i].s);
+	for (uint32_t i = 0; i < t->sparse_cap; i++)
+		free((char *)t->sparse[i].n.s);
+	free(t->dense);
+	free(t->sparse);
+	memset(t, 0, sizeof(*t));
+}
+
+static uint32_t hash(uint32_t id)
+{
+	return id * 2654435761u;
+}
+
+static int sparse_grow(struct rtc_name_table *t)
+{
+	uint32_t cap = t->sparse_cap ? t->sparse_cap * 2 : 64;
+	__typeof__(t->sparse) n = calloc(cap, sizeof(*n));
+
+	if (!n)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < t->sparse_cap; i++) {
+		uint32_t j;
+
+		if (!t->sparse[i].n.s)
+			continue;
+		for (j = hash(t->sparse[i].id) & (cap - 1); n[j].n.s; j = (j + 1) & (cap - 1))
+			;
+		n[j] = t->sparse[i];
+	}
+	free(t->sparse);
+	t->sparse = n;
+	t->sparse_cap = cap;
+	return 0;
+}
+
+static struct rtc_name *slot(struct rtc_name_table *t, uint32_t id, bool create)
+{
+	if (id < t->dense_cap)
+		return &t->dense[id];
+	if (create && id < 2 * t->count + DENSE_SLACK) {
+		uint32_t cap = t->dense_cap ? t->dense_cap : 64;
+		struct rtc_name *n;
+
+		while (cap <= id)
+			cap *= 2;
+		n = realloc(t->dense, cap * sizeof(*n));
+		if (!n)
+			return NULL;
+		memset(n + t->dense_cap, 0, (cap - t->dense_cap) * sizeof(*n));
+		t->dense = n;
+		t->dense_cap = cap;
+		return &t->dense[id];
+	}
+	if (t->sparse_cap) {
+		for (uint32_t j = hash(id) & (t->sparse_cap - 1);; j = (j + 1) & (t->sparse_cap - 1)) {
+			if (!t->sparse[j].n.s)
+				break;
+			if (t->sparse[j].id == id)
+				return &t->sparse[j].n;
+		}
+	}
+	if (!create)
+		return NULL;
+	if ((t->sparse_count + 1) * 2 > t->sparse_cap && sparse_grow(t) < 0)
+		return NULL;
+	for (uint32_t j = hash(id) & (t->sparse_cap - 1);; j = (j + 1) & (t->sparse_cap - 1)) {
+		if (!t->sparse[j].n.s) {
+			t->sparse[j].id = id;
+			t->sparse_count++;
+			return &t->sparse[j].n;
+		}
+	}
+}
+
+int rtc_name_table_set(struct rtc_name_table *t, uint32_t id, const char *s, size_t len)
+{
+	char *copy = malloc(len + 1);
+	struct rtc_name *n;
+
+	if (!copy)
+		return -ENOMEM;
+	n = slot(t, id, true);
+	if (!n) {
+		free(copy);
+		return -ENOMEM;
+	}
+	memcpy(copy, s, len);
+	copy[len] = 0;
+	if (n->s)
+		free((char *)n->s);
+	else
+		t->count++;
+	n->s = copy;
+	n->len = (uint32_t)len;
+	return 0;
+}
+
+const struct rtc_name *rtc_name_table_get(const struct rtc_name_table *t, uint32_t id)
+{
+	const struct rtc_name *n = slot((struct rtc_name_table *)t, id, false);
+
+	return n && n->s ? n : NULL;
+}

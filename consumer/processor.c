@@ -1,0 +1,586 @@
+/* SPDX-License-Identifier: MIT */
+/* Stream processing: per-process names and clocks, per-thread decoding with continuation across
+ * chunks, the watermark merge, rebuild, and the summary. */
+#include "processor.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ringtrace/ringtrace.h>
+
+#include "clockmap.h"
+#include "merge.h"
+#include "name-table.h"
+#include "rawfile.h"
+#include "rebuild.h"
+#include "record.h"
+
+struct pproc {
+	uint32_t pid;
+	bool declared;
+	struct rtc_clockmap clock;
+	struct rtc_name_table names;
+	struct rtc_process_loss loss;
+	uint64_t coarse_resolution_ns;
+	char name[RT_SHM_PROCESS_NAME_LEN + 1];
+};
+
+struct pthread_ {
+	uint32_t proc;
+	bool declared;
+	bool finished; /* its thread_done came: no more records */
+	bool notified; /* rebuild was told */
+	struct rtc_chunk_cursor cursor;
+	uint64_t last_ns; /* newest decoded record on our timeline */
+	uint64_t unreported_lost;
+};
+
+struct rtc_processor {
+	struct rtc_pipeline *pipe;
+	FILE *log;
+	struct pproc **procs;
+	uint32_t nprocs, procs_cap;
+	struct pthread_ *threads;
+	uint32_t nthreads, threads_cap;
+	struct rtc_merge *merge;
+	struct rtc_rebuild *rb;
+	void (*pause)(void *ctx);
+	void *pause_ctx;
+	uint64_t end_ns;
+	bool ended;
+	bool tsc, any_clock;
+	bool no_decode;
+	uint64_t coarse_resolution_ns;
+	uint64_t corrupt_chunks;
+	uint64_t gaps;
+	_Atomic uint64_t records; /* relaxed: a gauge */
+	uint64_t bytes;
+	struct rtc_process_loss *loss_out;
+};
+
+static void say(struct rtc_processor *pr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(struct rtc_processor *pr, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("ringtrace: ", pr->log);
+	va_start(ap, fmt);
+	vfprintf(pr->log, fmt, ap);
+	va_end(ap);
+	fputc('\n', pr->log);
+}
+
+static const char *name_of(void *ctx, uint32_t proc, uint32_t id, uint32_t *len)
+{
+	struct rtc_processor *pr = ctx;
+	const struct rtc_name *n = proc < pr->nprocs && pr->procs[proc] ? rtc_name_table_get(&pr->procs[proc]->names, id)
+									: NULL;
+
+	if (!n) {
+		*len = 9;
+		return "<unknown>";
+	}
+	*len = n->len;
+	return n->s;
+}
+
+static void emit(void *ctx, const struct rtc_out *o)
+{
+	struct rtc_processor *pr = ctx;
+
+	rtc_pipeline_event(pr->pipe, o);
+}
+
+struct rtc_processor *rtc_processor_create(struct rtc_pipeline *p, FILE *log)
+{
+	struct rtc_processor *pr = calloc(1, sizeof(*pr));
+
+	if (!pr)
+		return NULL;
+	pr->pipe = p;
+	pr->log = log ? log : stderr;
+	pr->merge = rtc_merge_create();
+	pr->rb = rtc_rebuild_create(name_of, pr, emit, pr);
+	if (!pr->merge || !pr->rb) {
+		rtc_processor_destroy(pr);
+		errno = ENOMEM;
+		return NULL;
+	}
+	rtc_pipeline_set_snapshot(p, NULL, NULL);
+	return pr;
+}
+
+void rtc_processor_destroy(struct rtc_processor *pr)
+{
+	if (!pr)
+		return;
+	for (uint32_t i = 0; i < pr->nprocs; i++) {
+		if (!pr->procs[i])
+			continue;
+		rtc_name_table_fini(&pr->procs[i]->names);
+		free(pr->procs[i]);
+	}
+	free(pr->procs);
+	free(pr->threads);
+	free(pr->loss_out);
+	rtc_merge_destroy(pr->merge);
+	rtc_rebuild_destroy(pr->rb);
+	free(pr);
+}
+
+static void snapshot(void *ctx, const struct rtc_sink *sink)
+{
+	struct rtc_processor *pr = ctx;
+
+	if (sink->ops->event)
+		rtc_rebuild_snapshot(pr->rb, rtc_merge_emitted_ts(pr->merge), sink->ops->event, sink->ctx);
+}
+
+void rtc_processor_begin(struct rtc_processor *pr, const struct rtc_trace_info *info)
+{
+	rtc_pipeline_set_snapshot(pr->pipe, snapshot, pr);
+	rtc_pipeline_begin(pr->pipe, info);
+}
+
+void rtc_processor_set_decode(struct rtc_processor *pr, bool decode)
+{
+	pr->no_decode = !decode;
+}
+
+void rtc_processor_set_pause(struct rtc_processor *pr, void (*pause)(void *ctx), void *ctx)
+{
+	pr->pause = pause;
+	pr->pause_ctx = ctx;
+}
+
+/* ---- processes and threads ---- */
+
+static struct pproc *proc_at(struct rtc_processor *pr, uint32_t index, bool create)
+{
+	if (index >= pr->nprocs) {
+		uint32_t cap = pr->procs_cap ? pr->procs_cap : 8;
+		struct pproc **n;
+
+		/* Process indices are dense (the stream checks): the array is as large as the
+		 * processes actually seen. */
+		if (!create || index > pr->nprocs || index >= RTC_RAW_MAX_PROCESSES)
+			return NULL;
+		if (index >= pr->procs_cap) {
+			while (cap <= index)
+				cap *= 2;
+			n = realloc(pr->procs, cap * sizeof(*n));
+			if (!n)
+				return NULL;
+			memset(n + pr->procs_cap, 0, (cap - pr->procs_cap) * sizeof(*n));
+			pr->procs = n;
+			pr->procs_cap = cap;
+		}
+		pr->nprocs = index + 1;
+	}
+	if (!pr->procs[index] && create) {
+		pr->procs[index] = calloc(1, sizeof(struct pproc));
+		if (pr->procs[index])
+			rtc_name_table_init(&pr->procs[index]->names);
+	}
+	return pr->procs[index];
+}
+
+static void on_process(void *ctx, const struct rtc_stream_process *sp)
+{
+	struct rtc_processor *pr = ctx;
+	struct pproc *p = proc_at(pr, sp->index, true);
+
+	if (!p)
+		return;
+	p->pid = sp->pid;
+	p->declared = true;
+	p->loss.pid = sp->pid;
+	p->coarse_resolution_ns = sp->coarse_resolution_ns;
+	if (sp->coarse_resolution_ns > pr->coarse_resolution_ns)
+		pr->coarse_resolution_ns = sp->coarse_resolution_ns;
+	snprintf(p->name, sizeof(p->name), "%s", sp->name);
+	rtc_clockmap_init(&p->clock, sp->clock);
+	pr->tsc |= sp->clock == RT_SHM_CLOCK_TSC;
+	pr->any_clock = true;
+	rtc_rebuild_process(pr->rb, sp->index, sp->pid, p->name, sp->parent_pid);
+}
+
+static void on_name(void *ctx, uint32_t proc, uint32_t id, const char *s, size_t len)
+{
+	struct rtc_processor *pr = ctx;
+	struct pproc *p = proc_at(pr, proc, false);
+
+	if (p)
+		rtc_name_table_set(&p->names, id, s, len);
+}
+
+static void on_calib(void *ctx, uint32_t proc, const struct rt_shm_calib_point *pt)
+{
+	struct rtc_processor *pr = ctx;
+	struct pproc *p = proc_at(pr, proc, false);
+
+	if (p)
+		rtc_clockmap_add(&p->clock, pt, 1);
+}
+
+static void on_thread(void *ctx, const struct rtc_stream_thread *st)
+{
+	struct rtc_processor *pr = ctx;
+	struct pproc *p = proc_at(pr, st->proc, false);
+	struct rtc_thread_meta meta;
+
+	/* Thread indices are dense too (the stream checks). */
+	if (!p || st->index > pr->nthreads || st->index >= RTC_RAW_MAX_THREADS)
+		return;
+	if (st->index >= pr->threads_cap) {
+		uint32_t cap = pr->threads_cap ? pr->threads_cap * 2 : 64;
+		struct pthread_ *n = realloc(pr->threads, cap * sizeof(*n));
+
+		if (!n)
+			return;
+		memset(n + pr->threads_cap, 0, (cap - pr->threads_cap) * sizeof(*n));
+		pr->threads = n;
+		pr->threads_cap = cap;
+	}
+	if (rtc_merge_thread(pr->merge, st->index, st->proc) < 0)
+		return;
+	if (st->index == pr->nthreads)
+		pr->nthreads++;
+	memset(&pr->threads[st->index], 0, sizeof(pr->threads[0]));
+	pr->threads[st->index].proc = st->proc;
+	pr->threads[st->index].declared = true;
+	meta = (struct rtc_thread_meta){ .pid = p->pid, .tid = st->tid, .thread_number = st->thread_number,
+					 .proc = st->proc, .attach_ts = st->attach_ts };
+	rtc_rebuild_thread(pr->rb, st->index, &meta, st->name);
+}
+
+static struct pthread_ *thread_at(struct rtc_processor *pr, uint32_t index)
+{
+	return index < pr->nthreads && pr->threads[index].declared ? &pr->threads[index] : NULL;
+}
+
+/* ---- decoding ---- */
+
+/* Strings and STACK entries outlive the chunk they were decoded from: the event owns copies. */
+static void own_payload(struct rtc_event *ev, const struct rtc_record *rec, struct pproc *p)
+{
+	struct rt_rec_str *s = rec->kind == RT_REC_THREAD_NAME    ? &ev->u.thread_name.name
+			       : rec->kind == RT_REC_LOG          ? &ev->u.log.message
+			       : rec->kind == RT_REC_THREAD_START ? &ev->u.thread_start.name
+								  : NULL;
+
+	if (s) {
+		ev->str = malloc((size_t)s->len + 1);
+		if (ev->str) {
+			memcpy(ev->str, s->ptr, s->len);
+			ev->str[s->len] = 0;
+			s->ptr = ev->str;
+		} else {
+			s->ptr = "";
+			s->len = 0;
+		}
+	}
+	if (rec->kind == RT_REC_STACK) {
+		uint32_t n = rec->u.stack.entries.count;
+
+		ev->stack = n ? malloc(n * sizeof(*ev->stack)) : NULL;
+		if (!ev->stack)
+			n = 0;
+		for (uint32_t k = 0; k < n; k++) {
+			ev->stack[k] = rec->stack[k];
+			/* Begins taken with the idle coarse clock are CLOCK_MONOTONIC ns already. */
+			if (rec->stack[k].begin_ts && !(rec->stack[k].flags & RT_SHM_STACK_COARSE))
+				ev->stack[k].begin_ts = rtc_clockmap_ns(&p->clock, rec->stack[k].begin_ts);
+		}
+		ev->u.stack.entries.entries = ev->stack;
+		ev->u.stack.entries.count = n;
+	}
+}
+
+static void lost_before(struct rtc_processor *pr, struct pthread_ *t, uint32_t thread, struct pproc *p, uint64_t n,
+			uint64_t first_raw)
+{
+	struct rtc_event *ev = rtc_merge_push(pr->merge, thread);
+
+	if (!ev)
+		return;
+	ev->ts = rtc_clockmap_ns(&p->clock, first_raw);
+	if (ev->ts < t->last_ns)
+		ev->ts = t->last_ns;
+	ev->kind = RTC_EV_GAP;
+	ev->u.loss.records = n;
+}
+
+static void on_chunk(void *ctx, const struct rtc_stream_chunk *c)
+{
+	struct rtc_processor *pr = ctx;
+	struct pthread_ *t = thread_at(pr, c->thread);
+	struct pproc *p;
+	struct rtc_decoder dec;
+	struct rtc_record rec;
+	uint64_t records = 0, lost;
+	bool decodable;
+	int ret;
+
+	if (!t)
+		return;
+	p = pr->procs[t->proc];
+	pr->bytes += c->len;
+	if (pr->no_decode)
+		return;
+	decodable = rtc_chunk_start(&t->cursor, &dec, c->data, c->len, c->base_ts, c->flags & RTC_CHUNK_CONTINUES,
+				    c->rec0, c->resume_rec0, &lost);
+	/* Overwritten before they could be read (overwrite mode); version 1 captures say so. */
+	if (lost)
+		lost_before(pr, t, c->thread, p, lost, c->base_ts);
+	else if (c->lost_before)
+		lost_before(pr, t, c->thread, p, c->lost_before, c->lost_first_ts);
+	if (!decodable)
+		return; /* the start of this sub-buffer was undecodable: its rest is too */
+	while ((ret = rtc_decoder_next(&dec, &rec)) > 0) {
+		struct rtc_event *ev;
+		uint64_t prev_ns = t->last_ns, ns;
+
+		if (dec.off <= c->skip)
+			continue; /* delivered by an earlier reader of this ring; decoded for its timestamp */
+		ev = rtc_merge_push(pr->merge, c->thread);
+		if (!ev)
+			break;
+		records++;
+		ns = rtc_clockmap_ns(&p->clock, rec.ts);
+		/* Per thread, time never goes back on our timeline (calibration updates). */
+		ev->ts = ns < t->last_ns ? t->last_ns : ns;
+		t->last_ns = ev->ts;
+		ev->kind = rec.kind;
+		ev->u = rec.u;
+		if (rec.kind == RT_REC_LOSS) {
+			/* The first drop came after the thread's previous record and before this one,
+			 * whatever calibration points arrived between their chunks. */
+			uint64_t first = rec.u.loss.first_ts ? rtc_clockmap_ns(&p->clock, rec.u.loss.first_ts) : ev->ts;
+
+			if (first < prev_ns)
+				first = prev_ns;
+			ev->u.loss.first_ts = first > ev->ts ? ev->ts : first;
+		} else if (rec.kind == RT_REC_LOG || rec.kind == RT_REC_THREAD_NAME || rec.kind == RT_REC_THREAD_START ||
+			   rec.kind == RT_REC_STACK) {
+			own_payload(ev, &rec, p);
+		}
+	}
+	rtc_chunk_done(&t->cursor, &dec, ret);
+	atomic_fetch_add_explicit(&pr->records, records, memory_order_relaxed);
+	if (ret < 0) {
+		pr->corrupt_chunks++;
+		say(pr, "pid %u thread index %u: malformed record at byte %zu of a %zu-byte chunk; the rest of its sub-buffer is skipped",
+		    p->pid, c->thread, dec.off, c->len);
+	}
+	if (pr->pause)
+		pr->pause(pr->pause_ctx);
+}
+
+/* ---- merge, thread ends ---- */
+
+static void rebuild_one(void *ctx, const struct rtc_event *ev)
+{
+	struct rtc_processor *pr = ctx;
+
+	rtc_rebuild_event(pr->rb, ev);
+}
+
+static void finish_threads(struct rtc_processor *pr)
+{
+	for (uint32_t ti = 0; ti < pr->nthreads; ti++) {
+		struct pthread_ *t = &pr->threads[ti];
+
+		if (t->declared && t->finished && !t->notified && rtc_merge_queued(pr->merge, ti) == 0) {
+			rtc_rebuild_thread_done(pr->rb, ti, t->last_ns);
+			t->notified = true;
+		}
+	}
+}
+
+static void on_watermark(void *ctx, uint64_t watermark)
+{
+	struct rtc_processor *pr = ctx;
+
+	rtc_merge_until(pr->merge, watermark, rebuild_one, pr, pr->pause, pr->pause_ctx);
+	finish_threads(pr);
+	rtc_pipeline_sync(pr->pipe);
+}
+
+static void on_thread_done(void *ctx, uint32_t thread, uint64_t ts, uint64_t unreported_lost)
+{
+	struct rtc_processor *pr = ctx;
+	struct pthread_ *t = thread_at(pr, thread);
+
+	(void)ts; /* rebuild closes it at its last record */
+	if (!t)
+		return;
+	t->finished = true;
+	t->unreported_lost = unreported_lost;
+	if (unreported_lost) {
+		/* Dropped after the last LOSS record the producer could write: reported where the
+		 * thread's records end, like any other loss, and not before what was merged already. */
+		struct rtc_event *ev = rtc_merge_push(pr->merge, thread);
+
+		if (t->last_ns < rtc_merge_emitted_ts(pr->merge))
+			t->last_ns = rtc_merge_emitted_ts(pr->merge);
+		if (ev) {
+			ev->ts = t->last_ns;
+			ev->kind = RTC_EV_UNREPORTED;
+			ev->u.loss.records = unreported_lost;
+		}
+	}
+}
+
+static void on_task(void *ctx, const struct rtc_stream_task *st)
+{
+	struct rtc_processor *pr = ctx;
+	struct pproc *p = proc_at(pr, st->proc, false);
+	uint64_t begin;
+
+	if (!p)
+		return;
+	begin = !st->begin ? 0 : (st->flags & RT_SHM_STACK_COARSE) ? st->begin : rtc_clockmap_ns(&p->clock, st->begin);
+	rtc_rebuild_task_open(pr->rb, st->proc, st->id, st->parent, st->name_id, begin,
+			      (st->flags & RT_SHM_STACK_COARSE) ? RTC_F_COARSE_BEGIN : 0, st->tid);
+}
+
+static void on_counts(void *ctx, const struct rtc_stream_counts *c)
+{
+	struct rtc_processor *pr = ctx;
+	struct pproc *p = proc_at(pr, c->proc, false);
+
+	if (!p)
+		return;
+	/* Counters only grow: the newest report holds. */
+	p->loss.threads_untraced = c->threads_untraced;
+	p->loss.names_overflowed = c->names_overflowed;
+	p->loss.tasks_untracked = c->tasks_untracked;
+	p->loss.stack_overflows = c->stack_overflows;
+	p->loss.overwritten = c->overwritten;
+}
+
+static void on_gap(void *ctx, const struct rtc_stream_gap *g)
+{
+	struct rtc_processor *pr = ctx;
+	struct pproc *p = proc_at(pr, g->proc, false);
+
+	if (!p)
+		return;
+	pr->gaps++;
+	rtc_rebuild_gap(pr->rb, g->proc, g->from_ns, g->to_ns, g->not_recorded);
+}
+
+static void on_end(void *ctx, uint64_t end_ns)
+{
+	struct rtc_processor *pr = ctx;
+
+	pr->end_ns = end_ns;
+	pr->ended = true;
+}
+
+/* Every message goes to the capture sinks first, then is processed. */
+#define TEE(op, ...) rtc_pipeline_stream_ops()->op(((struct rtc_processor *)ctx)->pipe, __VA_ARGS__)
+
+static void t_process(void *ctx, const struct rtc_stream_process *m) { TEE(process, m); on_process(ctx, m); }
+static void t_name(void *ctx, uint32_t proc, uint32_t id, const char *s, size_t len) { TEE(name, proc, id, s, len); on_name(ctx, proc, id, s, len); }
+static void t_calib(void *ctx, uint32_t proc, const struct rt_shm_calib_point *pt) { TEE(calib, proc, pt); on_calib(ctx, proc, pt); }
+static void t_thread(void *ctx, const struct rtc_stream_thread *m) { TEE(thread, m); on_thread(ctx, m); }
+static void t_chunk(void *ctx, const struct rtc_stream_chunk *m) { TEE(chunk, m); on_chunk(ctx, m); }
+static void t_watermark(void *ctx, uint64_t ns) { TEE(watermark, ns); on_watermark(ctx, ns); }
+static void t_thread_done(void *ctx, uint32_t t, uint64_t ts, uint64_t lost) { TEE(thread_done, t, ts, lost); on_thread_done(ctx, t, ts, lost); }
+static void t_task(void *ctx, const struct rtc_stream_task *m) { TEE(task, m); on_task(ctx, m); }
+static void t_counts(void *ctx, const struct rtc_stream_counts *m) { TEE(counts, m); on_counts(ctx, m); }
+static void t_gap(void *ctx, const struct rtc_stream_gap *m) { TEE(gap, m); on_gap(ctx, m); }
+static void t_end(void *ctx, uint64_t ns) { TEE(end, ns); on_end(ctx, ns); }
+
+static const struct rtc_stream_ops processor_ops = {
+	.process = t_process,
+	.name = t_name,
+	.calib = t_calib,
+	.thread = t_thread,
+	.chunk = t_chunk,
+	.watermark = t_watermark,
+	.thread_done = t_thread_done,
+	.task = t_task,
+	.counts = t_counts,
+	.gap = t_gap,
+	.end = t_end,
+};
+
+const struct rtc_stream_ops *rtc_processor_ops(void)
+{
+	return &processor_ops;
+}
+
+/* ---- the end ---- */
+
+void rtc_processor_finish(struct rtc_processor *pr, uint64_t end_ns, struct rtc_summary *s)
+{
+	struct rtc_rebuild_counts c;
+	uint32_t np = 0;
+
+	rtc_merge_until(pr->merge, UINT64_MAX, rebuild_one, pr, NULL, NULL);
+	finish_threads(pr);
+	if (!end_ns)
+		end_ns = pr->end_ns ? pr->end_ns : rtc_merge_emitted_ts(pr->merge);
+	rtc_rebuild_finish(pr->rb, end_ns);
+	rtc_rebuild_counts(pr->rb, &c);
+	free(pr->loss_out);
+	pr->loss_out = calloc(pr->nprocs ? pr->nprocs : 1, sizeof(*pr->loss_out));
+	for (uint32_t i = 0; i < pr->nprocs && pr->loss_out; i++) {
+		if (pr->procs[i] && pr->procs[i]->declared) {
+			s->processes++;
+			pr->loss_out[np++] = pr->procs[i]->loss;
+		}
+	}
+	s->end_ns = end_ns;
+	s->records = c.records;
+	s->bytes = pr->bytes;
+	s->threads = c.threads;
+	s->spans = c.spans;
+	s->spans_incomplete = c.spans_incomplete;
+	s->spans_repaired = c.spans_repaired;
+	s->spans_before_attach = c.spans_before_attach;
+	s->spans_begin_unknown = c.spans_begin_unknown;
+	s->tasks = c.tasks;
+	s->tasks_incomplete = c.tasks_incomplete;
+	s->tasks_begin_unknown = c.tasks_begin_unknown;
+	s->logs = c.logs;
+	s->flows = c.flows;
+	s->unmatched_ends = c.unmatched_ends;
+	s->misuse = c.misuse;
+	s->lost = c.lost;
+	s->late_records = rtc_merge_late(pr->merge);
+	s->gaps = pr->gaps;
+	s->clock = rtc_processor_clock(pr);
+	s->coarse_resolution_ns = pr->coarse_resolution_ns;
+	rtc_rebuild_thread_loss(pr->rb, &s->thread_loss, &s->nthread_loss);
+	s->process_loss = pr->loss_out;
+	s->nprocess_loss = pr->loss_out ? np : 0;
+	rtc_pipeline_end(pr->pipe, s);
+}
+
+uint64_t rtc_processor_records(const struct rtc_processor *pr)
+{
+	return atomic_load_explicit(&((struct rtc_processor *)pr)->records, memory_order_relaxed);
+}
+
+uint64_t rtc_processor_end_ns(const struct rtc_processor *pr)
+{
+	return pr->end_ns;
+}
+
+bool rtc_processor_ended(const struct rtc_processor *pr)
+{
+	return pr->ended;
+}
+
+const char *rtc_processor_clock(const struct rtc_processor *pr)
+{
+	return !pr->any_clock ? "none" : pr->tsc ? "tsc" : "monotonic";
+}

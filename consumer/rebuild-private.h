@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/* Rebuild's state, shared by its three files: rebuild.c (threads and spans), rebuild-tasks.c (the
+ * task table) and rebuild-flows.c (hand-offs between threads). */
+#ifndef RTC_REBUILD_PRIVATE_H
+#define RTC_REBUILD_PRIVATE_H
+
+#include "rebuild.h"
+
+struct open_span {
+	uint64_t begin;
+	uint64_t seq;
+	uint64_t task;
+	uint64_t child_ns;
+	uint32_t name_id;
+	uint32_t flags;
+};
+
+/* Where a thread captured a context (CONTEXT records), kept until adopted or pushed out. */
+#define CAPTURES_KEPT 32
+struct capture {
+	uint64_t ts, task, span_seq;
+	bool used;
+};
+
+struct tstate {
+	bool declared;
+	bool synced; /* the open-span stack is known (STACK seen, or the thread's first record) */
+	bool done;
+	struct rtc_thread_meta meta;
+	char name[RT_SHM_THREAD_NAME_LEN + 1];
+	struct open_span *stack;
+	size_t depth, cap;
+	uint64_t span_seq;
+	uint64_t task;
+	struct rtc_thread_loss loss;
+	uint64_t lost_first_ts;
+	bool after_loss;
+	struct capture captures[CAPTURES_KEPT];
+	uint32_t ncaptures; /* total ever; the ring holds the last CAPTURES_KEPT */
+};
+
+struct task {
+	uint64_t key_proc; /* proc + 1; 0 = empty slot */
+	uint64_t id;
+	uint64_t parent;
+	uint64_t begin;
+	uint32_t name_id;
+	uint32_t pid, tid;
+	uint32_t flags; /* RTC_F_* of its begin */
+	bool named;     /* name_id is known (not only seen ending) */
+};
+
+struct proc {
+	bool declared;
+	uint32_t pid, parent_pid;
+	char name[RT_SHM_PROCESS_NAME_LEN + 1];
+};
+
+struct rtc_rebuild {
+	const char *(*names)(void *ctx, uint32_t proc, uint32_t id, uint32_t *len);
+	void *names_ctx;
+	void (*emit)(void *ctx, const struct rtc_out *ev);
+	void *emit_ctx;
+	struct tstate *threads;
+	size_t nthreads;
+	struct proc *procs;
+	size_t nprocs;
+	struct task *tasks;
+	size_t task_cap, task_count;
+	uint64_t next_flow;
+	struct rtc_rebuild_counts counts;
+	struct rtc_thread_loss *loss_out;
+};
+
+static inline void rb_emit(struct rtc_rebuild *r, const struct rtc_out *o)
+{
+	r->emit(r->emit_ctx, o);
+}
+
+int rb_grow(void **arr, size_t *cap, size_t need, size_t elem);
+struct tstate *rb_thread(struct rtc_rebuild *r, uint32_t idx);
+int rb_find_thread(struct rtc_rebuild *r, uint32_t proc, uint64_t thread_number);
+
+/* rebuild-tasks.c */
+struct task *rb_task_find(struct rtc_rebuild *r, uint32_t proc, uint64_t id, bool create);
+void rb_task_begin(struct rtc_rebuild *r, struct tstate *t, const struct rtc_event *ev);
+void rb_task_end(struct rtc_rebuild *r, struct tstate *t, const struct rtc_event *ev);
+void rb_tasks_finish(struct rtc_rebuild *r, uint64_t ts);
+void rb_tasks_snapshot(struct rtc_rebuild *r, void (*fn)(void *ctx, const struct rtc_out *ev), void *ctx);
+
+/* rebuild-flows.c */
+void rb_capture(struct rtc_rebuild *r, struct tstate *t, const struct rtc_event *ev);
+void rb_adopt(struct rtc_rebuild *r, struct tstate *t, const struct rtc_event *ev);
+
+#endif

@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: MIT */
+/* Rebuild of tasks: a hash table of the tasks open now (per process ids), their begins (recorded,
+ * or read from the producer's task table at attach), ends and snapshot. */
+#include "rebuild-private.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t task_hash(uint32_t proc, uint64_t id)
+{
+	uint64_t h = (id ^ ((uint64_t)proc << 40)) * 0x9e3779b97f4a7c15ull;
+
+	return h ^ (h >> 29);
+}
+
+struct task *rb_task_find(struct rtc_rebuild *r, uint32_t proc, uint64_t id, bool create)
+{
+	size_t mask = r->task_cap - 1;
+
+	for (size_t i = task_hash(proc, id) & mask;; i = (i + 1) & mask) {
+		struct task *t = &r->tasks[i];
+
+		if (t->key_proc == 0) {
+			if (!create)
+				return NULL;
+			if ((r->task_count + 1) * 2 > r->task_cap) {
+				/* Grow and retry. */
+				struct task *old = r->tasks;
+				size_t old_cap = r->task_cap;
+				struct task *fresh = calloc(old_cap * 2, sizeof(*fresh));
+
+				if (!fresh)
+					return NULL;
+				r->tasks = fresh;
+				r->task_cap = old_cap * 2;
+				r->task_count = 0;
+				for (size_t k = 0; k < old_cap; k++)
+					if (old[k].key_proc) {
+						struct task *n = rb_task_find(r, (uint32_t)(old[k].key_proc - 1), old[k].id, true);
+
+						*n = old[k];
+					}
+				free(old);
+				return rb_task_find(r, proc, id, true);
+			}
+			memset(t, 0, sizeof(*t));
+			t->key_proc = (uint64_t)proc + 1;
+			t->id = id;
+			r->task_count++;
+			return t;
+		}
+		if (t->key_proc == (uint64_t)proc + 1 && t->id == id)
+			return t;
+	}
+}
+
+/* Remove a task (linear probing: shift later members of the cluster back into the hole). The
+ * producer never sends a second TASK_END for a task (a double end is a MISUSE record), so ended
+ * tasks need not be remembered, and the table stays as small as the set of live tasks. */
+static void task_remove(struct rtc_rebuild *r, struct task *k)
+{
+	size_t mask = r->task_cap - 1, hole = (size_t)(k - r->tasks);
+
+	for (size_t i = (hole + 1) & mask; r->tasks[i].key_proc; i = (i + 1) & mask) {
+		size_t home = task_hash((uint32_t)(r->tasks[i].key_proc - 1), r->tasks[i].id) & mask;
+
+		/* Move it if its home is not within (hole, i]. */
+		if (((i - home) & mask) >= ((i - hole) & mask)) {
+			r->tasks[hole] = r->tasks[i];
+			hole = i;
+		}
+	}
+	memset(&r->tasks[hole], 0, sizeof(r->tasks[hole]));
+	r->task_count--;
+}
+
+static struct rtc_out begin_event(struct rtc_rebuild *r, const struct task *k, uint32_t proc)
+{
+	uint32_t len = 4;
+	const char *name = k->named ? r->names(r->names_ctx, proc, k->name_id, &len) : "task";
+
+	return (struct rtc_out){ .kind = RTC_OUT_TASK_BEGIN, .pid = k->pid, .tid = k->tid, .ts = k->begin, .name = name,
+				 .name_len = len, .id = k->id, .parent = k->parent, .flags = k->flags };
+}
+
+static void count_begin(struct rtc_rebuild *r, const struct task *k)
+{
+	r->counts.tasks++;
+	if (k->flags & RTC_F_BEGIN_UNKNOWN)
+		r->counts.tasks_begin_unknown++;
+}
+
+void rb_task_begin(struct rtc_rebuild *r, struct tstate *t, const struct rtc_event *ev)
+{
+	const struct rt_rec_task_begin *tb = &ev->u.task_begin;
+	struct task *k = rb_task_find(r, t->meta.proc, tb->task_id, true);
+	struct rtc_out o;
+
+	t->task = tb->task_id;
+	if (!k)
+		return;
+	k->parent = tb->parent_id;
+	k->begin = ev->ts;
+	k->name_id = (uint32_t)tb->name_id;
+	k->named = true;
+	k->pid = t->meta.pid;
+	k->tid = t->meta.tid;
+	k->flags = 0;
+	o = begin_event(r, k, t->meta.proc);
+	o.thread_number = t->meta.thread_number;
+	count_begin(r, k);
+	rb_emit(r, &o);
+}
+
+void rtc_rebuild_task_open(struct rtc_rebuild *r, uint32_t proc, uint64_t id, uint64_t parent, uint32_t name_id,
+			   uint64_t begin, uint32_t flags, uint32_t tid)
+{
+	struct task *k;
+	struct rtc_out o;
+
+	if (proc >= r->nprocs || !r->procs[proc].declared || rb_task_find(r, proc, id, false))
+		return;
+	k = rb_task_find(r, proc, id, true);
+	if (!k)
+		return;
+	k->parent = parent;
+	k->name_id = name_id;
+	k->named = true;
+	k->pid = r->procs[proc].pid;
+	k->tid = tid ? tid : k->pid;
+	k->begin = begin;
+	k->flags = RTC_F_BEFORE_ATTACH | flags;
+	if (!begin) {
+		k->flags = RTC_F_BEGIN_UNKNOWN;
+		k->begin = 0;
+	}
+	o = begin_event(r, k, proc);
+	count_begin(r, k);
+	rb_emit(r, &o);
+}
+
+static void end_out(struct rtc_rebuild *r, struct task *k, uint32_t proc, uint64_t ts, uint32_t flags)
+{
+	uint32_t len = 4;
+	const char *name = k->named ? r->names(r->names_ctx, proc, k->name_id, &len) : "task";
+	struct rtc_out o = { .kind = RTC_OUT_TASK_END, .pid = k->pid, .tid = k->tid, .ts = ts,
+			     .dur = ts > k->begin ? ts - k->begin : 0, .name = name, .name_len = len,
+			     .id = k->id, .parent = k->parent, .flags = flags | k->flags };
+
+	if (flags & RTC_F_INCOMPLETE)
+		r->counts.tasks_incomplete++;
+	rb_emit(r, &o);
+	task_remove(r, k);
+}
+
+void rb_task_end(struct rtc_rebuild *r, struct tstate *t, const struct rtc_event *ev)
+{
+	const struct rt_rec_task_end *te = &ev->u.task_end;
+	struct task *k = rb_task_find(r, t->meta.proc, te->task_id, false);
+
+	if (!k) {
+		/* Begun before we attached and not in the producer's table: it starts at attach
+		 * time, nameless, flagged. */
+		struct rtc_out o;
+
+		k = rb_task_find(r, t->meta.proc, te->task_id, true);
+		if (!k)
+			return;
+		k->begin = t->meta.attach_ts < ev->ts ? t->meta.attach_ts : ev->ts;
+		k->pid = t->meta.pid;
+		k->tid = t->meta.tid;
+		k->flags = RTC_F_BEGIN_UNKNOWN;
+		o = begin_event(r, k, t->meta.proc);
+		o.thread_number = t->meta.thread_number;
+		count_begin(r, k);
+		rb_emit(r, &o);
+	}
+	end_out(r, k, t->meta.proc, ev->ts, 0);
+	t->task = te->current_task_after;
+}
+
+void rb_tasks_finish(struct rtc_rebuild *r, uint64_t ts)
+{
+	for (size_t i = 0; i < r->task_cap; i++) {
+		struct task *k = &r->tasks[i];
+
+		/* Ending removes the task and shifts entries back into slot i: look at it again. */
+		while (k->key_proc)
+			end_out(r, k, (uint32_t)(k->key_proc - 1), ts < k->begin ? k->begin : ts, RTC_F_INCOMPLETE);
+	}
+}
+
+void rb_tasks_snapshot(struct rtc_rebuild *r, void (*fn)(void *ctx, const struct rtc_out *ev), void *ctx)
+{
+	for (size_t i = 0; i < r->task_cap; i++) {
+		const struct task *k = &r->tasks[i];
+		struct rtc_out o;
+
+		if (!k->key_proc)
+			continue;
+		o = begin_event(r, k, (uint32_t)(k->key_proc - 1));
+		fn(ctx, &o);
+	}
+}

@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: MIT */
+/* Chrome JSON file sink: events formatted straight into the output file's large buffers, which its
+ * writer thread hands to write(2) (sinks/outfile.h), so formatting goes on while the kernel copies. */
+#include "chrome.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../chrome-format.h"
+#include "outfile.h"
+
+struct chrome {
+	struct rtc_outfile *out; /* events are formatted straight into its buffers */
+	char *buf;               /* room in the output file's current buffer */
+	size_t len, cap;
+	uint64_t events;
+	struct rtc_chrome_fmt fmt;
+	struct rtc_trace_info info;
+	char host[256], tool[64];
+};
+
+/* Hand what was formatted to the output file (sinks/outfile.h) and continue in fresh room. */
+static void flush(struct chrome *c)
+{
+	rtc_outfile_advance(c->out, c->len);
+	c->buf = rtc_outfile_reserve(c->out, RTC_CHROME_EVENT_MAX, &c->cap);
+	c->len = 0;
+}
+
+static void room(struct chrome *c)
+{
+	if (c->cap - c->len < RTC_CHROME_EVENT_MAX)
+		flush(c);
+}
+
+static void append(struct chrome *c, const char *s, size_t n)
+{
+	room(c);
+	memcpy(c->buf + c->len, s, n);
+	c->len += n;
+}
+
+#define APPEND(c, lit) append((c), (lit), sizeof(lit) - 1)
+
+static void on_begin(void *ctx, const struct rtc_trace_info *info)
+{
+	struct chrome *c = ctx;
+
+	c->info = *info;
+	snprintf(c->host, sizeof(c->host), "%s", info->host ? info->host : "");
+	snprintf(c->tool, sizeof(c->tool), "%s", info->tool ? info->tool : "ringtrace");
+	rtc_chrome_fmt_init(&c->fmt, info->origin_ns);
+	APPEND(c, "{\"traceEvents\":[\n");
+}
+
+static void on_event(void *ctx, const struct rtc_out *ev)
+{
+	struct chrome *c = ctx;
+	size_t at, n;
+
+	room(c);
+	at = c->len + (c->events ? 2 : 0);
+	n = rtc_chrome_fmt_event(&c->fmt, ev, c->buf + at);
+	if (!n)
+		return;
+	if (c->events)
+		memcpy(c->buf + c->len, ",\n", 2);
+	c->len = at + n;
+	c->events++;
+}
+
+/* ---- otherData ---- */
+
+static void other_sep(struct chrome *c, const char *key)
+{
+	char tmp[600];
+	size_t n = 0;
+
+	tmp[n++] = ',';
+	n += rtc_json_quote(tmp + n, key, strlen(key));
+	tmp[n++] = ':';
+	append(c, tmp, n);
+}
+
+static void other_u64(struct chrome *c, const char *key, uint64_t v)
+{
+	char num[24];
+
+	other_sep(c, key);
+	append(c, num, (size_t)snprintf(num, sizeof(num), "%" PRIu64, v));
+}
+
+static void other_str(struct chrome *c, const char *key, const char *v)
+{
+	char tmp[600];
+
+	other_sep(c, key);
+	append(c, tmp, rtc_json_quote(tmp, v ? v : "", v ? strlen(v) : 0));
+}
+
+static void on_end(void *ctx, const struct rtc_summary *s)
+{
+	struct chrome *c = ctx;
+	char key[96];
+
+	APPEND(c, "\n],\n\"displayTimeUnit\":\"ns\",\n\"otherData\":{\"format\":\"ringtrace\"");
+	other_str(c, "host", c->host);
+	other_str(c, "tool", c->tool);
+	other_str(c, "clock", s->clock);
+	other_u64(c, "origin_monotonic_ns", c->info.origin_ns);
+	other_u64(c, "origin_realtime_ns", c->info.origin_real_ns);
+	other_u64(c, "attach_us", c->info.attach_ns > c->info.origin_ns ? (c->info.attach_ns - c->info.origin_ns) / 1000 : 0);
+	other_u64(c, "duration_us", s->end_ns > s->start_ns ? (s->end_ns - s->start_ns) / 1000 : 0);
+	other_u64(c, "coarse_resolution_ns", s->coarse_resolution_ns);
+	other_u64(c, "processes", s->processes);
+	other_u64(c, "threads", s->threads);
+	other_u64(c, "records", s->records);
+	other_u64(c, "lost_records", s->lost);
+	other_u64(c, "spans", s->spans);
+	other_u64(c, "spans_incomplete", s->spans_incomplete);
+	other_u64(c, "spans_repaired", s->spans_repaired);
+	other_u64(c, "spans_before_attach", s->spans_before_attach);
+	other_u64(c, "spans_begin_unknown", s->spans_begin_unknown);
+	other_u64(c, "unmatched_ends", s->unmatched_ends);
+	other_u64(c, "tasks", s->tasks);
+	other_u64(c, "tasks_incomplete", s->tasks_incomplete);
+	other_u64(c, "tasks_begin_unknown", s->tasks_begin_unknown);
+	other_u64(c, "logs", s->logs);
+	other_u64(c, "flows", s->flows);
+	other_u64(c, "misuse", s->misuse);
+	other_u64(c, "late_records", s->late_records);
+	other_u64(c, "recording_gaps", s->gaps);
+	if (c->info.live)
+		other_u64(c, "backlog_peak_bytes", s->backlog_peak);
+	for (size_t i = 0; i < s->nthread_loss; i++) {
+		const struct rtc_thread_loss *l = &s->thread_loss[i];
+		static const char *const why[] = { "full", "signal", "overwritten", "full_at_exit", "not_recorded" };
+		uint64_t v[] = { l->full, l->signal, l->overwritten, l->full_at_exit, l->not_recorded };
+
+		snprintf(key, sizeof(key), "lost.%u.%u", l->pid, l->tid);
+		other_u64(c, key, v[0] + v[1] + v[2] + v[3] + v[4]);
+		for (size_t k = 0; k < 5; k++) {
+			if (!v[k])
+				continue;
+			snprintf(key, sizeof(key), "lost.%u.%u.%s", l->pid, l->tid, why[k]);
+			other_u64(c, key, v[k]);
+		}
+	}
+	for (size_t i = 0; i < s->nprocess_loss; i++) {
+		const struct rtc_process_loss *l = &s->process_loss[i];
+		static const char *const what[] = { "threads_untraced", "names_overflowed", "tasks_untracked",
+						    "overwritten", "stack_overflows" };
+		uint64_t v[] = { l->threads_untraced, l->names_overflowed, l->tasks_untracked, l->overwritten,
+				 l->stack_overflows };
+
+		for (size_t k = 0; k < 5; k++) {
+			if (!v[k])
+				continue;
+			snprintf(key, sizeof(key), "%s.%u", what[k], l->pid);
+			other_u64(c, key, v[k]);
+		}
+	}
+	APPEND(c, "}}\n");
+}
+
+static int on_close(void *ctx, bool ok)
+{
+	struct chrome *c = ctx;
+	int err = 0;
+
+	/* Complete, then put in place (sinks/outfile.h): a reader never sees a partial file. */
+	rtc_outfile_advance(c->out, c->len);
+	if (ok)
+		err = rtc_outfile_commit(c->out);
+	else
+		rtc_outfile_abort(c->out);
+	free(c);
+	return err;
+}
+
+static const struct rtc_sink_ops chrome_ops = {
+	.version = RTC_SINK_VERSION,
+	.begin = on_begin,
+	.event = on_event,
+	.end = on_end,
+	.close = on_close,
+};
+
+int rtc_chrome_sink_open(const char *path, struct rtc_sink *out)
+{
+	struct chrome *c = calloc(1, sizeof(*c));
+	int err;
+
+	if (!c)
+		return -ENOMEM;
+	err = rtc_outfile_open(&c->out, path, RTC_OUTFILE_THREAD);
+	if (err < 0) {
+		free(c);
+		return err;
+	}
+	c->buf = rtc_outfile_reserve(c->out, RTC_CHROME_EVENT_MAX, &c->cap);
+	out->ops = &chrome_ops;
+	out->ctx = c;
+	/* The caller's string: the pipeline names the output in messages after close() freed c. */
+	out->name = path;
+	return 0;
+}

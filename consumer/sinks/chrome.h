@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: MIT */
+/* The Chrome trace-event JSON file (Object format): a sink that writes every event as it comes and
+ * otherData (the summary) at the end; the file appears at its path only once complete. */
+#ifndef RTC_SINKS_CHROME_H
+#define RTC_SINKS_CHROME_H
+
+#include "../sink.h"
+
+/* Create the output for path (checked and opened now, before recording starts). 0 with *out set,
+ * or -errno. The caller subscribes *out to a pipeline (or closes it). */
+int rtc_chrome_sink_open(const char *path, struct rtc_sink *out);
+
+#endif
