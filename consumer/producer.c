@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Validated access to a producer's control segment (docs/format.md "Control segment"): opening
- * with permission checks, the lease, names, calibration and counters, all under the SIGBUS guard. */
+ * with permission checks and limits, names, calibration and counters, all under the SIGBUS guard. */
 #include "producer.h"
 
 #include <errno.h>
