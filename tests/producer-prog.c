@@ -116,6 +116,38 @@ static void *work(void *arg)
 	return NULL;
 }
 
+/* --names N: N distinct 200-byte names; how many the table refused (full, or no memory). */
+static int intern_names(int n)
+{
+	char name[201];
+	int refused = 0;
+
+	for (int i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "%06d", i);
+		name[6] = '-';
+		memset(name + 7, 'n', 193);
+		name[200] = 0;
+		refused += rt_name_intern(name) == 1 /* RT_NAME_ID_OVERFLOW */;
+	}
+	return refused;
+}
+
+/* --report: what the library could not record, from our own segment. */
+static void report(int refused)
+{
+	struct rtc_producer p;
+	struct rtc_producer_counts c;
+
+	if (rtc_producer_open_pid(&p, getpid()) < 0 || rtc_producer_counts(&p, &c) < 0) {
+		printf("segment=0\n");
+		return;
+	}
+	printf("segment=1 ring_failures=%llu thread_overflows=%llu name_overflows=%llu refused_names=%d\n",
+	       (unsigned long long)c.ring_failures, (unsigned long long)c.thread_overflows,
+	       (unsigned long long)c.name_overflows, refused);
+	rtc_producer_close(&p);
+}
+
 static void wait_consumer(void)
 {
 	struct rtc_producer p;
@@ -130,7 +162,8 @@ static void wait_consumer(void)
 int main(int argc, char **argv)
 {
 	const char *ready = NULL, *hold = NULL;
-	bool wait = false;
+	bool wait = false, want_report = false;
+	int names = 0, refused = 0;
 	pthread_t th[64];
 	struct rt_task top;
 
@@ -153,6 +186,10 @@ int main(int argc, char **argv)
 			wait = true;
 		else if (!strcmp(argv[i], "--forever"))
 			forever = 1;
+		else if (!strcmp(argv[i], "--names") && i + 1 < argc)
+			names = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--report"))
+			want_report = true;
 		else {
 			fprintf(stderr, "producer-prog: bad argument %s\n", argv[i]);
 			return 2;
@@ -178,5 +215,8 @@ int main(int argc, char **argv)
 			usleep(1000);
 		rt_span_end();
 	}
+	refused = intern_names(names);
+	if (want_report)
+		report(refused);
 	return 0;
 }
