@@ -346,6 +346,66 @@ static void test_flight_recorders_keep_a_bounded_history(void **state)
 	assert_int_equal(procs, 0);
 }
 
+/* Spans named "work" in a Chrome JSON file, per the project's checker (-1: the file breaks a rule). */
+static long work_spans(const char *json)
+{
+	char cmd[600], out[1 << 14];
+	const char *p;
+	size_t n;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "python3 %s %s", getenv("RT_CHECKER"), json);
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	n = fread(out, 1, sizeof(out) - 1, f);
+	out[n] = 0;
+	if (pclose(f) != 0)
+		return -1;
+	p = strstr(out, "\"work\": ");
+	return p ? strtol(p + 8, NULL, 10) : -1;
+}
+
+static void test_trace_file_per_descendant(void **state)
+{
+	char cmd[600], file[300], engine[400], pattern[300];
+	int status, files = 0;
+	pid_t sh;
+
+	(void)state;
+	/* Two programs started by a shell, each writing its own file (%p: its pid). */
+	snprintf(cmd, sizeof(cmd), "%s --spans 3; %s --spans 4; true", producer, producer);
+	snprintf(file, sizeof(file), "RINGTRACE_TRACE_FILE=%s/desc-%%p.json", dir);
+	snprintf(engine, sizeof(engine), "RINGTRACE_ENGINE=%s", getenv("RT_ENGINE"));
+	sh = fork();
+	if (sh == 0) {
+		putenv(file);
+		putenv(engine);
+		/* LeakSanitizer (gcc 12) crashes scanning a dlopen()ed module's TLS (tests/test-record.c). */
+		putenv((char *)"ASAN_OPTIONS=detect_leaks=0");
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	assert_int_equal(waitpid(sh, &status, 0), sh);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	snprintf(pattern, sizeof(pattern), "ls %s/desc-*.json", dir);
+	{
+		FILE *f = popen(pattern, "r");
+		char line[400];
+		long total = 0;
+
+		assert_non_null(f);
+		while (fgets(line, sizeof(line), f)) {
+			line[strcspn(line, "\n")] = 0;
+			files++;
+			total += work_spans(line);
+		}
+		pclose(f);
+		assert_int_equal(files, 2);
+		assert_int_equal(total, 3 + 4);
+	}
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -371,6 +431,7 @@ int main(void)
 		cmocka_unit_test(test_marker_makes_new_processes_record_early),
 		cmocka_unit_test(test_10000_forked_children_leave_nothing),
 		cmocka_unit_test(test_flight_recorders_keep_a_bounded_history),
+		cmocka_unit_test(test_trace_file_per_descendant),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
