@@ -271,19 +271,26 @@ error_close:
 int rtc_producer_open_pid(struct rtc_producer *p, pid_t pid)
 {
 	char names[8][RT_SHM_NAME_MAX], why[sizeof(p->why)] = "";
-	size_t n = rtc_segments_find_pid(pid, names, 8);
 	int err = -ENOENT;
 
-	/* The first that opens wins; otherwise the most telling refusal. */
-	for (size_t i = 0; i < n; i++) {
-		int e = rtc_producer_open_name(p, names[i]);
+	/* The usual names first (no scan of /dev/shm); then every candidate. The first that opens
+	 * wins; otherwise the most telling refusal. */
+	for (int scan = 0; scan < 2; scan++) {
+		size_t n = rtc_segments_find_pid(pid, scan, names, 8);
 
-		if (e == 0)
-			return 0;
-		if (err == -ENOENT || (e != -ENOENT && e != -EACCES)) {
-			err = e;
-			memcpy(why, p->why, sizeof(why));
+		for (size_t i = 0; i < n; i++) {
+			int e = rtc_producer_open_name(p, names[i]);
+
+			if (e == 0)
+				return 0;
+			if (err == -ENOENT || (e != -ENOENT && e != -EACCES)) {
+				err = e;
+				memcpy(why, p->why, sizeof(why));
+			}
 		}
+		/* A half-created segment (no magic yet) is there: no need to look for another. */
+		if (err == -RT_EBADMAGIC)
+			break;
 	}
 	memset(p, 0, sizeof(*p));
 	p->pid = pid;

@@ -193,7 +193,7 @@ static int find_one(void *ctx, const struct rtc_segment *s)
 	return 0;
 }
 
-size_t rtc_segments_find_pid(pid_t pid, char (*names)[RT_SHM_NAME_MAX], size_t max)
+size_t rtc_segments_find_pid(pid_t pid, bool scan, char (*names)[RT_SHM_NAME_MAX], size_t max)
 {
 	struct find f = { pid, names, 0, max };
 	int64_t euid = rtc_segments_pid_euid(pid);
@@ -206,7 +206,8 @@ size_t rtc_segments_find_pid(pid_t pid, char (*names)[RT_SHM_NAME_MAX], size_t m
 	snprintf(name, sizeof(name), RT_SHM_CONTROL_NAME_FMT, rtc_shm_prefix(), (unsigned)geteuid(), (unsigned)pid);
 	add_name(&f, name);
 	/* Fallback names (the usual one was squatted), and names of other uids. */
-	rtc_segments_scan(true, find_one, &f);
+	if (scan)
+		rtc_segments_scan(true, find_one, &f);
 	return f.n;
 }
 

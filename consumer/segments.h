@@ -45,9 +45,10 @@ int rtc_segment_parse(const char *name, struct rtc_segment *out);
  * Returns 0 or -errno. */
 int rtc_segments_scan(bool all_users, int (*fn)(void *ctx, const struct rtc_segment *s), void *ctx);
 
-/* Control segment names of pid, whatever their uid: the usual names first (the process's own euid
- * from /proc, then ours), then salted fallbacks. Fills up to max names; returns how many. */
-size_t rtc_segments_find_pid(pid_t pid, char (*names)[RT_SHM_NAME_MAX], size_t max);
+/* Control segment names of pid, whatever their uid: the usual names (the process's own euid from
+ * /proc, then ours; they may not exist), then with scan the salted fallbacks and names of other
+ * uids found in /dev/shm. Fills up to max names; returns how many. */
+size_t rtc_segments_find_pid(pid_t pid, bool scan, char (*names)[RT_SHM_NAME_MAX], size_t max);
 
 /* The effective uid a live process runs as (/proc/<pid>/status), or -1 (gone, or no /proc). */
 int64_t rtc_segments_pid_euid(pid_t pid);
