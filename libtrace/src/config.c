@@ -135,9 +135,46 @@ int rt__session_parse(const char *s, pid_t *pid, uint64_t *token)
 	return 0;
 }
 
-static bool pid_alive(pid_t pid)
+/* Start time of a process in clock ticks since boot (/proc/<pid>/stat field 22), 0 if unknown. */
+static uint64_t start_ticks(pid_t pid)
 {
-	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+	char path[64], buf[1024];
+	const char *p;
+	unsigned long long v = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	/* The name (field 2) may hold spaces and parentheses: count from the last ')'. */
+	p = strrchr(buf, ')');
+	for (int field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		v = strtoull(p + 1, NULL, 10);
+	return v;
+}
+
+/* Alive, and not a later process that reused the pid: the consumer of a session we belong to
+ * started before us (it launched us or an ancestor, or ran `record -a` when we started). */
+static bool consumer_alive(pid_t pid)
+{
+	uint64_t start, self;
+
+	if (pid <= 0 || (kill(pid, 0) != 0 && errno != EPERM))
+		return false;
+	/* Not cached: a fork()ed child has a start time of its own. Rare calls (start-up, the exit
+	 * wait, once a second while recording early). */
+	self = start_ticks(getpid());
+	start = start_ticks(pid);
+	return !start || !self || start <= self;
 }
 
 /* The marker of `record -a`: a small file of ours, mode 0600, naming a live consumer. */
@@ -176,9 +213,9 @@ void rt__session_find(struct rt__config *cfg, uid_t uid)
 	cfg->session_flags = 0;
 	/* A session whose consumer is gone is ignored: nothing would attach, and waiting for it at
 	 * exit would only delay the program. */
-	if (env && rt__session_parse(env, &pid, &token) == 0 && pid_alive(pid)) {
+	if (env && rt__session_parse(env, &pid, &token) == 0 && consumer_alive(pid)) {
 		cfg->session_flags = RT_SHM_SESSION_ENV;
-	} else if (read_marker(uid, &pid, &token) == 0 && pid_alive(pid)) {
+	} else if (read_marker(uid, &pid, &token) == 0 && consumer_alive(pid)) {
 		cfg->session_flags = RT_SHM_SESSION_MARKER;
 	} else {
 		return;
@@ -189,5 +226,5 @@ void rt__session_find(struct rt__config *cfg, uid_t uid)
 
 bool rt__session_alive(const struct rt__config *cfg)
 {
-	return pid_alive(cfg->session_pid);
+	return consumer_alive(cfg->session_pid);
 }

@@ -44,7 +44,8 @@ int rt__session_parse(const char *s, pid_t *pid, uint64_t *token);
  * never maps it: a hostile or truncated file cannot fault the program. */
 void rt__session_find(struct rt__config *cfg, uid_t uid);
 
-/* Is the session's consumer still alive? */
+/* Is the session's consumer still alive (and not a later process that reused its pid: it must have
+ * started before this process)? */
 bool rt__session_alive(const struct rt__config *cfg);
 
 #endif
