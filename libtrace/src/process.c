@@ -210,6 +210,8 @@ static int create_control(pid_t parent_pid, struct rt__names_snapshot *names)
 	/* Release: the segment is fully initialised before a consumer that acquires the magic
 	 * reads anything else. */
 	atomic_store_explicit((_Atomic uint64_t *)&ctl->magic, RT_SHM_CONTROL_MAGIC, memory_order_release);
+	rt__proc.tasks = cfg->task_slots ? (struct rt_shm_task_slot *)((char *)ctl + l.tasks) : NULL;
+	rt__proc.tasks_mask = cfg->task_slots - 1;
 	rt__proc.ctl = ctl;
 	rt__proc.ctl_size = l.total;
 	/* Relaxed: call sites only compare the word; they may see the new pointer a little late. */
@@ -419,6 +421,7 @@ static void fork_child(void)
 		munmap(rt__proc.ctl, rt__proc.ctl_size);
 	}
 	rt__proc.ctl = NULL;
+	rt__proc.tasks = NULL;
 	/* Spans still open continue untracked; the child starts outside any task. */
 	rt__fast_v1.tracked = 0;
 	fork_parent_pid = rt__proc.pid;

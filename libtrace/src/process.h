@@ -16,7 +16,9 @@ struct rt__process {
 	struct rt_shm_control *ctl; /* NULL when the library is inert */
 	size_t ctl_size;
 	char ctl_name[RT_SHM_NAME_MAX];
-	uint64_t ctl_ino;         /* for reclaiming arena memory by name (rt__shm_claim()) */
+	uint64_t ctl_ino;         /* for claiming arena memory by name (rt__shm_claim()) */
+	struct rt_shm_task_slot *tasks; /* the control segment's task table, NULL when none */
+	uint32_t tasks_mask;      /* tasks_capacity - 1 */
 	pid_t pid;
 	uid_t uid;                /* effective uid: the owner of our segments, and in their names */
 	struct rt__config cfg;

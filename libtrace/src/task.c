@@ -10,22 +10,13 @@
 #include "idle-clock.h"
 #include "process.h"
 
-static struct rt_shm_task_slot *table(struct rt_shm_control *ctl, uint32_t *mask)
-{
-	if (!ctl || ctl->tasks_capacity == 0)
-		return NULL;
-	*mask = ctl->tasks_capacity - 1;
-	return (struct rt_shm_task_slot *)((char *)ctl + ctl->tasks_offset);
-}
-
 uint64_t rt__tasks_add(uint64_t parent, uint32_t name_id)
 {
 	struct rt_shm_control *ctl = rt__proc.ctl;
+	struct rt_shm_task_slot *tab = rt__proc.tasks;
+	uint32_t mask = rt__proc.tasks_mask;
 	uint64_t id = rt__process_next_task_id();
-	struct rt_shm_task_slot *tab;
-	uint32_t mask;
 
-	tab = table(ctl, &mask);
 	if (!tab)
 		return id | RT_TASK_UNSLOTTED;
 	for (uint32_t p = 0; p < RT_SHM_TASK_PROBES; p++) {
@@ -66,22 +57,19 @@ uint64_t rt__tasks_add(uint64_t parent, uint32_t name_id)
 }
 
 /* The slot holding id (live or ended), or NULL. *word gets the id word seen (acquire). */
-static struct rt_shm_task_slot *find(uint64_t id, uint64_t *word)
+static inline struct rt_shm_task_slot *find(uint64_t id, uint64_t *word)
 {
-	struct rt_shm_task_slot *tab;
-	uint32_t mask;
+	struct rt_shm_task_slot *tab = rt__proc.tasks;
 
-	if (id == 0 || (id & RT_TASK_UNSLOTTED))
-		return NULL;
-	tab = table(rt__proc.ctl, &mask);
-	if (!tab)
+	if (id == 0 || (id & RT_TASK_UNSLOTTED) || !tab)
 		return NULL;
 	for (uint32_t p = 0; p < RT_SHM_TASK_PROBES; p++) {
-		struct rt_shm_task_slot *s = &tab[(id + p) & mask];
-		/* Acquire pairs with the publishing release in rt__tasks_add(). */
+		struct rt_shm_task_slot *s = &tab[(id + p) & rt__proc.tasks_mask];
+		/* Acquire pairs with the publishing release in rt__tasks_add(). (BUSY, all ones, never
+		 * matches: ids are below 2^62.) */
 		uint64_t w = atomic_load_explicit(&s->id, memory_order_acquire);
 
-		if (w != RT_SHM_TASK_BUSY && (w & ~RT_SHM_TASK_ENDED) == id) {
+		if ((w & ~RT_SHM_TASK_ENDED) == id) {
 			*word = w;
 			return s;
 		}
@@ -102,7 +90,7 @@ bool rt__tasks_get(uint64_t id, struct rt__task_info *out)
 	/* The fields must still belong to `id`: fence, then re-check (the slot may be reused). */
 	atomic_thread_fence(memory_order_acquire);
 	w2 = atomic_load_explicit(&s->id, memory_order_relaxed);
-	if ((w2 & ~RT_SHM_TASK_ENDED) != id || w2 == RT_SHM_TASK_BUSY)
+	if ((w2 & ~RT_SHM_TASK_ENDED) != id)
 		return false;
 	out->ended = (w2 & RT_SHM_TASK_ENDED) != 0;
 	return true;
