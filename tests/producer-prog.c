@@ -15,6 +15,7 @@
 #include <ringtrace/ringtrace.h>
 
 #include "producer.h"
+#include "ring-reader.h"
 
 static int threads = 1, spans = 0, tasks = 0, logs = 0, forever = 0, handoffs = 0;
 
@@ -132,6 +133,20 @@ static int intern_names(int n)
 	return refused;
 }
 
+/* A finished thread's ring: records committed and dropped. */
+static int report_ring(void *ctx, const struct rtc_thread_info *t)
+{
+	struct rtc_producer *p = ctx;
+	struct rtc_ring_reader r;
+
+	if (t->state != RT_SHM_THREAD_FINISHED || rtc_ring_reader_open(&r, t->ring_name, (uint32_t)p->pid) < 0)
+		return 0;
+	printf("ring records=%llu dropped=%llu\n", (unsigned long long)atomic_load(&r.hdr->records),
+	       (unsigned long long)atomic_load(&r.hdr->dropped));
+	rtc_ring_reader_close(&r);
+	return 0;
+}
+
 /* --report: what the library could not record, from our own segment. */
 static void report(int refused)
 {
@@ -145,6 +160,7 @@ static void report(int refused)
 	printf("segment=1 ring_failures=%llu thread_overflows=%llu name_overflows=%llu refused_names=%d\n",
 	       (unsigned long long)c.ring_failures, (unsigned long long)c.thread_overflows,
 	       (unsigned long long)c.name_overflows, refused);
+	rtc_producer_each_thread(&p, report_ring, &p);
 	rtc_producer_close(&p);
 }
 

@@ -130,11 +130,47 @@ static void test_room_for_three_rings(void **state)
 	printf("# full /dev/shm: %llu of 6 threads untraced, %d of 400 names refused, no fault\n", rf, refused);
 }
 
+static void test_ring_cannot_grow(void **state)
+{
+	const char *args[] = { "--threads", "1", "--spans", "5000", "--report", NULL };
+	struct rtc_producer self;
+	struct rtc_thread_info info;
+	unsigned long long rf, to, no, records, dropped;
+	uint64_t control, ring;
+	char out[1024], *line;
+	int refused;
+
+	(void)state;
+	if (!root_or_skip())
+		return;
+	rt_thread_register("main");
+	assert_int_equal(rtc_producer_open_pid(&self, getpid()), 0);
+	control = blocks_of(self.shm_name);
+	assert_int_equal(rtc_producer_threads(&self, &info, 1), 1);
+	ring = blocks_of(info.ring_name); /* a ring as created: its first sub-buffer only */
+	rtc_producer_close(&self);
+	/* Room for two rings as created (main, the worker), not for the worker's second sub-buffer:
+	 * what does not fit is dropped and counted, the program runs on. */
+	assert_int_equal(run_in_small_shm(control + 2 * ring + 2048, args, out, sizeof(out)), 0);
+	assert_int_equal(sscanf(out, "segment=1 ring_failures=%llu thread_overflows=%llu name_overflows=%llu refused_names=%d",
+				&rf, &to, &no, &refused),
+			 4);
+	assert_int_equal(rf, 0);
+	line = strstr(out, "ring records=");
+	assert_non_null(line);
+	assert_int_equal(sscanf(line, "ring records=%llu dropped=%llu", &records, &dropped), 2);
+	/* THREAD_START, ADOPT (rt_thread_create() hands its creator's context over), 5000 x (work
+	 * and inner, begin and end), THREAD_EXIT: each either in the ring or counted as dropped. */
+	assert_int_equal(records + dropped, 1 + 1 + 4 * 5000 + 1);
+	assert_true(dropped > 0 && records > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_no_room_for_the_control_segment),
 		cmocka_unit_test(test_room_for_three_rings),
+		cmocka_unit_test(test_ring_cannot_grow),
 	};
 
 	producer = getenv("RT_PRODUCER");

@@ -99,6 +99,11 @@ int rt__shm_create(const char *name, size_t size, void **map)
 	return create_replacing(name, size, size, map, NULL);
 }
 
+int rt__shm_create_partial(const char *name, size_t size, size_t claim, void **map)
+{
+	return create_replacing(name, size, claim, map, NULL);
+}
+
 int rt__shm_create_seg(struct rt__shm_seg *seg, const char *base, size_t size, size_t claim, int always_salt)
 {
 	int err = -EEXIST;
@@ -128,7 +133,7 @@ int rt__shm_claim(const char *name, uint64_t ino, size_t off, size_t len)
 	/* Still our file (not removed and replaced by someone else)? */
 	if (fstat(fd, &st) < 0)
 		err = -errno;
-	else if ((uint64_t)st.st_ino != ino || st.st_uid != geteuid())
+	else if ((ino && (uint64_t)st.st_ino != ino) || st.st_uid != geteuid())
 		err = -ESTALE;
 	else
 		err = -posix_fallocate(fd, (off_t)off, (off_t)len);

@@ -24,6 +24,9 @@ const char *rt__shm_prefix(void);
  * (the caller picks a salted name), -ENOSPC when /dev/shm cannot back it (nothing is left behind). */
 int rt__shm_create(const char *name, size_t size, void **map);
 
+/* The same, claiming only the first `claim` bytes (the rest with rt__shm_claim() before use). */
+int rt__shm_create_partial(const char *name, size_t size, size_t claim, void **map);
+
 /* A segment created under a base name or its salted fallback. */
 struct rt__shm_seg {
 	char name[RT_SHM_NAME_BUF]; /* the name actually used */
@@ -36,8 +39,9 @@ struct rt__shm_seg {
  * always_salt is set, a random, unguessable suffix ".x<salt>" is added to the name. */
 int rt__shm_create_seg(struct rt__shm_seg *seg, const char *base, size_t size, size_t claim, int always_salt);
 
-/* Claim memory for bytes [off, off + len) of our segment `name` (inode ino), reopening it by name:
- * the library keeps no descriptor that the program could close or reuse. Returns 0 or -errno. */
+/* Claim memory for bytes [off, off + len) of our segment `name` (inode ino; 0: any file of ours, for
+ * names that nobody else can remove while we use them), reopening it by name: the library keeps no
+ * descriptor that the program could close or reuse. Returns 0 or -errno. */
 int rt__shm_claim(const char *name, uint64_t ino, size_t off, size_t len);
 
 /* A random nonzero 64-bit value (getrandom, else clock and address entropy). */

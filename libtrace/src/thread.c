@@ -94,6 +94,7 @@ static struct rt__thread *register_thread(const char *name)
 		goto error_slot;
 	}
 	t->ring = t->w.hdr;
+	t->subbufs_claimed = 1; /* the first, with the segment */
 
 	if (name)
 		rt__dir_set_name(t->slot, name);
@@ -226,6 +227,25 @@ static void write_stack(struct rt__thread *t, uint64_t ts)
 	rt__ring_commit(&t->w, rt_rec_put_stack(rt__ring_ptr(&t->w), rt__ring_delta(&t->w, ts), &rec));
 }
 
+/* Before the writer first enters a sub-buffer, back it with memory: a full /dev/shm then drops
+ * (and counts) records instead of faulting the program. Once per sub-buffer, on the first lap. */
+static bool claim_next_subbuf(struct rt__thread *t, uint64_t ts)
+{
+	struct rt__ring_writer *w = &t->w;
+	uint64_t next = w->sb_index + 1;
+
+	if (next >= w->sb_count || next < t->subbufs_claimed)
+		return true;
+	if (ts < t->claim_retry_ts)
+		return false;
+	if (rt__shm_claim(t->ring_name, 0, (size_t)(w->data - (uint8_t *)w->hdr) + next * w->sb_size, w->sb_size) < 0) {
+		t->claim_retry_ts = ts + rt__proc.check_interval;
+		return false;
+	}
+	t->subbufs_claimed = (uint32_t)next + 1;
+	return true;
+}
+
 uint8_t *rt__thread_reserve_slow(struct rt__thread *t, size_t max, uint64_t ts)
 {
 	struct rt__ring_writer *w = &t->w;
@@ -249,7 +269,7 @@ uint8_t *rt__thread_reserve_slow(struct rt__thread *t, size_t max, uint64_t ts)
 	need = max + ((t->pending & RT_PENDING_LOSS) ? LOSS_RECORD_MAX : 0) +
 	       ((t->pending & RT_PENDING_STACK) ? STACK_RECORD_MAX : 0);
 	if (!rt__ring_fits(w, need)) {
-		if (!rt__ring_switch(w, ts))
+		if (!claim_next_subbuf(t, ts) || !rt__ring_switch(w, ts))
 			return NULL;
 		/* In overwrite mode any sub-buffer may become a reader's first: start each with the
 		 * open spans. */

@@ -44,6 +44,8 @@ struct rt__thread {
 	uint32_t lost_reasons;
 	uint64_t next_check_ts;
 	char ring_name[RT_SHM_NAME_MAX];
+	uint32_t subbufs_claimed; /* sub-buffers of the ring backed by memory (the first lap's) */
+	uint64_t claim_retry_ts;  /* after a failed claim, when to try again */
 };
 
 /* The calling thread's state once registered, else NULL. Written only by the thread itself
