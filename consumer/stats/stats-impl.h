@@ -193,6 +193,9 @@ static inline struct span_entry *rtc__stats_span(struct rtc_stats *s, uint32_t p
 	return rtc__stats_span_slow(s, pid, name, len, c, head, tail);
 }
 struct task_entry *rtc__stats_task(struct rtc_stats *s, uint32_t pid, const char *name, size_t len);
+/* Adds item to a task's span or thread list unless there (set: the same as an open-addressing set); counts it
+ * in *more past the list's size. */
+void rtc__stats_add_ref(void **list, const void **set, uint32_t *n, uint64_t *more, void *item);
 /* The histogram of an entry, allocated on first use (NULL: no memory). */
 struct rtc_hist *rtc__stats_hist(struct rtc_hist **h);
 /* Replace *dst by a copy of [s, s + n) (NUL-terminated). \return 0 or -ENOMEM. */

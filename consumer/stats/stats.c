@@ -180,7 +180,7 @@ static void seen_time(struct rtc_stats *s, struct thread_entry *t, const struct 
 
 /* Adds item to a task's list unless there (the set beside the list finds it in O(1)); counts it past the
  * list's size. */
-static void add_ref(void **list, const void **set, uint32_t *n, uint64_t *more, void *item)
+void rtc__stats_add_ref(void **list, const void **set, uint32_t *n, uint64_t *more, void *item)
 {
 	size_t mask = 2 * RTC_STATS_TASK_REFS - 1, i = (size_t)(((uintptr_t)item >> 4) * 0x9e3779b97f4a7c15ull >> 58);
 
@@ -274,9 +274,9 @@ static void on_span(struct rtc_stats *s, const struct rtc_out *ev)
 		if (lt) {
 			struct task_entry *te = lt->task;
 
-			add_ref((void **)te->spans, te->seen[0], &te->nspans, &te->spans_more, e);
+			rtc__stats_add_ref((void **)te->spans, te->seen[0], &te->nspans, &te->spans_more, e);
 			if (t)
-				add_ref((void **)te->threads, te->seen[1], &te->nthreads, &te->threads_more, t);
+				rtc__stats_add_ref((void **)te->threads, te->seen[1], &te->nthreads, &te->threads_more, t);
 		}
 	}
 }
