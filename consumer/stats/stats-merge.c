@@ -155,6 +155,33 @@ static void merge_tasks(struct rtc_stats *dst, const struct rtc_stats *src, int 
 	}
 }
 
+static void merge_open(struct rtc_stats *dst, const struct rtc_stats *src, int *err)
+{
+	for (size_t i = 0; i < src->open.cap; i++) {
+		const struct open_span *o = src->open.item[i];
+		struct live_key k;
+		struct open_span *d;
+		uint64_t h;
+
+		if (!o)
+			continue;
+		k = (struct live_key){ o->pid, o->tid, o->span_seq };
+		h = rtc__stats_id_hash(o->pid, o->tid, o->span_seq);
+		if (rtc__ptab_find(&dst->open, h, rtc__stats_open_eq, &k))
+			continue; /* the same span in two inputs: the first one's */
+		if (dst->open.n + dst->live.n >= dst->opt.max_open || !(d = calloc(1, sizeof(*d)))) {
+			dst->info.untracked_open++;
+			continue;
+		}
+		*d = *o;
+		d->span = rtc__stats_span(dst, o->pid, o->span->name, o->span->name_len);
+		if (!d->span || rtc__ptab_add(&dst->open, h, d)) {
+			free(d);
+			*err = -ENOMEM;
+		}
+	}
+}
+
 static void merge_info(struct rtc_stats *dst, const struct rtc_stats *src, bool dst_empty)
 {
 	struct rtc_stats_info *d = &dst->info;
@@ -218,5 +245,6 @@ int rtc_stats_merge(struct rtc_stats *dst, const struct rtc_stats *src)
 	merge_threads(dst, src, &err);
 	merge_spans(dst, src, &err);
 	merge_tasks(dst, src, &err);
+	merge_open(dst, src, &err);
 	return err;
 }

@@ -350,8 +350,10 @@ static void on_task_end(struct rtc_stats *s, const struct rtc_out *ev)
 	struct live_task *lt = rtc__ptab_remove(&s->live, rtc__stats_id_hash(ev->pid, 0, ev->id), rtc__stats_live_eq, &k);
 	struct task_entry *e;
 	bool complete = lt && !((lt->begin_flags | ev->flags) & RTC_STATS_FLAGGED);
+	struct rtc_out at = *ev;
 
-	seen_time(s, NULL, ev);
+	at.dur = 0; /* a task end's ts is its end: dur reaches back, not forward */
+	seen_time(s, NULL, &at);
 	if (lt) {
 		e = lt->task;
 		e->open--;

@@ -59,8 +59,8 @@ void rtc_stats_end(struct rtc_stats *s, const struct rtc_summary *summary);
 /* Forget the open spans (before feeding a fresh snapshot). */
 void rtc_stats_clear_open(struct rtc_stats *s);
 /* Add src into dst (runs read from several files, one side of a diff): entries matched by name and pid,
- * histograms and counters added, summaries summed (start and end: the earliest and latest). Open spans
- * are not merged. Limits apply as when feeding events. \return 0, -ENOMEM or -E2BIG (something was left
+ * histograms and counters added, summaries summed (start and end: the earliest and latest), open spans
+ * joined. Limits apply as when feeding events. \return 0, -ENOMEM or -E2BIG (something was left
  * out, counted in the info where it can be), -EINVAL (dst == src). */
 int rtc_stats_merge(struct rtc_stats *dst, const struct rtc_stats *src);
 
