@@ -47,13 +47,14 @@ static int write_export(void *ctx, FILE *f)
 {
 	const struct export_ctx *x = ctx;
 	struct rtc_export_context ec = { .executable = x->executable };
-	size_t n = rtc_stats_view_export_rows(x->v, NULL, 0);
-	struct rtc_export_row *rows = calloc(n + 1, sizeof(*rows));
+	size_t n;
+	struct rtc_export_row *rows;
 	int rc;
 
-	if (!rows)
+	rtc_stats_view_spans(x->v, &n);
+	if (!(rows = calloc(n + 1, sizeof(*rows))))
 		return -ENOMEM;
-	rtc_stats_view_export_rows(x->v, rows, n);
+	n = rtc_stats_view_export_rows(x->v, rows, n);
 	rc = x->format == GOBENCH ? rtc_export_gobench(f, &ec, rows, n) : rtc_export_gbench_json(f, &ec, rows, n);
 	free(rows);
 	return rc;

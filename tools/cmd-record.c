@@ -113,7 +113,7 @@ static int parse(int argc, char **argv, struct record_args *a)
 				       a->o.stats_path);
 	if (is_stdout(a->o.stats_path) && (is_stdout(a->o.json_path) || is_stdout(a->o.raw_path)))
 		return cli_usage_error(&cli_cmd_record, "only one output can be standard output");
-	if (!a->o.json_path && !a->o.raw_path)
+	if (!a->o.json_path && !a->o.raw_path && !a->o.stats_path)
 		a->o.json_path = DEFAULT_OUTPUT;
 	return 0;
 }
@@ -208,7 +208,8 @@ const struct cli_command cli_cmd_record = {
 		 "Options:\n"
 		 "  -p, --pid PID            a process to attach to (repeatable)\n"
 		 "  -a, --all                every traced process of this user, including those that start\n"
-		 "  -o, --output OUTPUT      Chrome JSON (default " DEFAULT_OUTPUT " unless --raw is given):\n"
+		 "  -o, --output OUTPUT      Chrome JSON (default " DEFAULT_OUTPUT " unless --raw or\n"
+		 "                           --stats-file is given):\n"
 		 "                           a file (replaced atomically when complete), FILE.json.gz (gzip),\n"
 		 "                           '-' (standard output; messages go to standard error), or a FIFO\n"
 		 "                           or character device (written in place)\n"

@@ -180,10 +180,12 @@ int rtc_stats_diff_write(const struct rtc_stats_diff *d, const char *a_name, con
 	fprintf(f, "test: Mann-Whitney U, two-sided, over each name's duration histograms (exact p when n A x n B <= %d, "
 		   "else normal approximation with tie and continuity corrections); alpha %.3g; Δ = (B - A) / A\n",
 		RTC_MWU_EXACT_MAX, d->opt.alpha);
-	if (d->opt.fail_on > 0)
-		fprintf(f, "gate: a median slower by more than %.3g%% and p < alpha (at least %" PRIu64
-			   " spans a side): %zu regression%s\n",
-			d->opt.fail_on * 100, d->opt.min_count, d->regressions, d->regressions == 1 ? "" : "s");
+	if (d->opt.fail_on > 0) {
+		fprintf(f, "gate: a median slower by more than %.3g%% and p < alpha", d->opt.fail_on * 100);
+		if (d->opt.min_count > 1)
+			fprintf(f, ", at least %" PRIu64 " spans a side", d->opt.min_count);
+		fprintf(f, ": %zu regression%s\n", d->regressions, d->regressions == 1 ? "" : "s");
+	}
 	fputc('\n', f);
 	rtc_tt_init(&t, 11, "lrrrrrrrrrl");
 	row = rtc_tt_row(&t);
