@@ -96,7 +96,7 @@ static int parse(int argc, char **argv, struct record_args *a)
 	}
 	if (optind < argc)
 		a->t.cmd = &argv[optind];
-	if (cli_target_check(&cli_cmd_record, &a->t))
+	if (cli_target_check(&cli_cmd_record, &a->t, "record"))
 		return CLI_USAGE;
 	if (a->o.raw_path && strlen(a->o.raw_path) > 3 && !strcmp(a->o.raw_path + strlen(a->o.raw_path) - 3, ".gz"))
 		return cli_usage_error(&cli_cmd_record,

@@ -67,7 +67,7 @@ static int parse(int argc, char **argv, struct rtc_engine_options *o, struct cli
 	}
 	if (optind < argc)
 		t->cmd = &argv[optind];
-	if (cli_target_check(&cli_cmd_serve, t))
+	if (cli_target_check(&cli_cmd_serve, t, "serve"))
 		return CLI_USAGE;
 	if ((o->json_path && o->raw_path && !strcmp(o->json_path, o->raw_path)) ||
 	    (o->stats_path && o->json_path && !strcmp(o->stats_path, o->json_path)) ||

@@ -407,7 +407,7 @@ static int parse(int argc, char **argv, struct top *tp)
 	}
 	if (optind < argc)
 		tp->t.cmd = &argv[optind];
-	return cli_target_check(&cli_cmd_top, &tp->t) ? CLI_USAGE : 0;
+	return cli_target_check(&cli_cmd_top, &tp->t, "watch") ? CLI_USAGE : 0;
 }
 
 static void describe_target(struct top *tp)

@@ -62,10 +62,10 @@ int cli_target_add_pid(const struct cli_command *cmd, struct cli_target *t, cons
 	return 0;
 }
 
-int cli_target_check(const struct cli_command *cmd, const struct cli_target *t)
+int cli_target_check(const struct cli_command *cmd, const struct cli_target *t, const char *verb)
 {
 	if (!t->npids && !t->all && !t->cmd)
-		return cli_usage_error(cmd, "what to trace? (-p PID, -a, or -- CMD ARGS...)");
+		return cli_usage_error(cmd, "what to %s? (-p PID, -a, or -- CMD ARGS...)", verb);
 	return 0;
 }
 

@@ -21,8 +21,8 @@ struct cli_target {
 /* -p PID: parsed strictly and added. 0, CLI_USAGE (reported) or CLI_FAILED (no memory, reported). */
 int cli_target_add_pid(const struct cli_command *cmd, struct cli_target *t, const char *s);
 
-/* Something to trace? Else reports the usage error and returns CLI_USAGE. */
-int cli_target_check(const struct cli_command *cmd, const struct cli_target *t);
+/* Something to trace? Else reports "what to <verb>? ..." and returns CLI_USAGE. */
+int cli_target_check(const struct cli_command *cmd, const struct cli_target *t, const char *verb);
 
 /* Before creating the engine: CMD must be a program that can run (127 / 126, reported, if not). */
 int cli_target_check_program(const struct cli_command *cmd, const struct cli_target *t);
