@@ -195,7 +195,8 @@ static int subscribe_outputs(struct rtc_engine *e, uint64_t origin, uint64_t sta
 			say(e, "cannot write %s: %s", e->o.json_path, strerror(-err));
 			return err;
 		}
-		rtc_chrome_sink_set_other(&s, chrome_other, e);
+		if (!e->o.no_stats)
+			rtc_chrome_sink_set_other(&s, chrome_other, e);
 		rtc_pipeline_subscribe(e->pipe, s, 0);
 	}
 	if (e->o.raw_path) {
@@ -206,8 +207,9 @@ static int subscribe_outputs(struct rtc_engine *e, uint64_t origin, uint64_t sta
 		}
 		rtc_pipeline_subscribe(e->pipe, s, 0);
 	}
-	rtc_pipeline_subscribe(e->pipe, rtc_stats_model_sink(e->stats), 0);
-	if (e->o.stats_path) {
+	if (!e->o.no_stats)
+		rtc_pipeline_subscribe(e->pipe, rtc_stats_model_sink(e->stats), 0);
+	if (e->o.stats_path && !e->o.no_stats) {
 		err = rtc_stats_file_sink_open(e->o.stats_path, e->stats, NULL, &s);
 		if (err < 0) {
 			say(e, "cannot write %s: %s", e->o.stats_path, rtc_outfile_strerror(err));
@@ -217,7 +219,7 @@ static int subscribe_outputs(struct rtc_engine *e, uint64_t origin, uint64_t sta
 	}
 	if (e->o.listen || e->o.serve) {
 		struct rtc_serve_options so = { .listen = e->o.listen, .quiet = e->o.quiet,
-						.stats = serve_stats, .stats_ctx = e };
+						.stats = e->o.no_stats ? NULL : serve_stats, .stats_ctx = e };
 
 		err = rtc_serve_open(&so, e->pipe, &s);
 		if (err < 0) {
@@ -409,6 +411,9 @@ int rtc_engine_convert(struct rtc_engine *e, const char *raw_path)
 		rtc_pipeline_close(e->pipe, false, NULL, NULL);
 		return err;
 	}
+	/* Nothing but a copy of the capture: no need to decode it. */
+	rtc_processor_set_decode(e->proc, !(e->o.raw_path && !e->o.json_path && e->o.no_stats && !e->o.listen &&
+					    !e->o.serve));
 	rtc_processor_begin(e->proc, &e->info);
 	err = rtc_raw_read(raw_path, rtc_processor_ops(), e->proc, &where);
 	if (err < 0)

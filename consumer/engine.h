@@ -34,6 +34,7 @@ struct rtc_engine_options {
 	const char *listen;    /* serve the live page, trace and statistics here ("HOST:PORT"), or NULL */
 	bool serve;            /* serve even without listen (127.0.0.1, any port) */
 	bool quiet;            /* no informational messages (the server's URL, ...) */
+	bool no_stats;         /* no statistics (benchmarks measure the pipeline's stages apart) */
 	const char *stats_path; /* the statistics JSON (stats/stats.h), written at the end, or NULL */
 };
 

@@ -12,13 +12,19 @@ struct mthread {
 	bool declared;
 	struct rtc_event *q; /* FIFO ring, qcap a power of two */
 	size_t qhead, qlen, qcap;
-	uint64_t order;
+};
+
+/* A heap entry carries its thread's oldest timestamp and tie key, so that comparing two entries
+ * touches no queue. */
+struct hentry {
+	uint64_t ts;
+	uint64_t tie; /* process index << 32 | thread index: deterministic order of equal times */
 };
 
 struct rtc_merge {
 	struct mthread *threads;
 	size_t nthreads, threads_cap;
-	uint32_t *heap; /* thread indices with queued events */
+	struct hentry *heap; /* threads with queued events */
 	size_t heap_len, heap_cap;
 	size_t total;
 	uint64_t emitted_ts;
@@ -98,54 +104,49 @@ struct rtc_event *rtc_merge_push(struct rtc_merge *m, uint32_t thread)
 	ev = &t->q[(t->qhead + t->qlen) & (t->qcap - 1)];
 	t->qlen++;
 	m->total++;
-	memset(ev, 0, sizeof(*ev));
+	/* Not zeroed (the caller sets ts, kind and the fields of its kind): only what the merge and
+	 * the frees rely on. */
 	ev->thread = thread;
-	ev->order = t->order++;
+	ev->str = NULL;
+	ev->stack = NULL;
 	return ev;
 }
 
-static const struct rtc_event *head(const struct rtc_merge *m, uint32_t ti)
+static bool before(const struct hentry *x, const struct hentry *y)
 {
-	const struct mthread *t = &m->threads[ti];
-
-	return &t->q[t->qhead];
-}
-
-static bool before(const struct rtc_merge *m, uint32_t a, uint32_t b)
-{
-	const struct rtc_event *x = head(m, a), *y = head(m, b);
-	uint32_t pa = m->threads[a].proc, pb = m->threads[b].proc;
-
-	if (x->ts != y->ts)
-		return x->ts < y->ts;
-	/* Deterministic ties: process index, then thread index (arrival within a thread is FIFO). */
-	if (pa != pb)
-		return pa < pb;
-	return a < b;
+	return x->ts != y->ts ? x->ts < y->ts : x->tie < y->tie;
 }
 
 static void sift_down(struct rtc_merge *m, size_t i)
 {
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, s = i;
+	struct hentry *h = m->heap, v = h[i];
 
-		if (l < m->heap_len && before(m, m->heap[l], m->heap[s]))
-			s = l;
-		if (r < m->heap_len && before(m, m->heap[r], m->heap[s]))
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, s = l;
+
+		if (l >= m->heap_len)
+			break;
+		if (r < m->heap_len && before(&h[r], &h[l]))
 			s = r;
-		if (s == i)
-			return;
-		uint32_t tmp = m->heap[i];
-		m->heap[i] = m->heap[s];
-		m->heap[s] = tmp;
+		if (!before(&h[s], &v))
+			break;
+		h[i] = h[s];
 		i = s;
 	}
+	h[i] = v;
+}
+
+static struct hentry entry(const struct rtc_merge *m, uint32_t ti)
+{
+	const struct mthread *t = &m->threads[ti];
+
+	return (struct hentry){ t->q[t->qhead].ts, (uint64_t)t->proc << 32 | ti };
 }
 
 static int heap_build(struct rtc_merge *m)
 {
 	if (m->heap_cap < m->nthreads) {
-		uint32_t *n = realloc(m->heap, m->nthreads * sizeof(*n));
+		struct hentry *n = realloc(m->heap, m->nthreads * sizeof(*n));
 
 		if (!n)
 			return -ENOMEM;
@@ -155,7 +156,7 @@ static int heap_build(struct rtc_merge *m)
 	m->heap_len = 0;
 	for (uint32_t i = 0; i < m->nthreads; i++)
 		if (m->threads[i].qlen)
-			m->heap[m->heap_len++] = i;
+			m->heap[m->heap_len++] = entry(m, i);
 	for (size_t i = m->heap_len / 2; i-- > 0;)
 		sift_down(m, i);
 	return 0;
@@ -169,7 +170,7 @@ size_t rtc_merge_until(struct rtc_merge *m, uint64_t watermark, void (*fn)(void 
 	if (!m->total || heap_build(m) < 0)
 		return 0;
 	while (m->heap_len) {
-		uint32_t ti = m->heap[0];
+		uint32_t ti = (uint32_t)m->heap[0].tie;
 		struct mthread *t = &m->threads[ti];
 		struct rtc_event *ev = &t->q[t->qhead];
 
@@ -186,11 +187,11 @@ size_t rtc_merge_until(struct rtc_merge *m, uint64_t watermark, void (*fn)(void 
 		m->total--;
 		/* The thread's next event replaces it at the top, or the thread leaves the heap. */
 		if (t->qlen)
+			m->heap[0].ts = t->q[t->qhead].ts;
+		else
+			m->heap[0] = m->heap[--m->heap_len];
+		if (m->heap_len)
 			sift_down(m, 0);
-		else if (--m->heap_len) {
-			m->heap[0] = m->heap[m->heap_len];
-			sift_down(m, 0);
-		}
 		if (++n % 4096 == 0 && pause)
 			pause(pause_ctx);
 	}

@@ -21,8 +21,8 @@ void rtc_merge_destroy(struct rtc_merge *m);
  * -ENOMEM. */
 int rtc_merge_thread(struct rtc_merge *m, uint32_t thread, uint32_t proc);
 
-/* A zeroed event at the tail of thread's queue, its order and thread filled in; NULL on
- * allocation failure or an undeclared thread. */
+/* An event at the tail of thread's queue with its thread set and no str or stack; the caller sets
+ * ts, kind and the fields of its kind. NULL on allocation failure or an undeclared thread. */
 struct rtc_event *rtc_merge_push(struct rtc_merge *m, uint32_t thread);
 
 /* Emit, in order, every queued event with ts <= watermark to fn, then free its str and stack.

@@ -53,6 +53,7 @@ struct rtc_processor {
 	uint64_t end_ns;
 	bool ended;
 	bool tsc, any_clock;
+	bool no_decode;
 	uint64_t coarse_resolution_ns;
 	uint64_t corrupt_chunks;
 	uint64_t gaps;
@@ -143,6 +144,11 @@ void rtc_processor_begin(struct rtc_processor *pr, const struct rtc_trace_info *
 {
 	rtc_pipeline_set_snapshot(pr->pipe, snapshot, pr);
 	rtc_pipeline_begin(pr->pipe, info);
+}
+
+void rtc_processor_set_decode(struct rtc_processor *pr, bool decode)
+{
+	pr->no_decode = !decode;
 }
 
 void rtc_processor_set_pause(struct rtc_processor *pr, void (*pause)(void *ctx), void *ctx)
@@ -324,6 +330,8 @@ static void on_chunk(void *ctx, const struct rtc_stream_chunk *c)
 		return;
 	p = pr->procs[t->proc];
 	pr->bytes += c->len;
+	if (pr->no_decode)
+		return;
 	decodable = rtc_chunk_start(&t->cursor, &dec, c->data, c->len, c->base_ts, c->flags & RTC_CHUNK_CONTINUES,
 				    c->rec0, c->resume_rec0, &lost);
 	/* Overwritten before they could be read (overwrite mode); version 1 captures say so. */

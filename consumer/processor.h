@@ -25,6 +25,10 @@ const struct rtc_stream_ops *rtc_processor_ops(void);
 /* Start the trace: the pipeline's begin. */
 void rtc_processor_begin(struct rtc_processor *pr, const struct rtc_trace_info *info);
 
+/* Whether chunks are decoded at all (default true): a conversion from capture to capture with no
+ * other output only copies. */
+void rtc_processor_set_decode(struct rtc_processor *pr, bool decode);
+
 /* Called every 4096 events and between chunks: a chance to step aside (may be NULL). */
 void rtc_processor_set_pause(struct rtc_processor *pr, void (*pause)(void *ctx), void *ctx);
 

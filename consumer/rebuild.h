@@ -16,7 +16,6 @@
  * STACK entries point at copies the event owns (`str`, `stack`). */
 struct rtc_event {
 	uint64_t ts;     /* CLOCK_MONOTONIC ns */
-	uint64_t order;  /* arrival order within its thread (stable tie breaker) */
 	uint32_t thread; /* engine thread index */
 	uint32_t kind;   /* enum rt_rec_kind, or RTC_EV_GAP / RTC_EV_UNREPORTED (not records) */
 	union rt_rec_body u; /* LOSS: first_ts already in ns; STACK entries' begin_ts in ns (0 = unknown) */

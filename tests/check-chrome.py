@@ -64,8 +64,8 @@ def main(path):
                     fail("event %d: flow anchor with a duration" % i)
                 anchors.add((ts, ev["pid"], ev["tid"], "flow"))
                 continue
-            if ev.get("cat") != "span":
-                fail("event %d: X without cat" % i)
+            if ev.get("cat", "span") != "span":
+                fail("event %d: X span with cat %r" % (i, ev.get("cat")))
             end = ts + dur
             # Spans are written when they end: ends never go back on a thread.
             if end + 1e-9 < span_ends.get(key, 0):

@@ -48,7 +48,7 @@ static void test_span_forms(void **state)
 
 	(void)state;
 	assert_string_equal(format(&o, RTC_WS_SPAN_X),
-			    "{\"ph\":\"X\",\"pid\":7,\"tid\":8,\"cat\":\"span\",\"name\":\"work\",\"ts\":1234.567,"
+			    "{\"ph\":\"X\",\"pid\":7,\"tid\":8,\"name\":\"work\",\"ts\":1234.567,"
 			    "\"dur\":2000.001,\"args\":{\"task\":3,\"span\":\"2-9\"}}");
 	assert_string_equal(format(&o, RTC_WS_SPAN_E),
 			    "{\"ph\":\"E\",\"pid\":7,\"tid\":8,\"cat\":\"span\",\"name\":\"work\",\"ts\":3234.568,"

@@ -142,8 +142,8 @@ export function expectedAfter(fileLive, fileSeq, seq, snap) {
   for (const e of fileLive.slice(seq - fileSeq)) {
     if (e.ph === 'X' && open.has(spanKey(e))) {
       open.delete(spanKey(e));
-      const { dur, ...rest } = e;
-      out.push({ ...rest, ph: 'E', ts: (ns(e.ts) + ns(dur)) / 1000, args: e.args });
+      // E carries the category X goes without (DevTools pairs B and E by name and category).
+      out.push({ ph: 'E', pid: e.pid, tid: e.tid, cat: 'span', name: e.name, ts: (ns(e.ts) + ns(e.dur)) / 1000, args: e.args });
       continue;
     }
     if (e.ph === 's') flowStarts.add(e.id);
