@@ -11,6 +11,7 @@
 #include <ringtrace/ringtrace.h>
 
 #include "clock.h"
+#include "cpu-stats.h"
 #include "encode.h"
 #include "names.h"
 #include "task.h"
@@ -77,26 +78,39 @@ uint32_t rt__name_site(uint32_t *site, const char *name)
 
 /* ---- Spans ---- */
 
-void rt__span_begin_id(uint32_t name_id)
+/*
+ * CPU statistics (cpu-stats.h) take a path of their own: t->gate is nonzero while a record is being
+ * written (busy) or when the thread's spans sample CPU counters (cpu). The fast paths test the gate
+ * where they tested busy before, so with CPU statistics off they run exactly as without them; the
+ * gated functions sort out which of the two it is.
+ */
+
+/* The CPU counters into a span record's optional fields (all four present). */
+#define PUT_CPU(rec, kind, c)                                                                         \
+	do {                                                                                          \
+		(rec).cpu_src = (c)->src;                                                             \
+		(rec).cpu_ns = (c)->ns;                                                               \
+		(rec).csw_vol = (c)->vol;                                                             \
+		(rec).csw_invol = (c)->invol;                                                         \
+		(rec).present |= 1u << RT_RECF_##kind##_cpu_src | 1u << RT_RECF_##kind##_cpu_ns |      \
+				 1u << RT_RECF_##kind##_csw_vol | 1u << RT_RECF_##kind##_csw_invol;   \
+	} while (0)
+
+/* A span begin, busy set by the caller. cpu: sample the CPU counters into the record (a constant at
+ * every call site, so the fast path carries none of it). mark: remember the span asked for them. */
+static inline __attribute__((always_inline)) void span_begin(struct rt__thread *t, uint32_t name_id, bool cpu,
+							     bool mark)
 {
 	struct rt__fast *f = &rt__fast_v1;
 	/* The call site already claimed this depth (see rt_span_begin()). */
 	uint32_t depth = f->depth - 1;
 	uint64_t bit = depth < 64 ? 1ull << depth : 0;
-	struct rt__thread *t = rt__thread_self();
 	struct rt_shm_ring *r;
 	struct rt_shm_stack_entry *e;
 	uint32_t active, sd;
 	uint64_t ts;
 	uint8_t *p, *q;
 
-	f->tracked &= ~bit;
-	if (!t)
-		return;
-	if (!enter(t)) {
-		nested_drop(t);
-		return;
-	}
 	active = rt__active_now();
 	r = t->ring;
 	sd = r->stack_depth;
@@ -115,7 +129,13 @@ void rt__span_begin_id(uint32_t name_id)
 		p = rt__thread_reserve(t, RT_REC_MAX_span_begin, ts);
 		if (__builtin_expect(p != NULL, 1)) {
 			struct rt_rec_span_begin rec = { .name_id = name_id };
+			struct rt__cpu_sample c;
 
+			if (cpu && rt__cpu_sample(&c)) {
+				PUT_CPU(rec, span_begin, &c);
+				if (mark)
+					rt__cpu_mark(sd);
+			}
 			q = rt_rec_put_span_begin(p, rt__ring_delta(&t->w, ts), &rec);
 			rt__ring_commit(&t->w, q);
 		} else {
@@ -135,18 +155,79 @@ void rt__span_begin_id(uint32_t name_id)
 	leave(t);
 }
 
-/* Pop the innermost tracked span, recording its end (as END_SEQ when `seq_form`). */
-static void end_tracked(struct rt__thread *t, bool seq_form)
+/* The gate was set: nested in a record (drop), or a span that samples CPU counters. */
+static __attribute__((noinline, cold)) void span_begin_gated(struct rt__thread *t, uint32_t name_id, bool mark)
+{
+	if (t->busy) {
+		nested_drop(t);
+		return;
+	}
+	t->busy = 1;
+	atomic_signal_fence(memory_order_seq_cst);
+	span_begin(t, name_id, true, mark);
+}
+
+void rt__span_begin_id(uint32_t name_id)
+{
+	struct rt__fast *f = &rt__fast_v1;
+	uint32_t depth = f->depth - 1;
+	struct rt__thread *t = rt__thread_self();
+
+	f->tracked &= ~(depth < 64 ? 1ull << depth : 0);
+	if (!t)
+		return;
+	if (__builtin_expect(t->gate != 0, 0)) {
+		span_begin_gated(t, name_id, false);
+		return;
+	}
+	t->busy = 1;
+	atomic_signal_fence(memory_order_seq_cst);
+	span_begin(t, name_id, false, false);
+}
+
+void rt__span_begin_cpu_id(uint32_t name_id)
+{
+	struct rt__fast *f = &rt__fast_v1;
+	uint32_t depth = f->depth - 1;
+	struct rt__thread *t = rt__thread_self();
+
+	f->tracked &= ~(depth < 64 ? 1ull << depth : 0);
+	if (!t)
+		return;
+	/* With every span sampling there is nothing to remember; else this span's end must come
+	 * through the gated path: the gate stays set while such a span is open. */
+	if (!t->cpu) {
+		if (t->busy) {
+			nested_drop(t);
+			return;
+		}
+		t->cpu = 2;
+		span_begin_gated(t, name_id, true);
+		if (!rt__cpu_marked())
+			t->cpu = 0;
+		return;
+	}
+	span_begin_gated(t, name_id, t->cpu == 2);
+}
+
+/* Pop the innermost tracked span, recording its end (as END_SEQ when `seq_form`), with the CPU
+ * counters when `cpu`. */
+static inline __attribute__((always_inline)) void end_tracked(struct rt__thread *t, bool seq_form, bool cpu)
 {
 	struct rt_shm_ring *r = t->ring;
 	uint64_t ts, seq;
 	uint8_t *p, *q;
+	struct rt__cpu_sample c;
+	bool sampled = false;
 
 	if (r->stack_depth == 0)
 		return;
 	ts = rt__now();
 	seq = r->stack[r->stack_depth - 1].span_seq;
-	/* Record first, then pop (see rt__span_begin_id()). */
+	/* A span asked for with rt_span_begin_cpu() (t->cpu 2), or every span (t->cpu 1). */
+	if (cpu && (rt__cpu_take(r->stack_depth - 1) || t->cpu == 1))
+		sampled = rt__cpu_sample(&c);
+	/* Record first, then pop (see span_begin()). */
 	if (rt__active_now() == RT_SHM_ACTIVE_ON) {
 		p = rt__thread_reserve(t, RT_REC_MAX_span_end_seq, ts);
 		if (__builtin_expect(p != NULL, 1)) {
@@ -155,10 +236,14 @@ static void end_tracked(struct rt__thread *t, bool seq_form)
 			if (seq_form) {
 				struct rt_rec_span_end_seq rec = { .span_seq = seq };
 
+				if (sampled)
+					PUT_CPU(rec, span_end_seq, &c);
 				q = rt_rec_put_span_end_seq(p, dt, &rec);
 			} else {
 				struct rt_rec_span_end rec = { 0 };
 
+				if (sampled)
+					PUT_CPU(rec, span_end, &c);
 				q = rt_rec_put_span_end(p, dt, &rec);
 			}
 			rt__ring_commit(&t->w, q);
@@ -169,6 +254,20 @@ static void end_tracked(struct rt__thread *t, bool seq_form)
 	rt__stack_write_begin(r);
 	r->stack_depth--;
 	rt__stack_write_end(r);
+	/* The last rt_span_begin_cpu() span ended: the thread's spans take the fast path again. */
+	if (cpu && t->cpu == 2 && !rt__cpu_marked())
+		t->cpu = 0;
+}
+
+static __attribute__((noinline, cold)) void span_end_gated(struct rt__thread *t)
+{
+	/* Nested in a record: a handler's begin was dropped while busy, so this is not its end. */
+	if (t->busy)
+		return;
+	t->busy = 1;
+	atomic_signal_fence(memory_order_seq_cst);
+	end_tracked(t, false, true);
+	leave(t);
 }
 
 void rt__span_end_tracked(void)
@@ -176,9 +275,15 @@ void rt__span_end_tracked(void)
 	struct rt__thread *t = rt__thread_peek();
 
 	/* A handler's begin was dropped while busy, so its end never gets here; nothing to do. */
-	if (!t || !enter(t))
+	if (!t)
 		return;
-	end_tracked(t, false);
+	if (__builtin_expect(t->gate != 0, 0)) {
+		span_end_gated(t);
+		return;
+	}
+	t->busy = 1;
+	atomic_signal_fence(memory_order_seq_cst);
+	end_tracked(t, false, false);
 	leave(t);
 }
 
@@ -197,6 +302,11 @@ void (rt_span_begin)(const char *name)
 	rt_span_begin(name);
 }
 
+
+void (rt_span_begin_cpu)(const char *name)
+{
+	rt_span_begin_cpu(name);
+}
 
 void (rt_span_end)(void)
 {
@@ -233,7 +343,7 @@ void rt__span_scope_repair(uint32_t depth)
 			rt__thread_emit_misuse(t, RT_MISUSE_SPAN_END_ORDER, f->depth);
 			first = false;
 		}
-		end_tracked(t, true);
+		end_tracked(t, true, t->cpu != 0);
 		leave(t);
 	}
 }

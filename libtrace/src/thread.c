@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "cpu-stats.h"
 #include "encode.h"
 #include "names.h"
 #include "shm.h"
@@ -150,6 +151,7 @@ static struct rt__thread *register_thread(const char *name)
 
 	t->seen_session = atomic_load_explicit(&ctl->session, memory_order_relaxed);
 	t->next_check_ts = ts + rt__proc.check_interval;
+	t->cpu = rt__cpu_thread_default();
 	write_thread_start(t, ts);
 	rt__thread_list_add(t);
 	self = t;
@@ -378,6 +380,7 @@ void rt__thread_exit(void *arg)
 	if (t != self)
 		return;
 	t->busy = 1;
+	rt__cpu_forget();
 	rt__thread_finish(t, true);
 	rt__thread_list_remove(t);
 	rt__ring_destroy(&t->w, NULL);
@@ -400,5 +403,6 @@ void rt__thread_forget_all(void)
 	free(self);
 	self = NULL;
 	self_state = 0;
+	rt__cpu_forget(); /* the parent thread's perf ring is not this thread's */
 	atomic_store_explicit(&finished_kept, 0, memory_order_relaxed);
 }
