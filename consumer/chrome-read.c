@@ -415,7 +415,8 @@ static bool convert(struct reader *r, const struct event *e, struct rtc_out *o)
 			return false;
 		return true;
 	case 'X':
-		if (strcmp(e->cat, "span") || !e->has_dur || e->depth > UINT32_MAX)
+		/* Spans carry cat "span" or none (the writer leaves it out of X events). */
+		if ((e->cat[0] && strcmp(e->cat, "span")) || !e->has_dur || e->depth > UINT32_MAX)
 			return false;
 		o->kind = RTC_OUT_SPAN;
 		o->dur = us_to_ns(e->dur);

@@ -10,8 +10,8 @@
 #include "sink.h"
 
 /*
- * What is understood (docs/statistics.md "Inputs"): "M" process_name and thread_name; "X" spans of cat
- * "span" with their args (task, span "thread-seq", depth, the flags, cpu_us, cs_vol, cs_invol); "b"/"e"
+ * What is understood (docs/statistics.md "Where the statistics show up"): "M" process_name and
+ * thread_name; "X" spans (cat "span" or none; "flow" slices are skipped) with their args (task, span "thread-seq", depth, the flags, cpu_us, cs_vol, cs_invol); "b"/"e"
  * tasks of cat "task" (id "pid:id", args task and parent); "i" logs (cat "log") and losses (cat "loss",
  * args count); "s"/"f" flows; otherData's counts as the summary. The self time of a span is its duration
  * minus that of the spans of depth + 1 that ended on its thread since the previous span of its depth
