@@ -253,6 +253,14 @@ int main(int argc, char **argv)
 		return produce(atof(argv[2]), atof(argv[3]));
 	if (argc == 4 && strcmp(argv[1], "--synthesize") == 0)
 		return synthesize(argv[2], strtoull(argv[3], NULL, 10)) ? 0 : 1;
+	/* One conversion of a capture, for instruction counts (valgrind --tool=callgrind): "rebuild" (no
+	 * output), "stats" (and the statistics), "json" (and Chrome JSON to /dev/null). */
+	if (argc == 4 && strcmp(argv[1], "--convert") == 0) {
+		bool stats = strcmp(argv[3], "rebuild") != 0;
+
+		run_convert(argv[2], strcmp(argv[3], "json") ? NULL : "/dev/null", NULL, stats);
+		return 0;
+	}
 
 	snprintf(in, sizeof(in), "/tmp/ringtrace-bench.%d.rtrace", (int)getpid());
 	snprintf(out, sizeof(out), "/tmp/ringtrace-bench.%d.json", (int)getpid());
@@ -304,6 +312,19 @@ int main(int argc, char **argv)
 		printf("%-46s %6.3f (%5.3f - %5.3f) %14.0f %12.1f %12.1f\n", stage_names[st], med, bench_min(t[st], ROUNDS),
 		       bench_max(t[st], ROUNDS), (double)n / med, med * 1e9 / (double)n,
 		       st == S_RAW ? med * 1e9 / (double)n : (med - prev) * 1e9 / (double)n);
+	}
+	{
+		/* What the statistics cost, round by round against the same round's run without them. */
+		double keep[ROUNDS], share[ROUNDS];
+
+		for (int k = 0; k < ROUNDS; k++) {
+			keep[k] = t[S_PROCESS][k] / t[S_STATS][k];
+			share[k] = (t[S_STATS][k] - t[S_PROCESS][k]) / t[S_WRITE][k];
+		}
+		printf("statistics: records/s kept with them, per round (without / with): %.3f min, %.3f median, %.3f max;\n"
+		       "            their time as a share of a full convert: %.1f%% min, %.1f%% median, %.1f%% max\n",
+		       bench_min(keep, ROUNDS), bench_median(keep, ROUNDS), bench_max(keep, ROUNDS),
+		       100 * bench_min(share, ROUNDS), 100 * bench_median(share, ROUNDS), 100 * bench_max(share, ROUNDS));
 	}
 	printf("Chrome JSON: %.1f bytes per span (every event of the trace counted against its spans), %.1f per record\n",
 	       (double)json_bytes / (double)spans, (double)json_bytes / (double)n);

@@ -154,7 +154,8 @@ static struct rtc_out span_event(struct rtc_rebuild *r, const struct tstate *t, 
 
 	return (struct rtc_out){ .kind = RTC_OUT_SPAN, .pid = t->meta.pid, .tid = t->meta.tid, .ts = s->begin,
 				 .name = name, .name_len = len, .task = s->task, .thread_number = t->meta.thread_number,
-				 .span_seq = s->seq, .depth = (uint32_t)depth, .flags = s->flags, .cat = "span" };
+				 .span_seq = s->seq, .depth = (uint32_t)depth, .flags = s->flags, .cat = "span",
+				 .name_key = RB_NAME_KEY(t->meta.proc, s->name_id) };
 }
 
 /* The span's CPU breakdown from the counters at its begin and end (same source and generation). */

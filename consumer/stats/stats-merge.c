@@ -144,13 +144,13 @@ static void merge_tasks(struct rtc_stats *dst, const struct rtc_stats *src, int 
 								e->spans[k]->name_len);
 
 			if (se)
-				rtc__stats_add_ref((void **)d->spans, d->seen[0], &d->nspans, &d->spans_more, se);
+				(void)rtc__stats_add_ref((void **)d->spans, d->seen[0], &d->nspans, &d->spans_more, se);
 		}
 		for (uint32_t k = 0; k < e->nthreads; k++) {
 			struct thread_entry *te = rtc__stats_thread(dst, e->threads[k]->pid, e->threads[k]->tid);
 
 			if (te)
-				rtc__stats_add_ref((void **)d->threads, d->seen[1], &d->nthreads, &d->threads_more, te);
+				(void)rtc__stats_add_ref((void **)d->threads, d->seen[1], &d->nthreads, &d->threads_more, te);
 		}
 	}
 }

@@ -55,6 +55,8 @@ void rtc_stats_destroy(struct rtc_stats *s);
 /* The sink calls. begin and end are optional; info and summary are copied. */
 void rtc_stats_begin(struct rtc_stats *s, const struct rtc_trace_info *info);
 void rtc_stats_event(struct rtc_stats *s, const struct rtc_out *ev);
+/* The same with the sink's signature (ctx: the model), for the sink's table: one call less per event. */
+void rtc_stats_event_cb(void *ctx, const struct rtc_out *ev);
 void rtc_stats_end(struct rtc_stats *s, const struct rtc_summary *summary);
 /* Forget the open spans (before feeding a fresh snapshot). */
 void rtc_stats_clear_open(struct rtc_stats *s);
