@@ -166,8 +166,8 @@ static inline struct rt__span_scope rt__span_scope_enter(void)
 /**
  * Begin a span as rt_span_begin() does, and record the thread's CPU counters at its begin and end, so
  * that statistics show its on-CPU and off-CPU time and context switches even when the process does not
- * sample every span (RINGTRACE_CPU_STATS). End it with rt_span_end(). Costs more than rt_span_begin()
- * while recording (ringtrace(3) gives the figures); the same while nothing records.
+ * sample every span (RINGTRACE_CPU_STATS). End it with rt_span_end(). It takes the library's slower path,
+ * recording or not, and while recording samples the counters (docs/statistics.md gives the costs).
  * Thread-safe (per thread), async-signal-safe.
  * \since 0.1
  */
