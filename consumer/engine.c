@@ -197,7 +197,7 @@ static int subscribe_outputs(struct rtc_engine *e, uint64_t origin, uint64_t sta
 			say(e, "cannot write %s: %s", e->o.json_path, strerror(-err));
 			return err;
 		}
-		if (!e->o.no_stats)
+		if (!e->o.no_stats && e->o.format != RTC_FORMAT_SPEEDSCOPE)
 			rtc_chrome_sink_set_other(&s, chrome_other, e);
 		rtc_pipeline_subscribe(e->pipe, s, 0);
 	}

@@ -243,6 +243,9 @@ void rtc_chrome_sink_set_other(struct rtc_sink *s, rtc_chrome_other_cb fn, void 
 {
 	struct chrome *c = s->ctx;
 
+	if (s->ops != &chrome_ops)
+		return; /* not a Chrome JSON sink */
+
 	c->other = fn;
 	c->other_ctx = ctx;
 }

@@ -13,7 +13,8 @@
 int rtc_chrome_sink_open(const char *path, struct rtc_sink *out);
 
 /* More otherData members, asked for at the end (on the processing thread, after every event reached
- * every sink): fn writes "\"key\":value" members, comma-separated, without braces, to f (nothing: none). */
+ * every sink): fn writes "\"key\":value" members, comma-separated, without braces, to f (nothing: none).
+ * s must come from rtc_chrome_sink_open() (others are left alone). */
 typedef void (*rtc_chrome_other_cb)(void *ctx, FILE *f);
 void rtc_chrome_sink_set_other(struct rtc_sink *s, rtc_chrome_other_cb fn, void *ctx);
 
