@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "cpu-stats.h"
 #include "encode.h"
 #include "idle-clock.h"
 #include "names.h"
@@ -109,6 +110,7 @@ static struct rt__thread *register_thread(const char *name)
 
 	t->seen_session = atomic_load_explicit(&ctl->session, memory_order_relaxed);
 	t->next_check_ts = ts + rt__proc.check_interval;
+	t->cpu = rt__cpu_thread_default();
 	write_thread_start(t, ts);
 	rt__thread_list_add(t);
 	rt__thread_current = t;
@@ -371,6 +373,7 @@ void rt__thread_exit(void *arg)
 	if (t != rt__thread_current)
 		return;
 	t->busy = 1;
+	rt__cpu_forget();
 	rt__thread_finish(t, true);
 	rt__thread_list_remove(t);
 	rt__ring_destroy(&t->w, NULL);
@@ -394,4 +397,5 @@ void rt__thread_forget_all(void)
 	rt__thread_current = NULL;
 	self_state = 0;
 	rt__dir_forget();
+	rt__cpu_forget(); /* the parent thread's perf ring is not this thread's */
 }

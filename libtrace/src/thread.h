@@ -31,7 +31,14 @@ struct rt__thread {
 	struct rt_shm_thread_slot *slot;
 	uint64_t thread_number;
 	uint32_t tid;
-	uint32_t busy;         /* inside a record: a signal handler's records are dropped */
+	/* gate: nonzero when a span must take api.c's gated path (one test on the span fast paths). */
+	union {
+		uint16_t gate;
+		struct {
+			uint8_t busy; /* inside a record: a signal handler's records are dropped */
+			uint8_t cpu;  /* spans sample CPU counters (cpu-stats.h) */
+		};
+	};
 	uint32_t pending;      /* enum rt__pending */
 	uint32_t seen_session; /* control->session when this thread last recorded */
 	uint64_t task;         /* current task id, 0 = background */
