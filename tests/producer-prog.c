@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <ringtrace/ringtrace.h>
@@ -17,7 +18,9 @@
 #include "producer.h"
 #include "ring-reader.h"
 
-static int threads = 1, spans = 0, tasks = 0, logs = 0, forever = 0, handoffs = 0;
+static int threads = 1, spans = 0, tasks = 0, logs = 0, forever = 0, handoffs = 0, forks = 0, sequential = 0;
+/* Every worker is alive before any starts working: --threads N means N threads at once. */
+static pthread_barrier_t all_alive;
 
 /* Hand-offs: contexts captured inside a span on the main thread, adopted by a worker that runs a
  * job for them (each one flow in the trace). One slot, passed back and forth. */
@@ -79,6 +82,25 @@ static void hand_off_all(void)
 	pthread_join(t, NULL);
 }
 
+/* Pre-fork server workers: children that never exec, each running `spans` "child" spans on its
+ * one thread and ending with _exit (no exit handler runs). One at a time. */
+static void fork_children(void)
+{
+	for (int i = 0; i < forks; i++) {
+		pid_t pid = fork();
+		int status;
+
+		if (pid == 0) {
+			for (int k = 0; k < spans; k++) {
+				RT_SPAN("child");
+			}
+			_exit(0);
+		}
+		if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			exit(3);
+	}
+}
+
 static bool exists(const char *path)
 {
 	return path && access(path, F_OK) == 0;
@@ -97,7 +119,8 @@ static void touch(const char *path)
 
 static void *work(void *arg)
 {
-	(void)arg;
+	if (arg)
+		pthread_barrier_wait(&all_alive);
 	do {
 		for (int i = 0; i < spans; i++) {
 			RT_SPAN("work");
@@ -180,7 +203,7 @@ int main(int argc, char **argv)
 	const char *ready = NULL, *hold = NULL, *worked = NULL;
 	bool wait = false, want_report = false;
 	int names = 0, refused = 0;
-	pthread_t th[64];
+	pthread_t *th;
 	struct rt_task top;
 
 	for (int i = 1; i < argc; i++) {
@@ -194,6 +217,10 @@ int main(int argc, char **argv)
 			logs = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--handoffs") && i + 1 < argc)
 			handoffs = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--sequential") && i + 1 < argc)
+			sequential = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--forks") && i + 1 < argc)
+			forks = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--ready") && i + 1 < argc)
 			ready = argv[++i];
 		else if (!strcmp(argv[i], "--hold") && i + 1 < argc)
@@ -213,8 +240,11 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (threads > 64)
-		threads = 64;
+	if (threads < 0 || threads > 4096 || sequential < 0)
+		return 2;
+	th = calloc((size_t)threads + 1, sizeof(*th));
+	if (!th || pthread_barrier_init(&all_alive, NULL, (unsigned)threads + 1) != 0)
+		return 1;
 	rt_thread_register("main");
 	if (hold)
 		rt_span_begin("held"); /* open before any consumer attaches */
@@ -223,10 +253,19 @@ int main(int argc, char **argv)
 		wait_consumer();
 	top = rt_task_begin("top");
 	for (int i = 0; i < threads; i++)
-		rt_thread_create(&th[i], NULL, work, NULL);
+		if (rt_thread_create(&th[i], NULL, work, &all_alive) != 0)
+			return 1;
+	pthread_barrier_wait(&all_alive);
 	for (int i = 0; i < threads; i++)
 		pthread_join(th[i], NULL);
+	/* Thread-per-connection: short-lived threads one after the other. */
+	for (int i = 0; i < sequential; i++) {
+		if (rt_thread_create(&th[0], NULL, work, NULL) != 0)
+			return 1;
+		pthread_join(th[0], NULL);
+	}
 	hand_off_all();
+	fork_children();
 	rt_task_end(top);
 	touch(worked); /* all work recorded; --hold keeps the process (and its rings) alive */
 	if (hold) {

@@ -2,6 +2,7 @@
 /* The `ringtrace` command's shared helpers: strict parsers (pids, durations, sizes), messages that
  * name the option, program lookup for `record -- CMD`, output checks and the stop flag. */
 #include "cli.h"
+#include "segments.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -310,10 +311,17 @@ bool cli_pid_exists(pid_t pid)
 
 bool cli_traced(pid_t pid)
 {
-	char path[128];
+	char names[4][RT_SHM_NAME_MAX];
+	size_t n = rtc_segments_find_pid(pid, true, names, 4);
 
-	snprintf(path, sizeof(path), "/dev/shm" RT_SHM_CONTROL_FMT, (unsigned)getuid(), (unsigned)pid);
-	return access(path, F_OK) == 0;
+	for (size_t i = 0; i < n; i++) {
+		char path[RT_SHM_NAME_MAX + 16];
+
+		snprintf(path, sizeof(path), "/dev/shm%s", names[i]);
+		if (access(path, F_OK) == 0)
+			return true;
+	}
+	return false;
 }
 
 const char *cli_process_name(pid_t pid, char *buf, size_t len)
