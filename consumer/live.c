@@ -67,7 +67,9 @@ struct rtc_live *rtc_live_create(const struct rtc_live_options *o, const struct 
 	/* Our recording session: programs we launch carry its token, and so does everything they
 	 * start; with -a, the marker gives it to every process of the user that starts meanwhile.
 	 * (The in-process engine records its own process only.) */
+	l->inotify_fd = -1;
 	if (!o->self) {
+		rtc_live_watch(l);
 		rtc_session_init(&l->session);
 		if (o->all) {
 			int err = rtc_session_marker_create(&l->session);
@@ -119,7 +121,10 @@ void rtc_live_destroy(struct rtc_live *l)
 	free(l->procs);
 	cds_lfht_destroy(l->registry, NULL);
 	free(l->expected);
-	free(l->skip);
+	free(l->skip.v);
+	free(l->pending.v);
+	if (l->inotify_fd >= 0)
+		close(l->inotify_fd);
 	free(l);
 }
 
@@ -315,6 +320,7 @@ static void drain_proc(void *arg)
 static void retire_proc(struct rtc_live *l, struct lproc *p)
 {
 	/* The helper thread may be heartbeating it: unpublish, wait for readers, then unlink. */
+	rtc_live_final_counts(l, p);
 	cds_lfht_del(l->registry, &p->node);
 	urcu_memb_synchronize_rcu();
 	rtc_producer_detach(&p->p);
@@ -399,6 +405,9 @@ uint64_t rtc_live_last_poll(const struct rtc_live *l)
 
 void rtc_live_finish(struct rtc_live *l, uint64_t end_ns)
 {
+	for (size_t i = 0; i < l->nprocs; i++)
+		if (l->procs[i]->attached)
+			rtc_live_final_counts(l, l->procs[i]);
 	l->out->watermark(l->out_ctx, UINT64_MAX);
 	l->out->end(l->out_ctx, end_ns);
 	stop_helper(l);

@@ -456,7 +456,16 @@ static void on_counts(void *ctx, const struct rtc_stream_counts *c)
 
 	if (!p)
 		return;
-	/* Counters only grow: the newest report holds. */
+	/* Counters only grow: the newest report holds; what it adds is an event now. */
+	if (c->threads_untraced > p->loss.threads_untraced)
+		rtc_rebuild_untraced(pr->rb, c->proc, rtc_merge_emitted_ts(pr->merge),
+				     c->threads_untraced - p->loss.threads_untraced, "threads-untraced");
+	if (c->names_overflowed > p->loss.names_overflowed)
+		rtc_rebuild_untraced(pr->rb, c->proc, rtc_merge_emitted_ts(pr->merge),
+				     c->names_overflowed - p->loss.names_overflowed, "names-overflowed");
+	if (c->tasks_untracked > p->loss.tasks_untracked)
+		rtc_rebuild_untraced(pr->rb, c->proc, rtc_merge_emitted_ts(pr->merge),
+				     c->tasks_untracked - p->loss.tasks_untracked, "tasks-untracked");
 	p->loss.threads_untraced = c->threads_untraced;
 	p->loss.names_overflowed = c->names_overflowed;
 	p->loss.tasks_untracked = c->tasks_untracked;

@@ -456,6 +456,16 @@ void rtc_rebuild_gap(struct rtc_rebuild *r, uint32_t proc, uint64_t from, uint64
 		loss(r, first, to, not_recorded, from, "not-recorded", &first->loss.not_recorded);
 }
 
+void rtc_rebuild_untraced(struct rtc_rebuild *r, uint32_t proc, uint64_t ts, uint64_t count, const char *what)
+{
+	struct rtc_out o = { .kind = RTC_OUT_UNTRACED, .ts = ts, .count = count, .cat = what };
+
+	if (proc >= r->nprocs || !r->procs[proc].declared || !count)
+		return;
+	o.pid = r->procs[proc].pid;
+	rb_emit(r, &o);
+}
+
 void rtc_rebuild_thread_done(struct rtc_rebuild *r, uint32_t thread, uint64_t ts)
 {
 	struct tstate *t = rb_thread(r, thread);

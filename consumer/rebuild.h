@@ -56,6 +56,9 @@ void rtc_rebuild_thread(struct rtc_rebuild *r, uint32_t thread, const struct rtc
 void rtc_rebuild_event(struct rtc_rebuild *r, const struct rtc_event *ev);
 
 /* A task that was open when the consumer attached (begin in ns, 0 unknown). */
+/* The producer of proc could not trace count more of what (threads, names, tasks): an event. */
+void rtc_rebuild_untraced(struct rtc_rebuild *r, uint32_t proc, uint64_t ts, uint64_t count, const char *what);
+
 void rtc_rebuild_task_open(struct rtc_rebuild *r, uint32_t proc, uint64_t id, uint64_t parent, uint32_t name_id,
 			   uint64_t begin, uint32_t flags, uint32_t tid);
 

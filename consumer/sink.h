@@ -33,6 +33,8 @@ enum rtc_out_kind {
 	RTC_OUT_LOG,        /* name = category, text = message, task, span_seq */
 	RTC_OUT_LOSS,       /* count records lost on the thread, since = first lost (ns), cat = reason */
 	RTC_OUT_FLOW,       /* hand-off: count 0 = start (capture), 1 = end (adopt); id; cat; name = "adopt"|"inherit" */
+	RTC_OUT_UNTRACED,   /* what a producer could not trace (not records): count more since the last one,
+			     * cat = "threads-untraced" | "names-overflowed" | "tasks-untracked"; pid, tid = 0 */
 };
 
 /* One rebuilt event. Strings are not NUL-terminated (use the lengths) and live only for the call. */

@@ -276,5 +276,7 @@ int main(int argc, char **argv)
 	refused = intern_names(names);
 	if (want_report)
 		report(refused);
+	pthread_barrier_destroy(&all_alive);
+	free(th);
 	return 0;
 }
