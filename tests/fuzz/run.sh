@@ -19,8 +19,9 @@ mode=$1 fuzzer=$2 name=$3 src=$4 seconds=$5
 opts=$(grep -v '^#' "$src/$name.options" | sed "s|^-dict=|-dict=$src/|" | tr '\n' ' ')
 seeds="$src/corpus/$name"
 crashes="$src/crashes/$name"
-# One job, one worker: the machine is shared (and libFuzzer's defaults are already one of each).
-common="-jobs=1 -workers=1 -print_final_stats=1"
+# One process fuzzing in place: libFuzzer's default (any -jobs, even 1, forks workers that log to
+# fuzz-N.log in the current directory instead).
+common="-print_final_stats=1"
 
 case $mode in
 smoke)
