@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: MIT */
+/* Hostile captures of about a megabyte, each shaped to make one step of the conversion quadratic
+ * (found by the capture fuzzer and its scaled runs): each converts exactly, within a CPU budget. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <msgpack.h>
+
+#include <ringtrace/ringtrace.h>
+
+#include "engine.h"
+
+/* Linear conversions of these take well under a second even under ASan; the quadratic ones took
+ * 9 s to minutes for the same bytes. */
+#define CPU_BUDGET_S 15.0
+
+struct capture {
+	msgpack_sbuffer sb, recs;
+	msgpack_packer pk, rk; /* the capture; the records of the next chunk */
+};
+
+static void cap_init(struct capture *c)
+{
+	msgpack_sbuffer_init(&c->sb);
+	msgpack_sbuffer_init(&c->recs);
+	msgpack_packer_init(&c->pk, &c->sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&c->rk, &c->recs, msgpack_sbuffer_write);
+	/* ["ringtrace-raw", 2, origin, start], then process 0 (pid 100, monotonic clock). */
+	msgpack_pack_array(&c->pk, 4);
+	msgpack_pack_str_with_body(&c->pk, "ringtrace-raw", 13);
+	msgpack_pack_uint32(&c->pk, 2);
+	msgpack_pack_uint64(&c->pk, 1000);
+	msgpack_pack_uint64(&c->pk, 1000);
+	msgpack_pack_array(&c->pk, 10);
+	msgpack_pack_uint32(&c->pk, 1);
+	msgpack_pack_uint32(&c->pk, 0);
+	msgpack_pack_uint32(&c->pk, 100);
+	msgpack_pack_str_with_body(&c->pk, "p", 1);
+	msgpack_pack_uint32(&c->pk, RT_SHM_CLOCK_MONOTONIC);
+	msgpack_pack_uint32(&c->pk, RT_SHM_MODE_DISCARD);
+	for (int i = 0; i < 4; i++)
+		msgpack_pack_uint64(&c->pk, 0);
+}
+
+/* A message of n unsigned integers. */
+static void msg(struct capture *c, int n, ...)
+{
+	va_list ap;
+
+	msgpack_pack_array(&c->pk, (size_t)n);
+	va_start(ap, n);
+	for (int i = 0; i < n; i++)
+		msgpack_pack_uint64(&c->pk, va_arg(ap, uint64_t));
+	va_end(ap);
+}
+
+static void thread(struct capture *c, uint64_t index)
+{
+	msgpack_pack_array(&c->pk, 7);
+	msgpack_pack_uint32(&c->pk, 3);
+	msgpack_pack_uint32(&c->pk, 0);
+	msgpack_pack_uint64(&c->pk, index);
+	msgpack_pack_uint64(&c->pk, index + 1); /* thread number */
+	msgpack_pack_uint64(&c->pk, 1000 + index);
+	msgpack_pack_str_with_body(&c->pk, "t", 1);
+	msgpack_pack_uint64(&c->pk, 0);
+}
+
+/* A record [kind, dt, fields...] into the pending chunk. */
+static void rec(struct capture *c, uint64_t kind, uint64_t dt, int n, ...)
+{
+	va_list ap;
+
+	msgpack_pack_array(&c->rk, 2 + (size_t)n);
+	msgpack_pack_uint64(&c->rk, kind);
+	msgpack_pack_uint64(&c->rk, dt);
+	va_start(ap, n);
+	for (int i = 0; i < n; i++)
+		msgpack_pack_uint64(&c->rk, va_arg(ap, uint64_t));
+	va_end(ap);
+}
+
+/* The pending records as one chunk of thread `t` (continuing its previous chunk). */
+static void chunk(struct capture *c, uint64_t t, bool continues)
+{
+	msgpack_pack_array(&c->pk, 8);
+	msgpack_pack_uint32(&c->pk, 5);
+	msgpack_pack_uint64(&c->pk, t);
+	msgpack_pack_uint64(&c->pk, 0);
+	msgpack_pack_uint64(&c->pk, 0);
+	msgpack_pack_uint64(&c->pk, 0);
+	msgpack_pack_bin_with_body(&c->pk, c->recs.data, c->recs.size);
+	msgpack_pack_uint32(&c->pk, continues ? 1 : 0);
+	msgpack_pack_uint32(&c->pk, 0);
+	c->recs.size = 0;
+}
+
+/* Convert it (Chrome JSON to /dev/null, statistics on); the summary, and the CPU seconds taken. */
+static double convert(struct capture *c, struct rtc_engine_summary *s)
+{
+	char path[] = "/tmp/rt-capture-cost.XXXXXX";
+	struct rtc_engine_options o = { .json_path = "/dev/null", .quiet = true };
+	struct rusage r0, r1;
+	struct rtc_engine *e;
+	int fd = mkstemp(path);
+	double cpu;
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, c->sb.data, c->sb.size), (ssize_t)c->sb.size);
+	close(fd);
+	o.log = fopen("/dev/null", "w");
+	e = rtc_engine_create(&o);
+	assert_non_null(e);
+	getrusage(RUSAGE_SELF, &r0);
+	assert_int_equal(rtc_engine_convert(e, path), 0);
+	getrusage(RUSAGE_SELF, &r1);
+	rtc_engine_summary(e, s);
+	rtc_engine_destroy(e);
+	fclose(o.log);
+	unlink(path);
+	cpu = (double)(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec + r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) +
+	      (double)(r1.ru_utime.tv_usec - r0.ru_utime.tv_usec + r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) / 1e6;
+	printf("# %zu bytes: %.2f s CPU\n", c->sb.size, cpu);
+	msgpack_sbuffer_destroy(&c->sb);
+	msgpack_sbuffer_destroy(&c->recs);
+	return cpu;
+}
+
+/* Many threads with a record each beyond every watermark, then as many watermarks: the merge and
+ * the thread-end check passed over every thread at each watermark. */
+static void test_watermarks_over_many_threads(void **state)
+{
+	enum { N = 50000 };
+	struct rtc_engine_summary s;
+	struct capture c;
+
+	(void)state;
+	cap_init(&c);
+	for (uint64_t i = 0; i < N; i++)
+		thread(&c, i);
+	for (uint64_t i = 0; i < N; i++) {
+		rec(&c, RT_REC_SPAN_BEGIN, 1000000000, 1, (uint64_t)1);
+		chunk(&c, i, false);
+	}
+	for (uint64_t i = 0; i < N; i++)
+		msg(&c, 2, (uint64_t)6, i);
+	assert_true(convert(&c, &s) < CPU_BUDGET_S);
+	assert_int_equal(s.s.threads, N);
+	assert_int_equal(s.s.spans, N);
+	assert_int_equal(s.s.spans_incomplete, N);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_watermarks_over_many_threads),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
