@@ -7,12 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keyed-hash.h"
+
 /* Ids below this bound, or below twice the names held, go to the dense array. */
 #define DENSE_SLACK 1024u
 
 void rtc_name_table_init(struct rtc_name_table *t)
 {
 	memset(t, 0, sizeof(*t));
+	t->seed = rtc_hash_seed();
 }
 
 void rtc_name_table_fini(struct rtc_name_table *t)
@@ -26,9 +29,9 @@ void rtc_name_table_fini(struct rtc_name_table *t)
 	memset(t, 0, sizeof(*t));
 }
 
-static uint32_t hash(uint32_t id)
+static uint32_t hash(const struct rtc_name_table *t, uint32_t id)
 {
-	return id * 2654435761u;
+	return (uint32_t)rtc_hash_u64(t->seed, id);
 }
 
 static int sparse_grow(struct rtc_name_table *t)
@@ -43,7 +46,7 @@ static int sparse_grow(struct rtc_name_table *t)
 
 		if (!t->sparse[i].n.s)
 			continue;
-		for (j = hash(t->sparse[i].id) & (cap - 1); n[j].n.s; j = (j + 1) & (cap - 1))
+		for (j = hash(t, t->sparse[i].id) & (cap - 1); n[j].n.s; j = (j + 1) & (cap - 1))
 			;
 		n[j] = t->sparse[i];
 	}
@@ -72,7 +75,7 @@ static struct rtc_name *slot(struct rtc_name_table *t, uint32_t id, bool create)
 		return &t->dense[id];
 	}
 	if (t->sparse_cap) {
-		for (uint32_t j = hash(id) & (t->sparse_cap - 1);; j = (j + 1) & (t->sparse_cap - 1)) {
+		for (uint32_t j = hash(t, id) & (t->sparse_cap - 1);; j = (j + 1) & (t->sparse_cap - 1)) {
 			if (!t->sparse[j].n.s)
 				break;
 			if (t->sparse[j].id == id)
@@ -83,7 +86,7 @@ static struct rtc_name *slot(struct rtc_name_table *t, uint32_t id, bool create)
 		return NULL;
 	if ((t->sparse_count + 1) * 2 > t->sparse_cap && sparse_grow(t) < 0)
 		return NULL;
-	for (uint32_t j = hash(id) & (t->sparse_cap - 1);; j = (j + 1) & (t->sparse_cap - 1)) {
+	for (uint32_t j = hash(t, id) & (t->sparse_cap - 1);; j = (j + 1) & (t->sparse_cap - 1)) {
 		if (!t->sparse[j].n.s) {
 			t->sparse[j].id = id;
 			t->sparse_count++;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* A process's name ids -> names, as the stream delivers them: memory in proportion to the names
- * present whatever ids an untrusted stream claims (dense ids in an array, far-off ones hashed). */
+ * present whatever ids an untrusted stream claims (dense ids in an array, far-off ones hashed with a
+ * random key, so that no choice of ids makes lookups slow). */
 #ifndef RTC_NAME_TABLE_H
 #define RTC_NAME_TABLE_H
 
@@ -20,6 +21,7 @@ struct rtc_name_table {
 		struct rtc_name n;
 	} *sparse; /* open addressing, sparse_cap a power of two; s == NULL marks a free slot */
 	uint32_t sparse_cap, sparse_count;
+	uint64_t seed; /* of the sparse part's keyed hash (keyed-hash.h) */
 	uint32_t count; /* names held */
 };
 

@@ -215,6 +215,55 @@ static void test_gaps_after_many_threads_ended(void **state)
 	assert_int_equal(s.s.lost, 0); /* no thread left to show them on */
 }
 
+/* Task ids aimed at one slot of the task table (its hash was fixed and invertible): each begin
+ * probed past every earlier task (10 s for 1.1 MB). */
+static void test_task_ids_aimed_at_one_slot(void **state)
+{
+	enum { N = 80000 };
+	const uint64_t c1 = 0x9e3779b97f4a7c15ull;
+	uint64_t inv = c1;
+	struct rtc_engine_summary s;
+	struct capture c;
+
+	(void)state;
+	for (int i = 0; i < 6; i++)
+		inv *= 2 - c1 * inv; /* c1's inverse mod 2^64 (Newton) */
+	cap_init(&c);
+	thread(&c, 0);
+	for (uint64_t i = 0; i < N; i++) {
+		/* The old hash was h = id * c1, h ^= h >> 29: ids whose h has 24 low zero bits. */
+		uint64_t h = (i + 1) << 24, x = h ^ h >> 29;
+
+		x ^= x >> 58;
+		rec(&c, RT_REC_TASK_BEGIN, 1, 3, x * inv, (uint64_t)0, (uint64_t)1);
+		chunk_if_full(&c, 0, i == N - 1);
+	}
+	assert_true(convert(&c, &s) < CPU_BUDGET_S);
+	assert_int_equal(s.s.tasks, N);
+	assert_int_equal(s.s.tasks_incomplete, N);
+}
+
+/* Name ids aimed at one slot of the sparse name table (multiples of 2^17 for its old fixed hash):
+ * bounded by 32-bit ids, 1.2 s for 320 KB. */
+static void test_name_ids_aimed_at_one_slot(void **state)
+{
+	enum { N = 32000 };
+	struct rtc_engine_summary s;
+	struct capture c;
+
+	(void)state;
+	cap_init(&c);
+	for (uint64_t i = 0; i < N; i++) {
+		msgpack_pack_array(&c.pk, 4);
+		msgpack_pack_uint32(&c.pk, 2);
+		msgpack_pack_uint32(&c.pk, 0);
+		msgpack_pack_uint32(&c.pk, (uint32_t)((i + 1) << 17));
+		msgpack_pack_str_with_body(&c.pk, "n", 1);
+	}
+	assert_true(convert(&c, &s) < CPU_BUDGET_S);
+	assert_int_equal(s.s.processes, 1);
+}
+
 /* The deepest stack rebuild keeps, then span ends naming spans that are not open: each costs a
  * binary search, not a pass over the stack. */
 static void test_unknown_span_ends_on_a_deep_stack(void **state)
@@ -244,6 +293,8 @@ int main(void)
 		cmocka_unit_test(test_watermarks_over_many_threads),
 		cmocka_unit_test(test_handoffs_among_many_threads),
 		cmocka_unit_test(test_gaps_after_many_threads_ended),
+		cmocka_unit_test(test_task_ids_aimed_at_one_slot),
+		cmocka_unit_test(test_name_ids_aimed_at_one_slot),
 		cmocka_unit_test(test_unknown_span_ends_on_a_deep_stack),
 	};
 
