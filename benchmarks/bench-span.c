@@ -1,58 +1,118 @@
 /* SPDX-License-Identifier: MIT */
-/* Producer cost per span (begin+end) disabled, recording in discard mode with a reader draining,
- * and in overwrite mode, on 1 and 2 threads, against baselines measured in the same run.
- * Each configuration runs in a child process (the mode is fixed at library load). */
+/* Producer cost per span (begin+end) in every library state, on 1 and 2 threads, each repetition a
+ * fresh process beside baselines measured on the same thread in the same repetition. */
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <x86intrin.h>
 
-#include <msgpack.h>
-
 #include <ringtrace/ringtrace.h>
 
+#include "bench-tracy-model.h"
 #include "bench-util.h"
-#include "encode.h"
-#include "producer.h"
-#include "ring-reader.h"
+#include "process.h"
+#include "thread.h"
+
+/*
+ * Usage: bench-span [RINGTRACE_TOOL] [--compare OTHER_BENCH_SPAN]
+ * Environment: RT_BENCH_SPANS (tight-loop spans per repetition, default 2000000), RT_BENCH_REPS
+ * (default 7, at least 5), RT_BENCH_STATES (comma-separated subset of the state names below),
+ * RT_BENCH_THREADS (max threads, 1 or 2).
+ *
+ * A repetition of one configuration is one child process (the library's state is fixed when it
+ * loads). Repetitions are interleaved: round r runs every configuration once (and, with
+ * --compare, the other binary's right after), so slow periods of a shared machine hit all of them.
+ */
 
 #define MAX_THREADS 2
+#define WORK_SMALL 64
+#define WORK_LARGE 256
 
-static long spans_per_rep(void)
+enum state_kind { LIBRARY, TRACY_MODEL };
+
+struct state {
+	const char *name;
+	const char *label;
+	const char *env; /* RINGTRACE_* settings, space-separated */
+	bool record;     /* a separate `ringtrace record` process drains while it runs */
+	enum state_kind kind;
+	bool drained;    /* Tracy model: its worker thread's model reads every item */
+};
+
+static const struct state states[] = {
+	{ "disabled", "disabled (RINGTRACE_DISABLE=1)", "RINGTRACE_DISABLE=1", false, LIBRARY, false },
+	{ "idle", "idle, default", "", false, LIBRARY, false },
+	{ "idle-untracked", "idle, tracking off", "RINGTRACE_TRACK_SPANS=0", false, LIBRARY, false },
+	{ "idle-tracked-tsc", "idle, tracking with rdtsc", "RINGTRACE_TRACK_SPANS=1", false, LIBRARY, false },
+	{ "overwrite", "overwrite, no reader", "RINGTRACE_MODE=overwrite", false, LIBRARY, false },
+	{ "overwrite-record", "overwrite + record", "RINGTRACE_MODE=overwrite", true, LIBRARY, false },
+	{ "discard-record", "discard + record", "RINGTRACE_MODE=discard", true, LIBRARY, false },
+	{ "tracy-model", "Tracy model, nothing reads", "", false, TRACY_MODEL, false },
+	{ "tracy-model-read", "Tracy model + its reader", "", false, TRACY_MODEL, true },
+};
+#define NSTATES (sizeof(states) / sizeof(states[0]))
+
+/* What one worker thread measured in one repetition. */
+struct sample {
+	double rdtsc2, rdtsc2_cpu; /* ns per two back-to-back rdtsc reads: wall clock, thread CPU time */
+	double wall, cpu;  /* ns per span, tight loop: wall clock and thread CPU time */
+	double work_small; /* ns per FNV-1a over WORK_SMALL bytes, bare */
+	double span_small; /* ... with a span around each */
+	double work_large, span_large;
+	double bytes;      /* ring bytes per span in the tight loop */
+	double lost;       /* records refused (discard mode, ring full) in the tight loop */
+	double faults;     /* minor page faults of the thread during the tight loop */
+	double csw;        /* context switches of the thread during the tight loop */
+	double foreign;    /* another consumer attached (`ringtrace record -a` of someone else) */
+};
+#define SAMPLE_FIELDS (sizeof(struct sample) / sizeof(double))
+
+static long env_long(const char *name, long dflt)
 {
-	const char *s = getenv("RT_BENCH_SPANS");
+	const char *s = getenv(name);
 
-	return s ? atol(s) : 2000000;
+	return s && *s ? atol(s) : dflt;
 }
 
-static int reps(void)
+static long tight_spans(void)
 {
-	const char *s = getenv("RT_BENCH_REPS");
-	int n = s ? atoi(s) : 7;
-
-	return n < 5 ? 5 : n;
+	return env_long("RT_BENCH_SPANS", 2000000);
 }
 
-/* ---- baselines ---- */
+/* ---- the measured loops (one worker thread) ---- */
 
 static volatile uint64_t sink;
+static uint8_t work_buf[MAX_THREADS][WORK_LARGE];
 
-static double base_empty(long n)
+static double thread_cpu_ns(void)
 {
-	double t0 = bench_now_ns();
+	struct timespec ts;
 
-	for (long i = 0; i < n; i++)
-		__asm__ volatile("" ::: "memory");
-	return (bench_now_ns() - t0) / (double)n;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
-static double base_rdtsc2(long n)
+static inline uint64_t fnv1a(const uint8_t *p, int n)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (int i = 0; i < n; i++) {
+		h ^= p[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+static double loop_rdtsc2(long n)
 {
 	double t0 = bench_now_ns();
 	uint64_t acc = 0;
@@ -66,311 +126,502 @@ static double base_rdtsc2(long n)
 	return (bench_now_ns() - t0) / (double)n;
 }
 
-static double base_clock2(long n)
+/* noinline: every loop is one function, the way a call site in an application looks. */
+__attribute__((noinline)) static void spans_tight(long n)
 {
-	double t0 = bench_now_ns();
-	struct timespec a, b;
-	uint64_t acc = 0;
-
 	for (long i = 0; i < n; i++) {
-		clock_gettime(CLOCK_MONOTONIC, &a);
-		clock_gettime(CLOCK_MONOTONIC, &b);
-		acc += (uint64_t)(b.tv_nsec - a.tv_nsec);
-	}
-	sink = acc;
-	return (bench_now_ns() - t0) / (double)n;
-}
-
-/* ---- the measured loop ---- */
-
-struct worker {
-	pthread_t th;
-	long n;
-	double ns_per_span;
-	pthread_barrier_t *start;
-};
-
-static void *span_loop(void *arg)
-{
-	struct worker *w = arg;
-	double t0;
-
-	rt_thread_register("bench");
-	pthread_barrier_wait(w->start);
-	t0 = bench_now_ns();
-	for (long i = 0; i < w->n; i++) {
 		rt_span_begin("bench-span");
 		rt_span_end();
 	}
-	w->ns_per_span = (bench_now_ns() - t0) / (double)w->n;
-	return NULL;
 }
 
-static unsigned drain_interval_us(void)
+__attribute__((noinline)) static void tracy_tight(long n)
 {
-	const char *s = getenv("RT_BENCH_DRAIN_US");
+	static const struct tracy_model_srcloc loc = { "bench-span", __func__, __FILE__, __LINE__, 0 };
 
-	return s ? (unsigned)atoi(s) : 1000;
+	for (long i = 0; i < n; i++) {
+		struct tracy_model_zone z = tracy_model_zone_begin(&loc);
+
+		tracy_model_zone_end(&z);
+	}
 }
 
-/* A consumer thread in the producer process: drains every ring, counting bytes. */
-struct drainer {
-	struct rtc_producer p;
+__attribute__((noinline)) static uint64_t work_bare(uint8_t *buf, int bytes, long n)
+{
+	uint64_t acc = 0;
+
+	for (long i = 0; i < n; i++) {
+		buf[i & (bytes - 1)]++;
+		acc += fnv1a(buf, bytes);
+	}
+	return acc;
+}
+
+__attribute__((noinline)) static uint64_t work_spans(uint8_t *buf, int bytes, long n)
+{
+	uint64_t acc = 0;
+
+	for (long i = 0; i < n; i++) {
+		rt_span_begin("bench-work");
+		buf[i & (bytes - 1)]++;
+		acc += fnv1a(buf, bytes);
+		rt_span_end();
+	}
+	return acc;
+}
+
+__attribute__((noinline)) static uint64_t work_tracy(uint8_t *buf, int bytes, long n)
+{
+	static const struct tracy_model_srcloc loc = { "bench-work", __func__, __FILE__, __LINE__, 0 };
+	uint64_t acc = 0;
+
+	for (long i = 0; i < n; i++) {
+		struct tracy_model_zone z = tracy_model_zone_begin(&loc);
+
+		buf[i & (bytes - 1)]++;
+		acc += fnv1a(buf, bytes);
+		tracy_model_zone_end(&z);
+	}
+	return acc;
+}
+
+/* Ring statistics of the calling thread (0 when the library keeps no ring for it). */
+static void ring_counts(uint64_t *pos, uint64_t *dropped)
+{
+	struct rt__thread *t = rt__thread_peek();
+
+	*pos = t ? atomic_load(&t->ring->commit_pos) : 0;
+	*dropped = t ? atomic_load(&t->ring->dropped) : 0;
+}
+
+struct worker {
 	pthread_t th;
-	_Atomic int stop;
-	uint64_t bytes;
-	struct {
-		int open;
-		uint64_t thread_number;
-		struct rtc_ring_reader r;
-	} rings[64];
+	int index;
+	enum state_kind kind;
+	pthread_barrier_t *phase;
+	struct sample s;
 };
 
-static void *drain_loop(void *arg)
+/* The measured loops run in SLICES slices, each right after a slice of its baseline: a slow
+ * moment of a shared machine then weighs on both alike. */
+#define SLICES 16
+
+static void run_spans(struct worker *w, long n)
 {
-	struct drainer *d = arg;
-	struct rtc_thread_info info[64];
+	if (w->kind == TRACY_MODEL)
+		tracy_tight(n);
+	else
+		spans_tight(n);
+}
 
-	while (!atomic_load(&d->stop)) {
-		size_t n = rtc_producer_threads(&d->p, info, 64);
+static uint64_t run_work(struct worker *w, int bytes, long n, int with_spans)
+{
+	uint8_t *buf = work_buf[w->index];
 
-		rtc_producer_heartbeat(&d->p);
-		for (size_t i = 0; i < n; i++) {
-			unsigned s = info[i].slot % 64;
-			struct rtc_ring_chunk c;
-			char name[128];
+	if (!with_spans)
+		return work_bare(buf, bytes, n);
+	if (w->kind == TRACY_MODEL)
+		return work_tracy(buf, bytes, n);
+	return work_spans(buf, bytes, n);
+}
 
-			if (!d->rings[s].open) {
-				rtc_producer_ring_name(&d->p, info[i].thread_number, name, sizeof(name));
-				if (rtc_ring_reader_open(&d->rings[s].r, name, (uint32_t)getpid()) < 0)
-					continue;
-				d->rings[s].open = 1;
-			}
-			while (rtc_ring_reader_next(&d->rings[s].r, &c, NULL, NULL) > 0)
-				d->bytes += c.len;
-		}
-		usleep(drain_interval_us());
+/* ns per iteration in thread CPU time (these differences are small, and a preemption in the
+ * middle must not count) of the bare work loop and of the same loop with spans. */
+static void timed_work(struct worker *w, int bytes, long n, double *bare, double *spans)
+{
+	double t_bare = 0, t_spans = 0, t0;
+	long per = n / SLICES > 1 ? n / SLICES : 1;
+
+	pthread_barrier_wait(w->phase);
+	for (int k = 0; k < SLICES; k++) {
+		t0 = thread_cpu_ns();
+		sink = run_work(w, bytes, per, 0);
+		t_bare += thread_cpu_ns() - t0;
+		t0 = thread_cpu_ns();
+		sink = run_work(w, bytes, per, 1);
+		t_spans += thread_cpu_ns() - t0;
 	}
+	*bare = t_bare / (double)(per * SLICES);
+	*spans = t_spans / (double)(per * SLICES);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	long n = tight_spans();
+	long per = n / SLICES > 1 ? n / SLICES : 1, per_base = per / 4 > 1 ? per / 4 : 1;
+	struct rusage ru0, ru1;
+	uint64_t pos0, pos1, drop0, drop1;
+	double base_wall = 0, base_cpu = 0, wall = 0, cpu = 0, t0, c0;
+
+	if (w->kind == TRACY_MODEL)
+		tracy_model_thread_init();
+	else
+		rt_thread_register("bench");
+	for (int i = 0; i < WORK_LARGE; i++)
+		work_buf[w->index][i] = (uint8_t)i;
+	/* Warm-up: name interning, the first records after attach, code and data in cache. */
+	run_spans(w, n / 16);
+
+	pthread_barrier_wait(w->phase);
+	ring_counts(&pos0, &drop0);
+	getrusage(RUSAGE_THREAD, &ru0);
+	for (int k = 0; k < SLICES; k++) {
+		c0 = thread_cpu_ns();
+		t0 = bench_now_ns();
+		sink = (uint64_t)loop_rdtsc2(per_base);
+		base_wall += bench_now_ns() - t0;
+		base_cpu += thread_cpu_ns() - c0;
+		c0 = thread_cpu_ns();
+		t0 = bench_now_ns();
+		run_spans(w, per);
+		wall += bench_now_ns() - t0;
+		cpu += thread_cpu_ns() - c0;
+	}
+	getrusage(RUSAGE_THREAD, &ru1);
+	ring_counts(&pos1, &drop1);
+	w->s.rdtsc2 = base_wall / (double)(per_base * SLICES);
+	w->s.rdtsc2_cpu = base_cpu / (double)(per_base * SLICES);
+	w->s.wall = wall / (double)(per * SLICES);
+	w->s.cpu = cpu / (double)(per * SLICES);
+	w->s.bytes = (double)(pos1 - pos0) / (double)(per * SLICES);
+	w->s.lost = (double)(drop1 - drop0);
+	w->s.faults = (double)(ru1.ru_minflt - ru0.ru_minflt);
+	w->s.csw = (double)(ru1.ru_nvcsw - ru0.ru_nvcsw + ru1.ru_nivcsw - ru0.ru_nivcsw);
+
+	timed_work(w, WORK_SMALL, n / 8, &w->s.work_small, &w->s.span_small);
+	timed_work(w, WORK_LARGE, n / 32, &w->s.work_large, &w->s.span_large);
 	return NULL;
 }
 
-/* Child: one configuration, printing "median_ns bytes_per_span dropped" per line. */
-static int child(const char *state, int threads)
-{
-	long n = spans_per_rep();
-	int r = reps();
-	double per_rep[64];
-	struct drainer *d = NULL;
-	double bytes_per_span = 0;
-	uint64_t lost = 0;
+/* ---- child: one repetition of one configuration ---- */
 
-	if (strcmp(state, "recording") == 0) {
-		d = calloc(1, sizeof(*d));
-		if (!d || rtc_producer_open(&d->p, getpid(), getuid()) < 0 || rtc_producer_attach(&d->p) < 0) {
-			fprintf(stderr, "bench: cannot attach to self\n");
+static pid_t start_recorder(const char *tool, const char *raw_path)
+{
+	char pid[32];
+	pid_t r;
+
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	r = fork();
+	if (r == 0) {
+		/* The recorder is not traced itself. */
+		setenv("RINGTRACE_DISABLE", "1", 1);
+		execl(tool, tool, "record", "-p", pid, "--raw", raw_path, "--quiet", (char *)NULL);
+		_exit(127);
+	}
+	return r;
+}
+
+static bool recorder_attached(void)
+{
+	/* Relaxed: polled until the consumer's attach shows. */
+	return rt__proc.ctl && atomic_load_explicit(&rt__proc.ctl->session, memory_order_relaxed) != 0;
+}
+
+static int child(const struct state *st, int threads, const char *tool)
+{
+	struct worker w[MAX_THREADS];
+	pthread_barrier_t phase;
+	char raw_path[256] = "";
+	pid_t rec = -1;
+	struct sample avg = { 0 };
+	struct tracy_model_drainer drain = { .pause_us = 1000 };
+	pthread_t drain_th;
+
+	if (st->record) {
+		const char *tmp = getenv("TMPDIR");
+
+		snprintf(raw_path, sizeof(raw_path), "%s/bench-span.%d.rtrace", tmp && *tmp ? tmp : "/tmp", (int)getpid());
+		rec = start_recorder(tool, raw_path);
+		for (int i = 0; i < 5000 && !recorder_attached(); i++)
+			usleep(1000);
+		if (!recorder_attached()) {
+			fprintf(stderr, "bench-span: %s did not attach\n", tool);
+			kill(rec, SIGKILL);
+			waitpid(rec, NULL, 0);
 			return 1;
 		}
-		pthread_create(&d->th, NULL, drain_loop, d);
 	}
-	for (int k = 0; k < r && k < 64; k++) {
-		struct worker w[MAX_THREADS];
-		pthread_barrier_t start;
-		double sum = 0;
-		uint64_t b0 = d ? d->bytes : 0;
-
-		pthread_barrier_init(&start, NULL, (unsigned)threads);
-		for (int t = 0; t < threads; t++) {
-			w[t].n = n;
-			w[t].start = &start;
-			pthread_create(&w[t].th, NULL, span_loop, &w[t]);
-		}
-		for (int t = 0; t < threads; t++) {
-			pthread_join(w[t].th, NULL);
-			sum += w[t].ns_per_span;
-		}
-		pthread_barrier_destroy(&start);
-		per_rep[k] = sum / threads;
-		if (d) {
-			usleep(20000); /* let the drainer catch up */
-			bytes_per_span = (double)(d->bytes - b0) / ((double)n * threads);
-		}
+	if (st->drained)
+		pthread_create(&drain_th, NULL, tracy_model_drainer, &drain);
+	pthread_barrier_init(&phase, NULL, (unsigned)threads);
+	for (int t = 0; t < threads; t++) {
+		w[t] = (struct worker){ .index = t, .kind = st->kind, .phase = &phase };
+		pthread_create(&w[t].th, NULL, worker_main, &w[t]);
 	}
-	if (d) {
-		struct rtc_thread_info info[64];
-		size_t nt;
+	for (int t = 0; t < threads; t++) {
+		double *a = (double *)&avg, *s = (double *)&w[t].s;
 
-		atomic_store(&d->stop, 1);
-		pthread_join(d->th, NULL);
-		nt = rtc_producer_threads(&d->p, info, 64);
-		(void)nt;
-		for (int s = 0; s < 64; s++)
-			if (d->rings[s].open) {
-				lost += atomic_load(&d->rings[s].r.hdr->dropped);
-				rtc_ring_reader_close(&d->rings[s].r);
-			}
-		rtc_producer_close(&d->p);
+		pthread_join(w[t].th, NULL);
+		for (size_t f = 0; f < SAMPLE_FIELDS; f++)
+			a[f] += s[f] / threads;
 	}
-	if (strcmp(state, "overwrite") == 0) {
-		/* Bytes per span from the ring of a fresh thread. */
-		struct rtc_producer p;
-		struct rtc_thread_info info[64];
-		struct worker w = { .n = n };
-		pthread_barrier_t start;
-
-		pthread_barrier_init(&start, NULL, 1);
-		w.start = &start;
-		if (rtc_producer_open(&p, getpid(), getuid()) == 0) {
-			size_t nt;
-
-			pthread_create(&w.th, NULL, span_loop, &w);
-			pthread_join(w.th, NULL);
-			nt = rtc_producer_threads(&p, info, 64);
-			for (size_t i = 0; i < nt; i++) {
-				struct rtc_ring_reader rr;
-				char name[128];
-
-				rtc_producer_ring_name(&p, info[i].thread_number, name, sizeof(name));
-				if (rtc_ring_reader_open(&rr, name, (uint32_t)getpid()) < 0)
-					continue;
-				if (info[i].thread_number == nt) /* the newest ring: the thread just run */
-					bytes_per_span = (double)atomic_load(&rr.hdr->commit_pos) / (double)n;
-				rtc_ring_reader_close(&rr);
-			}
-			rtc_producer_close(&p);
-		}
-		pthread_barrier_destroy(&start);
+	pthread_barrier_destroy(&phase);
+	if (st->drained) {
+		atomic_store(&drain.stop, 1);
+		pthread_join(drain_th, NULL);
 	}
-	printf("%.3f %.2f %" PRIu64 "\n", bench_median(per_rep, r < 64 ? r : 64), bytes_per_span, lost);
+	/* Other tracing sessions of this user (`ringtrace record -a`) attach to every traced process:
+	 * such a repetition measured something else and is run again. Relaxed loads: read once, after
+	 * the workers were joined. */
+	if (rt__proc.ctl) {
+		uint64_t beats = atomic_load_explicit(&rt__proc.ctl->heartbeat, memory_order_relaxed);
+		uint32_t cpid = atomic_load_explicit(&rt__proc.ctl->consumer_pid, memory_order_relaxed);
+
+		avg.foreign = rec > 0 ? cpid != (uint32_t)rec : beats != 0;
+	}
+	if (rec > 0) {
+		kill(rec, SIGINT);
+		waitpid(rec, NULL, 0);
+		unlink(raw_path);
+	}
+	{
+		double *a = (double *)&avg;
+
+		for (size_t f = 0; f < SAMPLE_FIELDS; f++)
+			printf("%s%.4f", f ? " " : "", a[f]);
+		printf("\n");
+	}
 	return 0;
 }
 
-struct result {
-	double ns, bytes;
-	uint64_t lost;
-};
+/* ---- parent: interleaved rounds, then the table ---- */
 
-static int run_child(const char *self, const char *state, int threads, struct result *res)
+static int run_child(const char *bin, const struct state *st, int threads, const char *tool, struct sample *out)
 {
-	char cmd[1024];
+	int fd[2];
+	pid_t pid;
 	FILE *f;
-	int ok;
+	int status, ok = 0;
 
-	snprintf(cmd, sizeof(cmd), "RINGTRACE_MODE=%s %s --child %s %d",
-		 strcmp(state, "overwrite") == 0 ? "overwrite" : "discard", self, state, threads);
-	f = popen(cmd, "r");
-	if (!f)
+	if (pipe(fd) < 0)
 		return -1;
-	ok = fscanf(f, "%lf %lf %" SCNu64, &res->ns, &res->bytes, &res->lost) == 3;
-	return pclose(f) == 0 && ok ? 0 : -1;
+	pid = fork();
+	if (pid == 0) {
+		char thr[8], env[256];
+		char *save, *tok;
+
+		close(fd[0]);
+		dup2(fd[1], STDOUT_FILENO);
+		unsetenv("RINGTRACE_DISABLE");
+		unsetenv("RINGTRACE_TRACK_SPANS");
+		unsetenv("RINGTRACE_MODE");
+		unsetenv("RINGTRACE_TRACE_FILE");
+		snprintf(env, sizeof(env), "%s", st->env);
+		for (tok = strtok_r(env, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
+			putenv(strdup(tok));
+		snprintf(thr, sizeof(thr), "%d", threads);
+		execl(bin, bin, "--child", st->name, thr, tool, (char *)NULL);
+		_exit(127);
+	}
+	close(fd[1]);
+	f = fdopen(fd[0], "r");
+	if (f) {
+		double *s = (double *)out;
+
+		ok = 1;
+		for (size_t i = 0; i < SAMPLE_FIELDS; i++)
+			ok &= fscanf(f, "%lf", &s[i]) == 1;
+		fclose(f);
+	}
+	waitpid(pid, &status, 0);
+	return ok && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
-/* The encoding choice docs/format.md explains: the hand-written encoder libtrace uses against
- * msgpack-c's packer with a write callback into the same buffer, both encoding span-begin records
- * back to back. */
-struct slot {
-	uint8_t *p;
+static bool state_selected(const struct state *st)
+{
+	const char *sel = getenv("RT_BENCH_STATES");
+	size_t n = strlen(st->name);
+
+	if (!sel || !*sel)
+		return true;
+	for (const char *p = sel; (p = strstr(p, st->name)) != NULL; p += n)
+		if ((p == sel || p[-1] == ',') && (p[n] == 0 || p[n] == ','))
+			return true;
+	return false;
+}
+
+#define MAX_REPS 64
+
+struct series {
+	struct sample s[MAX_REPS];
+	int n;
 };
 
-static int slot_write(void *data, const char *buf, size_t len)
+static double field(const struct sample *s, size_t off)
 {
-	struct slot *s = data;
-
-	memcpy(s->p, buf, len);
-	s->p += len;
-	return 0;
+	return *(const double *)((const char *)s + off);
 }
 
-static void encoders(long n, double *hand, double *packer)
+/* min, median, max of one field, or of the ratio of two fields, over the repetitions. */
+static void stats(const struct series *v, size_t off, size_t div_off, double out[3])
 {
-	static uint8_t area[1 << 20];
-	uint8_t *end = area + sizeof(area) - 64;
-	double a[7], b[7];
+	double x[MAX_REPS];
 
-	for (int k = 0; k < 7; k++) {
-		uint8_t *p = area;
-		struct slot sl = { area };
-		msgpack_packer pk;
-		double t0 = bench_now_ns();
+	for (int i = 0; i < v->n; i++)
+		x[i] = field(&v->s[i], off) / (div_off == (size_t)-1 ? 1.0 : field(&v->s[i], div_off));
+	out[1] = bench_median(x, v->n);
+	out[0] = x[0];
+	out[2] = x[v->n - 1];
+}
 
-		for (long i = 0; i < n; i++) {
-			p = rt_mp_array(p, 3);
-			*p++ = 4;
-			p = rt_mp_uint(p, 300 + (uint64_t)(i * 7 & 0x3fff));
-			p = rt_mp_uint(p, (uint64_t)(i & 3) + 5);
-			if (p > end)
-				p = area;
+#define F(name) offsetof(struct sample, name)
+#define NONE ((size_t)-1)
+
+static void print_table(const char *title, struct series res[NSTATES][MAX_THREADS + 1], int max_threads)
+{
+	printf("\n%s\n", title);
+	printf("%-32s %3s %21s %13s %9s %13s %8s %6s %9s %6s %5s\n", "", "", "wall ns/span", "x two rdtsc",
+	       "cpu ns", "x two rdtsc", "two", "", "", "", "");
+	printf("%-32s %3s %21s %13s %9s %13s %8s %6s %9s %6s %5s\n", "state", "thr", "min    med    max",
+	       "med   max", "med", "med   max", "rdtsc", "bytes", "lost", "faults", "csw");
+	for (size_t s = 0; s < NSTATES; s++) {
+		for (int t = 1; t <= max_threads; t++) {
+			const struct series *v = &res[s][t];
+			double wall[3], ratio[3], cpu[3], cratio[3], base[3], bytes[3], lost[3], faults[3], csw[3];
+
+			if (!v->n)
+				continue;
+			stats(v, F(wall), NONE, wall);
+			stats(v, F(wall), F(rdtsc2), ratio);
+			stats(v, F(cpu), NONE, cpu);
+			stats(v, F(cpu), F(rdtsc2_cpu), cratio);
+			stats(v, F(rdtsc2_cpu), NONE, base);
+			stats(v, F(bytes), NONE, bytes);
+			stats(v, F(lost), NONE, lost);
+			stats(v, F(faults), NONE, faults);
+			stats(v, F(csw), NONE, csw);
+			printf("%-32s %3d %6.2f %6.2f %7.2f %6.2f %6.2f %9.2f %6.2f %6.2f %8.2f %6.2f %9.0f %6.0f %5.0f\n",
+			       states[s].label, t, wall[0], wall[1], wall[2], ratio[1], ratio[2], cpu[1], cratio[1], cratio[2],
+			       base[1], bytes[1], lost[2], faults[1], csw[1]);
 		}
-		a[k] = (bench_now_ns() - t0) / (double)n;
-		sink = (uint64_t)(p - area);
-		msgpack_packer_init(&pk, &sl, slot_write);
-		t0 = bench_now_ns();
-		for (long i = 0; i < n; i++) {
-			msgpack_pack_array(&pk, 3);
-			msgpack_pack_uint64(&pk, 4);
-			msgpack_pack_uint64(&pk, 300 + (uint64_t)(i * 7 & 0x3fff));
-			msgpack_pack_uint64(&pk, (uint64_t)(i & 3) + 5);
-			if (sl.p > end)
-				sl.p = area;
-		}
-		b[k] = (bench_now_ns() - t0) / (double)n;
-		sink = (uint64_t)(sl.p - area);
 	}
-	*hand = bench_median(a, 7);
-	*packer = bench_median(b, 7);
+	if (max_threads >= 2) {
+		printf("2 threads vs 1, per-thread cost (medians):");
+		for (size_t s = 0; s < NSTATES; s++) {
+			double w1[3], w2[3], c1[3], c2[3], r1[3], r2[3];
+
+			if (!res[s][1].n || !res[s][2].n)
+				continue;
+			stats(&res[s][1], F(wall), NONE, w1);
+			stats(&res[s][2], F(wall), NONE, w2);
+			stats(&res[s][1], F(cpu), NONE, c1);
+			stats(&res[s][2], F(cpu), NONE, c2);
+			stats(&res[s][1], F(cpu), F(rdtsc2_cpu), r1);
+			stats(&res[s][2], F(cpu), F(rdtsc2_cpu), r2);
+			printf("\n  %-32s wall %+6.1f%%  cpu %+6.1f%%  cpu x two rdtsc %+6.1f%%", states[s].label,
+			       100.0 * (w2[1] / w1[1] - 1), 100.0 * (c2[1] / c1[1] - 1), 100.0 * (r2[1] / r1[1] - 1));
+		}
+		printf("\n");
+	}
+	printf("around real work, 1 thread: ns added per span (thread CPU time, medians; the bare loop in\n"
+	       "slices alternating with the spans' in the same repetition)\n");
+	for (size_t s = 0; s < NSTATES; s++) {
+		const struct series *v = &res[s][1];
+		double ws[3], wl[3], add_s[MAX_REPS], add_l[MAX_REPS];
+
+		if (!v->n)
+			continue;
+		stats(v, F(work_small), NONE, ws);
+		stats(v, F(work_large), NONE, wl);
+		for (int i = 0; i < v->n; i++) {
+			add_s[i] = v->s[i].span_small - v->s[i].work_small;
+			add_l[i] = v->s[i].span_large - v->s[i].work_large;
+		}
+		printf("  %-32s FNV-1a %d B (%.1f ns): %+6.2f   FNV-1a %d B (%.1f ns): %+6.2f\n", states[s].label,
+		       WORK_SMALL, ws[1], bench_median(add_s, v->n), WORK_LARGE, wl[1], bench_median(add_l, v->n));
+	}
 }
 
 int main(int argc, char **argv)
 {
-	static const char *states[] = { "disabled", "recording", "overwrite" };
-	long n = spans_per_rep();
-	double e[9], r2[9], c2[9], empty, rdtsc2, clock2, hand, packer;
-	struct result res[3][MAX_THREADS + 1], packer_lib[MAX_THREADS + 1];
+	static struct series res[2][NSTATES][MAX_THREADS + 1];
+	const char *tool = NULL, *other = NULL;
+	int reps = (int)env_long("RT_BENCH_REPS", 7);
+	int max_threads = (int)env_long("RT_BENCH_THREADS", MAX_THREADS);
+	int nbin;
 
-	if (argc == 4 && strcmp(argv[1], "--child") == 0)
-		return child(argv[2], atoi(argv[3]));
-
-	for (int k = 0; k < 9; k++) {
-		e[k] = base_empty(n);
-		r2[k] = base_rdtsc2(n);
-		c2[k] = base_clock2(n / 4);
+	if (argc == 5 && strcmp(argv[1], "--child") == 0) {
+		for (size_t s = 0; s < NSTATES; s++)
+			if (strcmp(argv[2], states[s].name) == 0)
+				return child(&states[s], atoi(argv[3]), argv[4]);
+		return 2;
 	}
-	empty = bench_median(e, 9);
-	rdtsc2 = bench_median(r2, 9);
-	clock2 = bench_median(c2, 9);
-	for (int s = 0; s < 3; s++)
-		for (int t = 1; t <= MAX_THREADS; t++)
-			if (run_child(argv[0], states[s], t, &res[s][t]) < 0) {
-				fprintf(stderr, "bench: configuration %s/%d failed\n", states[s], t);
-				return 1;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--compare") == 0 && i + 1 < argc)
+			other = argv[++i];
+		else
+			tool = argv[i];
+	}
+	if (!tool)
+		tool = "ringtrace";
+	if (reps < 5)
+		reps = 5;
+	if (reps > MAX_REPS)
+		reps = MAX_REPS;
+	if (max_threads < 1 || max_threads > MAX_THREADS)
+		max_threads = MAX_THREADS;
+	nbin = other ? 2 : 1;
+
+	for (int r = 0; r < reps; r++) {
+		for (size_t s = 0; s < NSTATES; s++) {
+			if (!state_selected(&states[s]))
+				continue;
+			for (int t = 1; t <= max_threads; t++) {
+				for (int b = 0; b < nbin; b++) {
+					/* Alternate which binary goes first from round to round. */
+					int bi = (b + r) % nbin;
+					struct series *v = &res[bi][s][t];
+
+					int tries = 0, err;
+
+					while ((err = run_child(bi ? other : argv[0], &states[s], t, tool, &v->s[v->n])) == 0 &&
+					       v->s[v->n].foreign > 0 && ++tries < 20)
+						fprintf(stderr, "bench-span: another consumer attached to %s, running it again\n",
+							states[s].name);
+					if (err < 0 || v->s[v->n].foreign > 0) {
+						fprintf(stderr, "bench-span: %s, %d thread(s)%s failed\n", states[s].name, t,
+							bi ? " (compared binary)" : "");
+						return 1;
+					}
+					if (getenv("RT_BENCH_RAW")) {
+						const struct sample *x = &v->s[v->n];
+
+						fprintf(stderr, "raw %s %s %d wall %.2f cpu %.2f rdtsc2 %.2f/%.2f faults %.0f csw %.0f lost %.0f\n",
+							bi ? "B" : "A", states[s].name, t, x->wall, x->cpu, x->rdtsc2, x->rdtsc2_cpu,
+							x->faults, x->csw, x->lost);
+					}
+					v->n++;
+				}
 			}
-	encoders(n, &hand, &packer);
-	{
-		/* The whole library built with the hand-written encoder, same configurations. */
-		char alt[900];
-
-		snprintf(alt, sizeof(alt), "%s-hand", argv[0]);
-		for (int t = 1; t <= MAX_THREADS; t++)
-			if (access(alt, X_OK) != 0 || run_child(alt, "overwrite", t, &packer_lib[t]) < 0)
-				packer_lib[t].ns = 0;
+		}
 	}
 
-	printf("ringtrace span benchmark: %ld spans per repetition, median of %d repetitions\n", n, reps());
-	printf("baselines (same run): empty loop %.2f ns, two rdtsc %.2f ns, two clock_gettime %.2f ns\n", empty,
-	       rdtsc2, clock2);
-	printf("%-22s %8s %12s %14s %10s %12s\n", "state", "threads", "ns/span", "x two rdtsc", "bytes/span",
-	       "lost");
-	for (int s = 0; s < 3; s++)
-		for (int t = 1; t <= MAX_THREADS; t++)
-			printf("%-22s %8d %12.2f %14.2f %10.2f %12" PRIu64 "\n",
-			       s == 0 ? "disabled" : s == 1 ? "recording (discard)" : "overwrite", t, res[s][t].ns,
-			       res[s][t].ns / rdtsc2, res[s][t].bytes, res[s][t].lost);
-	for (int s = 0; s < 3; s++)
-		printf("2 threads vs 1, %-10s %+.1f%%\n", states[s], 100.0 * (res[s][2].ns / res[s][1].ns - 1));
-	printf("record encoding alone (tight loop): rt_mp_* (msgpack-c packer per field) %.2f ns, one msgpack-c packer "
-	       "object %.2f ns\n", hand, packer);
-	for (int t = 1; t <= MAX_THREADS; t++)
-		if (packer_lib[t].ns > 0)
-			printf("library built with a hand-written encoder, overwrite, %d thread(s): %.2f ns/span (x%.2f of "
-			       "the msgpack-c packer library above)\n", t, packer_lib[t].ns, packer_lib[t].ns / res[2][t].ns);
+	printf("ringtrace span benchmark: %ld spans per repetition (begin+end, tight loop), %d repetitions,\n"
+	       "each a fresh process; configurations interleaved round by round. Ratios: to two rdtsc reads\n"
+	       "timed on the same thread in slices alternating with the spans' (wall to wall, thread CPU\n"
+	       "time to thread CPU time). lost: most records refused in one repetition. faults, csw: page\n"
+	       "faults and context switches of a worker. Tracy model: benchmarks/bench-tracy-model.h (a\n"
+	       "model of Tracy's fast path, not Tracy).\n",
+	       tight_spans(), reps);
+	print_table(other ? "this binary" : "results", res[0], max_threads);
+	if (other) {
+		char title[600];
+
+		snprintf(title, sizeof(title), "compared binary: %s", other);
+		print_table(title, res[1], max_threads);
+		printf("\nthis binary / compared, per state (median over rounds of the per-round wall ratio):\n");
+		for (size_t s = 0; s < NSTATES; s++)
+			for (int t = 1; t <= max_threads; t++) {
+				double x[MAX_REPS];
+				int n = res[0][s][t].n < res[1][s][t].n ? res[0][s][t].n : res[1][s][t].n;
+
+				if (!n)
+					continue;
+				for (int i = 0; i < n; i++)
+					x[i] = res[0][s][t].s[i].wall / res[1][s][t].s[i].wall;
+				printf("  %-32s %d thread(s): x%.3f\n", states[s].label, t, bench_median(x, n));
+			}
+	}
 	return 0;
 }

@@ -6,6 +6,8 @@
 
 #include <string.h>
 
+#include "stats/json.h" /* rtc_utf8_len() */
+
 struct out {
 	char *p;
 };
@@ -81,39 +83,6 @@ static void put_ts(const struct rtc_chrome_fmt *f, struct out *o, uint64_t ns)
 	put_us(o, ns > f->origin ? ns - f->origin : 0);
 }
 
-/* Length of the valid UTF-8 sequence at s (max n bytes), 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	size_t len;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if ((s[0] & 0xe0) == 0xc0) {
-		len = 2;
-		cp = s[0] & 0x1f;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		len = 3;
-		cp = s[0] & 0x0f;
-	} else if ((s[0] & 0xf8) == 0xf0) {
-		len = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
 size_t rtc_json_quote(char *buf, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -144,7 +113,7 @@ size_t rtc_json_quote(char *buf, const char *s, size_t n)
 				j++;
 			put(&o, s + i, j - i);
 			i = j;
-		} else if ((l = utf8_len(p + i, n - i)) != 0) {
+		} else if ((l = rtc_utf8_len(p + i, n - i)) != 0) {
 			put(&o, s + i, l);
 			i += l;
 		} else {

@@ -24,6 +24,7 @@
 #include "sinks/chrome.h"
 #include "sinks/raw.h"
 #include "sinks/serve.h"
+#include "sinks/speedscope.h"
 #include "sinks/stats-sink.h"
 #include "stats/stats.h"
 #include "stream-queue.h"
@@ -156,7 +157,8 @@ static int subscribe_outputs(struct rtc_engine *e, uint64_t origin, uint64_t sta
 	int err;
 
 	if (e->o.json_path) {
-		err = rtc_chrome_sink_open(e->o.json_path, &s);
+		err = e->o.format == RTC_FORMAT_SPEEDSCOPE ? rtc_speedscope_sink_open(e->o.json_path, &s)
+							     : rtc_chrome_sink_open(e->o.json_path, &s);
 		if (err < 0) {
 			say(e, "cannot write %s: %s", e->o.json_path, strerror(-err));
 			return err;

@@ -21,7 +21,8 @@
 #include "sink.h"
 
 struct rtc_engine_options {
-	const char *json_path; /* Chrome JSON output, or NULL */
+	const char *json_path; /* Chrome JSON output (or speedscope, see format), or NULL */
+	enum rtc_format { RTC_FORMAT_CHROME, RTC_FORMAT_SPEEDSCOPE } format; /* of json_path */
 	const char *raw_path;  /* raw capture output, or NULL */
 	bool all;              /* attach to every traced process of this user, new ones too */
 	double duration;       /* seconds; 0: until stopped */

@@ -566,6 +566,7 @@ void rtc_processor_finish(struct rtc_processor *pr, uint64_t end_ns, struct rtc_
 	}
 	s->end_ns = end_ns;
 	s->records = c.records;
+	s->resync_records = c.resync_records;
 	s->bytes = pr->bytes;
 	s->threads = c.threads;
 	s->spans = c.spans;

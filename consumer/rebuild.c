@@ -338,9 +338,9 @@ void rtc_rebuild_event(struct rtc_rebuild *r, const struct rtc_event *ev)
 			close_top(r, t, ev->ts, RTC_F_INCOMPLETE | RTC_F_THREAD_EXIT);
 		break;
 	case RT_REC_SPAN_BEGIN: {
+		/* Its begin is recorded, even if before the attach (a flight recorder's history). */
 		struct open_span s = { .begin = ev->ts, .seq = ++t->span_seq, .task = t->task,
-				       .name_id = (uint32_t)ev->u.span_begin.name_id,
-				       .flags = ev->ts < t->meta.attach_ts ? RTC_F_BEFORE_ATTACH : 0 };
+				       .name_id = (uint32_t)ev->u.span_begin.name_id };
 
 		push_span(r, t, &s);
 		break;
@@ -382,6 +382,7 @@ void rtc_rebuild_event(struct rtc_rebuild *r, const struct rtc_event *ev)
 		loss(r, t, ev->ts, ev->u.loss.records, ev->ts, "full-at-exit", &t->loss.full_at_exit);
 		break;
 	case RT_REC_STACK:
+		r->counts.resync_records++;
 		resync(r, t, ev);
 		break;
 	case RT_REC_MISUSE:

@@ -74,7 +74,7 @@ void rtc_rebuild_snapshot(struct rtc_rebuild *r, uint64_t now, void (*fn)(void *
 			  void *ctx);
 
 struct rtc_rebuild_counts {
-	uint64_t records, spans, spans_incomplete, spans_repaired, spans_before_attach, spans_begin_unknown;
+	uint64_t records, resync_records, spans, spans_incomplete, spans_repaired, spans_before_attach, spans_begin_unknown;
 	uint64_t tasks, tasks_incomplete, tasks_begin_unknown, logs, flows, unmatched_ends, misuse, lost, loss_events;
 	uint64_t threads, depth_overflows;
 };

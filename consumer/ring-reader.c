@@ -97,10 +97,12 @@ int rtc_ring_reader_open(struct rtc_ring_reader *r, const char *shm_name, uint32
 	 * sub-buffer cannot be recycled under us in discard mode: the writer waits for read_pos. */
 	r->skip_to = atomic_load_explicit(&r->hdr->read_pos, memory_order_relaxed);
 	r->pos = r->skip_to - r->skip_to % r->sb_size;
-	/* Where the stream stands, if that sub-buffer is still intact: overwrites of what we have
-	 * not read yet then count as lost. Otherwise history lost before we came is not "lost". */
-	r->resume_rec0 = UINT64_MAX;
-	{
+	/* Where the stream stands: a ring nobody read yet starts at record 0, so everything a
+	 * flight recorder overwrote before we came counts as lost (what `list` shows as LOST).
+	 * After an earlier reader, its sub-buffer's header says, if that sub-buffer is still
+	 * intact; otherwise what lies between is unknown and not counted. */
+	r->resume_rec0 = r->skip_to == 0 ? 0 : UINT64_MAX;
+	if (r->skip_to) {
 		struct rt_shm_subbuf *sb = &r->sb[(r->pos / r->sb_size) & (r->sb_count - 1)];
 		uint64_t seq = atomic_load_explicit(&sb->seq, memory_order_acquire), rec0 = sb->rec_seq0;
 

@@ -14,7 +14,7 @@
 enum rtc_flags {
 	RTC_F_INCOMPLETE = 1u << 0,    /* still open when recording stopped or its thread exited */
 	RTC_F_REPAIRED = 1u << 1,      /* closed by a mis-nested end */
-	RTC_F_BEFORE_ATTACH = 1u << 2, /* began before the consumer attached (true begin known) */
+	RTC_F_BEFORE_ATTACH = 1u << 2, /* began before the consumer attached, begin not recorded (true begin from the open-span stack) */
 	RTC_F_BEGIN_UNKNOWN = 1u << 3, /* began before the consumer attached, begin unknown: ts is the attach time */
 	RTC_F_LOST_END = 1u << 4,      /* its end fell into lost records */
 	RTC_F_THREAD_EXIT = 1u << 5,   /* closed because its thread exited */
@@ -96,6 +96,8 @@ struct rtc_process_loss {
 struct rtc_summary {
 	uint64_t start_ns, end_ns;  /* recording start/stop on the merged timeline */
 	uint64_t records, bytes;
+	uint64_t resync_records;    /* of records: the producer's open-span snapshots (at an attach, after a
+				     * loss, at each flight-recorder sub-buffer); how many depends on timing */
 	uint64_t processes, threads;
 	uint64_t spans, spans_incomplete, spans_repaired, spans_before_attach, spans_begin_unknown;
 	uint64_t tasks, tasks_incomplete, tasks_begin_unknown, logs, flows;

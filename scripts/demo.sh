@@ -8,9 +8,9 @@ seconds=${2:-6}
 out=demo-trace.json
 
 echo "== starting examples/demo-service for ${seconds}s"
-echo "   discard mode: nothing is recorded until a consumer attaches. RINGTRACE_TRACK_SPANS=1 keeps"
-echo "   the open spans' begin times, so spans open at attach time get their true begins."
-RINGTRACE_TRACK_SPANS=1 "$build/examples/demo-service" "$seconds" > /dev/null &
+echo "   discard mode: nothing is recorded until a consumer attaches; the open spans' begin times"
+echo "   are still kept (the default), so spans open at attach time get their true begins."
+"$build/examples/demo-service" "$seconds" > /dev/null &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 sleep 1.5

@@ -35,6 +35,8 @@ def main(path):
     thread_names = {}
     log_messages = []
     first = {}
+    recorded_first = {}  # per thread: earliest event whose time was recorded (not a stack's begin)
+    overwritten_at = {}  # per thread: earliest "overwritten" loss
     order_violations = 0
     last_any = 0
     open_be = collections.defaultdict(list)  # B/E spans (the live stream's spans open at a client's arrival)
@@ -78,6 +80,8 @@ def main(path):
             for flag in ("incomplete", "repaired", "before_attach", "begin_unknown", "end_lost", "thread_exited"):
                 if ev.get("args", {}).get(flag):
                     flags[flag] += 1
+            if not ev.get("args", {}).get("before_attach"):
+                recorded_first[key] = min(recorded_first.get(key, ts), ts)
             continue
         if ph == "s":
             # A flow starts where its context was captured: written when it was adopted, later.
@@ -147,6 +151,8 @@ def main(path):
             elif ev.get("cat") == "loss":
                 counts["lost_records"] += ev["args"]["count"]
                 counts["loss." + ev["args"]["reason"]] += 1
+                if ev["args"]["reason"] == "overwritten":
+                    overwritten_at[key] = min(overwritten_at.get(key, ts), ts)
         else:
             fail("event %d: unexpected phase %r" % (i, ph))
     for k, v in open_be.items():
@@ -172,8 +178,13 @@ def main(path):
             if stack and ts + dur > stack[-1] + 1e-6:
                 fail("span %r on thread %r overlaps its parent without nesting" % (name, key))
             stack.append(ts + dur)
+    # Threads whose first overwritten-loss event stands where their retained history begins
+    # (nothing recorded on the thread before it): a flight recorder's history read at attach.
+    at_start = sum(1 for key, ts in overwritten_at.items() if recorded_first.get(key, ts) + 1e-9 >= ts)
     out = {
         "events": len(doc["traceEvents"]),
+        "threads_overwritten": len(overwritten_at),
+        "overwritten_at_history_start": at_start,
         "phases": dict(counts),
         "span_names": dict(names),
         "flags": dict(flags),

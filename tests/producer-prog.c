@@ -16,7 +16,67 @@
 
 #include "producer.h"
 
-static int threads = 1, spans = 0, tasks = 0, logs = 0, forever = 0;
+static int threads = 1, spans = 0, tasks = 0, logs = 0, forever = 0, handoffs = 0;
+
+/* Hand-offs: contexts captured inside a span on the main thread, adopted by a worker that runs a
+ * job for them (each one flow in the trace). One slot, passed back and forth. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct rt_context ctx;
+	int pending, done;
+} box = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, { 0, 0, 0 }, 0, 0 };
+
+static void *adopter(void *arg)
+{
+	(void)arg;
+	rt_thread_register("adopter");
+	for (int i = 0; i < handoffs; i++) {
+		struct rt_context ctx, prev;
+
+		pthread_mutex_lock(&box.lock);
+		while (!box.pending)
+			pthread_cond_wait(&box.cond, &box.lock);
+		ctx = box.ctx;
+		box.pending = 0;
+		pthread_mutex_unlock(&box.lock);
+		prev = rt_context_adopt(ctx);
+		{
+			RT_SPAN("job");
+		}
+		rt_context_adopt(prev);
+		pthread_mutex_lock(&box.lock);
+		box.done++;
+		pthread_cond_broadcast(&box.cond);
+		pthread_mutex_unlock(&box.lock);
+	}
+	return NULL;
+}
+
+static void hand_off_all(void)
+{
+	pthread_t t;
+
+	if (!handoffs)
+		return;
+	pthread_create(&t, NULL, adopter, NULL);
+	for (int i = 0; i < handoffs; i++) {
+		struct rt_task task = rt_task_begin("request");
+
+		{
+			RT_SPAN("submit");
+			pthread_mutex_lock(&box.lock);
+			box.ctx = rt_context_current();
+			box.pending = 1;
+			pthread_cond_broadcast(&box.cond);
+			while (box.done <= i)
+				pthread_cond_wait(&box.cond, &box.lock);
+			pthread_mutex_unlock(&box.lock);
+		}
+		rt_task_end(task);
+	}
+	pthread_join(t, NULL);
+}
 
 static bool exists(const char *path)
 {
@@ -69,7 +129,7 @@ static void wait_consumer(void)
 
 int main(int argc, char **argv)
 {
-	const char *ready = NULL, *hold = NULL;
+	const char *ready = NULL, *hold = NULL, *worked = NULL;
 	bool wait = false;
 	pthread_t th[64];
 	struct rt_task top;
@@ -83,10 +143,14 @@ int main(int argc, char **argv)
 			tasks = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--logs") && i + 1 < argc)
 			logs = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--handoffs") && i + 1 < argc)
+			handoffs = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--ready") && i + 1 < argc)
 			ready = argv[++i];
 		else if (!strcmp(argv[i], "--hold") && i + 1 < argc)
 			hold = argv[++i];
+		else if (!strcmp(argv[i], "--worked") && i + 1 < argc)
+			worked = argv[++i];
 		else if (!strcmp(argv[i], "--wait-consumer"))
 			wait = true;
 		else if (!strcmp(argv[i], "--forever"))
@@ -109,7 +173,9 @@ int main(int argc, char **argv)
 		rt_thread_create(&th[i], NULL, work, NULL);
 	for (int i = 0; i < threads; i++)
 		pthread_join(th[i], NULL);
+	hand_off_all();
 	rt_task_end(top);
+	touch(worked); /* all work recorded; --hold keeps the process (and its rings) alive */
 	if (hold) {
 		for (int i = 0; i < 20000 && !exists(hold); i++)
 			usleep(1000);

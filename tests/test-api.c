@@ -16,6 +16,7 @@
 
 #include "clock.h"
 #include "harness.h"
+#include "process.h"
 
 #define h harness_group
 
@@ -95,32 +96,62 @@ static void test_nested_spans(void **state)
 	assert_int_equal(h.corrupt, 0);
 }
 
+/* Open spans are tracked while nothing records unless RINGTRACE_TRACK_SPANS=0 (the api-untracked
+ * run of this suite). */
+static bool idle_tracking(void)
+{
+	return rt__proc.cfg.idle_active == RT_SHM_ACTIVE_TRACK;
+}
+
 static void spans_across_detach(void *arg)
 {
-	(void)arg;
+	uint64_t *coarse = arg; /* [1]: CLOCK_MONOTONIC just after the idle begin */
+
 	rtc_producer_detach(&h.p);
-	rt_span_begin("while-off"); /* untracked: only counted */
+	rt_span_begin("while-off"); /* tracked with a coarse begin time, or only counted */
+	coarse[1] = rt__mono_ns();
 	assert_int_equal(rt__fast_v1.depth, 1);
-	assert_int_equal(rt__fast_v1.tracked & 1, 0);
+	assert_int_equal(rt__fast_v1.tracked & 1, idle_tracking());
 	assert_int_equal(rtc_producer_attach(&h.p), 0);
 	rt_span_begin("while-on");
 	assert_int_equal((rt__fast_v1.tracked >> 1) & 1, 1);
 	rt_span_end();
-	rt_span_end(); /* ends "while-off": nothing to record, and no misuse */
+	rt_span_end(); /* ends "while-off": recorded if tracked, and no misuse either way */
 	assert_int_equal(rt__fast_v1.depth, 0);
+	assert_int_equal(rt__fast_v1.tracked, 0);
 }
 
 static void test_spans_across_detach(void **state)
 {
 	struct rec_copy *r[16];
-	uint64_t tn = run_in_thread(spans_across_detach, NULL);
+	uint64_t coarse[2];
+	uint64_t tn = run_in_thread(spans_across_detach, coarse);
 	size_t n = thread_records(tn, r, 16);
 
 	(void)state;
-	assert_int_equal(n, 2);
+	assert_int_equal(n, idle_tracking() ? 3 : 2);
 	assert_int_equal(r[0]->kind, RT_REC_SPAN_BEGIN);
 	assert_string_equal(name_of(r[0]->a), "while-on");
 	assert_int_equal(r[1]->kind, RT_REC_SPAN_END);
+	if (idle_tracking()) {
+		/* The STACK written at the first record after attach shows it, coarse-stamped. */
+		long i = -1;
+
+		assert_int_equal(r[2]->kind, RT_REC_SPAN_END);
+		for (size_t k = 0; k < h.n; k++)
+			if (h.recs[k].thread_number == tn && h.recs[k].kind == RT_REC_STACK)
+				i = (long)k;
+		assert_true(i >= 0);
+		assert_int_equal(h.recs[i].stack_len, 1);
+		assert_string_equal(name_of(h.recs[i].stack[0].name_id), "while-off");
+		assert_int_equal(h.recs[i].stack[0].flags, RT_SHM_STACK_COARSE);
+		/* CLOCK_MONOTONIC ns, never after the true begin; at most coarse_res_ns before it (not
+		 * checked: a starved helper thread makes it later; the coarse clock itself may lag
+		 * CLOCK_MONOTONIC by its resolution, even past the process's start). */
+		assert_true(rt__proc.ctl->coarse_res_ns > 0);
+		assert_in_range(h.recs[i].stack[0].begin_ts, rt__proc.ctl->start_mono_ns - rt__proc.ctl->coarse_res_ns,
+				coarse[1]);
+	}
 }
 
 static void tasks(void *arg)

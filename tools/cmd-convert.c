@@ -12,6 +12,7 @@ static int run(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
+		{ "format", required_argument, NULL, 'f' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -23,10 +24,18 @@ static int run(int argc, char **argv)
 	FILE *report;
 	int c, err;
 
-	while ((c = cli_getopt(argc, argv, ":o:qh", longopts)) != -1) {
+	while ((c = cli_getopt(argc, argv, ":o:f:qh", longopts)) != -1) {
 		switch (c) {
 		case 'o':
 			o.json_path = optarg;
+			break;
+		case 'f':
+			if (strcmp(optarg, "chrome") == 0)
+				o.format = RTC_FORMAT_CHROME;
+			else if (strcmp(optarg, "speedscope") == 0)
+				o.format = RTC_FORMAT_SPEEDSCOPE;
+			else
+				return cli_usage_error(&cli_cmd_convert, "--format: '%s' is not chrome or speedscope", optarg);
 			break;
 		case 'q':
 			quiet = true;
@@ -72,8 +81,8 @@ static int run(int argc, char **argv)
 
 const struct cli_command cli_cmd_convert = {
 	.name = "convert",
-	.summary = "turn a raw capture (--raw) into Chrome JSON",
-	.usage = "usage: ringtrace convert FILE.rtrace -o OUTPUT [--quiet]\n"
+	.summary = "turn a raw capture (--raw) into Chrome JSON or a speedscope file",
+	.usage = "usage: ringtrace convert FILE.rtrace -o OUTPUT [--format chrome|speedscope] [--quiet]\n"
 		 "\n"
 		 "Replay a raw capture written by 'ringtrace record --raw' through the same merge and\n"
 		 "rebuild as a live recording, and write Chrome trace-event JSON (open it in\n"
@@ -83,6 +92,10 @@ const struct cli_command cli_cmd_convert = {
 		 "  -o, --output OUTPUT  the JSON: a file (replaced atomically), FILE.json.gz (gzip),\n"
 		 "                       '-' (standard output; messages go to standard error), or a\n"
 		 "                       FIFO or character device (written in place)\n"
+		 "  -f, --format FORMAT  chrome (default): Chrome trace-event JSON, every span with its\n"
+		 "                       ids; speedscope: speedscope's own format, spans grouped by\n"
+		 "                       name per thread, so its Left Heavy and Sandwich views\n"
+		 "                       aggregate them (https://www.speedscope.app)\n"
 		 "  -q, --quiet          no summary or statistics\n"
 		 "  -h, --help           show this help\n",
 	.run = run,

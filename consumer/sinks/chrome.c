@@ -119,6 +119,7 @@ static void on_end(void *ctx, const struct rtc_summary *s)
 	other_u64(c, "processes", s->processes);
 	other_u64(c, "threads", s->threads);
 	other_u64(c, "records", s->records);
+	other_u64(c, "resync_records", s->resync_records);
 	other_u64(c, "lost_records", s->lost);
 	other_u64(c, "spans", s->spans);
 	other_u64(c, "spans_incomplete", s->spans_incomplete);

@@ -7,11 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <x86intrin.h>
 
 #include <ringtrace/ringtrace.h>
 
 #include "clock.h"
 #include "encode.h"
+#include "idle-clock.h"
 #include "names.h"
 #include "task.h"
 #include "thread.h"
@@ -77,18 +79,35 @@ uint32_t rt__name_site(uint32_t *site, const char *name)
 
 /* ---- Spans ---- */
 
-void rt__span_begin_id(uint32_t name_id)
+/*
+ * The call site (ringtrace.h) claimed depth d = rt__fast_v1.depth - 1 for this span and saw the
+ * process's `active` word nonzero. Bit d of rt__fast_v1.tracked says the span has an entry on the
+ * shared open-span stack, so its end must come here too. Bits at and above the depth are clear:
+ * ends clear theirs (the inline end, scope repair), and every path below that does not track the
+ * span clears its bit as well (headers of earlier versions cleared it at the call site instead).
+ *
+ * rt__span_begin_id() and rt__span_end_tracked() handle the common cases (recording with the TSC,
+ * tracking while idle) in leaf code: everything else is a tail call to the *_slow functions, so
+ * the common path saves no registers and makes no call.
+ */
+
+static uint64_t depth_bit(uint32_t depth)
+{
+	return depth < 64 ? 1ull << depth : 0;
+}
+
+/* Every case of a span begin (busy not set yet). */
+static __attribute__((noinline)) void begin_slow(uint32_t name_id)
 {
 	struct rt__fast *f = &rt__fast_v1;
-	/* The call site already claimed this depth (see rt_span_begin()). */
 	uint32_t depth = f->depth - 1;
-	uint64_t bit = depth < 64 ? 1ull << depth : 0;
+	uint64_t bit = depth_bit(depth);
+	/* First: in a fork()ed child this creates the segment rt__active_now() reads. */
 	struct rt__thread *t = rt__thread_self();
 	struct rt_shm_ring *r;
-	struct rt_shm_stack_entry *e;
 	uint32_t active, sd;
 	uint64_t ts;
-	uint8_t *p, *q;
+	uint8_t *p;
 
 	f->tracked &= ~bit;
 	if (!t)
@@ -100,60 +119,146 @@ void rt__span_begin_id(uint32_t name_id)
 	active = rt__active_now();
 	r = t->ring;
 	sd = r->stack_depth;
-	if (active == RT_SHM_ACTIVE_OFF || !bit || sd >= RT_SHM_STACK_MAX) {
-		if (active != RT_SHM_ACTIVE_OFF) {
-			atomic_fetch_add_explicit(&r->stack_overflows, 1, memory_order_relaxed);
-			rt__thread_emit_misuse(t, RT_MISUSE_STACK_OVERFLOW, depth);
-		}
-		leave(t);
-		return;
+	if (active == RT_SHM_ACTIVE_OFF)
+		goto out;
+	if (!bit || sd >= RT_SHM_STACK_MAX) {
+		/* Deeper than the shared stack: counted, recorded as misuse, not tracked. */
+		atomic_fetch_add_explicit(&r->stack_overflows, 1, memory_order_relaxed);
+		rt__thread_emit_misuse(t, RT_MISUSE_STACK_OVERFLOW, depth);
+		goto out;
 	}
-	ts = rt__now();
-	/* Record first, then push: a STACK snapshot written by the reserve describes the state
-	 * before this record. */
 	if (active == RT_SHM_ACTIVE_ON) {
+		ts = rt__now();
+		/* Record first, then push: a STACK snapshot written by the reserve describes the
+		 * state before this record. */
 		p = rt__thread_reserve(t, RT_REC_MAX_span_begin, ts);
-		if (__builtin_expect(p != NULL, 1)) {
+		if (p) {
 			struct rt_rec_span_begin rec = { .name_id = name_id };
 
-			q = rt_rec_put_span_begin(p, rt__ring_delta(&t->w, ts), &rec);
-			rt__ring_commit(&t->w, q);
+			rt__ring_commit_from(&t->w, p, rt_rec_put_span_begin(p, rt__ring_delta(&t->w, ts), &rec));
 		} else {
 			rt__thread_lost(t, ts, RT_LOSS_FULL);
 		}
+		rt__stack_push(r, sd, ts, name_id, t->task, 0);
+	} else if (rt__proc.cfg.track_tsc) {
+		rt__stack_push(r, sd, rt__now(), name_id, t->task, 0);
+	} else {
+		rt__stack_push(r, sd, rt__idle_now(), name_id, t->task, RT_SHM_STACK_COARSE);
 	}
-	rt__stack_write_begin(r);
-	e = &r->stack[sd];
-	e->begin_ts = ts;
-	e->span_seq = ++r->stack_span_seq;
-	e->task_id = t->task;
-	e->name_id = name_id;
-	e->flags = 0;
-	r->stack_depth = sd + 1;
-	rt__stack_write_end(r);
 	f->tracked |= bit;
+out:
 	leave(t);
 }
 
-/* Pop the innermost tracked span, recording its end (as END_SEQ when `seq_form`). */
-static void end_tracked(struct rt__thread *t, bool seq_form)
+/* A recording begin whose reservation needs the slow path: busy is set, ts taken. */
+static __attribute__((noinline)) void begin_record_slow(struct rt__thread *t, uint32_t name_id, uint64_t ts)
+{
+	struct rt__fast *f = &rt__fast_v1;
+	struct rt_shm_ring *r = t->ring;
+	uint8_t *p = rt__thread_reserve_slow(t, RT_REC_MAX_span_begin, ts);
+
+	if (p) {
+		struct rt_rec_span_begin rec = { .name_id = name_id };
+
+		rt__ring_commit_from(&t->w, p, rt_rec_put_span_begin(p, rt__ring_delta(&t->w, ts), &rec));
+	} else {
+		rt__thread_lost(t, ts, RT_LOSS_FULL);
+	}
+	rt__stack_push(r, r->stack_depth, ts, name_id, t->task, 0);
+	f->tracked |= depth_bit(f->depth - 1);
+	leave(t);
+}
+
+/* Tracking while nothing records (the idle default): the idle clock's cached time, flagged. The
+ * caller checked t, busy and the depth; w is the idle clock's word, fresh (bit 0 set). */
+static __attribute__((noinline)) void begin_idle(struct rt__thread *t, uint32_t depth, uint32_t name_id, uint64_t w)
 {
 	struct rt_shm_ring *r = t->ring;
-	uint64_t ts, seq;
-	uint8_t *p, *q;
+	uint32_t sd;
 
-	if (r->stack_depth == 0)
-		return;
-	ts = rt__now();
-	seq = r->stack[r->stack_depth - 1].span_seq;
+	t->busy = 1;
+	atomic_signal_fence(memory_order_seq_cst);
+	/* Read once busy: a handler that left a span open before that moved it. */
+	sd = r->stack_depth;
+	if (__builtin_expect(sd >= RT_SHM_STACK_MAX, 0)) {
+		leave(t);
+		return begin_slow(name_id);
+	}
+	/* The bit first (handlers stay out while busy): `depth` need not live across the push. */
+	rt__fast_v1.tracked |= 1ull << depth;
+	rt__stack_push(r, sd, w & ~(uint64_t)1, name_id, t->task, RT_SHM_STACK_COARSE);
+	leave(t);
+}
+
+/* Recording with the TSC; the caller checked t, busy and the depth. */
+static __attribute__((noinline)) void begin_record(struct rt__thread *t, struct rt_shm_ring *r, uint32_t depth,
+						   uint32_t name_id)
+{
+	uint32_t sd;
+	uint64_t ts;
+	uint8_t *p;
+
+	t->busy = 1;
+	atomic_signal_fence(memory_order_seq_cst);
+	sd = r->stack_depth;
+	if (__builtin_expect(sd >= RT_SHM_STACK_MAX, 0)) {
+		leave(t);
+		return begin_slow(name_id);
+	}
+	ts = __rdtsc(); /* rt__now() with the TSC (checked by the caller) */
+	/* Record first, then push: a STACK snapshot written by the reserve describes the state before
+	 * this record. */
+	p = rt__thread_reserve_fast(t, RT_REC_MAX_span_begin, ts);
+	if (__builtin_expect(p == NULL, 0))
+		return begin_record_slow(t, name_id, ts);
+	{
+		struct rt_rec_span_begin rec = { .name_id = name_id };
+
+		rt__ring_commit_from(&t->w, p, rt_rec_put_span_begin(p, rt__ring_delta(&t->w, ts), &rec));
+	}
+	rt__stack_push(r, sd, ts, name_id, t->task, 0);
+	rt__fast_v1.tracked |= 1ull << depth;
+	leave(t);
+}
+
+void rt__span_begin_id(uint32_t name_id)
+{
+	struct rt__thread *t = rt__thread_current;
+	uint32_t depth = rt__fast_v1.depth - 1;
+	uint32_t active;
+
+	if (__builtin_expect(!t || t->busy || depth >= 64, 0))
+		return begin_slow(name_id);
+	active = rt__active_now();
+	if (active == RT_SHM_ACTIVE_TRACK) {
+		/* Never fresh with RINGTRACE_TRACK_SPANS=1: no helper thread then. */
+		uint64_t w = atomic_load_explicit(&rt__idle_clock_word, memory_order_relaxed);
+
+		if (__builtin_expect(w & 1, 1))
+			return begin_idle(t, depth, name_id, w);
+	} else if (__builtin_expect(active == RT_SHM_ACTIVE_ON && rt__clock_tsc, 1)) {
+		return begin_record(t, t->ring, depth, name_id);
+	}
+	begin_slow(name_id);
+}
+
+/* Pop the innermost tracked span (stack depth sd > 0), recording its end (as END_SEQ when
+ * `seq_form`). Busy is set. */
+static void end_tracked(struct rt__thread *t, uint32_t sd, bool seq_form)
+{
+	struct rt_shm_ring *r = t->ring;
+
 	/* Record first, then pop (see rt__span_begin_id()). */
 	if (rt__active_now() == RT_SHM_ACTIVE_ON) {
-		p = rt__thread_reserve(t, RT_REC_MAX_span_end_seq, ts);
-		if (__builtin_expect(p != NULL, 1)) {
+		uint64_t ts = rt__now();
+		uint8_t *p = rt__thread_reserve(t, RT_REC_MAX_span_end_seq, ts);
+
+		if (p) {
 			uint64_t dt = rt__ring_delta(&t->w, ts);
+			uint8_t *q;
 
 			if (seq_form) {
-				struct rt_rec_span_end_seq rec = { .span_seq = seq };
+				struct rt_rec_span_end_seq rec = { .span_seq = r->stack[sd - 1].span_seq };
 
 				q = rt_rec_put_span_end_seq(p, dt, &rec);
 			} else {
@@ -161,24 +266,59 @@ static void end_tracked(struct rt__thread *t, bool seq_form)
 
 				q = rt_rec_put_span_end(p, dt, &rec);
 			}
-			rt__ring_commit(&t->w, q);
+			rt__ring_commit_from(&t->w, p, q);
 		} else {
 			rt__thread_lost(t, ts, RT_LOSS_FULL);
 		}
 	}
-	rt__stack_write_begin(r);
-	r->stack_depth--;
-	rt__stack_write_end(r);
+	rt__stack_pop(r, sd);
+}
+
+static __attribute__((noinline)) void end_slow(struct rt__thread *t, uint32_t sd)
+{
+	end_tracked(t, sd, false);
+	leave(t);
 }
 
 void rt__span_end_tracked(void)
 {
-	struct rt__thread *t = rt__thread_peek();
+	struct rt__thread *t = rt__thread_current;
+	struct rt_shm_ring *r;
+	uint32_t sd;
+	uint64_t ts;
+	uint8_t *p;
 
 	/* A handler's begin was dropped while busy, so its end never gets here; nothing to do. */
-	if (!t || !enter(t))
+	if (__builtin_expect(!t || t->busy, 0))
 		return;
-	end_tracked(t, false);
+	r = t->ring;
+	if (rt__active_now() != RT_SHM_ACTIVE_ON) {
+		/* Tracking only: the pop is all there is. A handler's spans in between load and store
+		 * are balanced (their begin and end both come here, or neither). */
+		sd = r->stack_depth;
+		if (__builtin_expect(sd != 0, 1))
+			rt__stack_pop(r, sd);
+		return;
+	}
+	t->busy = 1;
+	atomic_signal_fence(memory_order_seq_cst);
+	sd = r->stack_depth;
+	if (__builtin_expect(sd == 0, 0)) {
+		leave(t);
+		return;
+	}
+	if (__builtin_expect(!rt__clock_tsc, 0))
+		return end_slow(t, sd);
+	ts = __rdtsc();
+	p = rt__thread_reserve_fast(t, RT_REC_MAX_span_end_seq, ts);
+	if (__builtin_expect(p == NULL, 0))
+		return end_slow(t, sd);
+	{
+		struct rt_rec_span_end rec = { 0 };
+
+		rt__ring_commit_from(&t->w, p, rt_rec_put_span_end(p, rt__ring_delta(&t->w, ts), &rec));
+	}
+	rt__stack_pop(r, sd);
 	leave(t);
 }
 
@@ -221,8 +361,12 @@ void rt__span_scope_repair(uint32_t depth)
 	 * first, recorded as misuse so the consumer marks them repaired. */
 	while (f->depth >= depth && f->depth > 0) {
 		uint32_t d = f->depth;
-		bool tracked = d <= 64 && ((f->tracked >> (d - 1)) & 1);
+		uint64_t bit = d <= 64 ? 1ull << (d - 1) : 0;
+		bool tracked = (f->tracked & bit) != 0;
+		uint32_t sd;
 
+		/* As the inline end: the bit is cleared before the depth is given back. */
+		f->tracked &= ~bit;
 		atomic_signal_fence(memory_order_seq_cst);
 		f->depth = d - 1;
 		if (!tracked || !t)
@@ -233,7 +377,9 @@ void rt__span_scope_repair(uint32_t depth)
 			rt__thread_emit_misuse(t, RT_MISUSE_SPAN_END_ORDER, f->depth);
 			first = false;
 		}
-		end_tracked(t, true);
+		sd = t->ring->stack_depth;
+		if (sd > 0)
+			end_tracked(t, sd, true);
 		leave(t);
 	}
 }

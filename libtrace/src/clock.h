@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Producer timestamps: invariant TSC when the CPU has one (calibrated against CLOCK_MONOTONIC),
- * CLOCK_MONOTONIC nanoseconds otherwise or when RINGTRACE_CLOCK=monotonic. */
+ * CLOCK_MONOTONIC nanoseconds otherwise or when RINGTRACE_CLOCK=monotonic; and the coarse clock. */
 #ifndef RT_CLOCK_H
 #define RT_CLOCK_H
 
@@ -13,6 +13,9 @@
 
 /* Chosen once at library load; read-only afterwards. */
 extern int rt__clock_tsc;
+/* The vDSO's clock_gettime, called directly (glibc's wrapper adds about a nanosecond); glibc's
+ * clock_gettime when there is no vDSO (valgrind, some sandboxes). Set at library load. */
+extern int (*rt__clock_gettime_fast)(clockid_t, struct timespec *);
 
 static inline uint64_t rt__mono_ns(void)
 {
@@ -38,6 +41,20 @@ static inline uint64_t rt__now(void)
 		return __rdtsc();
 	return rt__mono_ns();
 }
+
+/* CLOCK_MONOTONIC_COARSE nanoseconds: the kernel's time at its last tick, read without a
+ * hardware timer (about 3.5 ns through the vDSO on the machine of docs/performance.md, against
+ * 9.5 ns for rdtsc). Same epoch as CLOCK_MONOTONIC; resolution rt__clock_coarse_res_ns(). */
+static inline uint64_t rt__coarse_ns(void)
+{
+	struct timespec ts;
+
+	rt__clock_gettime_fast(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Resolution of rt__coarse_ns() (clock_getres), in ns; 0 if unknown. */
+uint32_t rt__clock_coarse_res_ns(void);
 
 /* Decide the clock: `forced` is RINGTRACE_CLOCK's value or NULL. Returns enum rt_shm_clock. */
 int rt__clock_init(const char *forced);

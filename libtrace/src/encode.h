@@ -1,61 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* msgpack encoding on the producer's hot path: msgpack-c's packer (header-only, static inline)
- * with a write callback that appends to the reserved ring slot, one field at a time, so that
- * everything inlines. No allocation and no bounds bookkeeping: callers reserve the maximum size
- * first. RT_ENCODE_HAND builds a hand-written encoder instead, for the comparison in
- * benchmarks/bench-span.c (docs/format.md "Encoding"). */
+/* msgpack encoding on the producer's hot path: a hand-written encoder of the few msgpack types the
+ * records use, and the record encoders generated from the table in ringtrace/records.h. No
+ * allocation and no bounds bookkeeping: callers reserve the maximum size first. */
 #ifndef RT_ENCODE_H
 #define RT_ENCODE_H
 
 #include <stdint.h>
 #include <string.h>
-
-#ifndef RT_ENCODE_HAND
-#include <msgpack/pack.h>
-
-struct rt__mp_slot {
-	uint8_t *p;
-};
-
-static inline int rt__mp_write(void *data, const char *buf, size_t len)
-{
-	struct rt__mp_slot *s = data;
-
-	memcpy(s->p, buf, len);
-	s->p += len;
-	return 0;
-}
-
-#define RT__MP_PACK(p, call)                                          \
-	do {                                                          \
-		struct rt__mp_slot rt__s = { (p) };                   \
-		msgpack_packer rt__pk;                                \
-		msgpack_packer_init(&rt__pk, &rt__s, rt__mp_write);   \
-		call;                                                 \
-		(p) = rt__s.p;                                        \
-	} while (0)
-
-/* Smallest msgpack unsigned integer encoding of v (1, 2, 3, 5 or 9 bytes). */
-static inline uint8_t *rt_mp_uint(uint8_t *p, uint64_t v)
-{
-	RT__MP_PACK(p, msgpack_pack_uint64(&rt__pk, v));
-	return p;
-}
-
-static inline uint8_t *rt_mp_array(uint8_t *p, uint32_t n)
-{
-	RT__MP_PACK(p, msgpack_pack_array(&rt__pk, n));
-	return p;
-}
-
-/* len must be < 65536. */
-static inline uint8_t *rt_mp_str(uint8_t *p, const char *s, uint32_t len)
-{
-	RT__MP_PACK(p, (msgpack_pack_str(&rt__pk, len), msgpack_pack_str_body(&rt__pk, s, len)));
-	return p;
-}
-
-#else /* RT_ENCODE_HAND */
 
 static inline uint8_t *rt_mp_be16(uint8_t *p, uint16_t v)
 {
@@ -78,18 +29,20 @@ static inline uint8_t *rt_mp_be64(uint8_t *p, uint64_t v)
 	return p + 8;
 }
 
+/* Smallest msgpack unsigned integer encoding of v (1, 2, 3, 5 or 9 bytes). Small values first:
+ * name ids and the timestamp deltas of dense records are below 128. */
 static inline uint8_t *rt_mp_uint(uint8_t *p, uint64_t v)
 {
-	if (v < 128) {
+	if (__builtin_expect(v < 128, 1)) {
 		*p = (uint8_t)v;
 		return p + 1;
 	}
-	if (v < 256) {
-		p[0] = 0xcc;
-		p[1] = (uint8_t)v;
-		return p + 2;
-	}
 	if (v < 65536) {
+		if (v < 256) {
+			p[0] = 0xcc;
+			p[1] = (uint8_t)v;
+			return p + 2;
+		}
 		*p = 0xcd;
 		return rt_mp_be16(p + 1, (uint16_t)v);
 	}
@@ -111,6 +64,7 @@ static inline uint8_t *rt_mp_array(uint8_t *p, uint32_t n)
 	return rt_mp_be16(p + 1, (uint16_t)n);
 }
 
+/* len must be < 65536. */
 static inline uint8_t *rt_mp_str(uint8_t *p, const char *s, uint32_t len)
 {
 	if (len < 32) {
@@ -126,8 +80,6 @@ static inline uint8_t *rt_mp_str(uint8_t *p, const char *s, uint32_t len)
 	memcpy(p, s, len);
 	return p + len;
 }
-#endif
-
 
 /* ---- Records (ringtrace/records.h): rt_rec_put_<kind>(p, dt, &fields) ---- */
 

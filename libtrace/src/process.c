@@ -17,6 +17,7 @@
 #include <ringtrace/ringtrace.h>
 
 #include "clock.h"
+#include "idle-clock.h"
 #include "names.h"
 #include "shm.h"
 #include "task.h"
@@ -111,12 +112,16 @@ void rt__config_from_env(struct rt__config *cfg)
 	cfg->ring_size = size ? floor_pow2(size) : DEFAULT_RING_SIZE;
 	if (cfg->ring_size < cfg->sb_count * MIN_SUBBUF_SIZE)
 		cfg->ring_size = cfg->sb_count * MIN_SUBBUF_SIZE;
+	/* Open spans are tracked by default, so a consumer that attaches late sees what the threads
+	 * are in: with the coarse clock (a few ns per span); `1` uses the process clock, `0` turns
+	 * tracking off. */
 	if (cfg->mode == RT_SHM_MODE_OVERWRITE)
 		cfg->idle_active = RT_SHM_ACTIVE_ON;
-	else if (track && strcmp(track, "1") == 0)
-		cfg->idle_active = RT_SHM_ACTIVE_TRACK;
-	else
+	else if (track && strcmp(track, "0") == 0)
 		cfg->idle_active = RT_SHM_ACTIVE_OFF;
+	else
+		cfg->idle_active = RT_SHM_ACTIVE_TRACK;
+	cfg->track_tsc = track && strcmp(track, "1") == 0;
 	cfg->disabled = off && strcmp(off, "1") == 0;
 	cfg->from_start = getenv("RINGTRACE_RECORD_FROM_START") && strcmp(getenv("RINGTRACE_RECORD_FROM_START"), "1") == 0;
 }
@@ -242,6 +247,7 @@ static int create_control(pid_t parent_pid, struct names_snapshot *names)
 	ctl->threads_capacity = THREADS_CAPACITY;
 	ctl->calib_offset = (uint32_t)calib_off;
 	ctl->calib_capacity = RT_SHM_CALIB_MAX;
+	ctl->coarse_res_ns = rt__idle_clock_res_ns();
 	ctl->start_real_ns = p0.real_ns;
 	ctl->start_mono_ns = p0.mono_ns;
 	if (prctl(PR_GET_NAME, ctl->process_name, 0, 0, 0) != 0)

@@ -15,6 +15,8 @@ struct rt__config {
 	uint32_t ring_size;   /* bytes per thread ring */
 	uint32_t sb_count;
 	uint32_t idle_active; /* enum rt_shm_active with no consumer */
+	bool track_tsc;       /* RINGTRACE_TRACK_SPANS=1: idle begin times from the process clock,
+	                       * not the coarse clock */
 	uint32_t clock;       /* enum rt_shm_clock */
 	bool disabled;        /* RINGTRACE_DISABLE=1: create nothing */
 	bool from_start;      /* RINGTRACE_RECORD_FROM_START=1: record before a consumer attaches,

@@ -77,17 +77,23 @@ static inline uint64_t rt__ring_delta(struct rt__ring_writer *w, uint64_t ts)
 	return dt;
 }
 
-/* Publish the record that ends at `end` (reserved with rt__ring_fits()). */
-static inline void rt__ring_commit(struct rt__ring_writer *w, const uint8_t *end)
+/* Publish the record written from `start` (rt__ring_ptr() when reserved) to `end`. */
+static inline void rt__ring_commit_from(struct rt__ring_writer *w, const uint8_t *start, const uint8_t *end)
 {
-	uint64_t len = (uint64_t)(end - rt__ring_ptr(w));
+	uint64_t len = (uint64_t)(end - start);
 
-	rt_assert_debug(rt__ring_fits(w, len));
+	rt_assert_debug(start == rt__ring_ptr(w) && rt__ring_fits(w, len));
 	w->pos += len;
 	w->sb_records++;
 	/* Release: the record bytes are visible before the position that covers them; pairs with
 	 * the consumer's acquire load of commit_pos. On x86 this is a plain store. */
 	atomic_store_explicit(&w->hdr->commit_pos, w->pos, memory_order_release);
+}
+
+/* Publish the record that ends at `end` (reserved with rt__ring_fits()). */
+static inline void rt__ring_commit(struct rt__ring_writer *w, const uint8_t *end)
+{
+	rt__ring_commit_from(w, rt__ring_ptr(w), end);
 }
 
 #endif

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "encode.h"
+#include "idle-clock.h"
 #include "names.h"
 #include "shm.h"
 #include "task.h"
@@ -25,16 +26,11 @@
 /* Kept in overwrite mode after their thread exits, for a consumer that attaches later. */
 #define FINISHED_RINGS_KEPT 16
 
-static __thread struct rt__thread *self __attribute__((tls_model("initial-exec")));
+__thread struct rt__thread *rt__thread_current __attribute__((tls_model("initial-exec")));
 /* 1: registration failed or the thread is exiting; 2: registration in progress. */
 static __thread int self_state __attribute__((tls_model("initial-exec")));
 
 static _Atomic uint32_t finished_kept;
-
-struct rt__thread *rt__thread_peek(void)
-{
-	return self;
-}
 
 static struct rt_shm_thread_slot *thread_slots(struct rt_shm_control *ctl)
 {
@@ -152,7 +148,7 @@ static struct rt__thread *register_thread(const char *name)
 	t->next_check_ts = ts + rt__proc.check_interval;
 	write_thread_start(t, ts);
 	rt__thread_list_add(t);
-	self = t;
+	rt__thread_current = t;
 	self_state = 0;
 	return t;
 
@@ -165,18 +161,19 @@ error:
 	return NULL;
 }
 
-struct rt__thread *rt__thread_self(void)
+struct rt__thread *rt__thread_self_slow(void)
 {
-	if (__builtin_expect(self != NULL, 1))
-		return self;
+	if (rt__thread_current)
+		return rt__thread_current;
 	if (self_state != 0 || !rt__process_ensure())
 		return NULL;
+	rt__idle_clock_start();
 	return register_thread(NULL);
 }
 
 int rt_thread_register(const char *name)
 {
-	if (self) {
+	if (rt__thread_current) {
 		rt_thread_set_name(name);
 		return 0;
 	}
@@ -184,6 +181,7 @@ int rt_thread_register(const char *name)
 		return -ENODEV;
 	if (self_state == 1)
 		return -ENOSPC;
+	rt__idle_clock_start();
 	return register_thread(name) ? 0 : -ENOSPC;
 }
 
@@ -223,12 +221,16 @@ void rt__thread_lost(struct rt__thread *t, uint64_t ts, uint32_t reason)
 	t->lost++;
 	t->lost_reasons |= reason;
 	t->pending |= RT_PENDING_LOSS | RT_PENDING_STACK;
+	__atomic_store_n(&t->fast_end, 0, __ATOMIC_RELAXED);
 	atomic_fetch_add_explicit(&t->ring->dropped, 1, memory_order_relaxed);
 }
 
 void rt__thread_lost_nested(struct rt__thread *t)
 {
 	t->nested_lost = t->nested_lost + 1;
+	/* The interrupted thread's next record takes the slow path, which reports it. Relaxed: the
+	 * same thread reads it (see rt__thread_reserve_slow()). */
+	__atomic_store_n(&t->fast_end, 0, __ATOMIC_RELAXED);
 	atomic_fetch_add_explicit(&t->ring->nested_dropped, 1, memory_order_relaxed);
 }
 
@@ -300,6 +302,13 @@ uint8_t *rt__thread_reserve_slow(struct rt__thread *t, size_t max, uint64_t ts)
 	if (t->pending & RT_PENDING_STACK)
 		write_stack(t, ts);
 	t->pending = 0;
+	__atomic_store_n(&t->fast_end, w->sb_end, __ATOMIC_RELAXED);
+	/* A handler that dropped records after the snapshot above may have cleared fast_end just
+	 * before that store: clear it again so that the next record reports them. The fence keeps
+	 * the compiler from moving the re-read above the store. */
+	atomic_signal_fence(memory_order_seq_cst);
+	if (t->nested_lost != nested)
+		__atomic_store_n(&t->fast_end, 0, __ATOMIC_RELAXED);
 	return rt__ring_ptr(w);
 }
 
@@ -323,10 +332,12 @@ void rt__thread_emit_misuse(struct rt__thread *t, uint32_t code, uint64_t detail
 
 void rt__thread_set_task(struct rt__thread *t, uint64_t task)
 {
+	uint32_t g;
+
 	t->task = task;
-	rt__stack_write_begin(t->ring);
+	g = rt__stack_write_begin(t->ring);
 	t->ring->stack_task = task;
-	rt__stack_write_end(t->ring);
+	rt__stack_write_end(t->ring, g);
 }
 
 /* Close the thread's ring for good: the consumer drains what is committed, then frees the slot. */
@@ -375,14 +386,14 @@ void rt__thread_exit(void *arg)
 {
 	struct rt__thread *t = arg;
 
-	if (t != self)
+	if (t != rt__thread_current)
 		return;
 	t->busy = 1;
 	rt__thread_finish(t, true);
 	rt__thread_list_remove(t);
 	rt__ring_destroy(&t->w, NULL);
 	free(t);
-	self = NULL;
+	rt__thread_current = NULL;
 	/* Later TLS destructors that trace must not register the thread again. */
 	self_state = 1;
 }
@@ -394,11 +405,11 @@ void rt__thread_forget_all(void)
 
 	while ((t = rt__thread_list_pop()) != NULL) {
 		rt__ring_destroy(&t->w, NULL);
-		if (t != self)
+		if (t != rt__thread_current)
 			free(t);
 	}
-	free(self);
-	self = NULL;
+	free(rt__thread_current);
+	rt__thread_current = NULL;
 	self_state = 0;
 	atomic_store_explicit(&finished_kept, 0, memory_order_relaxed);
 }

@@ -5,7 +5,9 @@
 #define RT_THREAD_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <ringtrace/ringtrace.h>
 #include <ringtrace/shm-format.h>
@@ -21,6 +23,10 @@ enum rt__pending {
 
 struct rt__thread {
 	struct rt__ring_writer w;
+	/* The fast reservation's bound: w.sb_end while nothing is due, 0 when a LOSS or STACK record
+	 * is pending or a signal handler dropped records (0 until the first record, which goes
+	 * through rt__thread_reserve_slow()). Written by handlers too: relaxed atomic accesses. */
+	uint64_t fast_end;
 	struct rt_shm_ring *ring;
 	struct rt_shm_thread_slot *slot;
 	uint64_t thread_number;
@@ -40,33 +46,62 @@ struct rt__thread {
 	char ring_name[96];
 };
 
+/* The calling thread's state once registered, else NULL. Written only by the thread itself
+ * (registration, exit) and by the fork handler; read inline on every record. */
+extern __thread struct rt__thread *rt__thread_current __attribute__((tls_model("initial-exec")));
+
+struct rt__thread *rt__thread_self_slow(void);
+
 /* The calling thread's state, registering it on first use. NULL when the library is inert or the
  * thread could not be registered (directory full, no memory): callers then do nothing. */
-struct rt__thread *rt__thread_self(void);
+static inline struct rt__thread *rt__thread_self(void)
+{
+	struct rt__thread *t = rt__thread_current;
+
+	if (__builtin_expect(t != NULL, 1))
+		return t;
+	return rt__thread_self_slow();
+}
 
 /* The calling thread's state if already registered, else NULL; never registers. */
-struct rt__thread *rt__thread_peek(void);
+static inline struct rt__thread *rt__thread_peek(void)
+{
+	return rt__thread_current;
+}
 
-/* Current value of the process's active word. */
+/* Current value of the process's active word (the one the call sites read: 0 while the library
+ * is inert). */
 static inline uint32_t rt__active_now(void)
 {
 	/* Relaxed: only decides whether this call records; no data is read through it. */
-	return atomic_load_explicit(&rt__proc.ctl->active, memory_order_relaxed);
+	return __atomic_load_n(__atomic_load_n(&rt__active_v1, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
 }
 
 /* Reserve room for a record of at most `max` bytes at ts, writing pending LOSS/STACK records
  * first. NULL when the record must be dropped (counted by the caller with rt__thread_lost()). */
 uint8_t *rt__thread_reserve_slow(struct rt__thread *t, size_t max, uint64_t ts);
 
-static inline uint8_t *rt__thread_reserve(struct rt__thread *t, size_t max, uint64_t ts)
+/* The reservation when nothing else is due: room in the sub-buffer, no LOSS or STACK record
+ * pending and no drop by a signal handler to report (fast_end), the same consumer session, no
+ * periodic check due. NULL otherwise (then rt__thread_reserve_slow()). */
+static inline uint8_t *rt__thread_reserve_fast(struct rt__thread *t, size_t max, uint64_t ts)
 {
 	/* Relaxed: a new session only means a stack snapshot goes out; no data hangs off it. */
 	uint32_t session = atomic_load_explicit(&rt__proc.ctl->session, memory_order_relaxed);
 
-	if (__builtin_expect(rt__ring_fits(&t->w, max) && !t->pending && session == t->seen_session &&
-				     ts < t->next_check_ts && t->nested_lost == t->nested_reported,
+	if (__builtin_expect(t->w.pos + max <= __atomic_load_n(&t->fast_end, __ATOMIC_RELAXED) &&
+				     session == t->seen_session && ts < t->next_check_ts,
 			     1))
 		return rt__ring_ptr(&t->w);
+	return NULL;
+}
+
+static inline uint8_t *rt__thread_reserve(struct rt__thread *t, size_t max, uint64_t ts)
+{
+	uint8_t *p = rt__thread_reserve_fast(t, max, ts);
+
+	if (__builtin_expect(p != NULL, 1))
+		return p;
 	return rt__thread_reserve_slow(t, max, ts);
 }
 
@@ -77,23 +112,55 @@ void rt__thread_lost(struct rt__thread *t, uint64_t ts, uint32_t reason);
  * the handler-owned counters, never the interrupted thread's ring state. */
 void rt__thread_lost_nested(struct rt__thread *t);
 
-/* Seqlock around changes to the shared open-span stack. */
-static inline void rt__stack_write_begin(struct rt_shm_ring *r)
+/*
+ * The shared open-span stack (struct rt_shm_ring: stack_gen, stack_depth, stack_task,
+ * stack_span_seq, stack[]) is written only by its thread and read by consumers with a seqlock
+ * (docs/format.md 3, "Stack"):
+ *   push, set task      : stack_gen odd, the fields, stack_gen even (rt__stack_write_begin/end)
+ *   pop                 : one store of stack_depth, outside the seqlock. It changes no entry, so a
+ *                         reader that loaded the larger depth copied a state that existed just
+ *                         before the pop; a push that then rewrites an entry bumps stack_gen first.
+ */
+static inline uint32_t rt__stack_write_begin(struct rt_shm_ring *r)
 {
+	/* Relaxed: only this thread writes the generation. */
 	uint32_t g = atomic_load_explicit(&r->stack_gen, memory_order_relaxed);
 
 	atomic_store_explicit(&r->stack_gen, g + 1, memory_order_relaxed);
 	/* Orders the odd generation before the entry stores that follow; pairs with the consumer's
-	 * acquire fence between copying entries and re-reading the generation. */
+	 * acquire fence between copying entries and re-reading the generation. A no-op on x86. */
 	atomic_thread_fence(memory_order_release);
+	return g;
 }
 
-static inline void rt__stack_write_end(struct rt_shm_ring *r)
+static inline void rt__stack_write_end(struct rt_shm_ring *r, uint32_t g)
 {
-	uint32_t g = atomic_load_explicit(&r->stack_gen, memory_order_relaxed);
+	/* Release: the entries are complete before the generation turns even again; pairs with the
+	 * consumer's acquire load of stack_gen before it copies. */
+	atomic_store_explicit(&r->stack_gen, g + 2, memory_order_release);
+}
 
-	/* Release: the entries are complete before the generation turns even again. */
-	atomic_store_explicit(&r->stack_gen, g + 1, memory_order_release);
+/* Push an open span at index sd (< RT_SHM_STACK_MAX, the current stack_depth). */
+static inline void rt__stack_push(struct rt_shm_ring *r, uint32_t sd, uint64_t begin_ts, uint32_t name_id,
+				  uint64_t task, uint32_t flags)
+{
+	uint64_t seq = r->stack_span_seq + 1;
+	uint32_t g = rt__stack_write_begin(r);
+
+	r->stack[sd] = (struct rt_shm_stack_entry){
+		.begin_ts = begin_ts, .span_seq = seq, .task_id = task, .name_id = name_id, .flags = flags,
+	};
+	r->stack_span_seq = seq;
+	/* Atomic (relaxed) like the pop's store: readers load the depth without the lock held. */
+	__atomic_store_n(&r->stack_depth, sd + 1, __ATOMIC_RELAXED);
+	rt__stack_write_end(r, g);
+}
+
+/* Pop the innermost entry (stack_depth sd > 0). */
+static inline void rt__stack_pop(struct rt_shm_ring *r, uint32_t sd)
+{
+	/* Relaxed, no generation change: see the table above. */
+	__atomic_store_n(&r->stack_depth, sd - 1, __ATOMIC_RELAXED);
 }
 
 /* Record helpers shared by the API (each takes care of busy/reserve/commit). */

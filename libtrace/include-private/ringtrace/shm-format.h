@@ -109,7 +109,7 @@ struct rt_shm_control {
 	uint32_t threads_capacity;
 	uint32_t calib_offset; /* struct rt_shm_calib_point[RT_SHM_CALIB_MAX] */
 	uint32_t calib_capacity;
-	uint32_t reserved1;
+	uint32_t coarse_res_ns; /* ABI 1.2: resolution of RT_SHM_STACK_COARSE begin times (0: unknown) */
 	uint64_t start_real_ns;
 	uint64_t start_mono_ns;
 	char process_name[RT_SHM_PROCESS_NAME_LEN];

@@ -36,7 +36,8 @@ struct rt_context {
 struct rt__fast {
 	uint32_t depth;   /* open spans of this thread, tracked or not */
 	uint32_t pad;
-	uint64_t tracked; /* bit d-1 set: span at depth d is tracked by the library */
+	uint64_t tracked; /* bit d-1 set: span at depth d is tracked by the library (bits at and
+	                   * above `depth` are clear: an end clears its span's bit) */
 };
 
 /* Points at the traced process's `active` word in shared memory (enum rt_shm_active): nonzero
@@ -97,17 +98,14 @@ RT_API uint32_t rt_name_intern(const char *name);
  */
 RT_API void rt_span_begin(const char *name);
 /* The depth is claimed before anything else, so a signal handler's balanced spans in between
- * use the next index and leave this one alone. */
+ * use the next index and leave this one alone. The span's tracked bit is already clear. */
 #define rt_span_begin(name)                                                          \
 	do {                                                                         \
 		struct rt__fast *rt__f = &rt__fast_v1;                               \
-		uint32_t rt__d = rt__f->depth;                                       \
-		rt__f->depth = rt__d + 1;                                            \
+		rt__f->depth = rt__f->depth + 1;                                     \
 		__atomic_signal_fence(__ATOMIC_SEQ_CST);                             \
 		if (rt__on())                                                        \
 			rt__span_begin_id(RT__NAME_ID(name));                        \
-		else if (rt__d < 64)                                                 \
-			rt__f->tracked &= ~(1ull << rt__d);                          \
 	} while (0)
 
 /**
@@ -120,18 +118,22 @@ static inline void rt__span_end_inline(void)
 {
 	struct rt__fast *f = &rt__fast_v1;
 	uint32_t d = f->depth;
-	int tracked;
+	uint64_t bit;
 
 	if (__builtin_expect(d == 0, 0)) {
 		rt__span_end_misuse();
 		return;
 	}
-	/* Read the bit before giving the depth back: a handler may reuse the index after. */
-	tracked = d <= 64 && ((f->tracked >> (d - 1)) & 1);
+	bit = d <= 64 ? 1ull << (d - 1) : 0;
+	if (__builtin_expect((f->tracked & bit) == 0, 1)) {
+		f->depth = d - 1;
+		return;
+	}
+	/* Clear the bit before giving the depth back: a handler may reuse the index after. */
+	f->tracked &= ~bit;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	f->depth = d - 1;
-	if (tracked)
-		rt__span_end_tracked();
+	rt__span_end_tracked();
 }
 #define rt_span_end() rt__span_end_inline()
 
