@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Fuzz target: the fuzzer's bytes as a raw capture (.rtrace), converted by the real engine
- * (rtc_engine_convert: reader, decode, merge, rebuild, Chrome JSON and statistics) into a file. */
+ * (rtc_engine_convert: reader, decode, merge, rebuild, Chrome JSON, statistics, a raw copy). Oracles:
+ * strict Chrome JSON, the copy converts to the same events, the statistics JSON reads back the same. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -15,6 +16,9 @@
 #include "chrome-check.h"
 #include "engine.h"
 #include "rawfile.h"
+#include "sinks/stats-sink.h"
+#include "stats/json.h"
+#include "stats/stats.h"
 
 #define CHECK(cond)                                                                                    \
 	do {                                                                                           \
@@ -24,7 +28,7 @@
 		}                                                                                      \
 	} while (0)
 
-static char dir[64], in_path[128], json_path[128];
+static char dir[64], in_path[128], json_path[128], copy_path[128], json2_path[128];
 static FILE *devnull;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -38,6 +42,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	CHECK(mkdtemp(dir) != NULL);
 	snprintf(in_path, sizeof(in_path), "%s/in.rtrace", dir);
 	snprintf(json_path, sizeof(json_path), "%s/out.json", dir);
+	snprintf(copy_path, sizeof(copy_path), "%s/copy.rtrace", dir);
+	snprintf(json2_path, sizeof(json2_path), "%s/copy.json", dir);
 	devnull = fopen("/dev/null", "w");
 	CHECK(devnull != NULL);
 	return 0;
@@ -49,6 +55,8 @@ __attribute__((destructor)) static void cleanup(void)
 		return;
 	unlink(in_path);
 	unlink(json_path);
+	unlink(copy_path);
+	unlink(json2_path);
 	rmdir(dir);
 }
 
@@ -81,39 +89,106 @@ static char *read_file(const char *path, size_t *len)
 	return buf;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* The trace events of a Chrome file (otherData holds times of the conversion itself). */
+static const char *events(const char *json, size_t len, size_t *n)
+{
+	const char *end = memmem(json, len, "\n],\n\"displayTimeUnit\"", 21);
+
+	CHECK(end != NULL);
+	*n = (size_t)(end - json);
+	return json;
+}
+
+/* The statistics model as JSON (what `record --stats-file` writes, `diff` reads): valid, read back
+ * without complaint, and written again byte for byte. */
+static void check_stats(const struct rtc_stats *st)
+{
+	struct rtc_stats_json_options jo = { 0 };
+	struct rtc_stats *back = NULL;
+	struct rtc_json j;
+	char *buf = NULL, *buf2 = NULL, err[256] = "";
+	size_t len = 0, len2 = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	CHECK(f && rtc_stats_write_json(st, &jo, f) == 0 && fclose(f) == 0);
+	rtc_json_init(&j, buf, len);
+	CHECK(rtc_json_skip(&j) == 0 && rtc_json_finish(&j) == 0);
+	if (rtc_stats_read_json(buf, len, NULL, &back, err, sizeof(err)) != 0) {
+		fprintf(stderr, "fuzz-capture: the statistics JSON does not read back: %s\n", err);
+		abort();
+	}
+	f = open_memstream(&buf2, &len2);
+	CHECK(f && rtc_stats_write_json(back, &jo, f) == 0 && fclose(f) == 0);
+	CHECK(len == len2 && memcmp(buf, buf2, len) == 0);
+	rtc_stats_destroy(back);
+	free(buf);
+	free(buf2);
+}
+
+/* Convert `in` to json (and a raw copy, and our statistics model, when asked). */
+static int convert(const char *in, const char *json, const char *copy, struct rtc_stats *st)
 {
 	struct rtc_engine_options o = { 0 };
 	struct rtc_engine *e;
-	uint64_t origin, start;
-	char *json, why[256];
-	size_t len = 0;
-	int err, header;
+	int err;
 
-	write_file(in_path, data, size);
-	o.json_path = json_path;
+	o.json_path = json;
+	o.raw_path = copy;
 	o.log = devnull;
 	o.quiet = true;
 	e = rtc_engine_create(&o);
 	CHECK(e != NULL);
-	err = rtc_engine_convert(e, in_path);
+	if (st)
+		CHECK(rtc_pipeline_subscribe(rtc_engine_pipeline(e), rtc_stats_model_sink(st), 0) > 0);
+	err = rtc_engine_convert(e, in);
+	rtc_engine_report(e, devnull);
+	rtc_engine_destroy(e);
+	return err;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct rtc_stats *st = rtc_stats_create(NULL);
+	uint64_t origin, start;
+	char *json, *json2, why[256];
+	size_t len = 0, len2 = 0, n, n2;
+	int err, header;
+
+	CHECK(st != NULL);
+	write_file(in_path, data, size);
+	err = convert(in_path, json_path, copy_path, st);
 	header = rtc_raw_read_header(in_path, &origin, &start);
 	/* Errors are about the input: a capture that is not one, or one that is malformed. */
 	CHECK(err == 0 || err == -RT_EBADMAGIC || err == -RT_EABI || err == -RT_ECORRUPT);
 	CHECK(header == 0 || err == header);
-	rtc_engine_report(e, devnull);
-	rtc_engine_destroy(e);
 	json = read_file(json_path, &len);
 	/* A capture with a valid header is converted, up to its first malformed message. */
 	CHECK((json != NULL) == (header == 0));
-	if (json) {
-		if (chrome_check(json, len, why, sizeof(why)) != 0) {
-			fprintf(stderr, "fuzz-capture: the Chrome JSON is not valid: %s\n", why);
-			abort();
-		}
-		free(json);
-		unlink(json_path);
+	if (!json) {
+		rtc_stats_destroy(st);
+		return 0;
 	}
+	if (chrome_check(json, len, why, sizeof(why)) != 0) {
+		fprintf(stderr, "fuzz-capture: the Chrome JSON is not valid: %s\n", why);
+		abort();
+	}
+	check_stats(st);
+	rtc_stats_destroy(st);
+	/* The copy holds what was read (up to the first malformed message): the same trace. */
+	CHECK(convert(copy_path, json2_path, NULL, NULL) == 0);
+	json2 = read_file(json2_path, &len2);
+	CHECK(json2 != NULL);
+	events(json, len, &n);
+	events(json2, len2, &n2);
+	if (n != n2 || memcmp(json, json2, n) != 0) {
+		fprintf(stderr, "fuzz-capture: the capture's copy converts to other events\n");
+		abort();
+	}
+	free(json);
+	free(json2);
+	unlink(json_path);
+	unlink(json2_path);
+	unlink(copy_path);
 	return 0;
 }
