@@ -58,7 +58,7 @@ campaign)
 		exit 1
 	fi
 	# Executions and coverage (cov = edges, ft = features) of this run.
-	grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss_mb)' "$work/$name.log" || true
+	grep -aE '^(#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units|stat::peak_rss_mb)' "$work/$name.log" || true
 	;;
 *)
 	echo "usage: run.sh smoke|campaign FUZZER NAME SRCDIR SECONDS [WORKDIR]" >&2
