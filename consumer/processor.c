@@ -574,6 +574,7 @@ void rtc_processor_finish(struct rtc_processor *pr, uint64_t end_ns, struct rtc_
 	s->spans_repaired = c.spans_repaired;
 	s->spans_before_attach = c.spans_before_attach;
 	s->spans_begin_unknown = c.spans_begin_unknown;
+	s->spans_too_deep = c.depth_overflows;
 	s->tasks = c.tasks;
 	s->tasks_incomplete = c.tasks_incomplete;
 	s->tasks_begin_unknown = c.tasks_begin_unknown;

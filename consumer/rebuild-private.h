@@ -30,6 +30,7 @@ struct tstate {
 	char name[RT_SHM_THREAD_NAME_LEN + 1];
 	struct open_span *stack;
 	size_t depth, cap;
+	uint64_t too_deep; /* spans open beyond RTC_REBUILD_MAX_DEPTH: not kept, their ends skipped */
 	uint64_t span_seq;
 	uint64_t task;
 	struct rtc_thread_loss loss;

@@ -263,6 +263,7 @@ static void resync(struct rtc_rebuild *r, struct tstate *t, const struct rtc_eve
 		if (t->depth)
 			t->stack[t->depth - 1].child_ns = child;
 	}
+	t->too_deep = 0;
 	t->span_seq = st->span_seq;
 	t->task = st->current_task;
 	t->synced = true;
@@ -292,6 +293,7 @@ static void span_end_seq(struct rtc_rebuild *r, struct tstate *t, const struct r
 		r->counts.unmatched_ends++;
 		return;
 	}
+	t->too_deep = 0; /* inside the ones it ends */
 	while (t->depth > (size_t)i + 1)
 		close_top(r, t, ev->ts, RTC_F_REPAIRED);
 	close_top(r, t, ev->ts, 0);
@@ -336,17 +338,25 @@ void rtc_rebuild_event(struct rtc_rebuild *r, const struct rtc_event *ev)
 	case RT_REC_THREAD_EXIT:
 		while (t->depth)
 			close_top(r, t, ev->ts, RTC_F_INCOMPLETE | RTC_F_THREAD_EXIT);
+		t->too_deep = 0;
 		break;
 	case RT_REC_SPAN_BEGIN: {
 		/* Its begin is recorded, even if before the attach (a flight recorder's history). */
 		struct open_span s = { .begin = ev->ts, .seq = ++t->span_seq, .task = t->task,
 				       .name_id = (uint32_t)ev->u.span_begin.name_id };
 
-		push_span(r, t, &s);
+		if (t->depth >= RTC_REBUILD_MAX_DEPTH || t->too_deep) {
+			t->too_deep++;
+			r->counts.depth_overflows++;
+		} else {
+			push_span(r, t, &s);
+		}
 		break;
 	}
 	case RT_REC_SPAN_END:
-		if (t->depth)
+		if (t->too_deep)
+			t->too_deep--; /* one of those not kept */
+		else if (t->depth)
 			close_top(r, t, ev->ts, 0);
 		else
 			r->counts.unmatched_ends++; /* begun before recording (Go ignores these too) */
@@ -409,6 +419,7 @@ void rtc_rebuild_thread_done(struct rtc_rebuild *r, uint32_t thread, uint64_t ts
 		return;
 	while (t->depth)
 		close_top(r, t, ts, RTC_F_INCOMPLETE | RTC_F_THREAD_EXIT);
+	t->too_deep = 0;
 	t->done = true;
 	rb_index_done(r, thread);
 }
@@ -420,6 +431,7 @@ void rtc_rebuild_finish(struct rtc_rebuild *r, uint64_t ts)
 
 		while (t->depth)
 			close_top(r, t, ts, RTC_F_INCOMPLETE);
+		t->too_deep = 0;
 	}
 	rb_tasks_finish(r, ts);
 }

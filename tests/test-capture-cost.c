@@ -287,6 +287,29 @@ static void test_unknown_span_ends_on_a_deep_stack(void **state)
 	assert_int_equal(s.s.spans_incomplete, DEPTH);
 }
 
+/* Deeper than the rebuild keeps: the spans beyond are counted, and their ends skipped, so the
+ * spans kept end where they did. */
+static void test_spans_too_deep_are_counted(void **state)
+{
+	enum { DEPTH = 1024 + 76 };
+	struct rtc_engine_summary s;
+	struct capture c;
+
+	(void)state;
+	cap_init(&c);
+	thread(&c, 0);
+	for (uint64_t i = 0; i < DEPTH; i++)
+		rec(&c, RT_REC_SPAN_BEGIN, 1, 1, (uint64_t)1);
+	for (uint64_t i = 0; i < DEPTH; i++)
+		rec(&c, RT_REC_SPAN_END, 1, 0);
+	chunk_if_full(&c, 0, true);
+	convert(&c, &s);
+	assert_int_equal(s.s.spans, 1024);
+	assert_int_equal(s.s.spans_too_deep, 76);
+	assert_int_equal(s.s.spans_incomplete, 0);
+	assert_int_equal(s.s.unmatched_ends, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -296,6 +319,7 @@ int main(void)
 		cmocka_unit_test(test_task_ids_aimed_at_one_slot),
 		cmocka_unit_test(test_name_ids_aimed_at_one_slot),
 		cmocka_unit_test(test_unknown_span_ends_on_a_deep_stack),
+		cmocka_unit_test(test_spans_too_deep_are_counted),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -126,6 +126,7 @@ static void on_end(void *ctx, const struct rtc_summary *s)
 	other_u64(c, "spans_repaired", s->spans_repaired);
 	other_u64(c, "spans_before_attach", s->spans_before_attach);
 	other_u64(c, "spans_begin_unknown", s->spans_begin_unknown);
+	other_u64(c, "spans_too_deep", s->spans_too_deep);
 	other_u64(c, "unmatched_ends", s->unmatched_ends);
 	other_u64(c, "tasks", s->tasks);
 	other_u64(c, "tasks_incomplete", s->tasks_incomplete);
