@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "keyed-hash.h"
+#include "stats/json.h"
 
 /* Ids below this bound, or below twice the names held, go to the dense array. */
 #define DENSE_SLACK 1024u
@@ -95,9 +96,35 @@ static struct rtc_name *slot(struct rtc_name_table *t, uint32_t id, bool create)
 	}
 }
 
+/* s as valid UTF-8: each byte that is not part of a valid sequence becomes U+FFFD, as every output
+ * writes it. Done once here, so that names every output shows alike are one name everywhere (the
+ * statistics key spans by name: two names differing only in invalid bytes were two entries written
+ * with the same name, which the statistics reader rightly refuses). *out_len gets the length. */
+static char *valid_utf8(const char *s, size_t len, size_t *out_len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = 0, l;
+	char *copy;
+
+	for (size_t i = 0; i < len; i += l ? l : 1)
+		n += (l = rtc_utf8_len(p + i, len - i)) ? l : 3;
+	copy = malloc(n + 1);
+	if (!copy)
+		return NULL;
+	n = 0;
+	for (size_t i = 0; i < len; i += l ? l : 1) {
+		l = rtc_utf8_len(p + i, len - i);
+		memcpy(copy + n, l ? s + i : "\xef\xbf\xbd", l ? l : 3);
+		n += l ? l : 3;
+	}
+	copy[n] = 0;
+	*out_len = n;
+	return copy;
+}
+
 int rtc_name_table_set(struct rtc_name_table *t, uint32_t id, const char *s, size_t len)
 {
-	char *copy = malloc(len + 1);
+	char *copy = valid_utf8(s, len, &len);
 	struct rtc_name *n;
 
 	if (!copy)
@@ -107,8 +134,6 @@ int rtc_name_table_set(struct rtc_name_table *t, uint32_t id, const char *s, siz
 		free(copy);
 		return -ENOMEM;
 	}
-	memcpy(copy, s, len);
-	copy[len] = 0;
 	if (n->s)
 		free((char *)n->s);
 	else

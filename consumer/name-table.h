@@ -28,7 +28,7 @@ struct rtc_name_table {
 void rtc_name_table_init(struct rtc_name_table *t);
 void rtc_name_table_fini(struct rtc_name_table *t);
 
-/* Set (or replace) id's name. 0 or -ENOMEM. */
+/* Set (or replace) id's name, made valid UTF-8 (invalid bytes become U+FFFD). 0 or -ENOMEM. */
 int rtc_name_table_set(struct rtc_name_table *t, uint32_t id, const char *s, size_t len);
 
 /* id's name, or NULL. */
