@@ -243,6 +243,38 @@ static void test_task_ids_aimed_at_one_slot(void **state)
 	assert_int_equal(s.s.tasks_incomplete, N);
 }
 
+/* Task ids aimed at one slot of the statistics' table of open tasks (its hash was fixed and
+ * invertible): 9 s for 1.1 MB. */
+static void test_task_ids_aimed_at_the_statistics(void **state)
+{
+	enum { N = 80000 };
+	const uint64_t k1 = 0x9e3779b97f4a7c15ull, k2 = 0xbf58476d1ce4e5b9ull, k3 = 0x94d049bb133111ebull;
+	uint64_t inv2 = k2, inv3 = k3;
+	struct rtc_engine_summary s;
+	struct capture c;
+
+	(void)state;
+	for (int i = 0; i < 6; i++) {
+		inv2 *= 2 - k2 * inv2;
+		inv3 *= 2 - k3 * inv3;
+	}
+	cap_init(&c);
+	thread(&c, 0);
+	for (uint64_t i = 0; i < N; i++) {
+		/* The old hash of (pid 100, 0, id): x = (100 << 32) * k1 ^ id * k2, x ^= x >> 32,
+		 * x *= k3, x ^= x >> 29; ids whose hash has 24 low zero bits. */
+		uint64_t h = (i + 1) << 24, x = h ^ h >> 29;
+
+		x ^= x >> 58;
+		x *= inv3;
+		x ^= x >> 32;
+		rec(&c, RT_REC_TASK_BEGIN, 1, 3, (x ^ (100ull << 32) * k1) * inv2, (uint64_t)0, (uint64_t)1);
+		chunk_if_full(&c, 0, i == N - 1);
+	}
+	assert_true(convert(&c, &s) < CPU_BUDGET_S);
+	assert_int_equal(s.s.tasks, N);
+}
+
 /* Name ids aimed at one slot of the sparse name table (multiples of 2^17 for its old fixed hash):
  * bounded by 32-bit ids, 1.2 s for 320 KB. */
 static void test_name_ids_aimed_at_one_slot(void **state)
@@ -317,6 +349,7 @@ int main(void)
 		cmocka_unit_test(test_handoffs_among_many_threads),
 		cmocka_unit_test(test_gaps_after_many_threads_ended),
 		cmocka_unit_test(test_task_ids_aimed_at_one_slot),
+		cmocka_unit_test(test_task_ids_aimed_at_the_statistics),
 		cmocka_unit_test(test_name_ids_aimed_at_one_slot),
 		cmocka_unit_test(test_unknown_span_ends_on_a_deep_stack),
 		cmocka_unit_test(test_spans_too_deep_are_counted),
