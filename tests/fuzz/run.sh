@@ -19,6 +19,11 @@ mode=$1 fuzzer=$2 name=$3 src=$4 seconds=$5
 opts=$(grep -v '^#' "$src/$name.options" | sed "s|^-dict=|-dict=$src/|" | tr '\n' ' ')
 seeds="$src/corpus/$name"
 crashes="$src/crashes/$name"
+# Read-only corpus directories that exist (git keeps no empty crashes/NAME/).
+dirs=""
+for d in "$seeds" "$crashes"; do
+	[ -d "$d" ] && dirs="$dirs $d"
+done
 # One process fuzzing in place: libFuzzer's default (any -jobs, even 1, forks workers that log to
 # fuzz-N.log in the current directory instead).
 common="-print_final_stats=1"
@@ -40,7 +45,7 @@ smoke)
 	mkdir "$scratch/corpus"
 	# shellcheck disable=SC2086
 	if ! "$fuzzer" $opts $common "-max_total_time=$seconds" "-artifact_prefix=$scratch/" \
-		"$scratch/corpus" "$seeds" "$crashes"; then
+		"$scratch/corpus" $dirs; then
 		echo "$name: new failing input in $scratch (copy it to $crashes/ with the fix)" >&2
 		exit 1
 	fi
@@ -52,7 +57,7 @@ campaign)
 	echo "== $name: $seconds s, corpus $work/corpus/$name, log $work/$name.log"
 	# shellcheck disable=SC2086
 	if ! "$fuzzer" $opts $common "-max_total_time=$seconds" "-artifact_prefix=$work/artifacts/$name/" \
-		"$work/corpus/$name" "$seeds" "$crashes" >"$work/$name.log" 2>&1; then
+		"$work/corpus/$name" $dirs >"$work/$name.log" 2>&1; then
 		tail -n 40 "$work/$name.log"
 		echo "$name: failing input in $work/artifacts/$name/ (copy it to $crashes/ with the fix)" >&2
 		exit 1
