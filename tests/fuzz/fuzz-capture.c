@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* Fuzz target: the fuzzer's bytes as a raw capture (.rtrace), converted by the real engine
  * (rtc_engine_convert: reader, decode, merge, rebuild, Chrome JSON, statistics, a raw copy). Oracles:
- * strict Chrome JSON, the copy converts to the same events, the statistics JSON reads back the same. */
+ * strict Chrome JSON, the copy converts to the same events, the statistics JSON reads back the same,
+ * and the memory it takes follows the bytes present. */
 #include <errno.h>
 #include <fcntl.h>
+#include <sanitizer/allocator_interface.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +31,33 @@
 		}                                                                                      \
 	} while (0)
 
+/* Heap in use, and its peak, counted by ASan's allocation hooks (every thread: the output files'
+ * writers too). Relaxed: plain counters. */
+static _Atomic size_t heap_now, heap_peak;
+
+static void on_malloc(const volatile void *p, size_t size)
+{
+	size_t now = atomic_fetch_add_explicit(&heap_now, size, memory_order_relaxed) + size;
+	size_t peak = atomic_load_explicit(&heap_peak, memory_order_relaxed);
+
+	(void)p;
+	while (now > peak &&
+	       !atomic_compare_exchange_weak_explicit(&heap_peak, &peak, now, memory_order_relaxed, memory_order_relaxed))
+		;
+}
+
+static void on_free(const volatile void *p)
+{
+	atomic_fetch_sub_explicit(&heap_now, __sanitizer_get_allocated_size(p), memory_order_relaxed);
+}
+
+/* What a conversion may take beyond what it holds per byte of capture: the output files' buffers
+ * (sinks/outfile.h: 16 MiB each, a Chrome file and a raw copy), the statistics model's histograms
+ * of span names (4096 at most, 19 KB each) and small fixed tables. */
+#define HEAP_FIXED (128u << 20)
+/* Per byte of capture: a thread declared in ~20 bytes costs ~5 KB (decode, merge, rebuild). */
+#define HEAP_PER_BYTE 1024u
+
 static char dir[64], in_path[128], json_path[128], copy_path[128], json2_path[128];
 static FILE *devnull;
 
@@ -46,6 +76,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	snprintf(json2_path, sizeof(json2_path), "%s/copy.json", dir);
 	devnull = fopen("/dev/null", "w");
 	CHECK(devnull != NULL);
+	CHECK(__sanitizer_install_malloc_and_free_hooks(on_malloc, on_free) != 0);
 	return 0;
 }
 
@@ -155,9 +186,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t len = 0, len2 = 0, n, n2;
 	int err, header;
 
+	size_t base;
+
 	CHECK(st != NULL);
 	write_file(in_path, data, size);
+	base = atomic_load_explicit(&heap_now, memory_order_relaxed);
+	atomic_store_explicit(&heap_peak, base, memory_order_relaxed);
 	err = convert(in_path, json_path, copy_path, st);
+	if (atomic_load_explicit(&heap_peak, memory_order_relaxed) - base > HEAP_FIXED + HEAP_PER_BYTE * size) {
+		fprintf(stderr, "fuzz-capture: %zu bytes of capture took %zu bytes of heap\n", size,
+			atomic_load_explicit(&heap_peak, memory_order_relaxed) - base);
+		abort();
+	}
 	header = rtc_raw_read_header(in_path, &origin, &start);
 	/* Errors are about the input: a capture that is not one, or one that is malformed. */
 	CHECK(err == 0 || err == -RT_EBADMAGIC || err == -RT_EABI || err == -RT_ECORRUPT);
