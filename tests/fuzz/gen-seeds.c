@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Seed generator for the fuzz targets: real captures recorded by the in-process engine from real
- * producer threads (one scenario per child process, each with its own environment), and their chunks. */
+ * producer threads (one scenario per child process, each with its own environment), their chunks,
+ * and the real shared-memory segments of such a process (segment-image.h's sparse form). */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -15,8 +17,10 @@
 #include <ringtrace/ringtrace.h>
 
 #include "engine.h"
+#include "producer.h"
 #include "rawfile.h"
 #include "record.h"
+#include "segment-image.h"
 
 /* Seeds are kept small: the targets' -max_len, and a few KB in the repository each. */
 #define RECORD_SEED_MAX 4096
@@ -28,6 +32,8 @@ struct scenario {
 	unsigned poll_us;
 	void (*run)(void);
 	void (*before)(void); /* before the consumer attaches (may be NULL) */
+	bool segments;        /* also dump this process's segments as a segment seed */
+	bool no_engine;       /* no consumer: the records stay in the rings (RECORD_FROM_START) */
 };
 
 static atomic_int stop;
@@ -153,17 +159,89 @@ static void close_after(void)
 }
 
 static const struct scenario scenarios[] = {
-	{ "basic", { NULL }, 1000, spans_tasks_logs, NULL },
-	{ "monotonic", { "RINGTRACE_CLOCK=monotonic", NULL }, 1000, spans_tasks_logs, NULL },
-	{ "inherit", { NULL }, 1000, inherited_threads, NULL },
-	{ "misuse", { NULL }, 1000, misuse, NULL },
-	{ "loss", { "RINGTRACE_BUFFER_SIZE=16K", "RINGTRACE_SUBBUFS=2", NULL }, 300000, burst, NULL },
+	{ "basic", { NULL }, 1000, spans_tasks_logs, NULL, false, false },
+	{ "monotonic", { "RINGTRACE_CLOCK=monotonic", NULL }, 1000, spans_tasks_logs, NULL, false, false },
+	{ "inherit", { NULL }, 1000, inherited_threads, NULL, false, false },
+	{ "misuse", { NULL }, 1000, misuse, NULL, false, false },
+	{ "loss", { "RINGTRACE_BUFFER_SIZE=16K", "RINGTRACE_SUBBUFS=2", NULL }, 300000, burst, NULL, false, false },
 	{ "overwrite", { "RINGTRACE_BUFFER_SIZE=16K", "RINGTRACE_SUBBUFS=2", "RINGTRACE_MODE=overwrite", NULL }, 300000,
-	  burst, NULL },
-	{ "deep", { NULL }, 1000, deep, NULL },
-	{ "late", { "RINGTRACE_TRACK_SPANS=1", NULL }, 1000, close_after, open_before },
+	  burst, NULL, false, false },
+	{ "deep", { NULL }, 1000, deep, NULL, false, false },
+	{ "late", { "RINGTRACE_TRACK_SPANS=1", NULL }, 1000, close_after, open_before, true, false },
+	/* Segments only (no capture): rings holding records no consumer read yet. */
+	{ "segments", { "RINGTRACE_RECORD_FROM_START=1", "RINGTRACE_BUFFER_SIZE=16K", "RINGTRACE_SUBBUFS=2", NULL },
+	  1000, spans_tasks_logs, NULL, true, true },
+	{ "segments-overwrite",
+	  { "RINGTRACE_MODE=overwrite", "RINGTRACE_BUFFER_SIZE=16K", "RINGTRACE_SUBBUFS=2", NULL },
+	  1000, burst, NULL, true, true },
+	{ "segments-attached", { "RINGTRACE_BUFFER_SIZE=16K", "RINGTRACE_SUBBUFS=2", NULL }, 1000, spans_tasks_logs,
+	  NULL, true, false },
 };
 #define NSCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
+
+static int write_seed(const char *dir, const void *p, size_t n);
+static const char *segment_dir;
+
+/* This process's control segment and its first rings, read from /dev/shm, as a segment seed. */
+static void *read_shm(const char *name, size_t *len)
+{
+	char path[300];
+	struct stat st;
+	void *buf;
+	int fd;
+
+	snprintf(path, sizeof(path), "/dev/shm%s", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return NULL; /* a ring drained and removed meanwhile */
+	if (fd < 0 || fstat(fd, &st) < 0 || !(buf = calloc(1, (size_t)st.st_size + 1)) ||
+	    pread(fd, buf, (size_t)st.st_size, 0) != st.st_size) {
+		fprintf(stderr, "gen-seeds: %s: %s\n", path, strerror(errno));
+		exit(1);
+	}
+	close(fd);
+	*len = (size_t)st.st_size;
+	return buf;
+}
+
+static void dump_segments(const char *dir)
+{
+	struct rtc_producer p;
+	struct rtc_thread_info info[SEGMENT_IMAGE_RINGS];
+	struct segment_image img = { 0 };
+	char ring[300];
+	size_t n;
+	int err = rtc_producer_open(&p, getpid(), getuid());
+
+	if (err < 0) {
+		fprintf(stderr, "gen-seeds: own control segment: %s\n", strerror(-err));
+		exit(1);
+	}
+	img.control = read_shm(p.shm_name, &img.control_len);
+	if (!img.control)
+		exit(1);
+	n = rtc_producer_threads(&p, info, SEGMENT_IMAGE_RINGS);
+	for (size_t i = 0; i < n; i++) {
+		rtc_producer_ring_name(&p, info[i].thread_number, ring, sizeof(ring));
+		img.ring[img.nrings] = read_shm(ring, &img.ring_len[img.nrings]);
+		if (img.ring[img.nrings])
+			img.nrings++;
+	}
+	rtc_producer_close(&p);
+	{
+		size_t len;
+		uint8_t *seed = segment_image_encode(&img, &len);
+
+		if (!seed || write_seed(dir, seed, len) < 0)
+			exit(1);
+		printf("segments: %zu bytes of seed for %zu + %zu bytes of segments\n", len, img.control_len,
+		       img.nrings ? img.ring_len[0] : 0);
+		free(seed);
+	}
+	free(img.control);
+	for (unsigned i = 0; i < img.nrings; i++)
+		free(img.ring[i]);
+}
 
 /* In the child: record the scenario with the engine in this very process. */
 static int record(const struct scenario *s, const char *raw)
@@ -178,12 +256,19 @@ static int record(const struct scenario *s, const char *raw)
 	o.no_stats = true;
 	if (s->before)
 		s->before();
+	if (s->no_engine) {
+		s->run();
+		dump_segments(segment_dir);
+		return 0;
+	}
 	engine = rtc_engine_create(&o);
 	if (!engine || rtc_engine_attach(engine, getpid()) < 0)
 		return 1;
 	pthread_create(&c, NULL, drain, NULL);
 	usleep(50000); /* attached and polling */
 	s->run();
+	if (s->segments && segment_dir)
+		dump_segments(segment_dir);
 	usleep(2 * s->poll_us + 50000);
 	atomic_store(&stop, 1);
 	pthread_join(c, NULL);
@@ -297,10 +382,12 @@ static int seeds_from(const char *raw, const char *trimmed, const char *capture_
 
 int main(int argc, char **argv)
 {
-	char tmp[] = "/tmp/rt-gen-seeds.XXXXXX", dir[4096], raw[4200];
+	char tmp[] = "/tmp/rt-gen-seeds.XXXXXX", dir[4096], seg[4096], raw[4200];
 
-	if (argc == 4 && strcmp(argv[1], "--scenario") == 0)
+	if (argc == 5 && strcmp(argv[1], "--scenario") == 0) {
+		segment_dir = argv[4];
 		return record(&scenarios[atoi(argv[2])], argv[3]);
+	}
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s CORPUS_DIR (tests/fuzz/corpus: writes capture/ and record/ in it)\n", argv[0]);
 		return 2;
@@ -309,6 +396,8 @@ int main(int argc, char **argv)
 		return 1;
 	snprintf(dir, sizeof(dir), "%s/capture", argv[1]);
 	mkdir(dir, 0777);
+	snprintf(seg, sizeof(seg), "%s/segment", argv[1]);
+	mkdir(seg, 0777);
 	snprintf(dir, sizeof(dir), "%s/record", argv[1]);
 	mkdir(dir, 0777);
 	record_dir = dir;
@@ -324,13 +413,15 @@ int main(int argc, char **argv)
 			for (int k = 0; scenarios[i].env[k]; k++)
 				putenv((char *)scenarios[i].env[k]);
 			/* Re-executed: the library reads its environment when it loads. */
-			execl("/proc/self/exe", argv[0], "--scenario", idx, raw, (char *)NULL);
+			execl("/proc/self/exe", argv[0], "--scenario", idx, raw, seg, (char *)NULL);
 			_exit(127);
 		}
 		if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 			fprintf(stderr, "gen-seeds: scenario %s failed\n", scenarios[i].name);
 			return 1;
 		}
+		if (scenarios[i].no_engine)
+			continue; /* no capture */
 		snprintf(capture_dir, sizeof(capture_dir), "%s/capture", argv[1]);
 		snprintf(trimmed, sizeof(trimmed), "%s.trimmed", raw);
 		if (seeds_from(raw, trimmed, capture_dir) < 0) {
