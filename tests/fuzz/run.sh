@@ -26,7 +26,7 @@ for d in "$seeds" "$crashes"; do
 done
 # One process fuzzing in place: libFuzzer's default (any -jobs, even 1, forks workers that log to
 # fuzz-N.log in the current directory instead).
-common="-print_final_stats=1"
+common="-print_final_stats=1 ${FUZZ_FLAGS:-}" # FUZZ_FLAGS: more libFuzzer flags (e.g. -len_control=0)
 
 case $mode in
 smoke)
