@@ -30,7 +30,7 @@ enum ftype { FT_U, FT_OU, FT_S, FT_K };
 struct kind {
 	bool known;
 	uint8_t nfields, nrequired;
-	uint8_t type[8];
+	uint8_t type[16];
 };
 #define K_TYPE(x, t, n) FT_##t,
 #define K_COUNT(x, t, n) +1
@@ -99,8 +99,8 @@ static bool conforms(const msgpack_object *o)
 /* Every field of rec equals msgpack-c's decoding of the same bytes (o), dt included. */
 static void compare(const struct rtc_record *rec, uint64_t dt, const msgpack_object *o)
 {
-	struct rtc_field f[8];
-	size_t n = rtc_record_fields(rec, f, 8);
+	struct rtc_field f[16];
+	size_t n = rtc_record_fields(rec, f, 16);
 	const msgpack_object *a;
 
 	CHECK(conforms(o));
