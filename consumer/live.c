@@ -159,6 +159,7 @@ void rtc_live_destroy(struct rtc_live *l)
 			rtc_producer_detach(&p->p);
 			rtc_producer_close(&p->p);
 		}
+		rtc_clockmap_fini(&p->clock);
 		free(p);
 	}
 	free(l->procs);
@@ -255,6 +256,7 @@ static int attach_proc(struct rtc_live *l, struct lproc *p, bool quiet)
 		p->index = l->next_index++;
 	p->refused = false;
 	p->names_sent = 0;
+	rtc_clockmap_fini(&p->clock); /* attached again: its clock starts afresh */
 	rtc_clockmap_init(&p->clock, p->p.clock);
 	n = rtc_producer_calibration(&p->p, pts, RT_SHM_CALIB_MAX);
 	rtc_clockmap_add(&p->clock, pts, n);

@@ -10,8 +10,9 @@
 #include "keyed-hash.h"
 #include "stats/json.h"
 
-/* Ids below this bound, or below twice the names held, go to the dense array. */
-#define DENSE_SLACK 1024u
+/* Ids below twice the names held plus this go to the dense array: a producer's ids are dense from
+ * 1, and one far-off id costs no more than a few slots (it was 1024: 16 KB for one name). */
+#define DENSE_SLACK 16u
 
 void rtc_name_table_init(struct rtc_name_table *t)
 {
@@ -62,7 +63,7 @@ static struct rtc_name *slot(struct rtc_name_table *t, uint32_t id, bool create)
 	if (id < t->dense_cap)
 		return &t->dense[id];
 	if (create && id < 2 * t->count + DENSE_SLACK) {
-		uint32_t cap = t->dense_cap ? t->dense_cap : 64;
+		uint32_t cap = t->dense_cap ? t->dense_cap : 16;
 		struct rtc_name *n;
 
 		while (cap <= id)

@@ -124,6 +124,7 @@ void rtc_processor_destroy(struct rtc_processor *pr)
 		if (!pr->procs[i])
 			continue;
 		rtc_name_table_fini(&pr->procs[i]->names);
+		rtc_clockmap_fini(&pr->procs[i]->clock);
 		free(pr->procs[i]);
 	}
 	free(pr->procs);
@@ -206,6 +207,7 @@ static void on_process(void *ctx, const struct rtc_stream_process *sp)
 	if (sp->coarse_resolution_ns > pr->coarse_resolution_ns)
 		pr->coarse_resolution_ns = sp->coarse_resolution_ns;
 	snprintf(p->name, sizeof(p->name), "%s", sp->name);
+	rtc_clockmap_fini(&p->clock); /* declared again: its clock starts afresh */
 	rtc_clockmap_init(&p->clock, sp->clock);
 	pr->tsc |= sp->clock == RT_SHM_CLOCK_TSC;
 	pr->any_clock = true;

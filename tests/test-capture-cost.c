@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Hostile captures of about a megabyte, each shaped to make one step of the conversion quadratic
- * (found by the capture fuzzer and its scaled runs): each converts exactly, within a CPU budget. */
+/* Hostile captures of about a megabyte, each shaped to make one step of the conversion quadratic,
+ * or to claim memory out of proportion: each converts exactly, within a CPU (or memory) budget. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -342,6 +343,63 @@ static void test_spans_too_deep_are_counted(void **state)
 	assert_int_equal(s.s.unmatched_ends, 0);
 }
 
+/* Peak memory of converting c, in a child process (KB of resident memory at most). */
+static long convert_in_child(struct capture *c, uint64_t expect_processes)
+{
+	struct rusage ru;
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct rtc_engine_summary s;
+
+		convert(c, &s);
+		_exit(s.s.processes == expect_processes ? 0 : 1);
+	}
+	msgpack_sbuffer_destroy(&c->sb);
+	msgpack_sbuffer_destroy(&c->recs);
+	assert_int_equal(wait4(pid, &status, 0, &ru), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	printf("# at most %ld MB resident\n", ru.ru_maxrss >> 10);
+	return ru.ru_maxrss;
+}
+
+/* Many processes, each with one name far from 0: each took 25 KB (a dense name array of 1024 slots,
+ * room for 256 calibration points), 1.6 GB for 1.7 MB of capture. */
+static void test_processes_with_far_names(void **state)
+{
+	enum { N = 65000 };
+#ifdef __SANITIZE_ADDRESS__
+	const long budget_kb = 1024 << 10; /* shadow memory and quarantine */
+#else
+	const long budget_kb = 512 << 10;
+#endif
+	struct capture c;
+
+	(void)state;
+	cap_init(&c);
+	for (uint64_t i = 1; i < N; i++) {
+		msgpack_pack_array(&c.pk, 10);
+		msgpack_pack_uint32(&c.pk, 1);
+		msgpack_pack_uint64(&c.pk, i);
+		msgpack_pack_uint64(&c.pk, 100 + i);
+		msgpack_pack_str_with_body(&c.pk, "p", 1);
+		msgpack_pack_uint32(&c.pk, RT_SHM_CLOCK_TSC);
+		msgpack_pack_uint32(&c.pk, RT_SHM_MODE_DISCARD);
+		for (int k = 0; k < 4; k++)
+			msgpack_pack_uint64(&c.pk, 0);
+	}
+	for (uint64_t i = 0; i < N; i++) {
+		msgpack_pack_array(&c.pk, 4);
+		msgpack_pack_uint32(&c.pk, 2);
+		msgpack_pack_uint64(&c.pk, i);
+		msgpack_pack_uint32(&c.pk, 1023);
+		msgpack_pack_str_with_body(&c.pk, "n", 1);
+	}
+	assert_true(convert_in_child(&c, N) < budget_kb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -353,6 +411,7 @@ int main(void)
 		cmocka_unit_test(test_name_ids_aimed_at_one_slot),
 		cmocka_unit_test(test_unknown_span_ends_on_a_deep_stack),
 		cmocka_unit_test(test_spans_too_deep_are_counted),
+		cmocka_unit_test(test_processes_with_far_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
