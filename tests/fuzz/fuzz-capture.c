@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Fuzz target: the fuzzer's bytes as a raw capture (.rtrace), converted by the real engine
- * (rtc_engine_convert: reader, decode, merge, rebuild, Chrome JSON, statistics, a raw copy). Oracles:
- * strict Chrome JSON, the copy converts to the same events, the statistics JSON reads back the same,
- * and the memory it takes follows the bytes present. */
+ * (rtc_engine_convert: reader, decode, merge, rebuild, Chrome JSON, speedscope, statistics, a raw
+ * copy). Oracles: strict Chrome JSON, a speedscope file speedscope loads, the copy converts to the
+ * same events, the statistics JSON reads back the same, memory follows the bytes present. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sanitizer/allocator_interface.h>
@@ -19,7 +19,9 @@
 #include "chrome-check.h"
 #include "engine.h"
 #include "rawfile.h"
+#include "sinks/speedscope.h"
 #include "sinks/stats-sink.h"
+#include "speedscope-check.h"
 #include "stats/json.h"
 #include "stats/stats.h"
 
@@ -58,7 +60,7 @@ static void on_free(const volatile void *p)
 /* Per byte of capture: a thread declared in ~20 bytes costs ~5 KB (decode, merge, rebuild). */
 #define HEAP_PER_BYTE 1024u
 
-static char dir[64], in_path[128], json_path[128], copy_path[128], json2_path[128];
+static char dir[64], in_path[128], json_path[128], copy_path[128], json2_path[128], speedscope_path[128];
 static FILE *devnull;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -74,6 +76,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	snprintf(json_path, sizeof(json_path), "%s/out.json", dir);
 	snprintf(copy_path, sizeof(copy_path), "%s/copy.rtrace", dir);
 	snprintf(json2_path, sizeof(json2_path), "%s/copy.json", dir);
+	snprintf(speedscope_path, sizeof(speedscope_path), "%s/speedscope.json", dir);
 	devnull = fopen("/dev/null", "w");
 	CHECK(devnull != NULL);
 	CHECK(__sanitizer_install_malloc_and_free_hooks(on_malloc, on_free) != 0);
@@ -88,6 +91,7 @@ __attribute__((destructor)) static void cleanup(void)
 	unlink(json_path);
 	unlink(copy_path);
 	unlink(json2_path);
+	unlink(speedscope_path);
 	rmdir(dir);
 }
 
@@ -169,8 +173,14 @@ static int convert(const char *in, const char *json, const char *copy, struct rt
 	o.quiet = true;
 	e = rtc_engine_create(&o);
 	CHECK(e != NULL);
-	if (st)
+	if (st) {
+		struct rtc_sink sp;
+
 		CHECK(rtc_pipeline_subscribe(rtc_engine_pipeline(e), rtc_stats_model_sink(st), 0) > 0);
+		/* The speedscope output of the same trace. */
+		CHECK(rtc_speedscope_sink_open(speedscope_path, &sp) == 0);
+		CHECK(rtc_pipeline_subscribe(rtc_engine_pipeline(e), sp, 0) > 0);
+	}
 	err = rtc_engine_convert(e, in);
 	rtc_engine_report(e, devnull);
 	rtc_engine_destroy(e);
@@ -215,6 +225,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	check_stats(st);
 	rtc_stats_destroy(st);
+	json2 = read_file(speedscope_path, &len2);
+	CHECK(json2 != NULL);
+	if (speedscope_check(json2, len2, why, sizeof(why)) != 0) {
+		fprintf(stderr, "fuzz-capture: the speedscope file is not valid: %s\n", why);
+		abort();
+	}
+	free(json2);
+	unlink(speedscope_path);
 	/* The copy holds what was read (up to the first malformed message): the same trace. */
 	CHECK(convert(copy_path, json2_path, NULL, NULL) == 0);
 	json2 = read_file(json2_path, &len2);
