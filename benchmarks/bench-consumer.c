@@ -25,7 +25,7 @@
 #define THREADS 4
 #define ROUNDS 5
 
-enum stage { S_DECODE, S_PROCESS, S_STATS, S_FORMAT, S_WRITE, S_RAW, S_COUNT };
+enum stage { S_DECODE, S_PROCESS, S_STATS, S_FORMAT, S_WRITE, S_RAW, S_WRITE_NOSTATS, S_COUNT };
 static const char *const stage_names[S_COUNT] = {
 	"decode only (baseline)",
 	"+ merge by watermark, rebuild (no output)",
@@ -33,6 +33,7 @@ static const char *const stage_names[S_COUNT] = {
 	"+ Chrome JSON formatted (to /dev/null)",
 	"+ written to a file (a full `convert`)",
 	"raw capture -> raw capture (copy, alone)",
+	"a full `convert` without statistics",
 };
 static uint64_t synthesized_spans;
 #define CHUNK (64 * 1024)
@@ -253,6 +254,14 @@ int main(int argc, char **argv)
 		return produce(atof(argv[2]), atof(argv[3]));
 	if (argc == 4 && strcmp(argv[1], "--synthesize") == 0)
 		return synthesize(argv[2], strtoull(argv[3], NULL, 10)) ? 0 : 1;
+	/* One conversion of a capture, for instruction counts (valgrind --tool=callgrind): "rebuild" (no
+	 * output), "stats" (and the statistics), "json" (and Chrome JSON to /dev/null). */
+	if (argc == 4 && strcmp(argv[1], "--convert") == 0) {
+		bool stats = strcmp(argv[3], "rebuild") != 0;
+
+		run_convert(argv[2], strcmp(argv[3], "json") ? NULL : "/dev/null", NULL, stats);
+		return 0;
+	}
 
 	snprintf(in, sizeof(in), "/tmp/ringtrace-bench.%d.rtrace", (int)getpid());
 	snprintf(out, sizeof(out), "/tmp/ringtrace-bench.%d.json", (int)getpid());
@@ -285,6 +294,7 @@ int main(int argc, char **argv)
 		t[S_FORMAT][k] = run_convert(in, "/dev/null", NULL, true);
 		t[S_WRITE][k] = run_convert(in, out, NULL, true);
 		t[S_RAW][k] = run_convert(in, NULL, raw, false);
+		t[S_WRITE_NOSTATS][k] = run_convert(in, out, NULL, false);
 		if (k == 0) {
 			struct stat st;
 
@@ -301,9 +311,26 @@ int main(int argc, char **argv)
 	for (int st = 0; st < S_COUNT; st++) {
 		double med = bench_median(t[st], ROUNDS), prev = st > 0 && st < S_RAW ? bench_median(t[st - 1], ROUNDS) : 0;
 
+		if (st == S_WRITE_NOSTATS)
+			prev = 0;
+
 		printf("%-46s %6.3f (%5.3f - %5.3f) %14.0f %12.1f %12.1f\n", stage_names[st], med, bench_min(t[st], ROUNDS),
 		       bench_max(t[st], ROUNDS), (double)n / med, med * 1e9 / (double)n,
-		       st == S_RAW ? med * 1e9 / (double)n : (med - prev) * 1e9 / (double)n);
+		       (med - prev) * 1e9 / (double)n);
+	}
+	{
+		/* What the statistics cost, round by round against the same round's run without them. */
+		double keep[ROUNDS], share[ROUNDS];
+
+		for (int k = 0; k < ROUNDS; k++) {
+			keep[k] = t[S_WRITE_NOSTATS][k] / t[S_WRITE][k];
+			share[k] = (t[S_STATS][k] - t[S_PROCESS][k]) / t[S_WRITE][k];
+		}
+		printf("statistics: a full convert's records/s with them / without them, per round: %.3f min, %.3f median, "
+		       "%.3f max;\n            the statistics stage's time over a full convert's: %.1f%% min, %.1f%% median, "
+		       "%.1f%% max\n",
+		       bench_min(keep, ROUNDS), bench_median(keep, ROUNDS), bench_max(keep, ROUNDS),
+		       100 * bench_min(share, ROUNDS), 100 * bench_median(share, ROUNDS), 100 * bench_max(share, ROUNDS));
 	}
 	printf("Chrome JSON: %.1f bytes per span (every event of the trace counted against its spans), %.1f per record\n",
 	       (double)json_bytes / (double)spans, (double)json_bytes / (double)n);

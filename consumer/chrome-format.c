@@ -225,6 +225,9 @@ static void span_args(struct out *o, const struct rtc_out *ev)
 	put_u64(o, ev->task);
 	PUTS(o, ",\"span\":");
 	span_id(o, ev);
+	/* Depth: readers of the file (ringtrace stats) compute self and busy time from it. */
+	PUTS(o, ",\"depth\":");
+	put_u64(o, ev->depth);
 	flag_args(o, ev->flags);
 	if (ev->flags & RTC_F_CPU) {
 		PUTS(o, ",\"cpu_us\":");

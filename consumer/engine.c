@@ -23,9 +23,11 @@
 #include "rebuild.h"
 #include "rawfile.h"
 #include "sinks/chrome.h"
+#include "sinks/outfile.h"
 #include "sinks/raw.h"
 #include "sinks/serve.h"
 #include "sinks/speedscope.h"
+#include "sinks/stats-file.h"
 #include "sinks/stats-sink.h"
 #include "stats/stats.h"
 #include "stream-queue.h"
@@ -152,6 +154,38 @@ struct rtc_pipeline *rtc_engine_pipeline(struct rtc_engine *e)
 
 /* ---- outputs ---- */
 
+/* The Chrome JSON's otherData "stats": the busiest span names (every event reached the model by then). */
+#define OTHERDATA_STATS_ROWS 20
+
+static void chrome_other(void *ctx, FILE *f)
+{
+	struct rtc_engine *e = ctx;
+
+	fputs("\"stats\":", f);
+	if (rtc_stats_write_summary_json(e->stats, OTHERDATA_STATS_ROWS, f) < 0)
+		fputs("null", f);
+}
+
+/* The live server's statistics, once a second on the processing thread (the model's thread). Without
+ * histograms: the page shows them, nothing compares them. */
+static char *serve_stats(void *ctx, size_t *len)
+{
+	struct rtc_engine *e = ctx;
+	struct rtc_stats_json_options jo = { .no_hists = true };
+	char *buf = NULL;
+	FILE *f = open_memstream(&buf, len);
+	int err;
+
+	if (!f)
+		return NULL;
+	err = rtc_stats_write_json(e->stats, &jo, f);
+	if (fclose(f) || err < 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
 static int subscribe_outputs(struct rtc_engine *e, uint64_t origin, uint64_t start)
 {
 	struct rtc_sink s;
@@ -164,6 +198,8 @@ static int subscribe_outputs(struct rtc_engine *e, uint64_t origin, uint64_t sta
 			say(e, "cannot write %s: %s", e->o.json_path, strerror(-err));
 			return err;
 		}
+		if (!e->o.no_stats && e->o.format != RTC_FORMAT_SPEEDSCOPE)
+			rtc_chrome_sink_set_other(&s, chrome_other, e);
 		rtc_pipeline_subscribe(e->pipe, s, 0);
 	}
 	if (e->o.raw_path) {
@@ -176,8 +212,17 @@ static int subscribe_outputs(struct rtc_engine *e, uint64_t origin, uint64_t sta
 	}
 	if (!e->o.no_stats)
 		rtc_pipeline_subscribe(e->pipe, rtc_stats_model_sink(e->stats), 0);
+	if (e->o.stats_path && !e->o.no_stats) {
+		err = rtc_stats_file_sink_open(e->o.stats_path, e->stats, NULL, &s);
+		if (err < 0) {
+			say(e, "cannot write %s: %s", e->o.stats_path, rtc_outfile_strerror(err));
+			return err;
+		}
+		rtc_pipeline_subscribe(e->pipe, s, 0);
+	}
 	if (e->o.listen || e->o.serve) {
-		struct rtc_serve_options so = { .listen = e->o.listen, .quiet = e->o.quiet };
+		struct rtc_serve_options so = { .listen = e->o.listen, .quiet = e->o.quiet,
+						.stats = e->o.no_stats ? NULL : serve_stats, .stats_ctx = e };
 
 		err = rtc_serve_open(&so, e->pipe, &s);
 		if (err < 0) {
@@ -382,6 +427,11 @@ int rtc_engine_convert(struct rtc_engine *e, const char *raw_path)
 }
 
 /* ---- reporting ---- */
+
+struct rtc_stats *rtc_engine_stats(const struct rtc_engine *e)
+{
+	return e->stats;
+}
 
 void rtc_engine_summary(const struct rtc_engine *e, struct rtc_engine_summary *s)
 {

@@ -36,6 +36,7 @@ struct rtc_engine_options {
 	bool serve;            /* serve even without listen (127.0.0.1, any port) */
 	bool quiet;            /* no informational messages (the server's URL, ...) */
 	bool no_stats;         /* no statistics (benchmarks measure the pipeline's stages apart) */
+	const char *stats_path; /* the statistics JSON (stats/stats.h), written at the end, or NULL */
 };
 
 struct rtc_engine;
@@ -66,6 +67,10 @@ struct rtc_engine_summary {
 };
 
 void rtc_engine_summary(const struct rtc_engine *e, struct rtc_engine_summary *s);
+
+/* The engine's statistics model (fed from the pipeline's processing thread: read it there, e.g. from a
+ * sink's tick, or once rtc_engine_run()/rtc_engine_convert() returned). Lives as long as the engine. */
+struct rtc_stats *rtc_engine_stats(const struct rtc_engine *e);
 
 /* Print the summary and the span/task statistics. */
 void rtc_engine_report(const struct rtc_engine *e, FILE *f);

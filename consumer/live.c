@@ -25,6 +25,7 @@
 #include "ring-reader.h"
 #include "safe-copy.h"
 #include "error.h"
+#include "segments.h"
 
 #define MAX_SLOTS 4096
 /* A record whose timestamp is older than this when we find its ring empty is assumed committed:
@@ -331,7 +332,7 @@ static void check_expected(struct rtc_live *l)
 		pid_t pid = l->expected[i];
 		char path[128];
 
-		snprintf(path, sizeof(path), "/dev/shm/" RT_SHM_PREFIX ".%u.%u", (unsigned)getuid(), (unsigned)pid);
+		snprintf(path, sizeof(path), "/dev/shm/%s.%u.%u", rtc_shm_prefix(), (unsigned)geteuid(), (unsigned)pid);
 		if (access(path, F_OK) == 0) {
 			struct lproc *p = registered(l, pid);
 			int err;
@@ -507,7 +508,7 @@ static void retire_proc(struct rtc_live *l, struct lproc *p)
 	urcu_memb_synchronize_rcu();
 	rtc_producer_detach(&p->p);
 	/* It exited leaving its segments to us (or was killed): nobody else will remove them. */
-	if (atomic_load_explicit(&p->p.ctl->exited, memory_order_acquire) || (kill(p->pid, 0) != 0 && errno == ESRCH))
+	if (rtc_producer_exited(&p->p)) /* guarded: the segment may be truncated */
 		shm_unlink(p->p.shm_name);
 	rtc_producer_close(&p->p);
 	p->attached = false;

@@ -1,47 +1,118 @@
 /* SPDX-License-Identifier: MIT */
-/* Validated access to a producer's control segment (see docs/format.md "Control segment"). */
+/* Validated access to a producer's control segment (docs/format.md "Control segment"): opening
+ * with permission checks and limits, names, calibration and counters, all under the SIGBUS guard. */
 #include "producer.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <ringtrace/ringtrace.h>
 
 #include "safe-copy.h"
+#include "segments.h"
+
+#define WHY(p, ...) snprintf((p)->why, sizeof((p)->why), __VA_ARGS__)
 
 static bool range_ok(uint64_t off, uint64_t len, uint64_t size)
 {
 	return off <= size && len <= size - off;
 }
 
-static int validate(struct rtc_producer *p, const struct rt_shm_control *h, size_t size)
+static bool pow2(uint64_t v)
 {
+	return v && !(v & (v - 1));
+}
+
+/* A count or size beyond its documented limit: refused, naming the limit. */
+#define LIMIT(p, field, v, max)                                                                            \
+	do {                                                                                               \
+		if ((uint64_t)(v) > (uint64_t)(max)) {                                                     \
+			WHY(p, "%s %" PRIu64 " exceeds the limit %" PRIu64 " (" #max ")", field, (uint64_t)(v), \
+			    (uint64_t)(max));                                                              \
+			return -RT_ELIMIT;                                                                 \
+		}                                                                                          \
+	} while (0)
+
+/* Every table inside the segment and aligned for its type (a misaligned slot is undefined behaviour
+ * to read, whatever the bytes say). */
+#define TABLE(p, field, off, count, type)                                                                  \
+	do {                                                                                               \
+		if (!range_ok(off, (uint64_t)(count) * sizeof(type), size) || (off) % _Alignof(type)) {      \
+			WHY(p, "%s %u (x%" PRIu64 ") outside the segment or misaligned", field, (unsigned)(off), \
+			    (uint64_t)(count));                                                            \
+			return -RT_ECORRUPT;                                                               \
+		}                                                                                          \
+	} while (0)
+
+static int validate_limits(struct rtc_producer *p, const struct rt_shm_control *h)
+{
+	LIMIT(p, "names_capacity", h->names_capacity, RT_SHM_NAMES_MAX);
+	LIMIT(p, "arena_size", h->arena_size, RT_SHM_ARENA_MAX);
+	LIMIT(p, "hash_slots", h->hash_slots, RT_SHM_HASH_SLOTS_MAX);
+	LIMIT(p, "threads_capacity", h->threads_capacity, RT_SHM_THREADS_MAX);
+	LIMIT(p, "calib_capacity", h->calib_capacity, RT_SHM_CALIB_MAX);
+	LIMIT(p, "tasks_capacity", h->tasks_capacity, RT_SHM_TASKS_MAX);
+	LIMIT(p, "dir_ext_max", h->dir_ext_max, RT_SHM_DIR_EXT_MAX);
+	LIMIT(p, "dir_ext_capacity", h->dir_ext_capacity, RT_SHM_THREADS_MAX);
+	LIMIT(p, "subbuf_size", h->subbuf_size, RT_SHM_SUBBUF_SIZE_MAX);
+	LIMIT(p, "subbuf_count", h->subbuf_count, RT_SHM_SUBBUF_COUNT_MAX);
+	LIMIT(p, "ring_size", h->ring_size, RT_SHM_RING_SIZE_MAX);
+	return 0;
+}
+
+static int validate(struct rtc_producer *p, struct rt_shm_control *h, size_t file_size)
+{
+	uint64_t size;
+	int err;
+
 	if (h->magic != RT_SHM_CONTROL_MAGIC)
 		return -RT_EBADMAGIC;
-	if (h->abi_major != RT_SHM_ABI_MAJOR || h->abi_oldest > RT_SHM_ABI_MINOR)
+	if (h->abi_major != RT_SHM_ABI_MAJOR || h->abi_oldest > RT_SHM_ABI_MINOR) {
+		WHY(p, "ABI %u.%u (oldest reader %u), this consumer reads %u.0 to %u.%u", h->abi_major, h->abi_minor,
+		    h->abi_oldest, RT_SHM_ABI_MAJOR, RT_SHM_ABI_MAJOR, RT_SHM_ABI_MINOR);
 		return -RT_EABI;
-	if (h->header_size < sizeof(*h) || h->segment_size > size || h->header_size > h->segment_size)
+	}
+	if (h->header_size < RT_SHM_CONTROL_HEADER_V10 || h->segment_size > file_size || h->header_size > h->segment_size) {
+		WHY(p, "header_size %u or segment_size %" PRIu64 " inconsistent with the file (%zu bytes)", h->header_size,
+		    h->segment_size, file_size);
 		return -RT_ECORRUPT;
+	}
+	/* Older producers: the 1.2 fields are not theirs (our copy zeroed them), so no task table and
+	 * no directory extensions. */
 	size = h->segment_size;
-	if (!range_ok(h->names_offset, (uint64_t)h->names_capacity * 4, size) ||
-	    !range_ok(h->arena_offset, h->arena_size, size) || h->arena_size > (1u << 30) ||
-	    !range_ok(h->threads_offset, (uint64_t)h->threads_capacity * sizeof(struct rt_shm_thread_slot), size) ||
-	    !range_ok(h->calib_offset, (uint64_t)h->calib_capacity * sizeof(struct rt_shm_calib_point), size) ||
-	    h->names_offset % 4 || h->threads_offset % 8 || h->calib_offset % 8 || h->calib_capacity == 0)
+	err = validate_limits(p, h);
+	if (err < 0)
+		return err;
+	if (h->subbuf_size < RT_SHM_SUBBUF_SIZE_MIN || !pow2(h->subbuf_size) || !pow2(h->subbuf_count) ||
+	    h->subbuf_count < 2 || (uint64_t)h->subbuf_size * h->subbuf_count != h->ring_size) {
+		WHY(p, "ring geometry %u x %u != %u", h->subbuf_count, h->subbuf_size, h->ring_size);
 		return -RT_ECORRUPT;
+	}
+	if (h->calib_capacity == 0 || (h->tasks_capacity && !pow2(h->tasks_capacity)) ||
+	    (h->dir_ext_max && h->dir_ext_capacity == 0)) {
+		WHY(p, "calib_capacity, tasks_capacity or dir_ext_capacity invalid");
+		return -RT_ECORRUPT;
+	}
+	TABLE(p, "names_offset", h->names_offset, h->names_capacity, uint32_t);
+	TABLE(p, "arena_offset", h->arena_offset, h->arena_size, uint8_t);
+	TABLE(p, "threads_offset", h->threads_offset, h->threads_capacity, struct rt_shm_thread_slot);
+	TABLE(p, "calib_offset", h->calib_offset, h->calib_capacity, struct rt_shm_calib_point);
+	TABLE(p, "tasks_offset", h->tasks_offset, h->tasks_capacity, struct rt_shm_task_slot);
+	TABLE(p, "dir_ext_offset", h->dir_ext_offset, h->dir_ext_max, uint64_t);
 	if ((h->mode != RT_SHM_MODE_DISCARD && h->mode != RT_SHM_MODE_OVERWRITE) ||
-	    (h->clock != RT_SHM_CLOCK_TSC && h->clock != RT_SHM_CLOCK_MONOTONIC) || h->idle_active > RT_SHM_ACTIVE_TRACK)
+	    (h->clock != RT_SHM_CLOCK_TSC && h->clock != RT_SHM_CLOCK_MONOTONIC) || h->idle_active > RT_SHM_ACTIVE_TRACK) {
+		WHY(p, "mode %u, clock %u or idle_active %u unknown", h->mode, h->clock, h->idle_active);
 		return -RT_ECORRUPT;
+	}
+	p->abi_minor = h->abi_minor;
+	p->header_size = h->header_size;
 	p->mode = h->mode;
 	p->clock = h->clock;
 	p->idle_active = h->idle_active;
@@ -56,7 +127,15 @@ static int validate(struct rtc_producer *p, const struct rt_shm_control *h, size
 	p->threads_capacity = h->threads_capacity;
 	p->calib_offset = h->calib_offset;
 	p->calib_capacity = h->calib_capacity;
+	p->tasks_offset = h->tasks_offset;
+	p->tasks_capacity = h->tasks_capacity;
+	p->dir_ext_offset = h->dir_ext_offset;
+	p->dir_ext_max = h->dir_ext_max;
+	p->dir_ext_capacity = h->dir_ext_capacity;
 	p->parent_pid = h->parent_pid;
+	p->session_pid = h->session_pid;
+	p->session_flags = h->session_flags;
+	p->session_token = h->session_token;
 	p->start_real_ns = h->start_real_ns;
 	p->start_mono_ns = h->start_mono_ns;
 	memcpy(p->process_name, h->process_name, RT_SHM_PROCESS_NAME_LEN);
@@ -67,36 +146,81 @@ static int validate(struct rtc_producer *p, const struct rt_shm_control *h, size
 	return 0;
 }
 
+/* May we read (and steer) the producer `pid` whose segment `owner` owns? */
+static int may_trace(struct rtc_producer *p, pid_t pid, uid_t owner)
+{
+	int64_t euid;
+	char mem[64];
+	int fd;
+
+	if (owner == geteuid())
+		return 0;
+	euid = rtc_segments_pid_euid(pid);
+	if (euid < 0) {
+		if (geteuid() == 0)
+			return 0; /* a dead process's leftovers: root may read them post mortem */
+		WHY(p, "the segment belongs to uid %u", (unsigned)owner);
+		return -EACCES;
+	}
+	if ((uid_t)euid != owner) {
+		WHY(p, "the segment's owner (uid %u) is not the user pid %d runs as (uid %u)", (unsigned)owner, (int)pid,
+		    (unsigned)euid);
+		return -EACCES;
+	}
+	/* The kernel's ptrace access check (root, CAP_SYS_PTRACE over the target, Yama's scope):
+	 * whoever may read the process's memory may read its trace. */
+	snprintf(mem, sizeof(mem), "/proc/%d/mem", (int)pid);
+	fd = open(mem, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		WHY(p, "not permitted to trace pid %d of uid %u (ptrace rules)", (int)pid, (unsigned)owner);
+		return -EACCES;
+	}
+	close(fd);
+	return 0;
+}
+
 int rtc_producer_open_name(struct rtc_producer *p, const char *shm_name)
 {
 	struct rt_shm_control head;
+	struct rtc_segment seg;
 	struct stat st;
+	size_t copy;
 	void *map;
 	int fd, err;
-	unsigned uid = 0, pid = 0;
+	uint64_t magic;
 
 	memset(p, 0, sizeof(*p));
-	if (sscanf(shm_name, "/" RT_SHM_PREFIX ".%u.%u", &uid, &pid) != 2)
+	if (rtc_segment_parse(shm_name, &seg) < 0 || seg.kind != RTC_SEG_CONTROL)
 		return -EINVAL;
-	snprintf(p->shm_name, sizeof(p->shm_name), "%s", shm_name);
-	p->pid = (pid_t)pid;
-	p->uid = (uid_t)uid;
+	snprintf(p->shm_name, sizeof(p->shm_name), "%s", seg.name);
+	p->pid = seg.pid;
+	p->uid = seg.name_uid;
 	err = rtc_safe_copy_init();
 	if (err < 0)
 		return err;
-	fd = shm_open(shm_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
+	fd = shm_open(p->shm_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st) < 0) {
 		err = -errno;
 		goto error_close;
 	}
-	/* Only our own user's producers, unless we are root. */
-	if (st.st_uid != geteuid() && geteuid() != 0) {
+	/* A name carries its owner's uid: anything else was planted or squats the name. */
+	if (!S_ISREG(st.st_mode) || st.st_uid != seg.name_uid) {
+		WHY(p, "owned by uid %u, not by the uid in its name (%u)", (unsigned)st.st_uid, (unsigned)seg.name_uid);
 		err = -EACCES;
 		goto error_close;
 	}
-	if ((size_t)st.st_size < sizeof(head)) {
+	err = may_trace(p, seg.pid, st.st_uid);
+	if (err < 0)
+		goto error_close;
+	if ((uint64_t)st.st_size > RT_SHM_CONTROL_SIZE_MAX) {
+		WHY(p, "segment size %" PRIu64 " exceeds the limit %u (RT_SHM_CONTROL_SIZE_MAX)", (uint64_t)st.st_size,
+		    RT_SHM_CONTROL_SIZE_MAX);
+		err = -RT_ELIMIT;
+		goto error_close;
+	}
+	if ((size_t)st.st_size < RT_SHM_CONTROL_HEADER_V10) {
 		err = st.st_size == 0 ? -RT_EBADMAGIC : -RT_ECORRUPT;
 		goto error_close;
 	}
@@ -110,47 +234,74 @@ int rtc_producer_open_name(struct rtc_producer *p, const char *shm_name)
 	p->map_size = (size_t)st.st_size;
 	/* Acquire on the magic pairs with the producer's release after initialising the header;
 	 * then take a private copy. Both reads survive a truncation (SIGBUS). */
-	{
-		uint64_t magic;
-
-		if (rtc_safe_load_acquire(&p->ctl->magic, &magic) < 0 || magic != RT_SHM_CONTROL_MAGIC) {
-			err = -RT_EBADMAGIC;
-			goto error_unmap;
-		}
+	if (rtc_safe_load_acquire(&p->ctl->magic, &magic) < 0 || magic != RT_SHM_CONTROL_MAGIC) {
+		err = -RT_EBADMAGIC;
+		goto error_unmap;
 	}
-	if (rtc_safe_copy(&head, p->ctl, sizeof(head)) < 0) {
+	memset(&head, 0, sizeof(head));
+	copy = p->map_size < sizeof(head) ? p->map_size : sizeof(head);
+	if (rtc_safe_copy(&head, p->ctl, copy) < 0) {
 		err = -RT_ECORRUPT;
 		goto error_unmap;
 	}
+	/* Fields a 1.0/1.1 producer does not have are not read from its bytes. */
+	if (head.header_size >= RT_SHM_CONTROL_HEADER_V10 && head.header_size < sizeof(head))
+		memset((char *)&head + head.header_size, 0, sizeof(head) - head.header_size);
 	err = validate(p, &head, p->map_size);
 	if (err < 0)
 		goto error_unmap;
-	if (head.pid != pid || head.uid != uid) {
+	if (head.pid != (uint32_t)seg.pid || head.uid != (uint32_t)seg.name_uid ||
+	    (seg.salt && head.header_size >= sizeof(head) && head.name_salt != seg.salt)) {
+		WHY(p, "pid %u / uid %u / salt in the header differ from the name", head.pid, head.uid);
 		err = -RT_ECORRUPT;
-		goto error_unmap;
-	}
-	p->names = calloc(p->names_capacity ? p->names_capacity : 1, sizeof(char *));
-	if (!p->names) {
-		err = -ENOMEM;
 		goto error_unmap;
 	}
 	return 0;
 
 error_unmap:
-	munmap(map, (size_t)st.st_size);
+	munmap(map, p->map_size);
 	p->ctl = NULL;
+	p->map_size = 0;
 	return err;
 error_close:
 	close(fd);
 	return err;
 }
 
+int rtc_producer_open_pid(struct rtc_producer *p, pid_t pid)
+{
+	char names[8][RT_SHM_NAME_MAX], why[sizeof(p->why)] = "";
+	int err = -ENOENT;
+
+	/* The usual names first (no scan of /dev/shm); then every candidate. The first that opens
+	 * wins; otherwise the most telling refusal. */
+	for (int scan = 0; scan < 2; scan++) {
+		size_t n = rtc_segments_find_pid(pid, scan, names, 8);
+
+		for (size_t i = 0; i < n; i++) {
+			int e = rtc_producer_open_name(p, names[i]);
+
+			if (e == 0)
+				return 0;
+			if (err == -ENOENT || (e != -ENOENT && e != -EACCES)) {
+				err = e;
+				memcpy(why, p->why, sizeof(why));
+			}
+		}
+		/* A half-created segment (no magic yet) is there: no need to look for another. */
+		if (err == -RT_EBADMAGIC)
+			break;
+	}
+	memset(p, 0, sizeof(*p));
+	p->pid = pid;
+	memcpy(p->why, why, sizeof(why));
+	return err;
+}
+
 int rtc_producer_open(struct rtc_producer *p, pid_t pid, uid_t uid)
 {
-	char name[96];
-
-	snprintf(name, sizeof(name), RT_SHM_CONTROL_FMT, (unsigned)uid, (unsigned)pid);
-	return rtc_producer_open_name(p, name);
+	(void)uid;
+	return rtc_producer_open_pid(p, pid);
 }
 
 void rtc_producer_close(struct rtc_producer *p)
@@ -158,161 +309,140 @@ void rtc_producer_close(struct rtc_producer *p)
 	if (atomic_load_explicit(&p->session, memory_order_relaxed))
 		rtc_producer_detach(p);
 	if (p->names) {
-		for (uint32_t i = 0; i < p->names_capacity; i++)
+		for (uint32_t i = 0; i < p->names_cached; i++)
 			free(p->names[i]);
 		free(p->names);
 	}
+	for (uint32_t k = 0; k < p->ext_mapped; k++)
+		munmap(p->ext[k].hdr, p->ext[k].map_size);
 	if (p->ctl)
 		munmap(p->ctl, p->map_size);
 	memset(p, 0, sizeof(*p));
 }
 
-static bool pid_alive(pid_t pid)
+/* ---- counters, names, calibration ---- */
+
+struct counts_call {
+	struct rtc_producer *p;
+	struct rtc_producer_counts *c;
+};
+
+static void counts_call(void *arg)
 {
-	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+	struct counts_call *a = arg;
+	struct rt_shm_control *h = a->p->ctl;
+	struct rtc_producer_counts *c = a->c;
+	uint32_t ext;
+
+	/* Relaxed: statistics, they order nothing. */
+	c->thread_overflows = atomic_load_explicit(&h->thread_overflows, memory_order_relaxed);
+	c->name_overflows = atomic_load_explicit(&h->name_overflows, memory_order_relaxed);
+	c->lease_expiries = atomic_load_explicit(&h->lease_expiries, memory_order_relaxed);
+	c->names_count = atomic_load_explicit(&h->names_count, memory_order_relaxed);
+	if (c->names_count > a->p->names_capacity)
+		c->names_count = a->p->names_capacity;
+	c->threads_capacity = a->p->threads_capacity;
+	if (a->p->header_size < sizeof(*h))
+		return; /* the rest are ABI 1.2 fields */
+	c->ring_failures = atomic_load_explicit(&h->ring_failures, memory_order_relaxed);
+	c->task_overflows = atomic_load_explicit(&h->task_overflows, memory_order_relaxed);
+	c->reclaimed = atomic_load_explicit(&h->reclaimed, memory_order_relaxed);
+	ext = atomic_load_explicit(&h->dir_ext_count, memory_order_relaxed);
+	c->dir_ext_count = ext < a->p->dir_ext_max ? ext : a->p->dir_ext_max;
+	c->threads_capacity += c->dir_ext_count * a->p->dir_ext_capacity;
 }
 
-int rtc_producer_attach(struct rtc_producer *p)
+int rtc_producer_counts(struct rtc_producer *p, struct rtc_producer_counts *c)
 {
-	struct rt_shm_control *c = p->ctl;
-	uint32_t token, cur;
-	struct timespec ts;
+	struct counts_call a = { p, c };
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	token = ((uint32_t)getpid() << 8) ^ (uint32_t)ts.tv_nsec;
-	if (token == 0)
-		token = 1;
-	cur = 0;
-	/* acq_rel: we read the previous consumer's state if we take over, and our consumer_pid and
-	 * heartbeat writes below are ordered after winning. */
-	if (!atomic_compare_exchange_strong_explicit(&c->session, &cur, token, memory_order_acq_rel,
-						    memory_order_acquire)) {
-		uint32_t holder = atomic_load_explicit(&c->consumer_pid, memory_order_relaxed);
-
-		if (holder != 0 && pid_alive((pid_t)holder))
-			return -RT_EBUSY_CONSUMER;
-		/* The holder died without detaching: take its lease over. */
-		if (!atomic_compare_exchange_strong_explicit(&c->session, &cur, token, memory_order_acq_rel,
-							    memory_order_acquire))
-			return -RT_EBUSY_CONSUMER;
-	}
-	atomic_store_explicit(&c->consumer_pid, (uint32_t)getpid(), memory_order_relaxed);
-	atomic_fetch_add_explicit(&c->heartbeat, 1, memory_order_relaxed);
-	/* Relaxed: producers only test the word; they snapshot their stacks when they next see
-	 * the new session. */
-	atomic_store_explicit(&c->active, RT_SHM_ACTIVE_ON, memory_order_relaxed);
-	atomic_store_explicit(&p->session, token, memory_order_relaxed);
-	return 0;
+	memset(c, 0, sizeof(*c));
+	return rtc_safe_call(counts_call, &a);
 }
 
-void rtc_producer_heartbeat(struct rtc_producer *p)
+struct count_call {
+	struct rtc_producer *p;
+	uint32_t v;
+};
+
+static void names_count_call(void *arg)
 {
-	if (atomic_load_explicit(&p->session, memory_order_relaxed))
-		atomic_fetch_add_explicit(&p->ctl->heartbeat, 1, memory_order_relaxed);
+	struct count_call *a = arg;
+
+	/* Acquire: ids below the count were handed out before; each is read with its own acquire. */
+	a->v = atomic_load_explicit(&a->p->ctl->names_count, memory_order_acquire);
 }
 
-void rtc_producer_detach(struct rtc_producer *p)
+uint32_t rtc_producer_names_count(struct rtc_producer *p)
 {
-	uint32_t token = atomic_exchange_explicit(&p->session, 0, memory_order_relaxed);
+	struct count_call a = { p, 0 };
 
-	if (!token)
-		return;
-	/* Only if the lease is still ours (the producer may have expired it). */
-	if (atomic_compare_exchange_strong_explicit(&p->ctl->session, &token, 0, memory_order_acq_rel,
-						   memory_order_relaxed)) {
-		atomic_store_explicit(&p->ctl->active, p->idle_active, memory_order_relaxed);
-		atomic_store_explicit(&p->ctl->consumer_pid, 0, memory_order_relaxed);
-	}
+	if (rtc_safe_call(names_count_call, &a) < 0)
+		return 0;
+	return a.v < p->names_capacity ? a.v : p->names_capacity;
 }
 
-bool rtc_producer_exited(const struct rtc_producer *p)
+/* The cache covers ids up to `id` (grown on demand: memory follows the ids actually asked for). */
+static bool cache_names(struct rtc_producer *p, uint32_t id)
 {
-	/* Acquire pairs with the producer's release of `exited` after finishing its rings. */
-	return atomic_load_explicit(&p->ctl->exited, memory_order_acquire) != 0 || !pid_alive(p->pid);
+	uint32_t cap;
+	char **n;
+
+	if (id < p->names_cached)
+		return true;
+	cap = p->names_cached ? p->names_cached * 2 : 64;
+	if (cap <= id)
+		cap = id + 1;
+	if (cap > p->names_capacity)
+		cap = p->names_capacity;
+	n = realloc(p->names, cap * sizeof(*n));
+	if (!n)
+		return false;
+	memset(n + p->names_cached, 0, (cap - p->names_cached) * sizeof(*n));
+	p->names = n;
+	p->names_cached = cap;
+	return true;
 }
 
-static struct rt_shm_thread_slot *slots(struct rtc_producer *p)
+struct name_call {
+	struct rtc_producer *p;
+	uint32_t id, off;
+};
+
+static void name_offset_call(void *arg)
 {
-	return (struct rt_shm_thread_slot *)((char *)p->ctl + p->threads_offset);
-}
+	struct name_call *a = arg;
+	const _Atomic uint32_t *offsets = (const _Atomic uint32_t *)((const char *)a->p->ctl + a->p->names_offset);
 
-size_t rtc_producer_threads(struct rtc_producer *p, struct rtc_thread_info *out, size_t max)
-{
-	size_t n = 0;
-
-	for (uint32_t i = 0; i < p->threads_capacity && n < max; i++) {
-		struct rt_shm_thread_slot *s = &slots(p)[i];
-		/* Acquire pairs with the producer's release when the slot became ACTIVE. */
-		uint32_t st = atomic_load_explicit(&s->state, memory_order_acquire);
-		struct rtc_thread_info *t = &out[n];
-
-		if (st == RT_SHM_THREAD_FREE || st == RT_SHM_THREAD_CLAIMED || st > RT_SHM_THREAD_DRAINED)
-			continue;
-		t->slot = i;
-		t->state = st;
-		t->tid = s->tid;
-		t->thread_number = atomic_load_explicit(&s->thread_number, memory_order_relaxed);
-		if (rtc_safe_copy(t->name, s->name, RT_SHM_THREAD_NAME_LEN) < 0)
-			break;
-		t->name[RT_SHM_THREAD_NAME_LEN] = 0;
-		for (char *c = t->name; *c; c++)
-			if ((unsigned char)*c < 0x20 || *c == '"' || *c == '\\')
-				*c = '?';
-		n++;
-	}
-	return n;
-}
-
-void rtc_producer_thread_drained(struct rtc_producer *p, uint32_t slot, uint64_t thread_number, bool dead)
-{
-	struct rt_shm_thread_slot *s;
-	uint32_t expect = RT_SHM_THREAD_FINISHED;
-
-	if (slot >= p->threads_capacity)
-		return;
-	s = &slots(p)[slot];
-	if (atomic_load_explicit(&s->thread_number, memory_order_relaxed) != thread_number ||
-	    (!dead && atomic_load_explicit(&s->state, memory_order_acquire) != RT_SHM_THREAD_FINISHED))
-		return;
-	/* The thread is gone and we have read everything: free the ring's memory now rather than
-	 * when the producer next needs a slot. */
-	{
-		char name[128];
-
-		rtc_producer_ring_name(p, thread_number, name, sizeof(name));
-		shm_unlink(name);
-	}
-	/* Release: our reads of the ring are done before the producer may reuse the slot. */
-	atomic_compare_exchange_strong_explicit(&s->state, &expect, RT_SHM_THREAD_DRAINED, memory_order_release,
-						memory_order_relaxed);
+	/* Acquire pairs with the producer's release after writing the entry bytes. */
+	a->off = atomic_load_explicit(&offsets[a->id], memory_order_acquire);
 }
 
 const char *rtc_producer_name(struct rtc_producer *p, uint32_t id)
 {
 	static const char unknown[] = "<unknown>";
-	const uint32_t *offsets;
+	struct name_call a = { p, id, 0 };
 	uint8_t hdr[RT_NAME_HDR_SIZE];
-	uint32_t off, len;
+	uint32_t len;
 	char *s;
 
-	if (id >= p->names_capacity)
+	if (id >= p->names_capacity || !cache_names(p, id))
 		return unknown;
 	if (p->names[id])
 		return p->names[id];
-	offsets = (const uint32_t *)((const char *)p->ctl + p->names_offset);
-	/* Acquire pairs with the producer's release after writing the entry bytes. */
-	off = __atomic_load_n(&offsets[id], __ATOMIC_ACQUIRE);
-	if (off == 0 || off >= p->arena_size || p->arena_size - off < RT_NAME_HDR_SIZE)
+	if (rtc_safe_call(name_offset_call, &a) < 0)
+		return unknown;
+	if (a.off == 0 || a.off >= p->arena_size || p->arena_size - a.off < RT_NAME_HDR_SIZE)
 		return unknown; /* not (yet) published, or garbage */
-	if (rtc_safe_copy(hdr, (const char *)p->ctl + p->arena_offset + off, sizeof(hdr)) < 0)
+	if (rtc_safe_copy(hdr, (const char *)p->ctl + p->arena_offset + a.off, sizeof(hdr)) < 0)
 		return unknown;
 	len = hdr[0] | ((uint32_t)hdr[1] << 8);
-	if (len > RT_SHM_NAME_MAX_LEN || p->arena_size - off - RT_NAME_HDR_SIZE < len)
+	if (len > RT_SHM_NAME_MAX_LEN || p->arena_size - a.off - RT_NAME_HDR_SIZE < len)
 		return unknown;
 	s = malloc(len + 1);
 	if (!s)
 		return unknown;
-	if (rtc_safe_copy(s, (const char *)p->ctl + p->arena_offset + off + RT_NAME_HDR_SIZE, len) < 0) {
+	if (rtc_safe_copy(s, (const char *)p->ctl + p->arena_offset + a.off + RT_NAME_HDR_SIZE, len) < 0) {
 		free(s);
 		return unknown;
 	}
@@ -328,12 +458,18 @@ static int cmp_calib(const void *a, const void *b)
 	return x->tsc < y->tsc ? -1 : x->tsc > y->tsc;
 }
 
-size_t rtc_producer_calibration(struct rtc_producer *p, struct rt_shm_calib_point *out, size_t max)
-{
-	struct rt_shm_calib_point *pts = (struct rt_shm_calib_point *)((char *)p->ctl + p->calib_offset);
-	size_t n = 0;
+struct calib_call {
+	struct rtc_producer *p;
+	struct rt_shm_calib_point *out;
+	size_t max, n;
+};
 
-	for (uint32_t i = 0; i < p->calib_capacity && n < max; i++) {
+static void calib_call(void *arg)
+{
+	struct calib_call *a = arg;
+	struct rt_shm_calib_point *pts = (struct rt_shm_calib_point *)((char *)a->p->ctl + a->p->calib_offset);
+
+	for (uint32_t i = 0; i < a->p->calib_capacity && a->n < a->max; i++) {
 		/* Seqlock read: acquire the sequence, copy, fence, check it did not move. */
 		uint64_t s1 = atomic_load_explicit(&pts[i].seq, memory_order_acquire), s2;
 		struct rt_shm_calib_point c;
@@ -347,40 +483,51 @@ size_t rtc_producer_calibration(struct rtc_producer *p, struct rt_shm_calib_poin
 		s2 = atomic_load_explicit(&pts[i].seq, memory_order_relaxed);
 		if (s1 != s2 || c.mono_ns == 0)
 			continue;
-		out[n++] = c;
+		c.seq = s1;
+		a->out[a->n++] = c;
 	}
-	qsort(out, n, sizeof(*out), cmp_calib);
-	return n;
+}
+
+size_t rtc_producer_calibration(struct rtc_producer *p, struct rt_shm_calib_point *out, size_t max)
+{
+	struct calib_call a = { p, out, max, 0 };
+
+	rtc_safe_call(calib_call, &a); /* after a fault: the points copied before it */
+	if (a.n)
+		qsort(out, a.n, sizeof(*out), cmp_calib);
+	return a.n;
+}
+
+/* ---- names of segments ---- */
+
+struct scan_adapter {
+	void (*fn)(void *ctx, pid_t pid, const char *shm_name, bool control);
+	void *ctx;
+};
+
+static int scan_adapt(void *ctx, const struct rtc_segment *s)
+{
+	struct scan_adapter *a = ctx;
+
+	if (s->kind != RTC_SEG_MARKER)
+		a->fn(a->ctx, s->pid, s->name, s->kind == RTC_SEG_CONTROL);
+	return 0;
 }
 
 int rtc_producer_scan(void (*fn)(void *ctx, pid_t pid, const char *shm_name, bool control), void *ctx)
 {
-	DIR *dir = opendir("/dev/shm");
-	struct dirent *de;
-	char prefix[64];
-	size_t plen;
+	struct scan_adapter a = { fn, ctx };
 
-	if (!dir)
-		return -errno;
-	plen = (size_t)snprintf(prefix, sizeof(prefix), RT_SHM_PREFIX ".%u.", (unsigned)getuid());
-	while ((de = readdir(dir)) != NULL) {
-		char name[300], rest[8];
-		unsigned pid;
-		int n;
-
-		if (strncmp(de->d_name, prefix, plen) != 0)
-			continue;
-		n = sscanf(de->d_name + plen, "%u%7s", &pid, rest);
-		if (n < 1 || (n == 2 && rest[0] != '.'))
-			continue;
-		snprintf(name, sizeof(name), "/%s", de->d_name);
-		fn(ctx, (pid_t)pid, name, n == 1);
-	}
-	closedir(dir);
-	return 0;
+	return rtc_segments_scan(false, scan_adapt, &a);
 }
 
 void rtc_producer_ring_name(const struct rtc_producer *p, uint64_t thread_number, char *buf, size_t len)
 {
-	snprintf(buf, len, RT_SHM_RING_FMT, (unsigned)p->uid, (unsigned)p->pid, thread_number);
+	for (uint32_t i = 0; i < p->nsalted; i++)
+		if (p->salted[i].thread_number == thread_number) {
+			snprintf(buf, len, RT_SHM_RING_SALTED_FMT, rtc_shm_prefix(), (unsigned)p->uid, (unsigned)p->pid,
+				 thread_number, p->salted[i].salt);
+			return;
+		}
+	snprintf(buf, len, RT_SHM_RING_NAME_FMT, rtc_shm_prefix(), (unsigned)p->uid, (unsigned)p->pid, thread_number);
 }

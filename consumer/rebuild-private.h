@@ -6,6 +6,14 @@
 
 #include "rebuild.h"
 
+/* rtc_out.name_key of a name of the process numbered proc in this trace. */
+#define RB_NAME_KEY(proc, name_id) (((uint64_t)(proc) + 1) << 32 | (uint32_t)(name_id))
+
+/* The thread's CPU counters a span record carried (records.h RT_REC_CPU_FIELDS); src 0: none. */
+struct cpu_counters {
+	uint64_t src, ns, vol, invol;
+};
+
 struct open_span {
 	uint64_t begin;
 	uint64_t seq;
@@ -13,6 +21,7 @@ struct open_span {
 	uint64_t child_ns;
 	uint32_t name_id;
 	uint32_t flags;
+	struct cpu_counters cpu; /* at its begin */
 };
 
 /* Where a thread captured a context (CONTEXT records), kept until adopted or pushed out. */

@@ -149,12 +149,33 @@ static struct rtc_out span_event(struct rtc_rebuild *r, const struct tstate *t, 
 
 	return (struct rtc_out){ .kind = RTC_OUT_SPAN, .pid = t->meta.pid, .tid = t->meta.tid, .ts = s->begin,
 				 .name = name, .name_len = len, .task = s->task, .thread_number = t->meta.thread_number,
-				 .span_seq = s->seq, .depth = (uint32_t)depth, .flags = s->flags, .cat = "span" };
+				 .span_seq = s->seq, .depth = (uint32_t)depth, .flags = s->flags, .cat = "span",
+				 .name_key = RB_NAME_KEY(t->meta.proc, s->name_id) };
+}
+
+/* The span's CPU breakdown from the counters at its begin and end (same source and generation). */
+static void cpu_breakdown(struct rtc_out *o, const struct cpu_counters *b, const struct cpu_counters *e)
+{
+	uint64_t d;
+
+	if (!e || !b->src || b->src != e->src || e->ns < b->ns || e->vol < b->vol || e->invol < b->invol)
+		return;
+	d = e->ns - b->ns;
+	if (RT_CPU_SRC_KIND(b->src) == RT_CPU_SRC_OFF)
+		o->cpu_ns = d < o->dur ? o->dur - d : 0; /* on-CPU = duration - off-CPU */
+	else if (RT_CPU_SRC_KIND(b->src) == RT_CPU_SRC_ON)
+		o->cpu_ns = d < o->dur ? d : o->dur;
+	else
+		return;
+	o->ctx_voluntary = e->vol - b->vol > UINT32_MAX ? UINT32_MAX : (uint32_t)(e->vol - b->vol);
+	o->ctx_involuntary = e->invol - b->invol > UINT32_MAX ? UINT32_MAX : (uint32_t)(e->invol - b->invol);
+	o->flags |= RTC_F_CPU;
 }
 
 /* Emit open span i as ended at `end`, its duration counted in its parent's children. The caller
- * removes it from the stack. */
-static void close_at(struct rtc_rebuild *r, struct tstate *t, size_t i, uint64_t end, uint32_t extra_flags)
+ * removes it from the stack. cpu: the counters its end record carried, or NULL. */
+static void close_at_cpu(struct rtc_rebuild *r, struct tstate *t, size_t i, uint64_t end, uint32_t extra_flags,
+			 const struct cpu_counters *cpu)
 {
 	struct open_span *s = &t->stack[i];
 	struct rtc_out o = span_event(r, t, s, i);
@@ -164,6 +185,7 @@ static void close_at(struct rtc_rebuild *r, struct tstate *t, size_t i, uint64_t
 	o.dur = end - s->begin;
 	o.flags |= extra_flags;
 	o.self_ns = o.dur > s->child_ns ? o.dur - s->child_ns : 0;
+	cpu_breakdown(&o, &s->cpu, cpu);
 	if (i > 0)
 		t->stack[i - 1].child_ns += o.dur;
 	r->counts.spans++;
@@ -178,11 +200,29 @@ static void close_at(struct rtc_rebuild *r, struct tstate *t, size_t i, uint64_t
 	rb_emit(r, &o);
 }
 
-static void close_top(struct rtc_rebuild *r, struct tstate *t, uint64_t end, uint32_t extra_flags)
+static void close_at(struct rtc_rebuild *r, struct tstate *t, size_t i, uint64_t end, uint32_t extra_flags)
 {
-	close_at(r, t, t->depth - 1, end, extra_flags);
+	close_at_cpu(r, t, i, end, extra_flags, NULL);
+}
+
+static void close_top_cpu(struct rtc_rebuild *r, struct tstate *t, uint64_t end, uint32_t extra_flags,
+			  const struct cpu_counters *cpu)
+{
+	close_at_cpu(r, t, t->depth - 1, end, extra_flags, cpu);
 	t->depth--;
 }
+
+static void close_top(struct rtc_rebuild *r, struct tstate *t, uint64_t end, uint32_t extra_flags)
+{
+	close_top_cpu(r, t, end, extra_flags, NULL);
+}
+
+/* The CPU counters of a span record, if it has them (all four: records.h). */
+#define CPU_OF(rec, kind, out)                                                                           \
+	(RT_REC_HAS(rec, kind, cpu_src) && RT_REC_HAS(rec, kind, csw_invol)                               \
+		 ? (*(out) = (struct cpu_counters){ (rec)->cpu_src, (rec)->cpu_ns, (rec)->csw_vol, (rec)->csw_invol }, \
+		    (out))                                                                                \
+		 : NULL)
 
 /* Index of the open span numbered seq, or -1. Open spans' numbers increase from outermost to
  * innermost (each begin takes the next), so this is a binary search. */
@@ -288,6 +328,7 @@ static void loss(struct rtc_rebuild *r, struct tstate *t, uint64_t ts, uint64_t 
 static void span_end_seq(struct rtc_rebuild *r, struct tstate *t, const struct rtc_event *ev)
 {
 	long i = find_seq(t, ev->u.span_end_seq.span_seq);
+	struct cpu_counters c;
 
 	if (i < 0) {
 		r->counts.unmatched_ends++;
@@ -296,7 +337,7 @@ static void span_end_seq(struct rtc_rebuild *r, struct tstate *t, const struct r
 	t->too_deep = 0; /* inside the ones it ends */
 	while (t->depth > (size_t)i + 1)
 		close_top(r, t, ev->ts, RTC_F_REPAIRED);
-	close_top(r, t, ev->ts, 0);
+	close_top_cpu(r, t, ev->ts, 0, CPU_OF(&ev->u.span_end_seq, span_end_seq, &c));
 }
 
 static void log_event(struct rtc_rebuild *r, struct tstate *t, const struct rtc_event *ev)
@@ -345,6 +386,7 @@ void rtc_rebuild_event(struct rtc_rebuild *r, const struct rtc_event *ev)
 		struct open_span s = { .begin = ev->ts, .seq = ++t->span_seq, .task = t->task,
 				       .name_id = (uint32_t)ev->u.span_begin.name_id };
 
+		CPU_OF(&ev->u.span_begin, span_begin, &s.cpu);
 		if (t->depth >= RTC_REBUILD_MAX_DEPTH || t->too_deep) {
 			t->too_deep++;
 			r->counts.depth_overflows++;
@@ -353,14 +395,17 @@ void rtc_rebuild_event(struct rtc_rebuild *r, const struct rtc_event *ev)
 		}
 		break;
 	}
-	case RT_REC_SPAN_END:
+	case RT_REC_SPAN_END: {
+		struct cpu_counters c;
+
 		if (t->too_deep)
 			t->too_deep--; /* one of those not kept */
 		else if (t->depth)
-			close_top(r, t, ev->ts, 0);
+			close_top_cpu(r, t, ev->ts, 0, CPU_OF(&ev->u.span_end, span_end, &c));
 		else
 			r->counts.unmatched_ends++; /* begun before recording (Go ignores these too) */
 		break;
+	}
 	case RT_REC_SPAN_END_SEQ:
 		span_end_seq(r, t, ev);
 		break;

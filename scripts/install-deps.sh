@@ -7,9 +7,10 @@ cd "$(dirname "$0")/.."
 
 # Build: compiler, meson, the libraries. Tests: cmocka, python3, clang + its sanitizer runtimes
 # (libFuzzer), chromium (the live page), man-db (man -l), scdoc (man pages), zlib (.json.gz),
-# libbenchmark-tools + python3-scipy (Google Benchmark's compare.py reads the statistics export).
+# libbenchmark-tools + python3-scipy (Google Benchmark's compare.py reads the statistics export), tmux
+# (drives `ringtrace top` in a terminal).
 PACKAGES="build-essential meson ninja-build pkg-config liburcu-dev libmsgpack-dev libwebsockets-dev libcmocka-dev
-zlib1g-dev scdoc python3 clang libclang-rt-14-dev chromium man-db procps util-linux libbenchmark-tools python3-scipy"
+zlib1g-dev scdoc python3 clang libclang-rt-14-dev chromium man-db procps util-linux libbenchmark-tools python3-scipy tmux"
 
 missing=""
 for p in $PACKAGES; do

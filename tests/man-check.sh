@@ -37,7 +37,9 @@ render "$page1" "$tmp/ringtrace.1.txt"
 render "$page3" "$tmp/ringtrace.3.txt"
 need "$tmp/ringtrace.1.txt" NAME SYNOPSIS DESCRIPTION COMMANDS OUTPUTS ENVIRONMENT "EXIT STATUS" FILES EXAMPLES \
 	"   ringtrace list" "   ringtrace record" "   ringtrace convert" "   ringtrace dump" "   ringtrace clean" \
-	"   ringtrace help" -p, --pid --all --output --raw --duration --max-backlog --poll-us --quiet --version
+	"   ringtrace help" "   ringtrace serve" "   ringtrace stats" "   ringtrace top" "   ringtrace diff" \
+	-p, --pid --all --output --raw --duration --max-backlog --poll-us --quiet --version --stats-file --listen \
+	--fail-on-regression --window
 need "$tmp/ringtrace.3.txt" NAME SYNOPSIS DESCRIPTION FUNCTIONS "THREAD AND SIGNAL SAFETY" ENVIRONMENT EXAMPLES
 
 # Every public function of the installed headers, and every variable the library and the tool read.

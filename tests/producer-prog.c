@@ -15,6 +15,7 @@
 #include <ringtrace/ringtrace.h>
 
 #include "producer.h"
+#include "ring-reader.h"
 
 static int threads = 1, spans = 0, tasks = 0, logs = 0, forever = 0, handoffs = 0;
 
@@ -116,6 +117,53 @@ static void *work(void *arg)
 	return NULL;
 }
 
+/* --names N: N distinct 200-byte names; how many the table refused (full, or no memory). */
+static int intern_names(int n)
+{
+	char name[201];
+	int refused = 0;
+
+	for (int i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "%06d", i);
+		name[6] = '-';
+		memset(name + 7, 'n', 193);
+		name[200] = 0;
+		refused += rt_name_intern(name) == 1 /* RT_NAME_ID_OVERFLOW */;
+	}
+	return refused;
+}
+
+/* A finished thread's ring: records committed and dropped. */
+static int report_ring(void *ctx, const struct rtc_thread_info *t)
+{
+	struct rtc_producer *p = ctx;
+	struct rtc_ring_reader r;
+
+	if (t->state != RT_SHM_THREAD_FINISHED || rtc_ring_reader_open(&r, t->ring_name, (uint32_t)p->pid) < 0)
+		return 0;
+	printf("ring records=%llu dropped=%llu\n", (unsigned long long)atomic_load(&r.hdr->records),
+	       (unsigned long long)atomic_load(&r.hdr->dropped));
+	rtc_ring_reader_close(&r);
+	return 0;
+}
+
+/* --report: what the library could not record, from our own segment. */
+static void report(int refused)
+{
+	struct rtc_producer p;
+	struct rtc_producer_counts c;
+
+	if (rtc_producer_open_pid(&p, getpid()) < 0 || rtc_producer_counts(&p, &c) < 0) {
+		printf("segment=0\n");
+		return;
+	}
+	printf("segment=1 ring_failures=%llu thread_overflows=%llu name_overflows=%llu refused_names=%d\n",
+	       (unsigned long long)c.ring_failures, (unsigned long long)c.thread_overflows,
+	       (unsigned long long)c.name_overflows, refused);
+	rtc_producer_each_thread(&p, report_ring, &p);
+	rtc_producer_close(&p);
+}
+
 static void wait_consumer(void)
 {
 	struct rtc_producer p;
@@ -130,7 +178,8 @@ static void wait_consumer(void)
 int main(int argc, char **argv)
 {
 	const char *ready = NULL, *hold = NULL, *worked = NULL;
-	bool wait = false;
+	bool wait = false, want_report = false;
+	int names = 0, refused = 0;
 	pthread_t th[64];
 	struct rt_task top;
 
@@ -155,6 +204,10 @@ int main(int argc, char **argv)
 			wait = true;
 		else if (!strcmp(argv[i], "--forever"))
 			forever = 1;
+		else if (!strcmp(argv[i], "--names") && i + 1 < argc)
+			names = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--report"))
+			want_report = true;
 		else {
 			fprintf(stderr, "producer-prog: bad argument %s\n", argv[i]);
 			return 2;
@@ -181,5 +234,8 @@ int main(int argc, char **argv)
 			usleep(1000);
 		rt_span_end();
 	}
+	refused = intern_names(names);
+	if (want_report)
+		report(refused);
 	return 0;
 }

@@ -22,6 +22,7 @@
 #include <ringtrace/ringtrace.h>
 
 #include "producer.h"
+#include "segments.h"
 
 static const char *tool, *producer, *checker;
 static char dir[256];
@@ -326,7 +327,7 @@ static void test_producer_killed(void **state)
 	assert_non_null(out);
 	assert_true(jint(out, "work") > 100);
 	free(out);
-	snprintf(seg, sizeof(seg), "/dev/shm/ringtrace.%u.%d", (unsigned)getuid(), (int)prod);
+	snprintf(seg, sizeof(seg), "/dev/shm/%s.%u.%d", rtc_shm_prefix(), (unsigned)getuid(), (int)prod);
 	assert_int_equal(access(seg, F_OK), -1); /* the dead producer's segments were removed */
 }
 
@@ -392,7 +393,7 @@ static void test_corrupt_and_foreign_segments(void **state)
 		FILE *f;
 
 		s[k] = spawn(sleeper, NULL, NULL);
-		snprintf(seg[k], sizeof(seg[k]), "/dev/shm/ringtrace.%u.%d", (unsigned)getuid(), (int)s[k]);
+		snprintf(seg[k], sizeof(seg[k]), "/dev/shm/%s.%u.%d", rtc_shm_prefix(), (unsigned)getuid(), (int)s[k]);
 		f = fopen(seg[k], "w");
 		assert_non_null(f);
 		memset(&fake, 0x5a, sizeof(fake));
@@ -600,30 +601,33 @@ static void test_env_var_path(void **state)
 
 static void test_all_processes_including_new_ones(void **state)
 {
-	char ready[3][300], json[300], p[3][16], *out;
+	char ready[3][300], json[300], p[3][16], ns[64], *out;
+	/* A namespace of its own (RINGTRACE_SHM_PREFIX): -a must not see other traced programs. */
+	const char *env[] = { ns, NULL };
 	pid_t prod[3], rec;
 
 	(void)state;
+	snprintf(ns, sizeof(ns), "RINGTRACE_SHM_PREFIX=rtrec-all-%d", (int)getpid());
 	path(json, sizeof(json), "all.json");
 	for (int k = 0; k < 3; k++)
 		snprintf(ready[k], sizeof(ready[k]), "%s/ready-a%d", dir, k);
 	for (int k = 0; k < 2; k++) {
 		const char *argv[] = { producer, "--ready", ready[k], "--wait-consumer", "--spans", "100", NULL };
 
-		prod[k] = spawn(argv, NULL, NULL);
+		prod[k] = spawn(argv, env, NULL);
 		assert_int_equal(wait_file(ready[k], 5000), 0);
 	}
 	{
 		const char *argv[] = { tool, "record", "-a", "--duration", "3", "-o", json, "--quiet", NULL };
 
-		rec = spawn(argv, NULL, "record10.out");
+		rec = spawn(argv, env, "record10.out");
 	}
 	usleep(500000);
 	{
 		/* Starts while recording: -a picks it up. */
 		const char *argv[] = { producer, "--ready", ready[2], "--wait-consumer", "--spans", "100", NULL };
 
-		prod[2] = spawn(argv, NULL, NULL);
+		prod[2] = spawn(argv, env, NULL);
 	}
 	for (int k = 0; k < 3; k++)
 		assert_int_equal(wait_exit(prod[k], 10000), 0);

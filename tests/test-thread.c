@@ -22,6 +22,7 @@
 #include <ringtrace/ringtrace.h>
 
 #include "harness.h"
+#include "segments.h"
 
 #define SPANS_PER_THREAD 50000
 #define WRITERS 8
@@ -155,7 +156,7 @@ static void *short_lived(void *arg)
 
 	rt_thread_register("short");
 	tn = harness_self_thread();
-	snprintf(path, sizeof(path), "/dev/shm/ringtrace.%u.%u.t%llu", (unsigned)getuid(), (unsigned)getpid(),
+	snprintf(path, sizeof(path), "/dev/shm/%s.%u.%u.t%llu", rtc_shm_prefix(), (unsigned)getuid(), (unsigned)getpid(),
 		 (unsigned long long)tn);
 	assert_int_equal(access(path, F_OK), 0);
 	rt_span_begin("x");
@@ -188,7 +189,7 @@ static void test_thread_exit_and_slot_reuse(void **state)
 	harness_drain(&h);
 	assert_int_equal(h.finished, finished_before + 1);
 	/* Drained: the ring's memory is released at once, and thread numbers are never reused. */
-	snprintf(path, sizeof(path), "/dev/shm/ringtrace.%u.%u.t%llu", (unsigned)getuid(), (unsigned)getpid(),
+	snprintf(path, sizeof(path), "/dev/shm/%s.%u.%u.t%llu", rtc_shm_prefix(), (unsigned)getuid(), (unsigned)getpid(),
 		 (unsigned long long)tn);
 	assert_int_equal(access(path, F_OK), -1);
 	pthread_create(&t, NULL, short_lived, &tn2);
@@ -283,7 +284,7 @@ static void test_fork_child_gets_own_segments(void **state)
 	{
 		char path[128];
 
-		snprintf(path, sizeof(path), "/dev/shm/ringtrace.%u.%u", (unsigned)getuid(), (unsigned)child);
+		snprintf(path, sizeof(path), "/dev/shm/%s.%u.%u", rtc_shm_prefix(), (unsigned)getuid(), (unsigned)child);
 		assert_int_equal(access(path, F_OK), -1); /* the child cleaned up at exit */
 	}
 }

@@ -49,19 +49,19 @@ static void test_span_forms(void **state)
 	(void)state;
 	assert_string_equal(format(&o, RTC_WS_SPAN_X),
 			    "{\"ph\":\"X\",\"pid\":7,\"tid\":8,\"name\":\"work\",\"ts\":1234.567,"
-			    "\"dur\":2000.001,\"args\":{\"task\":3,\"span\":\"2-9\"}}");
+			    "\"dur\":2000.001,\"args\":{\"task\":3,\"span\":\"2-9\",\"depth\":0}}");
 	assert_string_equal(format(&o, RTC_WS_SPAN_E),
 			    "{\"ph\":\"E\",\"pid\":7,\"tid\":8,\"cat\":\"span\",\"name\":\"work\",\"ts\":3234.568,"
-			    "\"args\":{\"task\":3,\"span\":\"2-9\"}}");
+			    "\"args\":{\"task\":3,\"span\":\"2-9\",\"depth\":0}}");
 	o.kind = RTC_OUT_SPAN_OPEN;
 	o.flags = RTC_F_OPEN | RTC_F_BEFORE_ATTACH;
 	assert_string_equal(format(&o, RTC_WS_SPAN_X),
 			    "{\"ph\":\"B\",\"pid\":7,\"tid\":8,\"cat\":\"span\",\"name\":\"work\",\"ts\":1234.567,"
-			    "\"args\":{\"task\":3,\"span\":\"2-9\",\"before_attach\":true,\"open\":true}}");
+			    "\"args\":{\"task\":3,\"span\":\"2-9\",\"depth\":0,\"before_attach\":true,\"open\":true}}");
 	o.ts = 10; /* before the origin: clamped to 0 */
 	assert_string_equal(format(&o, RTC_WS_SPAN_B),
 			    "{\"ph\":\"B\",\"pid\":7,\"tid\":8,\"cat\":\"span\",\"name\":\"work\",\"ts\":0.000,"
-			    "\"args\":{\"task\":3,\"span\":\"2-9\",\"before_attach\":true,\"open\":true}}");
+			    "\"args\":{\"task\":3,\"span\":\"2-9\",\"depth\":0,\"before_attach\":true,\"open\":true}}");
 }
 
 static void test_untrusted_strings(void **state)

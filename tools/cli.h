@@ -25,7 +25,8 @@ struct cli_command {
 	int (*run)(int argc, char **argv);
 };
 
-extern const struct cli_command cli_cmd_list, cli_cmd_record, cli_cmd_convert, cli_cmd_dump, cli_cmd_clean;
+extern const struct cli_command cli_cmd_list, cli_cmd_record, cli_cmd_convert, cli_cmd_dump, cli_cmd_clean,
+	cli_cmd_stats, cli_cmd_top, cli_cmd_diff, cli_cmd_serve;
 
 /* ---- parsers: 0, or -EINVAL / -ERANGE with *why saying what is wrong ---- */
 

@@ -1,79 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /* `ringtrace record`: attach to running traced processes (-p, -a) or launch one (-- CMD), record
  * until stopped, write Chrome JSON and/or a raw capture, print the summary and statistics. */
-#include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "engine.h"
 #include "sinks/outfile.h"
+#include "target.h"
 
 #define DEFAULT_OUTPUT "ringtrace.json"
 #define POLL_US_MAX 1000000
 
-static volatile sig_atomic_t child_status = -1;
-static pid_t child_pid;
-
-static void on_child(int sig)
-{
-	int status;
-	int saved = errno;
-
-	(void)sig;
-	if (child_pid > 0 && waitpid(child_pid, &status, WNOHANG) == child_pid)
-		child_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-	errno = saved;
-}
-
-static pid_t launch(char **argv)
-{
-	struct sigaction sa;
-	pid_t pid;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_child;
-	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
-	sigaction(SIGCHLD, &sa, NULL);
-	pid = fork();
-	if (pid == 0) {
-		/* Record from the first record; the consumer attaches within milliseconds. */
-		setenv("RINGTRACE_RECORD_FROM_START", "1", 1);
-		execvp(argv[0], argv);
-		fprintf(stderr, "ringtrace record: cannot run %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	child_pid = pid;
-	return pid;
-}
-
 struct record_args {
 	struct rtc_engine_options o;
-	pid_t *pids;
-	size_t npids;
-	char **cmd;
+	struct cli_target t;
 	bool quiet;
 };
-
-static int add_pid(struct record_args *a, const char *s)
-{
-	pid_t pid, *n;
-
-	if (cli_opt_pid(&cli_cmd_record, "-p", s, &pid))
-		return CLI_USAGE;
-	n = realloc(a->pids, (a->npids + 1) * sizeof(*n));
-	if (!n) {
-		cli_error(&cli_cmd_record, "out of memory");
-		return CLI_FAILED;
-	}
-	a->pids = n;
-	a->pids[a->npids++] = pid;
-	return 0;
-}
 
 /* Is this output standard output (sinks/outfile.h)? */
 static bool is_stdout(const char *path)
@@ -83,7 +28,7 @@ static bool is_stdout(const char *path)
 
 static int parse(int argc, char **argv, struct record_args *a)
 {
-	enum { OPT_RAW = 256, OPT_MAX_BACKLOG, OPT_POLL_US };
+	enum { OPT_RAW = 256, OPT_MAX_BACKLOG, OPT_POLL_US, OPT_LISTEN, OPT_STATS_FILE };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "all", no_argument, NULL, 'a' },
@@ -92,6 +37,8 @@ static int parse(int argc, char **argv, struct record_args *a)
 		{ "duration", required_argument, NULL, 'd' },
 		{ "max-backlog", required_argument, NULL, OPT_MAX_BACKLOG },
 		{ "poll-us", required_argument, NULL, OPT_POLL_US },
+		{ "listen", required_argument, NULL, OPT_LISTEN },
+		{ "stats-file", required_argument, NULL, OPT_STATS_FILE },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -103,12 +50,12 @@ static int parse(int argc, char **argv, struct record_args *a)
 	while ((c = cli_getopt(argc, argv, "+:p:ao:d:qh", longopts)) != -1) {
 		switch (c) {
 		case 'p':
-			err = add_pid(a, optarg);
+			err = cli_target_add_pid(&cli_cmd_record, &a->t, optarg);
 			if (err)
 				return err;
 			break;
 		case 'a':
-			a->o.all = true;
+			a->o.all = a->t.all = true;
 			break;
 		case 'o':
 			a->o.json_path = optarg;
@@ -131,6 +78,13 @@ static int parse(int argc, char **argv, struct record_args *a)
 				return CLI_USAGE;
 			a->o.poll_us = (unsigned)v;
 			break;
+		case OPT_LISTEN:
+			a->o.listen = optarg;
+			a->o.serve = true;
+			break;
+		case OPT_STATS_FILE:
+			a->o.stats_path = optarg;
+			break;
 		case 'q':
 			a->quiet = true;
 			break;
@@ -141,9 +95,9 @@ static int parse(int argc, char **argv, struct record_args *a)
 		}
 	}
 	if (optind < argc)
-		a->cmd = &argv[optind];
-	if (!a->npids && !a->o.all && !a->cmd)
-		return cli_usage_error(&cli_cmd_record, "what to record? (-p PID, -a, or -- CMD ARGS...)");
+		a->t.cmd = &argv[optind];
+	if (cli_target_check(&cli_cmd_record, &a->t, "record"))
+		return CLI_USAGE;
 	if (a->o.raw_path && strlen(a->o.raw_path) > 3 && !strcmp(a->o.raw_path + strlen(a->o.raw_path) - 3, ".gz"))
 		return cli_usage_error(&cli_cmd_record,
 				       "--raw %s: raw captures are not compressed ('convert' maps them); drop the .gz",
@@ -152,57 +106,16 @@ static int parse(int argc, char **argv, struct record_args *a)
 		return cli_usage_error(&cli_cmd_record, "-o and --raw name the same output '%s'", a->o.json_path);
 	if (is_stdout(a->o.json_path) && is_stdout(a->o.raw_path))
 		return cli_usage_error(&cli_cmd_record, "-o and --raw cannot both be standard output");
-	if (!a->o.json_path && !a->o.raw_path)
+	if (a->o.stats_path &&
+	    ((a->o.json_path && !strcmp(a->o.stats_path, a->o.json_path)) ||
+	     (a->o.raw_path && !strcmp(a->o.stats_path, a->o.raw_path))))
+		return cli_usage_error(&cli_cmd_record, "--stats-file names the same output as -o or --raw ('%s')",
+				       a->o.stats_path);
+	if (is_stdout(a->o.stats_path) && (is_stdout(a->o.json_path) || is_stdout(a->o.raw_path)))
+		return cli_usage_error(&cli_cmd_record, "only one output can be standard output");
+	if (!a->o.json_path && !a->o.raw_path && !a->o.stats_path)
 		a->o.json_path = DEFAULT_OUTPUT;
 	return 0;
-}
-
-/* Attach to each -p process; says why for those that cannot be. Returns how many attached. */
-static size_t attach_pids(struct rtc_engine *e, const struct record_args *a)
-{
-	size_t attached = 0;
-
-	for (size_t i = 0; i < a->npids; i++) {
-		pid_t pid = a->pids[i];
-		char name[64];
-
-		if (!cli_pid_exists(pid)) {
-			cli_error(&cli_cmd_record, "pid %d: no such process", (int)pid);
-			continue;
-		}
-		if (!cli_traced(pid)) {
-			cli_error(&cli_cmd_record,
-				  "pid %d (%s): not a traced process: it has no ringtrace segment of uid %u (not linked "
-				  "with libringtrace, or RINGTRACE_DISABLE set)",
-				  (int)pid, cli_process_name(pid, name, sizeof(name)), (unsigned)getuid());
-			continue;
-		}
-		/* The engine says why it refused (another consumer, ABI, corrupt segment). */
-		if (rtc_engine_attach(e, pid) == 0)
-			attached++;
-	}
-	return attached;
-}
-
-/* A recording that recorded nothing is a failure that says why. */
-static bool recorded_nothing(const struct rtc_engine *e, const struct record_args *a)
-{
-	struct rtc_engine_summary s;
-
-	rtc_engine_summary(e, &s);
-	if (s.s.processes)
-		return false;
-	if (a->cmd)
-		cli_error(&cli_cmd_record,
-			  "nothing was recorded: %s never became a traced process that could be attached (not linked "
-			  "with libringtrace? RINGTRACE_DISABLE set? or refused, as said above)",
-			  a->cmd[0]);
-	else if (a->o.all)
-		cli_error(&cli_cmd_record, "no traced process of uid %u appeared while recording: nothing was recorded",
-			  (unsigned)getuid());
-	else
-		cli_error(&cli_cmd_record, "nothing was recorded");
-	return true;
 }
 
 static void say_written(FILE *f, const struct record_args *a)
@@ -211,23 +124,26 @@ static void say_written(FILE *f, const struct record_args *a)
 		fprintf(f, "\nwrote %s (open it in https://ui.perfetto.dev or chrome://tracing)\n", a->o.json_path);
 	if (a->o.raw_path && !is_stdout(a->o.raw_path))
 		fprintf(f, "wrote %s (ringtrace convert %s -o FILE.json)\n", a->o.raw_path, a->o.raw_path);
+	if (a->o.stats_path && !is_stdout(a->o.stats_path))
+		fprintf(f, "wrote %s (ringtrace stats %s; ringtrace diff OLD.json %s)\n", a->o.stats_path,
+			a->o.stats_path, a->o.stats_path);
 }
 
 static int record(struct record_args *a)
 {
 	/* With the trace on standard output, the summary and messages go to standard error. */
-	FILE *report = is_stdout(a->o.json_path) || is_stdout(a->o.raw_path) ? stderr : stdout;
+	FILE *report = is_stdout(a->o.json_path) || is_stdout(a->o.raw_path) || is_stdout(a->o.stats_path) ? stderr
+														    : stdout;
 	struct rtc_engine *e;
 	int err, status;
 
-	if (a->cmd) {
-		status = cli_check_program(&cli_cmd_record, a->cmd[0]);
-		if (status)
-			return status;
-	}
+	status = cli_target_check_program(&cli_cmd_record, &a->t);
+	if (status)
+		return status;
 	/* Every output is opened before anything is attached: a bad one costs nothing. */
 	if ((a->o.json_path && cli_preopen_output(&cli_cmd_record, "-o", a->o.json_path)) ||
-	    (a->o.raw_path && cli_preopen_output(&cli_cmd_record, "--raw", a->o.raw_path))) {
+	    (a->o.raw_path && cli_preopen_output(&cli_cmd_record, "--raw", a->o.raw_path)) ||
+	    (a->o.stats_path && cli_preopen_output(&cli_cmd_record, "--stats-file", a->o.stats_path))) {
 		rtc_outfile_preopen_drop();
 		return CLI_FAILED;
 	}
@@ -240,26 +156,24 @@ static int record(struct record_args *a)
 		rtc_outfile_preopen_drop();
 		return CLI_FAILED;
 	}
-	if (!attach_pids(e, a) && a->npids && !a->o.all && !a->cmd) {
+	if (cli_target_start(&cli_cmd_record, e, &a->t)) {
 		rtc_engine_destroy(e);
 		rtc_outfile_preopen_drop();
 		return CLI_FAILED;
 	}
-	if (a->cmd)
-		rtc_engine_expect(e, launch(a->cmd));
 	cli_catch_stop();
 	err = rtc_engine_run(e, &cli_stop);
 	if (!a->quiet)
 		rtc_engine_report(e, report);
 	status = err ? CLI_FAILED : CLI_OK;
-	if (!err && recorded_nothing(e, a))
+	if (!err && cli_target_recorded_nothing(&cli_cmd_record, e, &a->t))
 		status = CLI_FAILED;
 	else if (!err && !a->quiet)
 		say_written(report, a);
 	rtc_engine_destroy(e);
 	rtc_outfile_preopen_drop();
-	if (status == CLI_OK && a->cmd && child_status > 0)
-		status = (int)child_status; /* the launched program's failure is the command's */
+	if (status == CLI_OK && a->t.cmd && cli_target_child_status() > 0)
+		status = cli_target_child_status(); /* the launched program's failure is the command's */
 	return status;
 }
 
@@ -274,15 +188,16 @@ static int run(int argc, char **argv)
 		err = record(&a);
 	else if (err < 0)
 		err = cli_help(&cli_cmd_record);
-	free(a.pids);
+	cli_target_free(&a.t);
 	return err;
 }
 
 const struct cli_command cli_cmd_record = {
 	.name = "record",
 	.summary = "attach to running processes or launch one, and write a trace",
-	.usage = "usage: ringtrace record [-p PID]... [-a] [-o OUTPUT] [--raw OUTPUT] [--duration DURATION]\n"
-		 "                        [--max-backlog SIZE] [--quiet] [-- CMD [ARGS...]]\n"
+	.usage = "usage: ringtrace record [-p PID]... [-a] [-o OUTPUT] [--raw OUTPUT] [--stats-file OUTPUT]\n"
+		 "                        [--duration DURATION] [--listen ADDR] [--max-backlog SIZE] [--quiet]\n"
+		 "                        [-- CMD [ARGS...]]\n"
 		 "\n"
 		 "Attach at run time to traced processes (-p, or -a for every traced process of this user,\n"
 		 "new ones too), or launch CMD and record it from its first record. Merge every thread on\n"
@@ -293,12 +208,17 @@ const struct cli_command cli_cmd_record = {
 		 "Options:\n"
 		 "  -p, --pid PID            a process to attach to (repeatable)\n"
 		 "  -a, --all                every traced process of this user, including those that start\n"
-		 "  -o, --output OUTPUT      Chrome JSON (default " DEFAULT_OUTPUT " unless --raw is given):\n"
+		 "  -o, --output OUTPUT      Chrome JSON (default " DEFAULT_OUTPUT " unless --raw or\n"
+		 "                           --stats-file is given):\n"
 		 "                           a file (replaced atomically when complete), FILE.json.gz (gzip),\n"
 		 "                           '-' (standard output; messages go to standard error), or a FIFO\n"
 		 "                           or character device (written in place)\n"
 		 "      --raw OUTPUT         raw capture of the records as read, for 'ringtrace convert'\n"
 		 "                           (same kinds of OUTPUT, not compressed)\n"
+		 "      --stats-file OUTPUT  the span statistics as JSON (as 'ringtrace stats --json'),\n"
+		 "                           for 'ringtrace stats' and 'ringtrace diff' (same kinds of OUTPUT)\n"
+		 "      --listen ADDR        also serve the live page, trace and statistics (as 'ringtrace\n"
+		 "                           serve'): HOST:PORT, :PORT or PORT (host 127.0.0.1)\n"
 		 "  -d, --duration DURATION  stop after this long: 10s, 500ms, 2m, 1.5h (no unit: seconds)\n"
 		 "      --max-backlog SIZE   how far output may lag reading before reading pauses: 512M\n"
 		 "                           (the default), 2G (no unit: MiB; at least 1M)\n"

@@ -13,7 +13,8 @@
 #include "rawfile.h"
 
 static const struct cli_command *const commands[] = {
-	&cli_cmd_list, &cli_cmd_record, &cli_cmd_convert, &cli_cmd_dump, &cli_cmd_clean, NULL,
+	&cli_cmd_list, &cli_cmd_record, &cli_cmd_serve, &cli_cmd_convert, &cli_cmd_stats, &cli_cmd_top,
+	&cli_cmd_diff, &cli_cmd_dump, &cli_cmd_clean, NULL,
 };
 
 static const struct cli_command *find(const char *name)

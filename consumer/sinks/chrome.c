@@ -21,6 +21,8 @@ struct chrome {
 	struct rtc_chrome_fmt fmt;
 	struct rtc_trace_info info;
 	char host[256], tool[64];
+	rtc_chrome_other_cb other;
+	void *other_ctx;
 };
 
 /* Hand what was formatted to the output file (sinks/outfile.h) and continue in fresh room. */
@@ -45,6 +47,18 @@ static void append(struct chrome *c, const char *s, size_t n)
 }
 
 #define APPEND(c, lit) append((c), (lit), sizeof(lit) - 1)
+
+/* Any length, in pieces that fit the room append() guarantees. */
+static void append_long(struct chrome *c, const char *s, size_t n)
+{
+	while (n) {
+		size_t k = n < RTC_CHROME_EVENT_MAX ? n : RTC_CHROME_EVENT_MAX;
+
+		append(c, s, k);
+		s += k;
+		n -= k;
+	}
+}
 
 static void on_begin(void *ctx, const struct rtc_trace_info *info)
 {
@@ -245,6 +259,20 @@ static void on_end(void *ctx, const struct rtc_summary *s)
 	}
 	free(tl);
 	free(pl);
+	if (c->other) {
+		char *extra = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&extra, &len);
+
+		if (f) {
+			c->other(c->other_ctx, f);
+			if (fclose(f) == 0 && len) {
+				APPEND(c, ",");
+				append_long(c, extra, len);
+			}
+		}
+		free(extra);
+	}
 	APPEND(c, "}}\n");
 }
 
@@ -289,4 +317,15 @@ int rtc_chrome_sink_open(const char *path, struct rtc_sink *out)
 	/* The caller's string: the pipeline names the output in messages after close() freed c. */
 	out->name = path;
 	return 0;
+}
+
+void rtc_chrome_sink_set_other(struct rtc_sink *s, rtc_chrome_other_cb fn, void *ctx)
+{
+	struct chrome *c = s->ctx;
+
+	if (s->ops != &chrome_ops)
+		return; /* not a Chrome JSON sink */
+
+	c->other = fn;
+	c->other_ctx = ctx;
 }

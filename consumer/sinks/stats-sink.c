@@ -7,11 +7,6 @@ static void on_begin(void *ctx, const struct rtc_trace_info *info)
 	rtc_stats_begin(ctx, info);
 }
 
-static void on_event(void *ctx, const struct rtc_out *ev)
-{
-	rtc_stats_event(ctx, ev);
-}
-
 static void on_end(void *ctx, const struct rtc_summary *summary)
 {
 	rtc_stats_end(ctx, summary);
@@ -20,7 +15,7 @@ static void on_end(void *ctx, const struct rtc_summary *summary)
 static const struct rtc_sink_ops stats_ops = {
 	.version = RTC_SINK_VERSION,
 	.begin = on_begin,
-	.event = on_event,
+	.event = rtc_stats_event_cb,
 	.end = on_end,
 };
 

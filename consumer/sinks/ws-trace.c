@@ -469,7 +469,8 @@ static void on_join(void *ctx, struct rtc_ws_client *c)
 	t->snapshot(t->snapshot_ctx, &into);
 	t->joining = NULL;
 	/* Metadata first, then by time: each thread's begins in order, whatever order they came in. */
-	qsort(t->items, t->nitems, sizeof(*t->items), item_cmp);
+	if (t->nitems) /* items is NULL until the first snapshot that had any */
+		qsort(t->items, t->nitems, sizeof(*t->items), item_cmp);
 	for (size_t i = 0; i < t->nitems; i++) {
 		struct snap_item *it = &t->items[i];
 

@@ -128,7 +128,20 @@ void rtc_hist_add(struct rtc_hist *h, uint64_t ns)
 {
 	uint32_t i = rtc_hist_index(ns);
 
-	note_range(h, ns, ns, i, i);
+	/* note_range() for one value. lo and hi are the buckets of min and max (an invariant every
+	 * operation keeps), so they move only with them: the common case is two comparisons. */
+	if (__builtin_expect(h->count != 0, 1)) {
+		if (ns < h->min) {
+			h->min = ns;
+			h->lo = i;
+		} else if (ns > h->max) {
+			h->max = ns;
+			h->hi = i;
+		}
+	} else {
+		h->min = h->max = ns;
+		h->lo = h->hi = i;
+	}
 	h->counts[i]++;
 	h->count++;
 	h->sum = sat_add(h->sum, ns);

@@ -152,10 +152,9 @@ int rtc__stats_setstr(char **dst, const char *s, size_t n)
 	return 0;
 }
 
-struct rtc_hist *rtc__stats_hist(struct rtc_hist **h)
+struct rtc_hist *rtc__stats_hist_new(struct rtc_hist **h)
 {
-	if (!*h)
-		*h = rtc_hist_create();
+	*h = rtc_hist_create();
 	return *h;
 }
 
@@ -204,12 +203,64 @@ static bool process_eq(const void *item, const void *key)
 	return ((const struct process_entry *)item)->pid == *(const uint32_t *)key;
 }
 
-bool rtc__stats_live_eq(const void *item, const void *key)
+static bool live_grow(struct live_table *t)
 {
-	const struct live_task *t = item;
-	const struct live_key *k = key;
+	size_t cap = t->cap ? 2 * t->cap : 256;
+	struct live_table n = { calloc(cap, sizeof(*n.slot)), cap, 0 };
 
-	return t->pid == k->pid && t->id == k->id;
+	if (!n.slot)
+		return false;
+	for (size_t i = 0; i < t->cap; i++) {
+		struct live_task *l = &t->slot[i];
+		size_t k;
+
+		if (!l->task)
+			continue;
+		for (k = rtc__live_home(&n, l->pid, l->id); n.slot[k].task; k = (k + 1) & (cap - 1))
+			;
+		n.slot[k] = *l;
+		n.n++;
+	}
+	free(t->slot);
+	*t = n;
+	return true;
+}
+
+struct live_task *rtc__live_add(struct live_table *t, uint32_t pid, uint64_t id)
+{
+	size_t i;
+
+	if ((t->n + 1) * 2 > t->cap && !live_grow(t))
+		return NULL;
+	for (i = rtc__live_home(t, pid, id); t->slot[i].task; i = (i + 1) & (t->cap - 1))
+		if (t->slot[i].id == id && t->slot[i].pid == pid)
+			return &t->slot[i]; /* there already: task set */
+	t->slot[i].id = id;
+	t->slot[i].pid = pid;
+	t->n++;
+	return &t->slot[i]; /* task NULL: the caller sets it */
+}
+
+void rtc__live_remove(struct live_table *t, struct live_task *l)
+{
+	size_t mask = t->cap - 1, i = (size_t)(l - t->slot), j = i;
+
+	t->slot[i].task = NULL;
+	t->n--;
+	for (;;) {
+		size_t home;
+
+		j = (j + 1) & mask;
+		if (!t->slot[j].task)
+			return;
+		home = rtc__live_home(t, t->slot[j].pid, t->slot[j].id);
+		/* Move j into the hole at i unless its home lies cyclically in (i, j]. */
+		if (i <= j ? (home <= i || home > j) : (home <= i && home > j)) {
+			t->slot[i] = t->slot[j];
+			t->slot[j].task = NULL;
+			i = j;
+		}
+	}
 }
 
 bool rtc__stats_open_eq(const void *item, const void *key)
@@ -330,6 +381,8 @@ struct span_entry *rtc__stats_span_slow(struct rtc_stats *s, uint32_t pid, const
 			p->other = rtc__ptab_find(&s->spans, ho, span_eq, &ko);
 			if (!p->other)
 				p->other = new_span(s, pid, ko.name, n, ho);
+			if (p->other)
+				p->other->other = true;
 		}
 		return p->other; /* not cached: every such span is counted above */
 	}

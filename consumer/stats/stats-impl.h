@@ -16,6 +16,7 @@ struct ptab {
 struct process_entry {
 	uint32_t pid, parent;
 	char *name;
+	/* Of events on threads without a thread entry (past the limit) only: views add the threads'. */
 	uint64_t events, spans, flagged, lost, busy_ns;
 	struct rtc_process_loss loss;
 	struct span_entry *other; /* "(other names)" once the name limit is reached */
@@ -29,12 +30,16 @@ struct thread_entry {
 	uint64_t busy_ns, spans, flagged, events, lost, loss_reported;
 	uint64_t cpu_spans, on_cpu_ns, off_cpu_ns, ctx_voluntary, ctx_involuntary;
 	uint64_t first_ns, last_ns;
+	size_t live_hint; /* where the live task of its last span was (a hint: rtc__live_find checks) */
+	struct task_entry *ref_task; /* the task name it was last added to (rtc__stats_add_ref) */
 };
 
 struct span_entry {
 	uint64_t hash;
 	char *name;
 	uint32_t name_len, pid;
+	bool other; /* a process's "(other names)": never found by a name_key (each span is counted) */
+	struct task_entry *ref_task; /* the task name it was last added to (rtc__stats_add_ref) */
 	struct rtc_hist *hist; /* clean spans; allocated with the first one */
 	uint64_t self_ns;
 	uint64_t flagged, flagged_ns, before_attach, begin_unknown, repaired, incomplete, lost_end;
@@ -54,11 +59,46 @@ struct task_entry {
 	uint64_t spans_more, threads_more;
 };
 
-struct live_task { /* begun, not ended */
+/* Tasks begun and not ended: slots inline in an open-addressing table by (pid, id), no allocation per
+ * task, backward-shift deletion (so a slot's index is only a hint: check the key). task NULL: free. */
+struct live_task {
 	uint64_t id, begin_ns;
 	uint32_t pid, begin_flags;
 	struct task_entry *task;
 };
+
+struct live_table {
+	struct live_task *slot;
+	size_t cap, n; /* cap: 0 or a power of two */
+};
+
+static inline size_t rtc__live_home(const struct live_table *t, uint32_t pid, uint64_t id)
+{
+	uint64_t h = (id ^ (uint64_t)pid << 40) * 0x9e3779b97f4a7c15ull;
+
+	return (size_t)(h >> 32) & (t->cap - 1);
+}
+
+/* The slot of (pid, id), or NULL. hint: an index where it was before (SIZE_MAX: none). */
+static inline struct live_task *rtc__live_find(const struct live_table *t, uint32_t pid, uint64_t id, size_t hint)
+{
+	if (hint < t->cap && t->slot[hint].task && t->slot[hint].id == id && t->slot[hint].pid == pid)
+		return &t->slot[hint];
+	if (!t->n)
+		return NULL;
+	for (size_t i = rtc__live_home(t, pid, id);; i = (i + 1) & (t->cap - 1)) {
+		struct live_task *l = &t->slot[i];
+
+		if (!l->task)
+			return NULL;
+		if (l->id == id && l->pid == pid)
+			return l;
+	}
+}
+/* The slot of (pid, id): the one there (task set), or a new one (task NULL: the caller sets it; the table
+ * grows; NULL: no memory). */
+struct live_task *rtc__live_add(struct live_table *t, uint32_t pid, uint64_t id);
+void rtc__live_remove(struct live_table *t, struct live_task *l);
 
 struct open_span { /* from a snapshot */
 	uint32_t pid, tid;
@@ -68,7 +108,9 @@ struct open_span { /* from a snapshot */
 
 struct rtc_stats {
 	struct rtc_stats_options opt;
-	struct ptab spans, tasks, threads, processes, live, open;
+	/* info.first_ns and last_ns: of events without a thread entry only; views fold in the threads'. */
+	struct ptab spans, tasks, threads, processes, open;
+	struct live_table live;
 	size_t nspans, ntasks, nthreads;
 	struct rtc_stats_info info;
 	char *clock, *host, *tool;
@@ -80,6 +122,17 @@ struct rtc_stats {
 		uint32_t len, pid;
 		struct span_entry *e;
 	} span_cache[1024];
+	struct task_slot { /* the same for task names */
+		uint64_t head, tail;
+		uint32_t len, pid;
+		struct task_entry *e;
+	} task_cache[256];
+	/* Span and task entries by the events' name_key (sink.h), when they carry one: one comparison. */
+	struct key_slot {
+		uint64_t key;
+		uint32_t pid;
+		void *e;
+	} key_cache[1024];
 	struct thread_entry *thread_cache[64];
 };
 
@@ -135,7 +188,6 @@ struct live_key {
 	uint64_t id;
 };
 uint64_t rtc__stats_id_hash(uint32_t a, uint32_t b, uint64_t c);
-bool rtc__stats_live_eq(const void *item, const void *key);
 bool rtc__stats_open_eq(const void *item, const void *key);
 
 /* The process of that pid if there is one (spans and tasks do not make processes: a merged file has pid 0). */
@@ -164,11 +216,10 @@ static inline uint64_t rtc__load64(const char *p)
 	return v;
 }
 
-/* The span entry of a name (created within the limits; "(other names)" past them): the cache first. */
-static inline struct span_entry *rtc__stats_span(struct rtc_stats *s, uint32_t pid, const char *name, size_t len)
+/* A name's cache key: its first and last 8 bytes (head, tail) and a hash of them, its length and pid. */
+static inline uint64_t rtc__name_key(const char *name, size_t len, uint32_t pid, uint64_t *head_out, uint64_t *tail_out)
 {
 	uint64_t head = 0, tail = 0, h;
-	struct span_slot *c;
 
 	if (len >= 8) {
 		head = rtc__load64(name);
@@ -186,15 +237,86 @@ static inline struct span_entry *rtc__stats_span(struct rtc_stats *s, uint32_t p
 	h = head * 0x9e3779b97f4a7c15ull ^ (tail + ((uint64_t)len << 32 | pid)) * 0xbf58476d1ce4e5b9ull;
 	h ^= h >> 32;
 	h *= 0x94d049bb133111ebull;
-	c = &s->span_cache[h >> 54];
+	*head_out = head;
+	*tail_out = tail;
+	return h;
+}
+
+/* The span entry of a name (created within the limits; "(other names)" past them): the cache first. */
+static inline struct span_entry *rtc__stats_span(struct rtc_stats *s, uint32_t pid, const char *name, size_t len)
+{
+	uint64_t head, tail, h = rtc__name_key(name, len, pid, &head, &tail);
+	struct span_slot *c = &s->span_cache[h >> 54];
+
 	if (c->e && c->head == head && c->tail == tail && c->len == len && c->pid == pid &&
 	    (len <= 16 || __builtin_memcmp(c->e->name + 8, name + 8, len - 16) == 0))
 		return c->e;
 	return rtc__stats_span_slow(s, pid, name, len, c, head, tail);
 }
 struct task_entry *rtc__stats_task(struct rtc_stats *s, uint32_t pid, const char *name, size_t len);
+
+/* The span entry of an event: by its name_key when it has one, else by name. */
+static inline struct span_entry *rtc__stats_span_of(struct rtc_stats *s, const struct rtc_out *ev)
+{
+	struct key_slot *k;
+	struct span_entry *e;
+
+	if (!ev->name_key)
+		return rtc__stats_span(s, ev->pid, ev->name, ev->name_len);
+	/* A name_key names one process's name: the pid is not compared. */
+	k = &s->key_cache[(ev->name_key * 0x9e3779b97f4a7c15ull) >> 54];
+	if (k->key == ev->name_key)
+		return k->e;
+	e = rtc__stats_span(s, ev->pid, ev->name, ev->name_len);
+	if (e && !e->other)
+		*k = (struct key_slot){ ev->name_key, ev->pid, e };
+	return e;
+}
+
+/* The same through a cache like the spans' (tasks of a name begin again and again). */
+static inline struct task_entry *rtc__stats_task_cached(struct rtc_stats *s, uint32_t pid, const char *name,
+							size_t len)
+{
+	uint64_t head, tail, h = rtc__name_key(name, len, pid, &head, &tail);
+	struct task_slot *c = &s->task_cache[h >> 56];
+	struct task_entry *e;
+
+	if (c->e && c->head == head && c->tail == tail && c->len == len && c->pid == pid &&
+	    (len <= 16 || __builtin_memcmp(c->e->name + 8, name + 8, len - 16) == 0))
+		return c->e;
+	e = rtc__stats_task(s, pid, name, len);
+	if (e && len <= UINT32_MAX)
+		*c = (struct task_slot){ head, tail, (uint32_t)len, pid, e };
+	return e;
+}
+
+/* The task entry of an event: by its name_key when it has one (kept apart from the spans' keys by the
+ * top bit), else by name. */
+static inline struct task_entry *rtc__stats_task_of(struct rtc_stats *s, const struct rtc_out *ev)
+{
+	uint64_t key = ev->name_key | 1ull << 63;
+	struct key_slot *k;
+	struct task_entry *e;
+
+	if (!ev->name_key)
+		return rtc__stats_task_cached(s, ev->pid, ev->name, ev->name_len);
+	k = &s->key_cache[(key * 0x9e3779b97f4a7c15ull) >> 54];
+	if (k->key == key)
+		return k->e;
+	e = rtc__stats_task_cached(s, ev->pid, ev->name, ev->name_len);
+	if (e)
+		*k = (struct key_slot){ key, ev->pid, e };
+	return e;
+}
+/* Adds item to a task's span or thread list unless there (set: the same as an open-addressing set); counts it
+ * in *more past the list's size. \return whether it is in the list. */
+bool rtc__stats_add_ref(void **list, const void **set, uint32_t *n, uint64_t *more, void *item);
 /* The histogram of an entry, allocated on first use (NULL: no memory). */
-struct rtc_hist *rtc__stats_hist(struct rtc_hist **h);
+struct rtc_hist *rtc__stats_hist_new(struct rtc_hist **h);
+static inline struct rtc_hist *rtc__stats_hist(struct rtc_hist **h)
+{
+	return __builtin_expect(*h != NULL, 1) ? *h : rtc__stats_hist_new(h);
+}
 /* Replace *dst by a copy of [s, s + n) (NUL-terminated). \return 0 or -ENOMEM. */
 int rtc__stats_setstr(char **dst, const char *s, size_t n);
 

@@ -547,6 +547,29 @@ static int read_top(struct reader *r, const char *key, bool *format)
 	return rtc_json_skip(&r->j) ? syntax(r) : 0;
 }
 
+static uint64_t less(uint64_t a, uint64_t b)
+{
+	return a > b ? a - b : 0;
+}
+
+/* A process's counts in the file are totals over its threads; the model keeps only what is not in them
+ * (views add the threads back). Totals below their threads' sum are taken as the threads' sum. */
+static void processes_own(struct rtc_stats *s)
+{
+	for (size_t i = 0; i < s->threads.cap; i++) {
+		const struct thread_entry *t = s->threads.item[i];
+		struct process_entry *p = t ? t->proc : NULL;
+
+		if (!p)
+			continue;
+		p->events = less(p->events, t->events);
+		p->spans = less(p->spans, t->spans);
+		p->flagged = less(p->flagged, t->flagged);
+		p->lost = less(p->lost, t->lost);
+		p->busy_ns = less(p->busy_ns, t->busy_ns);
+	}
+}
+
 int rtc_stats_read_json(const char *buf, size_t len, const struct rtc_stats_options *opt, struct rtc_stats **out,
 			char *err, size_t err_len)
 {
@@ -578,6 +601,7 @@ int rtc_stats_read_json(const char *buf, size_t len, const struct rtc_stats_opti
 		rtc_stats_destroy(r.s);
 		return r.rc;
 	}
+	processes_own(r.s);
 	r.s->info.clock = r.s->clock;
 	r.s->info.host = r.s->host;
 	r.s->info.tool = r.s->tool;

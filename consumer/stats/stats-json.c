@@ -226,3 +226,39 @@ int rtc_stats_write_json(const struct rtc_stats *s, const struct rtc_stats_json_
 	rtc_stats_view_destroy(v);
 	return ferror(f) ? -EIO : 0;
 }
+
+int rtc_stats_write_summary_json(const struct rtc_stats *s, size_t top, FILE *f)
+{
+	struct rtc_stats_view_options vo = { false, RTC_STATS_SORT_TOTAL };
+	struct rtc_stats_view *v = rtc_stats_view_create(s, &vo);
+	size_t n;
+
+	if (!v)
+		return -ENOMEM;
+	n = v->nspans < top ? v->nspans : top;
+	fputs("{\"format\":\"" RTC_STATS_FORMAT_NAME "-summary\",\"span_rows\":", f);
+	rtc_json_put_u64(f, v->nspans);
+	key_u64(f, "spans", v->info.spans);
+	key_u64(f, "flagged", v->info.flagged);
+	fputs(",\"top\":[", f);
+	for (size_t i = 0; i < n; i++) {
+		const struct rtc_stats_span_row *r = &v->spans[i];
+
+		fputs(i ? ",{\"name\":" : "{\"name\":", f);
+		rtc_json_put_str(f, r->name, r->name_len, 1024);
+		key_u64(f, "pid", r->pid);
+		key_u64(f, "count", r->d.count);
+		key_u64(f, "total_ns", r->d.total_ns);
+		key_u64(f, "mean_ns", rtc__stats_ns(r->d.mean_ns));
+		key_u64(f, "p50_ns", r->d.p50_ns);
+		key_u64(f, "p90_ns", r->d.p90_ns);
+		key_u64(f, "p99_ns", r->d.p99_ns);
+		key_u64(f, "max_ns", r->d.max_ns);
+		key_u64(f, "flagged", r->flagged);
+		key_u64(f, "open", r->open);
+		putc('}', f);
+	}
+	fputs("]}", f);
+	rtc_stats_view_destroy(v);
+	return ferror(f) ? -EIO : 0;
+}

@@ -2,6 +2,7 @@
 /* The statistics for people and spreadsheets: aligned text tables (human units, whole names, a top-N
  * limit that says what it left out, open spans with their running time) and CSV. */
 #include "stats-impl.h"
+#include "text-table.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -42,136 +43,6 @@ const char *rtc_stats_format_ns(uint64_t ns, char *buf, size_t cap)
 	return buf;
 }
 
-/* ---- a table of strings, aligned by display width (code points) ---- */
-
-struct table {
-	size_t ncols, nrows, cap;
-	char **cell;    /* nrows * ncols, row 0 = header */
-	const char *left; /* per column: 'l' left-aligned, else right */
-	bool oom;
-};
-
-static void t_init(struct table *t, size_t ncols, const char *left)
-{
-	memset(t, 0, sizeof(*t));
-	t->ncols = ncols;
-	t->left = left;
-}
-
-static void t_free(struct table *t)
-{
-	for (size_t i = 0; i < t->nrows * t->ncols; i++)
-		free(t->cell[i]);
-	free(t->cell);
-}
-
-static char **t_row(struct table *t)
-{
-	if (t->oom)
-		return NULL;
-	if (t->nrows == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 16;
-		char **c = realloc(t->cell, cap * t->ncols * sizeof(*c));
-
-		if (!c) {
-			t->oom = true;
-			return NULL;
-		}
-		t->cell = c;
-		t->cap = cap;
-	}
-	memset(t->cell + t->nrows * t->ncols, 0, t->ncols * sizeof(*t->cell));
-	return t->cell + t->nrows++ * t->ncols;
-}
-
-static void t_set(struct table *t, char **row, size_t col, const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	if (!row)
-		return;
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0) {
-		t->oom = true;
-		s = NULL;
-	}
-	va_end(ap);
-	row[col] = s;
-}
-
-/* A name for the terminal: control characters and invalid UTF-8 bytes become '?'. */
-static void t_name(struct table *t, char **row, size_t col, const char *name, size_t len)
-{
-	const unsigned char *p = (const unsigned char *)name;
-	char *s, *o;
-
-	if (!row)
-		return;
-	s = o = malloc(len + 1);
-	if (!s) {
-		t->oom = true;
-		return;
-	}
-	for (size_t i = 0; i < len;) {
-		size_t l = rtc_utf8_len(p + i, len - i);
-
-		if (l == 0 || (l == 1 && (p[i] < 0x20 || p[i] == 0x7f))) {
-			*o++ = '?';
-			i++;
-		} else {
-			memcpy(o, p + i, l);
-			o += l;
-			i += l;
-		}
-	}
-	*o = 0;
-	row[col] = s;
-}
-
-static size_t width(const char *s)
-{
-	size_t w = 0;
-
-	for (; s && *s; s++)
-		w += ((unsigned char)*s & 0xc0) != 0x80;
-	return w;
-}
-
-static void t_print(struct table *t, FILE *f)
-{
-	size_t *w = calloc(t->ncols, sizeof(*w));
-
-	if (!w) {
-		t->oom = true;
-		return;
-	}
-	for (size_t r = 0; r < t->nrows; r++)
-		for (size_t c = 0; c < t->ncols; c++) {
-			size_t x = width(t->cell[r * t->ncols + c]);
-
-			if (x > w[c])
-				w[c] = x;
-		}
-	for (size_t r = 0; r < t->nrows; r++) {
-		for (size_t c = 0; c < t->ncols; c++) {
-			const char *s = t->cell[r * t->ncols + c] ? t->cell[r * t->ncols + c] : "";
-			size_t pad = w[c] - width(s);
-			bool last = c + 1 == t->ncols;
-
-			if (t->left[c] != 'l')
-				fprintf(f, "%*s", (int)pad, "");
-			fputs(s, f);
-			if (t->left[c] == 'l' && !last)
-				fprintf(f, "%*s", (int)pad, "");
-			if (!last)
-				fputs("  ", f);
-		}
-		putc('\n', f);
-	}
-	free(w);
-}
-
 static const char *dur(uint64_t ns, char *buf)
 {
 	return rtc_stats_format_ns(ns, buf, 24);
@@ -183,7 +54,7 @@ static void more_line(FILE *f, size_t shown, size_t total, const char *what)
 		fprintf(f, "... %zu more %s (of %zu; --top 0 shows all)\n", total - shown, what, total);
 }
 
-static void span_table(const struct rtc_stats_view *v, size_t top, FILE *f, struct table *t)
+static void span_table(const struct rtc_stats_view *v, size_t top, FILE *f, struct rtc_tt *t)
 {
 	static const char *sorts[] = { "total", "self", "count", "mean", "p50", "p99", "max", "name" };
 	static const char *cols[] = { "count", "total", "self", "mean", "stddev", "min", "p50", "p90", "p99",
@@ -205,62 +76,62 @@ static void span_table(const struct rtc_stats_view *v, size_t top, FILE *f, stru
 		sorts[v->sort <= RTC_STATS_SORT_NAME ? v->sort : 0], n, n == 1 ? "" : "s");
 	memset(left, 'r', sizeof(left));
 	left[0] = 'l';
-	t_init(t, 12 + pid + 3 * cpu + flagged + open, left);
-	row = t_row(t);
+	rtc_tt_init(t, 12 + pid + 3 * cpu + flagged + open, left);
+	row = rtc_tt_row(t);
 	c = 0;
-	t_set(t, row, c++, "name");
+	rtc_tt_set(t, row, c++, "name");
 	if (pid)
-		t_set(t, row, c++, "pid");
+		rtc_tt_set(t, row, c++, "pid");
 	for (size_t k = 0; k < 11; k++)
-		t_set(t, row, c++, "%s", cols[k]);
+		rtc_tt_set(t, row, c++, "%s", cols[k]);
 	if (cpu) {
-		t_set(t, row, c++, "on-cpu");
-		t_set(t, row, c++, "off-cpu");
-		t_set(t, row, c++, "csw");
+		rtc_tt_set(t, row, c++, "on-cpu");
+		rtc_tt_set(t, row, c++, "off-cpu");
+		rtc_tt_set(t, row, c++, "csw");
 	}
 	if (flagged)
-		t_set(t, row, c++, "flagged");
+		rtc_tt_set(t, row, c++, "flagged");
 	if (open)
-		t_set(t, row, c++, "open (longest)");
+		rtc_tt_set(t, row, c++, "open (longest)");
 	for (size_t i = 0; i < shown; i++) {
 		const struct rtc_stats_span_row *r = &rows[i];
 		uint64_t d[8] = { r->d.total_ns, r->self_ns, rtc__stats_ns(r->d.mean_ns),
 				  rtc__stats_ns(r->d.stddev_ns), r->d.min_ns, r->d.p50_ns, r->d.p90_ns, r->d.p99_ns };
 
-		row = t_row(t);
+		row = rtc_tt_row(t);
 		c = 0;
-		t_name(t, row, c++, r->name, r->name_len);
+		rtc_tt_name(t, row, c++, r->name, r->name_len);
 		if (pid)
-			t_set(t, row, c++, "%u", r->pid);
-		t_set(t, row, c++, "%" PRIu64, r->d.count);
-		t_set(t, row, c++, "%s", dur(d[0], b));
-		t_set(t, row, c++, "%s", dur(d[1], b));
+			rtc_tt_set(t, row, c++, "%u", r->pid);
+		rtc_tt_set(t, row, c++, "%" PRIu64, r->d.count);
+		rtc_tt_set(t, row, c++, "%s", dur(d[0], b));
+		rtc_tt_set(t, row, c++, "%s", dur(d[1], b));
 		for (size_t k = 2; k < 8; k++)
-			t_set(t, row, c++, "%s", r->d.count > (k == 3) ? dur(d[k], b) : "-");
-		t_set(t, row, c++, "%s", r->d.count ? dur(r->d.p999_ns, b) : "-");
-		t_set(t, row, c++, "%s", r->d.count ? dur(r->d.max_ns, b) : "-");
+			rtc_tt_set(t, row, c++, "%s", r->d.count > (k == 3) ? dur(d[k], b) : "-");
+		rtc_tt_set(t, row, c++, "%s", r->d.count ? dur(r->d.p999_ns, b) : "-");
+		rtc_tt_set(t, row, c++, "%s", r->d.count ? dur(r->d.max_ns, b) : "-");
 		if (cpu) {
-			t_set(t, row, c++, "%s", r->cpu_spans ? dur(r->on_cpu_ns, b) : "-");
-			t_set(t, row, c++, "%s", r->cpu_spans ? dur(r->off_cpu_ns, b) : "-");
-			t_set(t, row, c++, "%" PRIu64, r->ctx_voluntary + r->ctx_involuntary);
+			rtc_tt_set(t, row, c++, "%s", r->cpu_spans ? dur(r->on_cpu_ns, b) : "-");
+			rtc_tt_set(t, row, c++, "%s", r->cpu_spans ? dur(r->off_cpu_ns, b) : "-");
+			rtc_tt_set(t, row, c++, "%" PRIu64, r->ctx_voluntary + r->ctx_involuntary);
 		}
 		if (flagged)
-			t_set(t, row, c++, "%" PRIu64, r->flagged);
+			rtc_tt_set(t, row, c++, "%" PRIu64, r->flagged);
 		if (open) {
 			if (r->open)
-				t_set(t, row, c++, "%" PRIu64 " (%s)", r->open, dur(r->open_longest_ns, b));
+				rtc_tt_set(t, row, c++, "%" PRIu64 " (%s)", r->open, dur(r->open_longest_ns, b));
 			else
-				t_set(t, row, c++, "%s", "");
+				rtc_tt_set(t, row, c++, "%s", "");
 		}
 	}
-	t_print(t, f);
+	rtc_tt_print(t, f);
 	more_line(f, shown, n, "span names");
 	if (flagged)
 		fputs("flagged: spans begun before attach, begun at an unknown time, repaired, still open at the end or "
 		      "with their end lost: counted apart, not in count, total, self or percentiles\n", f);
 }
 
-static void task_table(const struct rtc_stats_view *v, size_t top, FILE *f, struct table *t)
+static void task_table(const struct rtc_stats_view *v, size_t top, FILE *f, struct rtc_tt *t)
 {
 	static const char left[] = "lrrrrrrrrrrrrr";
 	size_t n, shown, c;
@@ -273,46 +144,46 @@ static void task_table(const struct rtc_stats_view *v, size_t top, FILE *f, stru
 		pid |= rows[i].pid != 0;
 	fprintf(f, "Tasks (%s): %zu name%s; durations of complete tasks\n", pid ? "per process" : "all processes", n,
 		n == 1 ? "" : "s");
-	t_init(t, 13 + pid, left);
-	row = t_row(t);
+	rtc_tt_init(t, 13 + pid, left);
+	row = rtc_tt_row(t);
 	c = 0;
-	t_set(t, row, c++, "task");
+	rtc_tt_set(t, row, c++, "task");
 	if (pid)
-		t_set(t, row, c++, "pid");
+		rtc_tt_set(t, row, c++, "pid");
 	{
 		static const char *cols[] = { "count", "complete", "incomplete", "open", "total", "mean", "p50",
 					      "p90", "p99", "max", "spans", "threads" };
 
 		for (size_t k = 0; k < 12; k++)
-			t_set(t, row, c++, "%s", cols[k]);
+			rtc_tt_set(t, row, c++, "%s", cols[k]);
 	}
 	for (size_t i = 0; i < shown; i++) {
 		const struct rtc_stats_task_row *r = &rows[i];
 		bool any = r->d.count > 0;
 
-		row = t_row(t);
+		row = rtc_tt_row(t);
 		c = 0;
-		t_name(t, row, c++, r->name, r->name_len);
+		rtc_tt_name(t, row, c++, r->name, r->name_len);
 		if (pid)
-			t_set(t, row, c++, "%u", r->pid);
-		t_set(t, row, c++, "%" PRIu64, r->count);
-		t_set(t, row, c++, "%" PRIu64, r->complete);
-		t_set(t, row, c++, "%" PRIu64, r->incomplete);
-		t_set(t, row, c++, "%" PRIu64, r->open);
-		t_set(t, row, c++, "%s", dur(r->d.total_ns, b));
-		t_set(t, row, c++, "%s", any ? dur(rtc__stats_ns(r->d.mean_ns), b) : "-");
-		t_set(t, row, c++, "%s", any ? dur(r->d.p50_ns, b) : "-");
-		t_set(t, row, c++, "%s", any ? dur(r->d.p90_ns, b) : "-");
-		t_set(t, row, c++, "%s", any ? dur(r->d.p99_ns, b) : "-");
-		t_set(t, row, c++, "%s", any ? dur(r->d.max_ns, b) : "-");
-		t_set(t, row, c++, r->spans_more ? "%zu+" : "%zu", r->nspans);
-		t_set(t, row, c++, r->threads_more ? "%zu+" : "%zu", r->nthreads);
+			rtc_tt_set(t, row, c++, "%u", r->pid);
+		rtc_tt_set(t, row, c++, "%" PRIu64, r->count);
+		rtc_tt_set(t, row, c++, "%" PRIu64, r->complete);
+		rtc_tt_set(t, row, c++, "%" PRIu64, r->incomplete);
+		rtc_tt_set(t, row, c++, "%" PRIu64, r->open);
+		rtc_tt_set(t, row, c++, "%s", dur(r->d.total_ns, b));
+		rtc_tt_set(t, row, c++, "%s", any ? dur(rtc__stats_ns(r->d.mean_ns), b) : "-");
+		rtc_tt_set(t, row, c++, "%s", any ? dur(r->d.p50_ns, b) : "-");
+		rtc_tt_set(t, row, c++, "%s", any ? dur(r->d.p90_ns, b) : "-");
+		rtc_tt_set(t, row, c++, "%s", any ? dur(r->d.p99_ns, b) : "-");
+		rtc_tt_set(t, row, c++, "%s", any ? dur(r->d.max_ns, b) : "-");
+		rtc_tt_set(t, row, c++, r->spans_more ? "%zu+" : "%zu", r->nspans);
+		rtc_tt_set(t, row, c++, r->threads_more ? "%zu+" : "%zu", r->nthreads);
 	}
-	t_print(t, f);
+	rtc_tt_print(t, f);
 	more_line(f, shown, n, "task names");
 }
 
-static void thread_table(const struct rtc_stats_view *v, size_t top, FILE *f, struct table *t)
+static void thread_table(const struct rtc_stats_view *v, size_t top, FILE *f, struct rtc_tt *t)
 {
 	static const char left[] = "rrlrrrrrrrr";
 	size_t n, shown, c;
@@ -324,43 +195,43 @@ static void thread_table(const struct rtc_stats_view *v, size_t top, FILE *f, st
 	for (size_t i = 0; i < n; i++)
 		cpu |= rows[i].cpu_spans != 0;
 	fprintf(f, "Threads (by busy time: inside outermost spans): %zu\n", n);
-	t_init(t, 8 + 3 * cpu, left);
-	row = t_row(t);
+	rtc_tt_init(t, 8 + 3 * cpu, left);
+	row = rtc_tt_row(t);
 	c = 0;
 	{
 		static const char *cols[] = { "pid", "tid", "thread", "busy", "spans", "flagged", "events", "lost",
 					      "on-cpu", "off-cpu", "csw" };
 
 		for (size_t k = 0; k < 8 + 3 * (size_t)cpu; k++)
-			t_set(t, row, c++, "%s", cols[k]);
+			rtc_tt_set(t, row, c++, "%s", cols[k]);
 	}
 	for (size_t i = 0; i < shown; i++) {
 		const struct rtc_stats_thread_row *r = &rows[i];
 
-		row = t_row(t);
+		row = rtc_tt_row(t);
 		c = 0;
-		t_set(t, row, c++, "%u", r->pid);
-		t_set(t, row, c++, "%u", r->tid);
+		rtc_tt_set(t, row, c++, "%u", r->pid);
+		rtc_tt_set(t, row, c++, "%u", r->tid);
 		if (r->name)
-			t_name(t, row, c++, r->name, strlen(r->name));
+			rtc_tt_name(t, row, c++, r->name, strlen(r->name));
 		else
-			t_set(t, row, c++, "%s", "");
-		t_set(t, row, c++, "%s", dur(r->busy_ns, b));
-		t_set(t, row, c++, "%" PRIu64, r->spans);
-		t_set(t, row, c++, "%" PRIu64, r->flagged);
-		t_set(t, row, c++, "%" PRIu64, r->events);
-		t_set(t, row, c++, "%" PRIu64, r->lost);
+			rtc_tt_set(t, row, c++, "%s", "");
+		rtc_tt_set(t, row, c++, "%s", dur(r->busy_ns, b));
+		rtc_tt_set(t, row, c++, "%" PRIu64, r->spans);
+		rtc_tt_set(t, row, c++, "%" PRIu64, r->flagged);
+		rtc_tt_set(t, row, c++, "%" PRIu64, r->events);
+		rtc_tt_set(t, row, c++, "%" PRIu64, r->lost);
 		if (cpu) {
-			t_set(t, row, c++, "%s", r->cpu_spans ? dur(r->on_cpu_ns, b) : "-");
-			t_set(t, row, c++, "%s", r->cpu_spans ? dur(r->off_cpu_ns, b) : "-");
-			t_set(t, row, c++, "%" PRIu64, r->ctx_voluntary + r->ctx_involuntary);
+			rtc_tt_set(t, row, c++, "%s", r->cpu_spans ? dur(r->on_cpu_ns, b) : "-");
+			rtc_tt_set(t, row, c++, "%s", r->cpu_spans ? dur(r->off_cpu_ns, b) : "-");
+			rtc_tt_set(t, row, c++, "%" PRIu64, r->ctx_voluntary + r->ctx_involuntary);
 		}
 	}
-	t_print(t, f);
+	rtc_tt_print(t, f);
 	more_line(f, shown, n, "threads");
 }
 
-static void process_table(const struct rtc_stats_view *v, FILE *f, struct table *t)
+static void process_table(const struct rtc_stats_view *v, FILE *f, struct rtc_tt *t)
 {
 	static const char left[] = "rlrrrrrrr";
 	size_t n, c;
@@ -368,38 +239,38 @@ static void process_table(const struct rtc_stats_view *v, FILE *f, struct table 
 	char b[24], **row;
 
 	fprintf(f, "Processes: %zu\n", n);
-	t_init(t, 9, left);
-	row = t_row(t);
+	rtc_tt_init(t, 9, left);
+	row = rtc_tt_row(t);
 	c = 0;
 	{
 		static const char *cols[] = { "pid", "process", "threads", "busy", "spans", "flagged", "events", "lost",
 					      "untraced" };
 
 		for (size_t k = 0; k < 9; k++)
-			t_set(t, row, c++, "%s", cols[k]);
+			rtc_tt_set(t, row, c++, "%s", cols[k]);
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct rtc_stats_process_row *r = &rows[i];
 
-		row = t_row(t);
+		row = rtc_tt_row(t);
 		c = 0;
-		t_set(t, row, c++, "%u", r->pid);
+		rtc_tt_set(t, row, c++, "%u", r->pid);
 		if (r->name)
-			t_name(t, row, c++, r->name, strlen(r->name));
+			rtc_tt_name(t, row, c++, r->name, strlen(r->name));
 		else
-			t_set(t, row, c++, "%s", "");
-		t_set(t, row, c++, "%" PRIu64, r->threads);
-		t_set(t, row, c++, "%s", dur(r->busy_ns, b));
-		t_set(t, row, c++, "%" PRIu64, r->spans);
-		t_set(t, row, c++, "%" PRIu64, r->flagged);
-		t_set(t, row, c++, "%" PRIu64, r->events);
-		t_set(t, row, c++, "%" PRIu64, r->lost);
-		t_set(t, row, c++, "%" PRIu64, r->threads_untraced);
+			rtc_tt_set(t, row, c++, "%s", "");
+		rtc_tt_set(t, row, c++, "%" PRIu64, r->threads);
+		rtc_tt_set(t, row, c++, "%s", dur(r->busy_ns, b));
+		rtc_tt_set(t, row, c++, "%" PRIu64, r->spans);
+		rtc_tt_set(t, row, c++, "%" PRIu64, r->flagged);
+		rtc_tt_set(t, row, c++, "%" PRIu64, r->events);
+		rtc_tt_set(t, row, c++, "%" PRIu64, r->lost);
+		rtc_tt_set(t, row, c++, "%" PRIu64, r->threads_untraced);
 	}
-	t_print(t, f);
+	rtc_tt_print(t, f);
 }
 
-static void open_table(const struct rtc_stats_view *v, size_t top, FILE *f, struct table *t)
+static void open_table(const struct rtc_stats_view *v, size_t top, FILE *f, struct rtc_tt *t)
 {
 	static const char left[] = "lrrr";
 	size_t n, shown;
@@ -408,20 +279,20 @@ static void open_table(const struct rtc_stats_view *v, size_t top, FILE *f, stru
 
 	shown = top && top < n ? top : n;
 	fprintf(f, "Open spans (running now, longest first): %zu\n", n);
-	t_init(t, 4, left);
-	row = t_row(t);
-	t_set(t, row, 0, "span");
-	t_set(t, row, 1, "pid");
-	t_set(t, row, 2, "tid");
-	t_set(t, row, 3, "running for");
+	rtc_tt_init(t, 4, left);
+	row = rtc_tt_row(t);
+	rtc_tt_set(t, row, 0, "span");
+	rtc_tt_set(t, row, 1, "pid");
+	rtc_tt_set(t, row, 2, "tid");
+	rtc_tt_set(t, row, 3, "running for");
 	for (size_t i = 0; i < shown; i++) {
-		row = t_row(t);
-		t_name(t, row, 0, rows[i].name, rows[i].name_len);
-		t_set(t, row, 1, "%u", rows[i].pid);
-		t_set(t, row, 2, "%u", rows[i].tid);
-		t_set(t, row, 3, "open, %s", dur(rows[i].running_ns, b));
+		row = rtc_tt_row(t);
+		rtc_tt_name(t, row, 0, rows[i].name, rows[i].name_len);
+		rtc_tt_set(t, row, 1, "%u", rows[i].pid);
+		rtc_tt_set(t, row, 2, "%u", rows[i].tid);
+		rtc_tt_set(t, row, 3, "open, %s", dur(rows[i].running_ns, b));
 	}
-	t_print(t, f);
+	rtc_tt_print(t, f);
 	more_line(f, shown, n, "open spans");
 }
 
@@ -429,7 +300,7 @@ int rtc_stats_write_table(const struct rtc_stats_view *v, const struct rtc_stats
 {
 	struct rtc_stats_table_options none = { 0 };
 	const struct rtc_stats_info *info = rtc_stats_view_info(v);
-	struct table t;
+	struct rtc_tt t;
 	bool oom = false;
 	size_t n;
 	char b[24];
@@ -441,31 +312,31 @@ int rtc_stats_write_table(const struct rtc_stats_view *v, const struct rtc_stats
 			dur(info->last_ns - info->first_ns, b));
 	span_table(v, opt->top, f, &t);
 	oom |= t.oom;
-	t_free(&t);
+	rtc_tt_free(&t);
 	rtc_stats_view_open(v, &n);
 	if (!opt->no_open && n) {
 		putc('\n', f);
 		open_table(v, opt->top, f, &t);
 		oom |= t.oom;
-		t_free(&t);
+		rtc_tt_free(&t);
 	}
 	rtc_stats_view_tasks(v, &n);
 	if (!opt->no_tasks && n) {
 		putc('\n', f);
 		task_table(v, opt->top, f, &t);
 		oom |= t.oom;
-		t_free(&t);
+		rtc_tt_free(&t);
 	}
 	rtc_stats_view_threads(v, &n);
 	if (!opt->no_threads && n) {
 		putc('\n', f);
 		thread_table(v, opt->top, f, &t);
 		oom |= t.oom;
-		t_free(&t);
+		rtc_tt_free(&t);
 		putc('\n', f);
 		process_table(v, f, &t);
 		oom |= t.oom;
-		t_free(&t);
+		rtc_tt_free(&t);
 	}
 	if (info->dropped || info->other_span_names || info->untracked_tasks || info->untracked_open)
 		fprintf(f, "\nnot counted: %" PRIu64 " events (no memory), %" PRIu64 " spans past the name limit (in \"%s\"), "

@@ -324,6 +324,14 @@ static int build_tasks(struct rtc_stats_view *v, const struct rtc_stats *s, bool
 	return 0;
 }
 
+static uint64_t add_sat_u64(uint64_t a, uint64_t b)
+{
+	uint64_t r;
+
+	return __builtin_add_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+
+/* Processes' rows: their own counts (events of threads without an entry) plus their threads'. */
 static int build_threads(struct rtc_stats_view *v, const struct rtc_stats *s)
 {
 	v->threads = calloc(s->threads.n ? s->threads.n : 1, sizeof(*v->threads));
@@ -356,12 +364,19 @@ static int build_threads(struct rtc_stats_view *v, const struct rtc_stats *s)
 			};
 	}
 	qsort(v->processes, v->nprocesses, sizeof(*v->processes), cmp_processes);
-	for (size_t i = 0; i < v->nthreads; i++) { /* threads per process, by pid */
-		struct rtc_stats_process_row key = { .pid = v->threads[i].pid }, *p;
+	for (size_t i = 0; i < v->nthreads; i++) { /* threads per process, by pid, and their counts */
+		const struct rtc_stats_thread_row *t = &v->threads[i];
+		struct rtc_stats_process_row key = { .pid = t->pid }, *p;
 
 		p = bsearch(&key, v->processes, v->nprocesses, sizeof(*v->processes), cmp_processes);
-		if (p)
-			p->threads++;
+		if (!p)
+			continue;
+		p->threads++;
+		p->busy_ns = add_sat_u64(p->busy_ns, t->busy_ns);
+		p->spans = add_sat_u64(p->spans, t->spans);
+		p->flagged = add_sat_u64(p->flagged, t->flagged);
+		p->events = add_sat_u64(p->events, t->events);
+		p->lost = add_sat_u64(p->lost, t->lost);
 	}
 	qsort(v->threads, v->nthreads, sizeof(*v->threads), cmp_threads);
 	return 0;
@@ -386,8 +401,8 @@ static int build_open(struct rtc_stats_view *v, const struct rtc_stats *s, const
 		r->tid = o->tid;
 		r->begin_ns = o->begin_ns;
 		r->running_ns = o->running_ns;
-		if (s->info.last_ns > o->begin_ns && s->info.last_ns - o->begin_ns > r->running_ns)
-			r->running_ns = s->info.last_ns - o->begin_ns;
+		if (v->info.last_ns > o->begin_ns && v->info.last_ns - o->begin_ns > r->running_ns)
+			r->running_ns = v->info.last_ns - o->begin_ns;
 		row = row_of(map, nmap, o->span);
 		if (row != SIZE_MAX) {
 			v->spans[row].open++;
@@ -410,6 +425,14 @@ struct rtc_stats_view *rtc_stats_view_create(const struct rtc_stats *s, const st
 		goto fail;
 	v->sort = opt ? opt->sort : RTC_STATS_SORT_TOTAL;
 	v->info = s->info;
+	for (size_t i = 0; i < s->threads.cap; i++) { /* events with a thread entry keep their times there */
+		const struct thread_entry *t = s->threads.item[i];
+
+		if (t && t->first_ns < v->info.first_ns)
+			v->info.first_ns = t->first_ns;
+		if (t && t->last_ns > v->info.last_ns)
+			v->info.last_ns = t->last_ns;
+	}
 	if (v->info.first_ns == UINT64_MAX)
 		v->info.first_ns = 0;
 	v->owned = calloc(s->spans.n + s->tasks.n + 1, sizeof(*v->owned));

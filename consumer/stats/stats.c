@@ -79,7 +79,7 @@ void rtc_stats_destroy(struct rtc_stats *s)
 	free_items(&s->tasks, free_task);
 	free_items(&s->threads, free_named);
 	free_items(&s->processes, free_process);
-	free_items(&s->live, free);
+	free(s->live.slot);
 	free_items(&s->open, free);
 	free(s->clock);
 	free(s->host);
@@ -99,6 +99,8 @@ static void keep_cstr(char **dst, const char *src)
 
 void rtc_stats_begin(struct rtc_stats *s, const struct rtc_trace_info *info)
 {
+	/* name_keys are per trace. */
+	memset(s->key_cache, 0, sizeof(s->key_cache));
 	s->info.origin_ns = info->origin_ns;
 	s->info.attach_ns = info->attach_ns;
 	s->info.live = info->live;
@@ -130,10 +132,8 @@ void rtc_stats_end(struct rtc_stats *s, const struct rtc_summary *sum)
 		if (!t)
 			continue;
 		t->loss_reported = total;
-		if (total > t->lost) {
-			t->proc->lost += total - t->lost;
+		if (total > t->lost)
 			t->lost = total;
-		}
 	}
 	for (size_t i = 0; i < sum->nprocess_loss; i++) {
 		struct process_entry *p = rtc__stats_process(s, sum->process_loss[i].pid);
@@ -162,51 +162,45 @@ static uint64_t end_of(const struct rtc_out *ev)
 	return ev->ts + ev->dur < ev->ts ? UINT64_MAX : ev->ts + ev->dur;
 }
 
+/* The first and latest times seen: the thread's when there is one (views fold the threads' into the
+ * model's), else the model's. */
 static void seen_time(struct rtc_stats *s, struct thread_entry *t, const struct rtc_out *ev)
 {
-	uint64_t end = end_of(ev);
+	uint64_t end = end_of(ev), *first = t ? &t->first_ns : &s->info.first_ns, *last = t ? &t->last_ns : &s->info.last_ns;
 
-	if (ev->ts < s->info.first_ns)
-		s->info.first_ns = ev->ts;
-	if (end > s->info.last_ns)
-		s->info.last_ns = end;
-	if (t) {
-		if (ev->ts < t->first_ns)
-			t->first_ns = ev->ts;
-		if (end > t->last_ns)
-			t->last_ns = end;
-	}
+	if (ev->ts < *first)
+		*first = ev->ts;
+	if (end > *last)
+		*last = end;
 }
 
 /* Adds item to a task's list unless there (the set beside the list finds it in O(1)); counts it past the
  * list's size. */
-static void add_ref(void **list, const void **set, uint32_t *n, uint64_t *more, void *item)
+bool rtc__stats_add_ref(void **list, const void **set, uint32_t *n, uint64_t *more, void *item)
 {
 	size_t mask = 2 * RTC_STATS_TASK_REFS - 1, i = (size_t)(((uintptr_t)item >> 4) * 0x9e3779b97f4a7c15ull >> 58);
 
 	for (i &= mask; set[i]; i = (i + 1) & mask)
 		if (set[i] == item)
-			return;
+			return true;
 	if (*n < RTC_STATS_TASK_REFS) {
 		set[i] = item;
 		list[(*n)++] = item;
-	} else {
-		(*more)++;
+		return true;
 	}
+	(*more)++;
+	return false;
 }
 
-static void on_span(struct rtc_stats *s, const struct rtc_out *ev)
+/* ev is restrict: nothing the model writes is part of it, so its fields are loaded once. */
+static __attribute__((noinline)) void on_span(struct rtc_stats *restrict s, const struct rtc_out *restrict ev)
 {
 	struct thread_entry *t = rtc__stats_thread(s, ev->pid, ev->tid);
-	struct span_entry *e = rtc__stats_span(s, ev->pid, ev->name, ev->name_len);
-	struct process_entry *p = t ? t->proc : rtc__stats_process(s, ev->pid);
+	struct span_entry *e = rtc__stats_span_of(s, ev);
 	uint32_t flags = ev->flags & RTC_STATS_FLAGGED;
-	uint64_t on = ev->cpu_ns < ev->dur ? ev->cpu_ns : ev->dur;
 
 	seen_time(s, t, ev);
 	s->info.spans++;
-	if (!t)
-		s->info.other_threads++;
 	if (t) {
 		t->spans++;
 		t->events++;
@@ -214,6 +208,8 @@ static void on_span(struct rtc_stats *s, const struct rtc_out *ev)
 		if (ev->depth == 0) {
 			add_sat(&t->busy_ns, ev->dur);
 			if (ev->flags & RTC_F_CPU) {
+				uint64_t on = ev->cpu_ns < ev->dur ? ev->cpu_ns : ev->dur;
+
 				t->cpu_spans++;
 				add_sat(&t->on_cpu_ns, on);
 				add_sat(&t->off_cpu_ns, ev->dur - on);
@@ -221,13 +217,19 @@ static void on_span(struct rtc_stats *s, const struct rtc_out *ev)
 				t->ctx_involuntary += ev->ctx_involuntary;
 			}
 		}
-	}
-	if (p) {
-		p->spans++;
-		p->events++;
-		p->flagged += flags != 0;
-		if (ev->depth == 0)
-			add_sat(&p->busy_ns, ev->dur);
+	} else {
+		/* No thread entry (limit): counted in the process itself; those of its threads are
+		 * added up in the views. */
+		struct process_entry *p = rtc__stats_process(s, ev->pid);
+
+		s->info.other_threads++;
+		if (p) {
+			p->spans++;
+			p->events++;
+			p->flagged += flags != 0;
+			if (ev->depth == 0)
+				add_sat(&p->busy_ns, ev->dur);
+		}
 	}
 	if (!e) {
 		s->info.dropped++;
@@ -246,6 +248,8 @@ static void on_span(struct rtc_stats *s, const struct rtc_out *ev)
 		rtc_hist_add(e->hist, ev->dur);
 		add_sat(&e->self_ns, ev->self_ns < ev->dur ? ev->self_ns : ev->dur);
 		if (ev->flags & RTC_F_CPU) {
+			uint64_t on = ev->cpu_ns < ev->dur ? ev->cpu_ns : ev->dur;
+
 			e->cpu_spans++;
 			add_sat(&e->on_cpu_ns, on);
 			add_sat(&e->off_cpu_ns, ev->dur - on);
@@ -268,15 +272,20 @@ static void on_span(struct rtc_stats *s, const struct rtc_out *ev)
 			free(rtc__ptab_remove(&s->open, h, rtc__stats_open_eq, &k));
 	}
 	if (ev->task && s->live.n) {
-		struct live_key k = { ev->pid, 0, ev->task };
-		struct live_task *lt = rtc__ptab_find(&s->live, rtc__stats_id_hash(ev->pid, 0, ev->task), rtc__stats_live_eq, &k);
+		struct live_task *lt = rtc__live_find(&s->live, ev->pid, ev->task, t ? t->live_hint : SIZE_MAX);
 
 		if (lt) {
 			struct task_entry *te = lt->task;
 
-			add_ref((void **)te->spans, te->seen[0], &te->nspans, &te->spans_more, e);
 			if (t)
-				add_ref((void **)te->threads, te->seen[1], &te->nthreads, &te->threads_more, t);
+				t->live_hint = (size_t)(lt - s->live.slot);
+			/* Each remembers the task name it was last added to: the sets are only asked on a change. */
+			if (e->ref_task != te &&
+			    rtc__stats_add_ref((void **)te->spans, te->seen[0], &te->nspans, &te->spans_more, e))
+				e->ref_task = te;
+			if (t && t->ref_task != te &&
+			    rtc__stats_add_ref((void **)te->threads, te->seen[1], &te->nthreads, &te->threads_more, t))
+				t->ref_task = te;
 		}
 	}
 }
@@ -309,11 +318,9 @@ static void on_span_open(struct rtc_stats *s, const struct rtc_out *ev)
 		free(rtc__ptab_remove(&s->open, h, rtc__stats_open_eq, &k));
 }
 
-static void on_task_begin(struct rtc_stats *s, const struct rtc_out *ev)
+static __attribute__((noinline)) void on_task_begin(struct rtc_stats *restrict s, const struct rtc_out *restrict ev)
 {
-	struct task_entry *e = rtc__stats_task(s, ev->pid, ev->name, ev->name_len);
-	struct live_key k = { ev->pid, 0, ev->id };
-	uint64_t h = rtc__stats_id_hash(ev->pid, 0, ev->id);
+	struct task_entry *e = rtc__stats_task_of(s, ev);
 	struct live_task *lt;
 
 	seen_time(s, NULL, ev);
@@ -321,22 +328,18 @@ static void on_task_begin(struct rtc_stats *s, const struct rtc_out *ev)
 		s->info.untracked_tasks++;
 		return;
 	}
-	lt = rtc__ptab_find(&s->live, h, rtc__stats_live_eq, &k);
-	if (lt) { /* a second begin of the same id: the first one never ended */
+	if (s->open.n + s->live.n >= s->opt.max_open) {
+		if (!(lt = rtc__live_find(&s->live, ev->pid, ev->id, SIZE_MAX))) {
+			s->info.untracked_tasks++;
+			return;
+		}
+	} else if (!(lt = rtc__live_add(&s->live, ev->pid, ev->id))) {
+		s->info.untracked_tasks++;
+		return;
+	}
+	if (lt->task) { /* a second begin of the same id: the first one never ended */
 		lt->task->open--;
 		lt->task->incomplete++;
-	} else {
-		if (s->open.n + s->live.n >= s->opt.max_open || !(lt = calloc(1, sizeof(*lt)))) {
-			s->info.untracked_tasks++;
-			return;
-		}
-		lt->pid = ev->pid;
-		lt->id = ev->id;
-		if (rtc__ptab_add(&s->live, h, lt)) {
-			free(lt);
-			s->info.untracked_tasks++;
-			return;
-		}
 	}
 	lt->task = e;
 	lt->begin_ns = ev->ts;
@@ -344,18 +347,21 @@ static void on_task_begin(struct rtc_stats *s, const struct rtc_out *ev)
 	e->open++;
 }
 
-static void on_task_end(struct rtc_stats *s, const struct rtc_out *ev)
+static __attribute__((noinline)) void on_task_end(struct rtc_stats *restrict s, const struct rtc_out *restrict ev)
 {
-	struct live_key k = { ev->pid, 0, ev->id };
-	struct live_task *lt = rtc__ptab_remove(&s->live, rtc__stats_id_hash(ev->pid, 0, ev->id), rtc__stats_live_eq, &k);
+	struct live_task *lt = rtc__live_find(&s->live, ev->pid, ev->id, SIZE_MAX);
 	struct task_entry *e;
 	bool complete = lt && !((lt->begin_flags | ev->flags) & RTC_STATS_FLAGGED);
 
-	seen_time(s, NULL, ev);
+	/* A task end's ts is its end: its dur reaches back, not forward. */
+	if (ev->ts < s->info.first_ns)
+		s->info.first_ns = ev->ts;
+	if (ev->ts > s->info.last_ns)
+		s->info.last_ns = ev->ts;
 	if (lt) {
 		e = lt->task;
 		e->open--;
-		free(lt);
+		rtc__live_remove(&s->live, lt);
 	} else if (ev->name_len) {
 		e = rtc__stats_task(s, ev->pid, ev->name, ev->name_len);
 	} else {
@@ -373,11 +379,12 @@ static void on_task_end(struct rtc_stats *s, const struct rtc_out *ev)
 	}
 }
 
-void rtc_stats_event(struct rtc_stats *s, const struct rtc_out *ev)
+/* The rare kinds, apart: the common ones are tail calls from rtc_stats_event(), each with only the
+ * registers it needs. */
+static __attribute__((noinline)) void on_other(struct rtc_stats *s, const struct rtc_out *ev)
 {
 	struct thread_entry *t;
 
-	s->info.events++;
 	switch (ev->kind) {
 	case RTC_OUT_PROCESS: {
 		struct process_entry *p = rtc__stats_process(s, ev->pid);
@@ -397,23 +404,18 @@ void rtc_stats_event(struct rtc_stats *s, const struct rtc_out *ev)
 				s->info.dropped++;
 		}
 		break;
-	case RTC_OUT_SPAN:
-		on_span(s, ev);
-		break;
 	case RTC_OUT_SPAN_OPEN:
 		on_span_open(s, ev);
-		break;
-	case RTC_OUT_TASK_BEGIN:
-		on_task_begin(s, ev);
-		break;
-	case RTC_OUT_TASK_END:
-		on_task_end(s, ev);
 		break;
 	case RTC_OUT_LOSS:
 		t = rtc__stats_thread(s, ev->pid, ev->tid);
 		if (t) {
 			t->lost += ev->count;
-			t->proc->lost += ev->count;
+		} else {
+			struct process_entry *p = rtc__stats_process(s, ev->pid);
+
+			if (p)
+				p->lost += ev->count;
 		}
 		break;
 	case RTC_OUT_LOG:
@@ -421,11 +423,37 @@ void rtc_stats_event(struct rtc_stats *s, const struct rtc_out *ev)
 		t = rtc__stats_thread(s, ev->pid, ev->tid);
 		if (t) {
 			t->events++;
-			t->proc->events++;
 			seen_time(s, t, ev);
+		} else {
+			struct process_entry *p = rtc__stats_process(s, ev->pid);
+
+			if (p)
+				p->events++;
 		}
 		break;
+	default:
+		break;
 	}
+}
+
+void rtc_stats_event(struct rtc_stats *s, const struct rtc_out *ev)
+{
+	rtc_stats_event_cb(s, ev);
+}
+
+void rtc_stats_event_cb(void *ctx, const struct rtc_out *ev)
+{
+	struct rtc_stats *s = ctx;
+
+	s->info.events++;
+	if (ev->kind == RTC_OUT_SPAN)
+		on_span(s, ev);
+	else if (ev->kind == RTC_OUT_TASK_BEGIN)
+		on_task_begin(s, ev);
+	else if (ev->kind == RTC_OUT_TASK_END)
+		on_task_end(s, ev);
+	else
+		on_other(s, ev);
 }
 
 int rtc_stats_sort_parse(const char *word, enum rtc_stats_sort *out)

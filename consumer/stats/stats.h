@@ -55,9 +55,16 @@ void rtc_stats_destroy(struct rtc_stats *s);
 /* The sink calls. begin and end are optional; info and summary are copied. */
 void rtc_stats_begin(struct rtc_stats *s, const struct rtc_trace_info *info);
 void rtc_stats_event(struct rtc_stats *s, const struct rtc_out *ev);
+/* The same with the sink's signature (ctx: the model), for the sink's table: one call less per event. */
+void rtc_stats_event_cb(void *ctx, const struct rtc_out *ev);
 void rtc_stats_end(struct rtc_stats *s, const struct rtc_summary *summary);
 /* Forget the open spans (before feeding a fresh snapshot). */
 void rtc_stats_clear_open(struct rtc_stats *s);
+/* Add src into dst (runs read from several files, one side of a diff): entries matched by name and pid,
+ * histograms and counters added, summaries summed (start and end: the earliest and latest), open spans
+ * joined. Limits apply as when feeding events. \return 0, -ENOMEM or -E2BIG (something was left
+ * out, counted in the info where it can be), -EINVAL (dst == src). */
+int rtc_stats_merge(struct rtc_stats *dst, const struct rtc_stats *src);
 
 /* Row ordering. Every key sorts descending except NAME; ties by name, then pid. */
 enum rtc_stats_sort {
@@ -181,6 +188,11 @@ int rtc_stats_write_json(const struct rtc_stats *s, const struct rtc_stats_json_
  * -E2BIG (past a limit), -ENOMEM. */
 int rtc_stats_read_json(const char *buf, size_t len, const struct rtc_stats_options *opt, struct rtc_stats **out,
 			char *err, size_t err_len);
+
+/* A small summary for other files (the Chrome JSON's otherData "stats"): one object with the span rows
+ * that have the most total time (at most top; name, pid, count, total, mean, p50, p90, p99, max, flagged,
+ * open), how many rows there are, and the counts. Per process. \return 0, -EIO, -ENOMEM. */
+int rtc_stats_write_summary_json(const struct rtc_stats *s, size_t top, FILE *f);
 
 /* Aligned text tables. */
 struct rtc_stats_table_options {

@@ -12,6 +12,7 @@
 #include <ringtrace/ringtrace.h>
 
 #include "clock.h"
+#include "cpu-stats.h"
 #include "encode.h"
 #include "idle-clock.h"
 #include "names.h"
@@ -89,15 +90,31 @@ uint32_t rt__name_site(uint32_t *site, const char *name)
  * rt__span_begin_id() and rt__span_end_tracked() handle the common cases (recording with the TSC,
  * tracking while idle) in leaf code: everything else is a tail call to the *_slow functions, so
  * the common path saves no registers and makes no call.
+ *
+ * CPU statistics (cpu-stats.h) take the slow paths: t->gate is nonzero while a record is being
+ * written (busy) or when the thread's spans sample CPU counters (cpu), and the fast paths test the
+ * gate where they tested busy, so with CPU statistics off they run exactly as without them.
  */
+
+/* The CPU counters into a span record's optional fields (all four present). */
+#define PUT_CPU(rec, kind, c)                                                                         \
+	do {                                                                                          \
+		(rec).cpu_src = (c)->src;                                                             \
+		(rec).cpu_ns = (c)->ns;                                                               \
+		(rec).csw_vol = (c)->vol;                                                             \
+		(rec).csw_invol = (c)->invol;                                                         \
+		(rec).present |= 1u << RT_RECF_##kind##_cpu_src | 1u << RT_RECF_##kind##_cpu_ns |      \
+				 1u << RT_RECF_##kind##_csw_vol | 1u << RT_RECF_##kind##_csw_invol;   \
+	} while (0)
 
 static uint64_t depth_bit(uint32_t depth)
 {
 	return depth < 64 ? 1ull << depth : 0;
 }
 
-/* Every case of a span begin (busy not set yet). */
-static __attribute__((noinline)) void begin_slow(uint32_t name_id)
+/* Every case of a span begin (busy not set yet). mark: rt_span_begin_cpu() asked for the CPU
+ * counters of this span (t->cpu is 2 then). */
+static __attribute__((noinline)) void begin_slow_cpu(uint32_t name_id, bool mark)
 {
 	struct rt__fast *f = &rt__fast_v1;
 	uint32_t depth = f->depth - 1;
@@ -134,7 +151,14 @@ static __attribute__((noinline)) void begin_slow(uint32_t name_id)
 		p = rt__thread_reserve(t, RT_REC_MAX_span_begin, ts);
 		if (p) {
 			struct rt_rec_span_begin rec = { .name_id = name_id };
+			struct rt__cpu_sample c;
 
+			/* Every span (t->cpu 1) or this one (mark). */
+			if ((t->cpu == 1 || mark) && rt__cpu_sample(&c)) {
+				PUT_CPU(rec, span_begin, &c);
+				if (mark)
+					rt__cpu_mark(sd);
+			}
 			rt__ring_commit_from(&t->w, p, rt_rec_put_span_begin(p, rt__ring_delta(&t->w, ts), &rec));
 		} else {
 			rt__thread_lost(t, ts, RT_LOSS_FULL);
@@ -148,6 +172,11 @@ static __attribute__((noinline)) void begin_slow(uint32_t name_id)
 	f->tracked |= bit;
 out:
 	leave(t);
+}
+
+static __attribute__((noinline)) void begin_slow(uint32_t name_id)
+{
+	begin_slow_cpu(name_id, false);
 }
 
 /* A recording begin whose reservation needs the slow path: busy is set, ts taken. */
@@ -227,7 +256,8 @@ void rt__span_begin_id(uint32_t name_id)
 	uint32_t depth = rt__fast_v1.depth - 1;
 	uint32_t active;
 
-	if (__builtin_expect(!t || t->busy || depth >= 64, 0))
+	/* The gate: busy, or the thread's spans sample CPU counters. */
+	if (__builtin_expect(!t || t->gate || depth >= 64, 0))
 		return begin_slow(name_id);
 	active = rt__active_now();
 	if (active == RT_SHM_ACTIVE_TRACK) {
@@ -243,11 +273,17 @@ void rt__span_begin_id(uint32_t name_id)
 }
 
 /* Pop the innermost tracked span (stack depth sd > 0), recording its end (as END_SEQ when
- * `seq_form`). Busy is set. */
+ * `seq_form`), with the CPU counters when the thread samples them and this span wants them. Busy
+ * is set. */
 static void end_tracked(struct rt__thread *t, uint32_t sd, bool seq_form)
 {
 	struct rt_shm_ring *r = t->ring;
+	struct rt__cpu_sample c;
+	bool sampled = false;
 
+	/* Every span (t->cpu 1), or one begun with rt_span_begin_cpu() (t->cpu 2, marked). */
+	if (__builtin_expect(t->cpu != 0, 0) && (rt__cpu_take(sd - 1) || t->cpu == 1))
+		sampled = rt__cpu_sample(&c);
 	/* Record first, then pop (see rt__span_begin_id()). */
 	if (rt__active_now() == RT_SHM_ACTIVE_ON) {
 		uint64_t ts = rt__now();
@@ -260,10 +296,14 @@ static void end_tracked(struct rt__thread *t, uint32_t sd, bool seq_form)
 			if (seq_form) {
 				struct rt_rec_span_end_seq rec = { .span_seq = r->stack[sd - 1].span_seq };
 
+				if (sampled)
+					PUT_CPU(rec, span_end_seq, &c);
 				q = rt_rec_put_span_end_seq(p, dt, &rec);
 			} else {
 				struct rt_rec_span_end rec = { 0 };
 
+				if (sampled)
+					PUT_CPU(rec, span_end, &c);
 				q = rt_rec_put_span_end(p, dt, &rec);
 			}
 			rt__ring_commit_from(&t->w, p, q);
@@ -272,11 +312,30 @@ static void end_tracked(struct rt__thread *t, uint32_t sd, bool seq_form)
 		}
 	}
 	rt__stack_pop(r, sd);
+	/* The last rt_span_begin_cpu() span ended: the thread's spans take the fast paths again. */
+	if (t->cpu == 2 && !rt__cpu_marked())
+		t->cpu = 0;
 }
 
 static __attribute__((noinline)) void end_slow(struct rt__thread *t, uint32_t sd)
 {
 	end_tracked(t, sd, false);
+	leave(t);
+}
+
+/* The gate was set at an end: nested in a record (nothing to do: a handler's begin was dropped
+ * while busy, so this is not its end), or a thread whose spans sample CPU counters. */
+static __attribute__((noinline)) void end_gated(struct rt__thread *t)
+{
+	uint32_t sd;
+
+	if (!t || t->busy)
+		return;
+	t->busy = 1;
+	atomic_signal_fence(memory_order_seq_cst);
+	sd = t->ring->stack_depth;
+	if (sd != 0)
+		end_tracked(t, sd, false);
 	leave(t);
 }
 
@@ -288,9 +347,9 @@ void rt__span_end_tracked(void)
 	uint64_t ts;
 	uint8_t *p;
 
-	/* A handler's begin was dropped while busy, so its end never gets here; nothing to do. */
-	if (__builtin_expect(!t || t->busy, 0))
-		return;
+	/* The gate (end_gated()): busy, or spans that sample CPU counters. */
+	if (__builtin_expect(!t || t->gate, 0))
+		return end_gated(t);
 	r = t->ring;
 	if (rt__active_now() != RT_SHM_ACTIVE_ON) {
 		/* Tracking only: the pop is all there is. A handler's spans in between load and store
@@ -337,6 +396,25 @@ void (rt_span_begin)(const char *name)
 	rt_span_begin(name);
 }
 
+
+/* rt_span_begin_cpu(): with every span sampling (t->cpu 1) an ordinary begin; else this span is
+ * marked, and t->cpu 2 sends the thread's span ends to the gated path until it ended. */
+void rt__span_begin_cpu_id(uint32_t name_id)
+{
+	struct rt__thread *t = rt__thread_current;
+
+	if (!t || t->cpu == 1 || t->busy)
+		return begin_slow(name_id);
+	t->cpu = 2;
+	begin_slow_cpu(name_id, true);
+	if (!rt__cpu_marked())
+		t->cpu = 0; /* not recorded (or no source): nothing to remember */
+}
+
+void (rt_span_begin_cpu)(const char *name)
+{
+	rt_span_begin_cpu(name);
+}
 
 void (rt_span_end)(void)
 {

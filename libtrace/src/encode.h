@@ -116,9 +116,11 @@ static inline uint8_t *rt__rec_put_stack(uint8_t *p, const struct rt_rec_entries
 	if ((r->present >> RT_RECF_##x##_##n) & 1u)           \
 		p = rt_mp_uint(p, r->n);
 #define RT__REC_PUT(x, t, n) RT__REC_PUT_##t(x, n)
-/* Optional fields are trailing and written in order: set their `present` bits left to right. */
+/* Optional fields are trailing and written in order: set their `present` bits left to right. Always
+ * inlined: where a record has no optional field (`present` a constant 0) they cost nothing. */
 #define RT__REC_ENCODER(num, NAME, name)                                                              \
-	static inline uint8_t *rt_rec_put_##name(uint8_t *p, uint64_t dt, const struct rt_rec_##name *r) \
+	static inline __attribute__((always_inline)) uint8_t *rt_rec_put_##name(uint8_t *p, uint64_t dt,   \
+										const struct rt_rec_##name *r) \
 	{                                                                                             \
 		p = rt_mp_array(p, 2 RT_REC_FIELDS_##name(RT__REC_COUNT, name));                      \
 		*p++ = (uint8_t)(num);                                                                \

@@ -2,7 +2,10 @@
 /* Lock-free interning into the control segment's name table (see docs/format.md "Name table"). */
 #include "names.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "process.h"
 
 static uint32_t *name_offsets(struct rt_shm_control *ctl)
 {
@@ -44,9 +47,10 @@ static uint32_t append(struct rt_shm_control *ctl, const char *s, uint32_t len, 
 		return RT_NAME_ID_OVERFLOW;
 	}
 	off = atomic_fetch_add_explicit(&ctl->arena_used, need, memory_order_relaxed);
-	if (off > ctl->arena_size || need > ctl->arena_size - off) {
+	/* Full, or no memory behind the bytes (a full /dev/shm): writing there would fault. The id
+	 * stays unpublished (offset 0): consumers show it as unknown. */
+	if (off > ctl->arena_size || need > ctl->arena_size - off || rt__process_claim_arena(ctl, off + need) < 0) {
 		atomic_fetch_add_explicit(&ctl->name_overflows, 1, memory_order_relaxed);
-		/* The id stays unpublished (offset 0): consumers show it as unknown. */
 		return RT_NAME_ID_OVERFLOW;
 	}
 	e = arena(ctl) + off;
@@ -124,4 +128,74 @@ void rt__names_init(struct rt_shm_control *ctl)
 	atomic_store_explicit(&ctl->arena_used, 8, memory_order_relaxed);
 	if (append(ctl, "<null>", 6, 0) != RT_NAME_ID_NULL || append(ctl, "<overflow>", 10, 0) != RT_NAME_ID_OVERFLOW)
 		return;
+}
+
+struct rt__names_snapshot {
+	uint32_t count;
+	uint32_t arena_used;
+	uint32_t names_capacity, arena_size, hash_slots;
+	uint32_t *offsets;
+	uint8_t *arena;
+	uint32_t *hash;
+};
+
+struct rt__names_snapshot *rt__names_snapshot(const struct rt_shm_control *ctl)
+{
+	struct rt__names_snapshot *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	/* Our own segment, and the only thread left (fork child): plain reads are fine. */
+	s->count = atomic_load_explicit(&ctl->names_count, memory_order_acquire);
+	if (s->count > ctl->names_capacity)
+		s->count = ctl->names_capacity;
+	s->arena_used = atomic_load_explicit(&ctl->arena_used, memory_order_acquire);
+	if (s->arena_used > atomic_load_explicit(&ctl->arena_claimed, memory_order_relaxed))
+		s->arena_used = atomic_load_explicit(&ctl->arena_claimed, memory_order_relaxed);
+	s->names_capacity = ctl->names_capacity;
+	s->arena_size = ctl->arena_size;
+	s->hash_slots = ctl->hash_slots;
+	s->offsets = malloc(s->count * sizeof(uint32_t) + 1);
+	s->arena = malloc(s->arena_used + 1);
+	s->hash = malloc(s->hash_slots * sizeof(uint32_t));
+	if (!s->offsets || !s->arena || !s->hash) {
+		rt__names_snapshot_free(s);
+		return NULL;
+	}
+	memcpy(s->offsets, (const char *)ctl + ctl->names_offset, s->count * sizeof(uint32_t));
+	memcpy(s->arena, (const char *)ctl + ctl->arena_offset, s->arena_used);
+	memcpy(s->hash, (const char *)ctl + ctl->hash_offset, s->hash_slots * sizeof(uint32_t));
+	/* Entries beyond the claimed arena (refused names) must not be restored as published. */
+	for (uint32_t i = 0; i < s->count; i++)
+		if (s->offsets[i] >= s->arena_used)
+			s->offsets[i] = 0;
+	return s;
+}
+
+uint32_t rt__names_snapshot_arena(const struct rt__names_snapshot *s)
+{
+	return s ? s->arena_used : 0;
+}
+
+void rt__names_restore(struct rt_shm_control *ctl, const struct rt__names_snapshot *s)
+{
+	if (s->names_capacity != ctl->names_capacity || s->arena_size != ctl->arena_size ||
+	    s->hash_slots != ctl->hash_slots)
+		return;
+	/* The segment is not published yet (no magic): plain copies, then the counters. */
+	memcpy((char *)ctl + ctl->names_offset, s->offsets, s->count * sizeof(uint32_t));
+	memcpy((char *)ctl + ctl->arena_offset, s->arena, s->arena_used);
+	memcpy((char *)ctl + ctl->hash_offset, s->hash, s->hash_slots * sizeof(uint32_t));
+	atomic_store_explicit(&ctl->names_count, s->count, memory_order_relaxed);
+	atomic_store_explicit(&ctl->arena_used, s->arena_used, memory_order_relaxed);
+}
+
+void rt__names_snapshot_free(struct rt__names_snapshot *s)
+{
+	if (!s)
+		return;
+	free(s->offsets);
+	free(s->arena);
+	free(s->hash);
+	free(s);
 }

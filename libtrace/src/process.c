@@ -1,36 +1,45 @@
 /* SPDX-License-Identifier: MIT */
-/* The control segment's life: creation at library load, the consumer lease, calibration points,
- * cleanup at process exit and a fresh segment in fork()ed children. */
+/* The control segment's life: creation at library load (or at a fork()ed child's first call), the
+ * consumer lease, calibration points, early recording for sessions, cleanup at process exit. */
 #include "process.h"
 
-#include <dlfcn.h>
 #include <errno.h>
-#include <stdio.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <ringtrace/ringtrace.h>
 
 #include "clock.h"
+#include "engine-loader.h"
 #include "idle-clock.h"
 #include "names.h"
+#include "reclaim.h"
 #include "shm.h"
-#include "task.h"
+#include "thread-dir.h"
 #include "thread-list.h"
 #include "thread.h"
 
 #define NAMES_CAPACITY 16384u
 #define ARENA_SIZE (1u << 20)
+#define ARENA_CLAIM_STEP (64u << 10)
 #define HASH_SLOTS 32768u
-#define THREADS_CAPACITY 1024u
-#define DEFAULT_RING_SIZE (1u << 20)
-#define DEFAULT_SUBBUFS 16u
-#define MIN_SUBBUF_SIZE (8u << 10)
+#define THREADS_CAPACITY 256u
+#define DIR_EXT_CAPACITY 1024u
+/* Early recording nobody attached to stops after this long (a refused or absent consumer). */
+#define EARLY_GRACE_NS (10ull * 1000000000ull)
+/* At exit, how long a process recording early waits for its consumer to attach. */
+#define EXIT_WAIT_MS 2000
+
+_Static_assert(THREADS_CAPACITY <= RT_SHM_THREADS_MAX && DIR_EXT_CAPACITY <= RT_SHM_THREADS_MAX, "limits");
+_Static_assert(NAMES_CAPACITY <= RT_SHM_NAMES_MAX && ARENA_SIZE <= RT_SHM_ARENA_MAX, "limits");
+_Static_assert(HASH_SLOTS <= RT_SHM_HASH_SLOTS_MAX, "limits");
 
 struct rt__process rt__proc;
 
@@ -39,18 +48,7 @@ static const uint32_t inactive_word = RT_SHM_ACTIVE_OFF;
  * which creates the segment (rt__process_ensure()). */
 static const uint32_t pending_word = RT_SHM_ACTIVE_ON;
 
-/* The parent's name table, copied at fork() so that the call sites' cached ids stay valid in
- * the child's own table. */
-struct names_snapshot {
-	uint32_t count;
-	uint32_t arena_used;
-	uint32_t names_capacity, arena_size, hash_slots;
-	uint32_t *offsets;
-	uint8_t *arena;
-	uint32_t *hash;
-};
-
-static struct names_snapshot *fork_names;
+static struct rt__names_snapshot *fork_names;
 static pid_t fork_parent_pid;
 static _Atomic int lazy_pending;
 static pthread_mutex_t lazy_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -59,72 +57,15 @@ RT_API __thread struct rt__fast rt__fast_v1 __attribute__((tls_model("initial-ex
 
 /* Process-wide lease state, shared by the threads that run the periodic check. */
 static _Atomic uint64_t next_periodic_ts;
+static _Atomic uint64_t next_lease_ts;
 static _Atomic uint64_t lease_heartbeat;
 static _Atomic uint64_t lease_changed_ts;
 static _Atomic uint32_t lease_session;
 static _Atomic uint64_t next_task_id;
-
-uint64_t rt__parse_size(const char *s)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!s || !*s)
-		return 0;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return 0;
-	switch (*end) {
-	case 'k': case 'K': v <<= 10; end++; break;
-	case 'm': case 'M': v <<= 20; end++; break;
-	case 'g': case 'G': v <<= 30; end++; break;
-	default: break;
-	}
-	if (*end == 'i' || *end == 'B')
-		end++;
-	if (*end == 'B')
-		end++;
-	return *end ? 0 : v;
-}
-
-static uint32_t floor_pow2(uint64_t v)
-{
-	uint32_t p = 1;
-
-	while ((uint64_t)p * 2 <= v && p < (1u << 30))
-		p *= 2;
-	return p;
-}
-
-void rt__config_from_env(struct rt__config *cfg)
-{
-	const char *mode = getenv("RINGTRACE_MODE");
-	const char *track = getenv("RINGTRACE_TRACK_SPANS");
-	const char *off = getenv("RINGTRACE_DISABLE");
-	uint64_t size = rt__parse_size(getenv("RINGTRACE_BUFFER_SIZE"));
-	uint64_t subbufs = rt__parse_size(getenv("RINGTRACE_SUBBUFS"));
-
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->mode = (mode && strcmp(mode, "overwrite") == 0) ? RT_SHM_MODE_OVERWRITE : RT_SHM_MODE_DISCARD;
-	cfg->sb_count = subbufs >= 2 ? floor_pow2(subbufs) : DEFAULT_SUBBUFS;
-	/* Sizes round down to powers of two so positions map to offsets with a mask. */
-	cfg->ring_size = size ? floor_pow2(size) : DEFAULT_RING_SIZE;
-	if (cfg->ring_size < cfg->sb_count * MIN_SUBBUF_SIZE)
-		cfg->ring_size = cfg->sb_count * MIN_SUBBUF_SIZE;
-	/* Open spans are tracked by default, so a consumer that attaches late sees what the threads
-	 * are in: with the coarse clock (a few ns per span); `1` uses the process clock, `0` turns
-	 * tracking off. */
-	if (cfg->mode == RT_SHM_MODE_OVERWRITE)
-		cfg->idle_active = RT_SHM_ACTIVE_ON;
-	else if (track && strcmp(track, "0") == 0)
-		cfg->idle_active = RT_SHM_ACTIVE_OFF;
-	else
-		cfg->idle_active = RT_SHM_ACTIVE_TRACK;
-	cfg->track_tsc = track && strcmp(track, "1") == 0;
-	cfg->disabled = off && strcmp(off, "1") == 0;
-	cfg->from_start = getenv("RINGTRACE_RECORD_FROM_START") && strcmp(getenv("RINGTRACE_RECORD_FROM_START"), "1") == 0;
-}
+/* Recording before any consumer attached (launched, or a session); cleared when given up. */
+static _Atomic bool early;
+static uint64_t early_since_ns;
+static _Atomic bool arena_claim_failed;
 
 static size_t align_up(size_t v, size_t a)
 {
@@ -147,87 +88,37 @@ static void add_calib_point(struct rt_shm_control *ctl, const struct rt_shm_cali
 	atomic_store_explicit(&dst->seq, (seq | 1) + 1, memory_order_release);
 }
 
-static struct names_snapshot *snapshot_names(const struct rt_shm_control *ctl)
-{
-	struct names_snapshot *s = calloc(1, sizeof(*s));
+struct layout {
+	size_t names, hash, threads, calib, exts, tasks, arena, total;
+};
 
-	if (!s)
-		return NULL;
-	s->count = atomic_load_explicit(&ctl->names_count, memory_order_acquire);
-	if (s->count > ctl->names_capacity)
-		s->count = ctl->names_capacity;
-	s->arena_used = atomic_load_explicit(&ctl->arena_used, memory_order_acquire);
-	if (s->arena_used > ctl->arena_size)
-		s->arena_used = ctl->arena_size;
-	s->names_capacity = ctl->names_capacity;
-	s->arena_size = ctl->arena_size;
-	s->hash_slots = ctl->hash_slots;
-	s->offsets = malloc(s->count * sizeof(uint32_t) + 1);
-	s->arena = malloc(s->arena_used + 1);
-	s->hash = malloc(s->hash_slots * sizeof(uint32_t));
-	if (!s->offsets || !s->arena || !s->hash) {
-		free(s->offsets);
-		free(s->arena);
-		free(s->hash);
-		free(s);
-		return NULL;
-	}
-	memcpy(s->offsets, (const char *)ctl + ctl->names_offset, s->count * sizeof(uint32_t));
-	memcpy(s->arena, (const char *)ctl + ctl->arena_offset, s->arena_used);
-	memcpy(s->hash, (const char *)ctl + ctl->hash_offset, s->hash_slots * sizeof(uint32_t));
-	return s;
+static void plan(struct layout *l, const struct rt__config *cfg)
+{
+	l->names = align_up(sizeof(struct rt_shm_control), RT_SHM_CACHELINE);
+	l->hash = align_up(l->names + NAMES_CAPACITY * sizeof(uint32_t), RT_SHM_CACHELINE);
+	l->threads = align_up(l->hash + HASH_SLOTS * sizeof(uint32_t), RT_SHM_CACHELINE);
+	l->calib = align_up(l->threads + THREADS_CAPACITY * sizeof(struct rt_shm_thread_slot), RT_SHM_CACHELINE);
+	l->exts = align_up(l->calib + RT_SHM_CALIB_MAX * sizeof(struct rt_shm_calib_point), RT_SHM_CACHELINE);
+	l->tasks = align_up(l->exts + RT_SHM_DIR_EXT_MAX * sizeof(uint64_t), RT_SHM_CACHELINE);
+	/* The arena last and page-aligned: its memory is claimed as names arrive, in whole pages. */
+	l->arena = align_up(l->tasks + (size_t)cfg->task_slots * sizeof(struct rt_shm_task_slot), 4096);
+	l->total = align_up(l->arena + ARENA_SIZE, 4096);
+	_Static_assert(sizeof(struct rt_shm_control) + NAMES_CAPACITY * 4 + HASH_SLOTS * 4 + THREADS_CAPACITY * 64 +
+				       RT_SHM_CALIB_MAX * 32 + RT_SHM_DIR_EXT_MAX * 8 + RT_SHM_TASKS_MAX * 32 +
+				       ARENA_SIZE + 8 * 4096 <= RT_SHM_CONTROL_SIZE_MAX,
+		       "the largest control segment we create is within the limit");
 }
 
-static void restore_names(struct rt_shm_control *ctl, struct names_snapshot *s)
-{
-	if (s->names_capacity != ctl->names_capacity || s->arena_size != ctl->arena_size ||
-	    s->hash_slots != ctl->hash_slots)
-		return;
-	/* The segment is not published yet (no magic): plain copies, then the counters. */
-	memcpy((char *)ctl + ctl->names_offset, s->offsets, s->count * sizeof(uint32_t));
-	memcpy((char *)ctl + ctl->arena_offset, s->arena, s->arena_used);
-	memcpy((char *)ctl + ctl->hash_offset, s->hash, s->hash_slots * sizeof(uint32_t));
-	atomic_store_explicit(&ctl->names_count, s->count, memory_order_relaxed);
-	atomic_store_explicit(&ctl->arena_used, s->arena_used, memory_order_relaxed);
-}
-
-static void free_snapshot(struct names_snapshot *s)
-{
-	if (!s)
-		return;
-	free(s->offsets);
-	free(s->arena);
-	free(s->hash);
-	free(s);
-}
-
-static int create_control(pid_t parent_pid, struct names_snapshot *names)
+static void fill_header(struct rt_shm_control *ctl, const struct layout *l, pid_t parent_pid, uint64_t salt,
+			const struct rt_shm_calib_point *p0)
 {
 	struct rt__config *cfg = &rt__proc.cfg;
-	struct rt_shm_control *ctl;
-	struct rt_shm_calib_point p0, p1;
-	size_t names_off, arena_off, hash_off, threads_off, calib_off, total;
-	void *map;
-	int err;
 
-	rt__clock_sample(&p0);
-	names_off = align_up(sizeof(struct rt_shm_control), RT_SHM_CACHELINE);
-	arena_off = align_up(names_off + NAMES_CAPACITY * sizeof(uint32_t), RT_SHM_CACHELINE);
-	hash_off = align_up(arena_off + ARENA_SIZE, RT_SHM_CACHELINE);
-	threads_off = align_up(hash_off + HASH_SLOTS * sizeof(uint32_t), RT_SHM_CACHELINE);
-	calib_off = align_up(threads_off + THREADS_CAPACITY * sizeof(struct rt_shm_thread_slot), RT_SHM_CACHELINE);
-	total = align_up(calib_off + RT_SHM_CALIB_MAX * sizeof(struct rt_shm_calib_point), 4096);
-
-	rt__shm_control_name(rt__proc.ctl_name, sizeof(rt__proc.ctl_name), rt__proc.uid, rt__proc.pid);
-	err = rt__shm_create(rt__proc.ctl_name, total, &map);
-	if (err < 0)
-		return err;
-	ctl = map;
 	ctl->abi_major = RT_SHM_ABI_MAJOR;
 	ctl->abi_minor = RT_SHM_ABI_MINOR;
 	ctl->abi_oldest = RT_SHM_ABI_OLDEST;
 	ctl->header_size = sizeof(*ctl);
-	ctl->segment_size = total;
+	ctl->segment_size = l->total;
 	ctl->pid = (uint32_t)rt__proc.pid;
 	ctl->uid = (uint32_t)rt__proc.uid;
 	ctl->parent_pid = (uint32_t)parent_pid;
@@ -238,26 +129,71 @@ static int create_control(pid_t parent_pid, struct names_snapshot *names)
 	ctl->subbuf_size = cfg->ring_size / cfg->sb_count;
 	ctl->subbuf_count = cfg->sb_count;
 	ctl->names_capacity = NAMES_CAPACITY;
-	ctl->names_offset = (uint32_t)names_off;
-	ctl->arena_offset = (uint32_t)arena_off;
+	ctl->names_offset = (uint32_t)l->names;
+	ctl->arena_offset = (uint32_t)l->arena;
 	ctl->arena_size = ARENA_SIZE;
-	ctl->hash_offset = (uint32_t)hash_off;
+	ctl->hash_offset = (uint32_t)l->hash;
 	ctl->hash_slots = HASH_SLOTS;
-	ctl->threads_offset = (uint32_t)threads_off;
+	ctl->threads_offset = (uint32_t)l->threads;
 	ctl->threads_capacity = THREADS_CAPACITY;
-	ctl->calib_offset = (uint32_t)calib_off;
+	ctl->calib_offset = (uint32_t)l->calib;
 	ctl->calib_capacity = RT_SHM_CALIB_MAX;
 	ctl->coarse_res_ns = rt__idle_clock_res_ns();
-	ctl->start_real_ns = p0.real_ns;
-	ctl->start_mono_ns = p0.mono_ns;
+	ctl->tasks_offset = (uint32_t)l->tasks;
+	ctl->tasks_capacity = cfg->task_slots;
+	ctl->dir_ext_offset = (uint32_t)l->exts;
+	ctl->dir_ext_max = RT_SHM_DIR_EXT_MAX;
+	ctl->dir_ext_capacity = DIR_EXT_CAPACITY;
+	ctl->session_pid = (uint32_t)cfg->session_pid;
+	ctl->session_token = cfg->session_token;
+	ctl->name_salt = salt;
+	ctl->start_real_ns = p0->real_ns;
+	ctl->start_mono_ns = p0->mono_ns;
 	if (prctl(PR_GET_NAME, ctl->process_name, 0, 0, 0) != 0)
 		strcpy(ctl->process_name, "process");
+}
+
+static int create_control(pid_t parent_pid, struct rt__names_snapshot *names)
+{
+	struct rt__config *cfg = &rt__proc.cfg;
+	struct rt_shm_control *ctl;
+	struct rt_shm_calib_point p0, p1;
+	struct rt__shm_seg seg;
+	struct layout l;
+	char base[RT_SHM_NAME_BUF];
+	size_t arena_claim = ARENA_CLAIM_STEP;
+	unsigned reclaimed;
+	bool record_early;
+	int err;
+
+	rt__clock_sample(&p0);
+	plan(&l, cfg);
+	if (names && rt__names_snapshot_arena(names) + 8 > arena_claim)
+		arena_claim = align_up(rt__names_snapshot_arena(names) + 8, ARENA_CLAIM_STEP);
+	/* Dead processes' leftovers go first: our creation is what keeps /dev/shm from filling up. */
+	reclaimed = rt__reclaim(rt__proc.uid, rt__proc.pid, true, cfg);
+	rt__shm_control_name(base, sizeof(base), rt__proc.uid, rt__proc.pid, 0);
+	err = rt__shm_create_seg(&seg, base, l.total, l.arena + arena_claim, 0);
+	if (err < 0)
+		return err;
+	memcpy(rt__proc.ctl_name, seg.name, sizeof(seg.name));
+	rt__proc.ctl_ino = seg.ino;
+	ctl = seg.map;
+	fill_header(ctl, &l, parent_pid, seg.salt, &p0);
+	atomic_store_explicit(&ctl->arena_claimed, (uint32_t)arena_claim, memory_order_relaxed);
+	atomic_store_explicit(&ctl->reclaimed, reclaimed, memory_order_relaxed);
+	atomic_store_explicit(&arena_claim_failed, false, memory_order_relaxed);
 	rt__names_init(ctl);
 	if (names)
-		restore_names(ctl, names);
-	/* Launched by `ringtrace record -- CMD`: record before the consumer's attach lands. */
-	atomic_store_explicit(&ctl->active, cfg->from_start && !parent_pid ? RT_SHM_ACTIVE_ON : cfg->idle_active,
-			      memory_order_relaxed);
+		rt__names_restore(ctl, names);
+	/* Launched by `ringtrace record -- CMD`, or part of a recording session (a descendant of such a
+	 * program, or any program while `record -a` runs): record before the consumer's attach lands. */
+	record_early = (cfg->from_start && !parent_pid) || cfg->session_pid != 0;
+	ctl->session_flags = cfg->session_flags | (record_early ? RT_SHM_SESSION_FROM_START : 0) |
+			     (cfg->from_start && !parent_pid ? RT_SHM_SESSION_LAUNCHED : 0);
+	atomic_store_explicit(&early, record_early, memory_order_relaxed);
+	early_since_ns = p0.mono_ns;
+	atomic_store_explicit(&ctl->active, record_early ? RT_SHM_ACTIVE_ON : cfg->idle_active, memory_order_relaxed);
 
 	/* A second point for a first rate estimate; the segment setup above gave it some distance. */
 	do
@@ -267,17 +203,46 @@ static int create_control(pid_t parent_pid, struct names_snapshot *names)
 	add_calib_point(ctl, &p1);
 	rt__proc.ticks_per_ns = rt__clock_rate(&p0, &p1);
 	rt__proc.check_interval = (uint64_t)(100e6 * rt__proc.ticks_per_ns);
-	rt__proc.lease_timeout = (uint64_t)(1e9 * rt__proc.ticks_per_ns);
+	rt__proc.lease_timeout = (uint64_t)(cfg->lease_ms * 1e6 * rt__proc.ticks_per_ns);
 	rt__proc.calib_interval = (uint64_t)(1e9 * rt__proc.ticks_per_ns);
 	atomic_store_explicit(&next_periodic_ts, p1.tsc + rt__proc.calib_interval, memory_order_relaxed);
 
 	/* Release: the segment is fully initialised before a consumer that acquires the magic
 	 * reads anything else. */
 	atomic_store_explicit((_Atomic uint64_t *)&ctl->magic, RT_SHM_CONTROL_MAGIC, memory_order_release);
+	rt__proc.tasks = cfg->task_slots ? (struct rt_shm_task_slot *)((char *)ctl + l.tasks) : NULL;
+	rt__proc.tasks_mask = cfg->task_slots - 1;
 	rt__proc.ctl = ctl;
-	rt__proc.ctl_size = total;
+	rt__proc.ctl_size = l.total;
 	/* Relaxed: call sites only compare the word; they may see the new pointer a little late. */
 	__atomic_store_n(&rt__active_v1, (const uint32_t *)&ctl->active, __ATOMIC_RELAXED);
+	return 0;
+}
+
+int rt__process_claim_arena(struct rt_shm_control *ctl, uint32_t end)
+{
+	/* Relaxed: the claim is a fact of the file (the syscall finished before the store), not of
+	 * memory ordering; a thread that sees the new value writes to pages that are backed. */
+	uint32_t cur = atomic_load_explicit(&ctl->arena_claimed, memory_order_relaxed);
+	uint32_t want;
+	int err;
+
+	if (end <= cur)
+		return 0;
+	if (atomic_load_explicit(&arena_claim_failed, memory_order_relaxed) || end > ctl->arena_size)
+		return -ENOSPC;
+	want = (uint32_t)align_up(end, ARENA_CLAIM_STEP);
+	if (want > ctl->arena_size)
+		want = ctl->arena_size;
+	/* Concurrent claims of overlapping ranges are harmless: fallocate is idempotent. */
+	err = rt__shm_claim(rt__proc.ctl_name, rt__proc.ctl_ino, ctl->arena_offset + cur, want - cur);
+	if (err < 0) {
+		atomic_store_explicit(&arena_claim_failed, true, memory_order_relaxed);
+		return err;
+	}
+	while (cur < want && !atomic_compare_exchange_weak_explicit(&ctl->arena_claimed, &cur, want,
+								    memory_order_relaxed, memory_order_relaxed))
+		;
 	return 0;
 }
 
@@ -287,30 +252,68 @@ uint64_t rt__process_next_task_id(void)
 	return atomic_fetch_add_explicit(&next_task_id, 1, memory_order_relaxed) + 1;
 }
 
+bool rt__process_records_early(void)
+{
+	return atomic_load_explicit(&early, memory_order_relaxed);
+}
+
+/* Recording early that nobody attached to (the consumer was refused, or is gone): stop paying. */
+static void give_up_early(struct rt_shm_control *ctl)
+{
+	uint64_t now = rt__mono_ns();
+
+	if (atomic_load_explicit(&ctl->session, memory_order_acquire) != 0) {
+		atomic_store_explicit(&early, false, memory_order_relaxed); /* attached: the lease rules */
+		return;
+	}
+	if (now - early_since_ns < EARLY_GRACE_NS && (!rt__proc.cfg.session_pid || rt__session_alive(&rt__proc.cfg)))
+		return;
+	atomic_store_explicit(&early, false, memory_order_relaxed);
+	/* seq_cst store then load: a consumer attaching now CASes session before it stores
+	 * active = ON, so either we see its session and put ON back, or its store comes after ours. */
+	atomic_store_explicit(&ctl->active, ctl->idle_active, memory_order_seq_cst);
+	if (atomic_load_explicit(&ctl->session, memory_order_seq_cst) != 0)
+		atomic_store_explicit(&ctl->active, RT_SHM_ACTIVE_ON, memory_order_seq_cst);
+}
+
+/* The lease check, by one thread at a time (the caller won the CAS on next_lease_ts). */
+static void check_lease(struct rt_shm_control *ctl, uint64_t ts)
+{
+	uint32_t session = atomic_load_explicit(&ctl->session, memory_order_acquire);
+	uint64_t hb, changed;
+
+	if (session == 0)
+		return;
+	hb = atomic_load_explicit(&ctl->heartbeat, memory_order_relaxed);
+	changed = atomic_load_explicit(&lease_changed_ts, memory_order_relaxed);
+	if (session != atomic_load_explicit(&lease_session, memory_order_relaxed) ||
+	    hb != atomic_load_explicit(&lease_heartbeat, memory_order_relaxed)) {
+		atomic_store_explicit(&lease_session, session, memory_order_relaxed);
+		atomic_store_explicit(&lease_heartbeat, hb, memory_order_relaxed);
+		atomic_store_explicit(&lease_changed_ts, ts, memory_order_relaxed);
+	} else if (ts > changed && ts - changed > rt__proc.lease_timeout) {
+		/* The consumer stopped beating (killed): stop paying for recording. The CAS makes sure
+		 * a consumer that attached meanwhile is not the one dropped. (ts > changed: timestamps
+		 * of different threads are not ordered; a wrapped difference must not drop anyone.) */
+		if (atomic_compare_exchange_strong_explicit(&ctl->session, &session, 0, memory_order_acq_rel,
+							    memory_order_relaxed)) {
+			atomic_store_explicit(&ctl->active, ctl->idle_active, memory_order_relaxed);
+			atomic_store_explicit(&ctl->consumer_pid, 0, memory_order_relaxed);
+			atomic_fetch_add_explicit(&ctl->lease_expiries, 1, memory_order_relaxed);
+		}
+	}
+}
+
 void rt__process_periodic(uint64_t ts)
 {
 	struct rt_shm_control *ctl = rt__proc.ctl;
-	uint32_t session = atomic_load_explicit(&ctl->session, memory_order_acquire);
-	uint64_t hb, due;
+	uint64_t due = atomic_load_explicit(&next_lease_ts, memory_order_relaxed);
 
-	if (session != 0) {
-		hb = atomic_load_explicit(&ctl->heartbeat, memory_order_relaxed);
-		if (session != atomic_load_explicit(&lease_session, memory_order_relaxed) ||
-		    hb != atomic_load_explicit(&lease_heartbeat, memory_order_relaxed)) {
-			atomic_store_explicit(&lease_session, session, memory_order_relaxed);
-			atomic_store_explicit(&lease_heartbeat, hb, memory_order_relaxed);
-			atomic_store_explicit(&lease_changed_ts, ts, memory_order_relaxed);
-		} else if (ts - atomic_load_explicit(&lease_changed_ts, memory_order_relaxed) > rt__proc.lease_timeout) {
-			/* The consumer stopped beating (killed): stop paying for recording. The CAS
-			 * makes sure a consumer that attached meanwhile is not the one dropped. */
-			if (atomic_compare_exchange_strong_explicit(&ctl->session, &session, 0, memory_order_acq_rel,
-								    memory_order_relaxed)) {
-				atomic_store_explicit(&ctl->active, ctl->idle_active, memory_order_relaxed);
-				atomic_store_explicit(&ctl->consumer_pid, 0, memory_order_relaxed);
-				atomic_fetch_add_explicit(&ctl->lease_expiries, 1, memory_order_relaxed);
-			}
-		}
-	}
+	/* One checker per interval: the lease_* values are then written by one thread at a time.
+	 * acq_rel pairs with the previous winner's CAS, so we see the values it stored. */
+	if (ts >= due && atomic_compare_exchange_strong_explicit(&next_lease_ts, &due, ts + rt__proc.check_interval,
+								 memory_order_acq_rel, memory_order_relaxed))
+		check_lease(ctl, ts);
 
 	due = atomic_load_explicit(&next_periodic_ts, memory_order_relaxed);
 	if (ts >= due && atomic_compare_exchange_strong_explicit(&next_periodic_ts, &due, ts + rt__proc.calib_interval,
@@ -319,51 +322,8 @@ void rt__process_periodic(uint64_t ts)
 
 		rt__clock_sample(&pt);
 		add_calib_point(ctl, &pt);
-	}
-}
-
-/* The in-process engine (RINGTRACE_TRACE_FILE), loaded on demand. */
-static void (*engine_stop)(void);
-
-static void *open_engine(void)
-{
-	const char *override = getenv("RINGTRACE_ENGINE");
-	Dl_info info;
-	void *h;
-
-	if (override)
-		return dlopen(override, RTLD_NOW | RTLD_LOCAL);
-	h = dlopen("libringtrace-engine.so." RT_SOVERSION_STRING, RTLD_NOW | RTLD_LOCAL);
-	if (h)
-		return h;
-	/* Beside this library, wherever it was installed. */
-	if (dladdr((void *)open_engine, &info) && info.dli_fname) {
-		char path[4096];
-		const char *slash = strrchr(info.dli_fname, '/');
-
-		if (slash && (size_t)(slash - info.dli_fname) < sizeof(path) - 64) {
-			snprintf(path, sizeof(path), "%.*s/libringtrace-engine.so." RT_SOVERSION_STRING,
-				 (int)(slash - info.dli_fname), info.dli_fname);
-			h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-		}
-	}
-	return h;
-}
-
-static void start_engine(const char *path)
-{
-	void *h = open_engine();
-	int (*start)(const char *);
-
-	if (!h) {
-		fprintf(stderr, "ringtrace: RINGTRACE_TRACE_FILE is set but the engine cannot be loaded: %s\n", dlerror());
-		return;
-	}
-	start = (int (*)(const char *))dlsym(h, "rt__engine_start");
-	engine_stop = (void (*)(void))dlsym(h, "rt__engine_stop");
-	if (!start || !engine_stop || start(path) < 0) {
-		fprintf(stderr, "ringtrace: cannot start the in-process engine for %s\n", path);
-		engine_stop = NULL;
+		if (atomic_load_explicit(&early, memory_order_relaxed))
+			give_up_early(ctl);
 	}
 }
 
@@ -372,53 +332,67 @@ static void finish_thread(struct rt__thread *t)
 	rt__thread_finish(t, false);
 }
 
+static void unlink_slot_ring(struct rt_shm_thread_slot *s, void *ctx)
+{
+	char name[RT_SHM_NAME_BUF];
+
+	(void)ctx;
+	if (atomic_load_explicit(&s->state, memory_order_relaxed) == RT_SHM_THREAD_FREE)
+		return;
+	rt__shm_ring_name(name, sizeof(name), rt__proc.uid, rt__proc.pid,
+			  atomic_load_explicit(&s->thread_number, memory_order_relaxed),
+			  atomic_load_explicit(&s->ring_salt, memory_order_relaxed));
+	shm_unlink(name);
+}
+
+static bool pid_alive(pid_t pid)
+{
+	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+/* A consumer launching us, or our session's, may not have attached yet: give it a moment, or
+ * our records go with the segments. */
+static void wait_for_consumer(struct rt_shm_control *ctl)
+{
+	for (int i = 0; i < EXIT_WAIT_MS && atomic_load_explicit(&ctl->session, memory_order_acquire) == 0; i++) {
+		if (i % 100 == 0 && rt__proc.cfg.session_pid && !rt__session_alive(&rt__proc.cfg))
+			return;
+		usleep(1000);
+	}
+}
+
 static void process_exit(void)
 {
 	struct rt_shm_control *ctl = rt__proc.ctl;
 	struct rt__thread *t;
-	bool consumer;
+	pid_t cpid;
 
 	if (!ctl || rt__proc.pid != getpid())
 		return;
-	if (engine_stop) {
-		/* Our own consumer: let it drain everything and complete its file first. */
-		engine_stop();
-		engine_stop = NULL;
-	}
-	if (rt__proc.cfg.from_start) {
-		/* A launching consumer may not have attached yet: give it up to 2 s, or our records
-		 * go with the segments. */
-		for (int i = 0; i < 2000 && atomic_load_explicit(&ctl->session, memory_order_acquire) == 0; i++)
-			usleep(1000);
-	}
+	/* Our own consumer: let it drain everything and complete its file first. */
+	rt__engine_unload();
+	if (rt__process_records_early())
+		wait_for_consumer(ctl);
 	rt__thread_list_each(finish_thread);
 	/* Release: the rings' final states are visible before `exited`. */
 	atomic_store_explicit(&ctl->exited, 1, memory_order_release);
-	consumer = atomic_load_explicit(&ctl->session, memory_order_acquire) != 0;
-	if (consumer) {
-		/* Only a live consumer in another process will drain and unlink what we leave. */
-		pid_t cpid = (pid_t)atomic_load_explicit(&ctl->consumer_pid, memory_order_relaxed);
-
-		if (cpid > 0 && cpid != getpid() && (kill(cpid, 0) == 0 || errno == EPERM))
-			return;
-	}
+	/* Dead children's leftovers (those that ended with _exit()) go with us. */
+	atomic_fetch_add_explicit(&ctl->reclaimed, rt__reclaim(rt__proc.uid, rt__proc.pid, false, &rt__proc.cfg),
+				  memory_order_relaxed);
+	/* Only a live consumer in another process will drain and unlink what we leave: the attached
+	 * one, or our session's, which may still come for it. */
+	cpid = atomic_load_explicit(&ctl->session, memory_order_acquire) != 0
+		       ? (pid_t)atomic_load_explicit(&ctl->consumer_pid, memory_order_relaxed)
+		       : 0;
+	if (cpid != getpid() && pid_alive(cpid))
+		return;
+	if (!cpid && rt__process_records_early() && rt__proc.cfg.session_pid && rt__session_alive(&rt__proc.cfg))
+		return;
 	while ((t = rt__thread_list_pop()) != NULL)
 		shm_unlink(t->ring_name);
 	/* Finished rings kept for late consumers are named by the directory. */
-	{
-		struct rt_shm_thread_slot *slots = (struct rt_shm_thread_slot *)((char *)ctl + ctl->threads_offset);
-
-		for (uint32_t i = 0; i < ctl->threads_capacity; i++) {
-			char name[RT_SHM_NAME_BUF];
-			uint32_t st = atomic_load_explicit(&slots[i].state, memory_order_relaxed);
-
-			if (st == RT_SHM_THREAD_FREE)
-				continue;
-			rt__shm_ring_name(name, sizeof(name), rt__proc.uid, rt__proc.pid,
-					  atomic_load_explicit(&slots[i].thread_number, memory_order_relaxed));
-			shm_unlink(name);
-		}
-	}
+	rt__dir_each(ctl, unlink_slot_ring, NULL);
+	rt__dir_unlink();
 	shm_unlink(rt__proc.ctl_name);
 }
 
@@ -436,18 +410,18 @@ static void fork_child(void)
 {
 	rt__thread_list_reset_child();
 	pthread_mutex_init(&lazy_lock, NULL);
-	/* The engine thread (RINGTRACE_TRACE_FILE) did not survive fork(): the child has none. */
-	engine_stop = NULL;
+	rt__engine_forget();
 	/* The child must never write into the parent's segments: drop them all. */
 	__atomic_store_n(&rt__active_v1, &inactive_word, __ATOMIC_RELAXED);
 	rt__thread_forget_all();
-	free_snapshot(fork_names);
+	rt__names_snapshot_free(fork_names);
 	fork_names = NULL;
 	if (rt__proc.ctl) {
-		fork_names = snapshot_names(rt__proc.ctl);
+		fork_names = rt__names_snapshot(rt__proc.ctl);
 		munmap(rt__proc.ctl, rt__proc.ctl_size);
 	}
 	rt__proc.ctl = NULL;
+	rt__proc.tasks = NULL;
 	/* Spans still open continue untracked; the child starts outside any task. */
 	rt__fast_v1.tracked = 0;
 	fork_parent_pid = rt__proc.pid;
@@ -467,9 +441,14 @@ struct rt_shm_control *rt__process_ensure(void)
 		return rt__proc.ctl;
 	pthread_mutex_lock(&lazy_lock);
 	if (atomic_load_explicit(&lazy_pending, memory_order_relaxed)) {
+		/* The child may have changed user since fork() (a server dropping privileges): its
+		 * segments are named after, and owned by, who it is now. A session may have started
+		 * since our parent looked (`record -a`), or ended. */
+		rt__proc.uid = geteuid();
+		rt__session_find(&rt__proc.cfg, rt__proc.uid);
 		if (create_control(fork_parent_pid, fork_names) < 0)
 			__atomic_store_n(&rt__active_v1, &inactive_word, __ATOMIC_RELAXED);
-		free_snapshot(fork_names);
+		rt__names_snapshot_free(fork_names);
 		fork_names = NULL;
 		atomic_store_explicit(&lazy_pending, 0, memory_order_release);
 	}
@@ -477,27 +456,40 @@ struct rt_shm_control *rt__process_ensure(void)
 	return rt__proc.ctl;
 }
 
+static bool wants_output(void)
+{
+	const char *f = getenv("RINGTRACE_TRACE_FILE");
+
+	return rt__proc.cfg.from_start || rt__proc.cfg.session_pid || (f && *f);
+}
+
 int rt__process_init(void)
 {
 	int err;
 
 	rt__config_from_env(&rt__proc.cfg);
+	rt__shm_prefix_init();
 	rt__proc.cfg.clock = (uint32_t)rt__clock_init(getenv("RINGTRACE_CLOCK"));
 	rt__proc.pid = getpid();
-	rt__proc.uid = getuid();
-	rt__tasks_init();
+	rt__proc.uid = geteuid();
 	if (rt__proc.cfg.disabled)
 		return 0;
+	rt__session_find(&rt__proc.cfg, rt__proc.uid);
 	err = rt__thread_list_init();
 	if (err < 0)
 		return err;
 	err = create_control(0, NULL);
-	if (err < 0)
+	if (err < 0) {
+		/* Someone is recording and would otherwise get an empty trace with no reason. */
+		if (wants_output())
+			fprintf(stderr, "ringtrace: pid %d not traced: cannot create its shared memory: %s\n",
+				(int)rt__proc.pid, strerror(-err));
 		return err;
+	}
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	atexit(process_exit);
 	if (getenv("RINGTRACE_TRACE_FILE") && *getenv("RINGTRACE_TRACE_FILE"))
-		start_engine(getenv("RINGTRACE_TRACE_FILE"));
+		rt__engine_load(getenv("RINGTRACE_TRACE_FILE"));
 	return 0;
 }
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Process-wide producer state: configuration from the environment, the control segment, the
- * consumer lease, calibration points, and the exit and fork handlers. */
+/* Process-wide producer state: the control segment, the consumer lease, calibration points,
+ * recording sessions, and the exit and fork handlers. */
 #ifndef RT_PROCESS_H
 #define RT_PROCESS_H
 
@@ -10,39 +10,25 @@
 
 #include <ringtrace/shm-format.h>
 
-struct rt__config {
-	uint32_t mode;        /* enum rt_shm_mode */
-	uint32_t ring_size;   /* bytes per thread ring */
-	uint32_t sb_count;
-	uint32_t idle_active; /* enum rt_shm_active with no consumer */
-	bool track_tsc;       /* RINGTRACE_TRACK_SPANS=1: idle begin times from the process clock,
-	                       * not the coarse clock */
-	uint32_t clock;       /* enum rt_shm_clock */
-	bool disabled;        /* RINGTRACE_DISABLE=1: create nothing */
-	bool from_start;      /* RINGTRACE_RECORD_FROM_START=1: record before a consumer attaches,
-	                       * and at exit give a consumer launching us time to attach */
-};
+#include "config.h"
 
 struct rt__process {
 	struct rt_shm_control *ctl; /* NULL when the library is inert */
 	size_t ctl_size;
-	char ctl_name[96];
+	char ctl_name[RT_SHM_NAME_MAX];
+	uint64_t ctl_ino;         /* for claiming arena memory by name (rt__shm_claim()) */
+	struct rt_shm_task_slot *tasks; /* the control segment's task table, NULL when none */
+	uint32_t tasks_mask;      /* tasks_capacity - 1 */
 	pid_t pid;
-	uid_t uid;
+	uid_t uid;                /* effective uid: the owner of our segments, and in their names */
 	struct rt__config cfg;
 	double ticks_per_ns;      /* raw clock ticks per nanosecond (1.0 for monotonic) */
 	uint64_t check_interval;  /* ticks between lease/calibration checks (~100 ms) */
-	uint64_t lease_timeout;   /* ticks without a heartbeat before a consumer is dropped (~1 s) */
+	uint64_t lease_timeout;   /* ticks without a heartbeat before a consumer is dropped (lease_ms) */
 	uint64_t calib_interval;  /* ticks between calibration points (~1 s) */
 };
 
 extern struct rt__process rt__proc;
-
-/* Parse a size with optional K/M/G suffix; 0 on error. */
-uint64_t rt__parse_size(const char *s);
-
-/* Read RINGTRACE_* variables into cfg. */
-void rt__config_from_env(struct rt__config *cfg);
 
 /* Create the control segment for the current pid. Returns 0 or -errno; on error the library stays
  * inert (every call is a cheap no-op). */
@@ -52,11 +38,19 @@ int rt__process_init(void);
  * the library is inert. Cheap (one load) once created. */
 struct rt_shm_control *rt__process_ensure(void);
 
-/* Periodic work done by whichever recording thread passes `ts` first: consumer lease expiry and
- * calibration points. Lock-free; cheap when called early. */
+/* Periodic work done by whichever recording thread passes `ts` first: consumer lease expiry,
+ * calibration points, giving up early recording nobody attached to. Lock-free; cheap when early. */
 void rt__process_periodic(uint64_t ts);
 
 /* Next task id (process-unique). */
 uint64_t rt__process_next_task_id(void);
+
+/* Does this process record before a consumer attaches (launched by a consumer, or part of a
+ * recording session) and keep what it wrote for that consumer? */
+bool rt__process_records_early(void);
+
+/* Back ctl's name arena with memory up to byte `end` (names.c, before writing there). 0 or -errno;
+ * after a failure every later call fails at once (names then overflow, counted). */
+int rt__process_claim_arena(struct rt_shm_control *ctl, uint32_t end);
 
 #endif

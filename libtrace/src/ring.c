@@ -27,7 +27,9 @@ int rt__ring_create(struct rt__ring_writer *w, const char *shm_name, const struc
 	int err;
 
 	memset(w, 0, sizeof(*w));
-	err = rt__shm_create(shm_name, total, &map);
+	/* Memory for the header and the first sub-buffer now, the others as the writer first enters
+	 * them (rt__thread_claim_subbuf()): an idle thread costs one sub-buffer, not the whole ring. */
+	err = rt__shm_create_partial(shm_name, total, data_off + sb_size, &map);
 	if (err < 0)
 		return err;
 	r = map;

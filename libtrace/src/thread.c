@@ -13,90 +13,51 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "cpu-stats.h"
 #include "encode.h"
 #include "idle-clock.h"
 #include "names.h"
 #include "shm.h"
 #include "task.h"
+#include "thread-dir.h"
 #include "thread-list.h"
 
 #define STACK_RECORD_MAX (RT_REC_MAX_stack + RT_SHM_STACK_MAX * RT_REC_STACK_ENTRY_MAX)
 #define LOSS_RECORD_MAX RT_REC_MAX_loss
 
-/* Kept in overwrite mode after their thread exits, for a consumer that attaches later. */
-#define FINISHED_RINGS_KEPT 16
-
 __thread struct rt__thread *rt__thread_current __attribute__((tls_model("initial-exec")));
 /* 1: registration failed or the thread is exiting; 2: registration in progress. */
 static __thread int self_state __attribute__((tls_model("initial-exec")));
-
-static _Atomic uint32_t finished_kept;
-
-static struct rt_shm_thread_slot *thread_slots(struct rt_shm_control *ctl)
-{
-	return (struct rt_shm_thread_slot *)((char *)ctl + ctl->threads_offset);
-}
-
-static void unlink_ring(uint64_t thread_number)
-{
-	char name[RT_SHM_NAME_BUF];
-
-	rt__shm_ring_name(name, sizeof(name), rt__proc.uid, rt__proc.pid, thread_number);
-	shm_unlink(name);
-}
-
-/* Claim a directory slot: a free one, else one a consumer drained, else (overwrite mode with no
- * consumer) the finished ring kept the longest. Lock-free: each candidate is CAS'ed. */
-static struct rt_shm_thread_slot *claim_slot(struct rt_shm_control *ctl)
-{
-	struct rt_shm_thread_slot *slots = thread_slots(ctl);
-	static const uint32_t wanted[] = { RT_SHM_THREAD_FREE, RT_SHM_THREAD_DRAINED, RT_SHM_THREAD_FINISHED };
-	size_t tries = sizeof(wanted) / sizeof(wanted[0]);
-
-	/* Finished rings belong to an attached consumer until it drains them. */
-	if (atomic_load_explicit(&ctl->session, memory_order_relaxed) != 0)
-		tries--;
-	for (size_t w = 0; w < tries; w++) {
-		for (uint32_t i = 0; i < ctl->threads_capacity; i++) {
-			uint32_t expect = wanted[w];
-
-			if (atomic_load_explicit(&slots[i].state, memory_order_relaxed) != expect)
-				continue;
-			/* Acquire: the previous owner's thread_number is read below. */
-			if (!atomic_compare_exchange_strong_explicit(&slots[i].state, &expect, RT_SHM_THREAD_CLAIMED,
-								    memory_order_acquire, memory_order_relaxed))
-				continue;
-			if (wanted[w] != RT_SHM_THREAD_FREE) {
-				unlink_ring(atomic_load_explicit(&slots[i].thread_number, memory_order_relaxed));
-				if (wanted[w] == RT_SHM_THREAD_FINISHED)
-					atomic_fetch_sub_explicit(&finished_kept, 1, memory_order_relaxed);
-			}
-			return &slots[i];
-		}
-	}
-	atomic_fetch_add_explicit(&ctl->thread_overflows, 1, memory_order_relaxed);
-	return NULL;
-}
-
-static void copy_name(char *dst, size_t cap, const char *src)
-{
-	size_t n = strnlen(src, cap - 1);
-
-	memcpy(dst, src, n);
-	memset(dst + n, 0, cap - n);
-}
 
 static void write_thread_start(struct rt__thread *t, uint64_t ts)
 {
 	struct rt_rec_thread_start rec = {
 		.tid = t->tid,
 		.thread_number = t->thread_number,
-		.name = { t->slot->name, (uint32_t)strnlen(t->slot->name, RT_SHM_THREAD_NAME_LEN) },
+		.name = { t->slot->name.c, (uint32_t)strnlen(t->slot->name.c, RT_SHM_THREAD_NAME_LEN) },
 		.pid = (uint64_t)rt__proc.pid,
 	};
 
 	/* A fresh ring always has room for the first record. */
 	rt__ring_commit(&t->w, rt_rec_put_thread_start(rt__ring_ptr(&t->w), rt__ring_delta(&t->w, ts), &rec));
+}
+
+/* Create the thread's ring: under its usual name, or a salted one when another user planted a
+ * segment there (the salt goes into the slot for consumers). */
+static int create_ring(struct rt__thread *t, const struct rt__ring_config *cfg, uint64_t ts)
+{
+	uint64_t salt = 0;
+	int err;
+
+	for (int i = 0; i < 4; i++) {
+		rt__shm_ring_name(t->ring_name, sizeof(t->ring_name), rt__proc.uid, rt__proc.pid, t->thread_number, salt);
+		err = rt__ring_create(&t->w, t->ring_name, cfg, ts);
+		if (err != -EEXIST)
+			break;
+		salt = rt__shm_random();
+	}
+	atomic_store_explicit(&t->slot->ring_salt, err < 0 ? 0 : salt, memory_order_relaxed);
+	return err;
 }
 
 static struct rt__thread *register_thread(const char *name)
@@ -111,13 +72,12 @@ static struct rt__thread *register_thread(const char *name)
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		goto error;
-	t->slot = claim_slot(ctl);
+	t->slot = rt__dir_claim(ctl);
 	if (!t->slot)
 		goto error_free;
 	t->tid = (uint32_t)syscall(SYS_gettid);
 	/* Relaxed: the counter only hands out unique numbers. */
 	t->thread_number = atomic_fetch_add_explicit(&ctl->next_thread_number, 1, memory_order_relaxed) + 1;
-	rt__shm_ring_name(t->ring_name, sizeof(t->ring_name), rt__proc.uid, rt__proc.pid, t->thread_number);
 
 	cfg = (struct rt__ring_config){
 		.ring_size = rt__proc.cfg.ring_size,
@@ -129,23 +89,28 @@ static struct rt__thread *register_thread(const char *name)
 		.thread_number = t->thread_number,
 	};
 	ts = rt__now();
-	if (rt__ring_create(&t->w, t->ring_name, &cfg, ts) < 0)
+	if (create_ring(t, &cfg, ts) < 0) {
+		/* No memory for it (a full /dev/shm): this thread goes untraced, and says so. */
+		atomic_fetch_add_explicit(&ctl->ring_failures, 1, memory_order_relaxed);
 		goto error_slot;
+	}
 	t->ring = t->w.hdr;
+	t->subbufs_claimed = 1; /* the first, with the segment */
 
 	if (name)
-		copy_name(t->slot->name, sizeof(t->slot->name), name);
+		rt__dir_set_name(t->slot, name);
 	else if (prctl(PR_GET_NAME, kname, 0, 0, 0) == 0)
-		copy_name(t->slot->name, sizeof(t->slot->name), kname);
+		rt__dir_set_name(t->slot, kname);
 	else
-		copy_name(t->slot->name, sizeof(t->slot->name), "thread");
-	t->slot->tid = t->tid;
+		rt__dir_set_name(t->slot, "thread");
+	atomic_store_explicit(&t->slot->tid, t->tid, memory_order_relaxed);
 	atomic_store_explicit(&t->slot->thread_number, t->thread_number, memory_order_relaxed);
-	/* Release: tid, name and thread number are complete before a consumer sees ACTIVE. */
+	/* Release: tid, name, salt and thread number are complete before a consumer sees ACTIVE. */
 	atomic_store_explicit(&t->slot->state, RT_SHM_THREAD_ACTIVE, memory_order_release);
 
 	t->seen_session = atomic_load_explicit(&ctl->session, memory_order_relaxed);
 	t->next_check_ts = ts + rt__proc.check_interval;
+	t->cpu = rt__cpu_thread_default();
 	write_thread_start(t, ts);
 	rt__thread_list_add(t);
 	rt__thread_current = t;
@@ -153,7 +118,7 @@ static struct rt__thread *register_thread(const char *name)
 	return t;
 
 error_slot:
-	atomic_store_explicit(&t->slot->state, RT_SHM_THREAD_FREE, memory_order_release);
+	rt__dir_release(t->slot);
 error_free:
 	free(t);
 error:
@@ -195,13 +160,13 @@ void rt_thread_set_name(const char *name)
 		return;
 	t->busy = 1;
 	atomic_signal_fence(memory_order_seq_cst);
-	copy_name(t->slot->name, sizeof(t->slot->name), name);
+	rt__dir_set_name(t->slot, name);
 	if (rt__active_now() == RT_SHM_ACTIVE_ON) {
 		ts = rt__now();
 		p = rt__thread_reserve(t, RT_REC_MAX_thread_name + RT_SHM_THREAD_NAME_LEN, ts);
 		if (p) {
 			struct rt_rec_thread_name rec = {
-				.name = { t->slot->name, (uint32_t)strnlen(t->slot->name, RT_SHM_THREAD_NAME_LEN) },
+				.name = { t->slot->name.c, (uint32_t)strnlen(t->slot->name.c, RT_SHM_THREAD_NAME_LEN) },
 			};
 
 			q = rt_rec_put_thread_name(p, rt__ring_delta(&t->w, ts), &rec);
@@ -264,6 +229,25 @@ static void write_stack(struct rt__thread *t, uint64_t ts)
 	rt__ring_commit(&t->w, rt_rec_put_stack(rt__ring_ptr(&t->w), rt__ring_delta(&t->w, ts), &rec));
 }
 
+/* Before the writer first enters a sub-buffer, back it with memory: a full /dev/shm then drops
+ * (and counts) records instead of faulting the program. Once per sub-buffer, on the first lap. */
+static bool claim_next_subbuf(struct rt__thread *t, uint64_t ts)
+{
+	struct rt__ring_writer *w = &t->w;
+	uint64_t next = w->sb_index + 1;
+
+	if (next >= w->sb_count || next < t->subbufs_claimed)
+		return true;
+	if (ts < t->claim_retry_ts)
+		return false;
+	if (rt__shm_claim(t->ring_name, 0, (size_t)(w->data - (uint8_t *)w->hdr) + next * w->sb_size, w->sb_size) < 0) {
+		t->claim_retry_ts = ts + rt__proc.check_interval;
+		return false;
+	}
+	t->subbufs_claimed = (uint32_t)next + 1;
+	return true;
+}
+
 uint8_t *rt__thread_reserve_slow(struct rt__thread *t, size_t max, uint64_t ts)
 {
 	struct rt__ring_writer *w = &t->w;
@@ -287,7 +271,7 @@ uint8_t *rt__thread_reserve_slow(struct rt__thread *t, size_t max, uint64_t ts)
 	need = max + ((t->pending & RT_PENDING_LOSS) ? LOSS_RECORD_MAX : 0) +
 	       ((t->pending & RT_PENDING_STACK) ? STACK_RECORD_MAX : 0);
 	if (!rt__ring_fits(w, need)) {
-		if (!rt__ring_switch(w, ts))
+		if (!claim_next_subbuf(t, ts) || !rt__ring_switch(w, ts))
 			return NULL;
 		/* In overwrite mode any sub-buffer may become a reader's first: start each with the
 		 * open spans. */
@@ -364,21 +348,21 @@ void rt__thread_finish(struct rt__thread *t, bool exiting_thread)
 	 * store of state below publishes it. */
 	atomic_store_explicit(&t->ring->unreported_dropped, t->lost + (t->nested_lost - t->nested_reported),
 			      memory_order_relaxed);
-	/* Release: every commit above happens before a consumer sees FINISHED and decides that
-	 * commit_pos is final. */
-	atomic_store_explicit(&t->ring->state, RT_SHM_THREAD_FINISHED, memory_order_release);
-	if (!consumer && rt__proc.cfg.mode == RT_SHM_MODE_DISCARD && !rt__proc.cfg.from_start) {
-		/* Nobody reads and nothing was recorded since: give the slot straight back. */
+	if ((!consumer && rt__proc.cfg.mode == RT_SHM_MODE_DISCARD && !rt__process_records_early()) ||
+	    (!consumer && !rt__process_records_early() && !rt__dir_keep_finished())) {
+		/* Nobody reads (discard mode: nothing was recorded since; overwrite mode: enough
+		 * finished rings are kept already): give the slot straight back. */
+		atomic_store_explicit(&t->ring->state, RT_SHM_THREAD_FINISHED, memory_order_release);
 		shm_unlink(t->ring_name);
-		atomic_store_explicit(&t->slot->state, RT_SHM_THREAD_FREE, memory_order_release);
-	} else if (!consumer && !rt__proc.cfg.from_start &&
-		   atomic_fetch_add_explicit(&finished_kept, 1, memory_order_relaxed) >= FINISHED_RINGS_KEPT) {
-		atomic_fetch_sub_explicit(&finished_kept, 1, memory_order_relaxed);
-		shm_unlink(t->ring_name);
-		atomic_store_explicit(&t->slot->state, RT_SHM_THREAD_FREE, memory_order_release);
-	} else {
-		atomic_store_explicit(&t->slot->state, RT_SHM_THREAD_FINISHED, memory_order_release);
+		rt__dir_release(t->slot);
+		return;
 	}
+	/* The slot first, then the ring: a consumer that finds the ring finished and read to its end
+	 * hands the slot back with a CAS from FINISHED, which must not find it still ACTIVE. Both
+	 * release: every commit above happens before a consumer sees FINISHED and decides that
+	 * commit_pos is final (it acquires the ring's state). */
+	atomic_store_explicit(&t->slot->state, RT_SHM_THREAD_FINISHED, memory_order_release);
+	atomic_store_explicit(&t->ring->state, RT_SHM_THREAD_FINISHED, memory_order_release);
 }
 
 /* pthread key destructor: runs at thread exit while the thread's TLS is still valid. */
@@ -389,6 +373,7 @@ void rt__thread_exit(void *arg)
 	if (t != rt__thread_current)
 		return;
 	t->busy = 1;
+	rt__cpu_forget();
 	rt__thread_finish(t, true);
 	rt__thread_list_remove(t);
 	rt__ring_destroy(&t->w, NULL);
@@ -411,5 +396,6 @@ void rt__thread_forget_all(void)
 	free(rt__thread_current);
 	rt__thread_current = NULL;
 	self_state = 0;
-	atomic_store_explicit(&finished_kept, 0, memory_order_relaxed);
+	rt__dir_forget();
+	rt__cpu_forget(); /* the parent thread's perf ring is not this thread's */
 }

@@ -31,7 +31,14 @@ struct rt__thread {
 	struct rt_shm_thread_slot *slot;
 	uint64_t thread_number;
 	uint32_t tid;
-	uint32_t busy;         /* inside a record: a signal handler's records are dropped */
+	/* gate: nonzero when a span must take api.c's gated path (one test on the span fast paths). */
+	union {
+		uint16_t gate;
+		struct {
+			uint8_t busy; /* inside a record: a signal handler's records are dropped */
+			uint8_t cpu;  /* spans sample CPU counters (cpu-stats.h) */
+		};
+	};
 	uint32_t pending;      /* enum rt__pending */
 	uint32_t seen_session; /* control->session when this thread last recorded */
 	uint64_t task;         /* current task id, 0 = background */
@@ -43,7 +50,9 @@ struct rt__thread {
 	uint64_t lost_first_ts;
 	uint32_t lost_reasons;
 	uint64_t next_check_ts;
-	char ring_name[96];
+	char ring_name[RT_SHM_NAME_MAX];
+	uint32_t subbufs_claimed; /* sub-buffers of the ring backed by memory (the first lap's) */
+	uint64_t claim_retry_ts;  /* after a failed claim, when to try again */
 };
 
 /* The calling thread's state once registered, else NULL. Written only by the thread itself

@@ -17,6 +17,7 @@ static inline const char *rt__error_text(int err)
 	case RT_ECORRUPT: return "ringtrace segment is corrupt";
 	case RT_EBUSY_CONSUMER: return "another consumer is attached";
 	case RT_EGONE: return "the traced process is gone";
+	case RT_ELIMIT: return "ringtrace segment exceeds a documented limit (docs/format.md 2.5)";
 	default: break;
 	}
 	if (err < 0 && -err < 1024) {

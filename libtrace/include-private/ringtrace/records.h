@@ -44,11 +44,14 @@
 #define RT_REC_FIELDS_thread_name(F, x) F(x, S, name)
 /* The thread's last record. */
 #define RT_REC_FIELDS_thread_exit(F, x)
-#define RT_REC_FIELDS_span_begin(F, x) F(x, U, name_id)
+/* Spans. With CPU statistics (RINGTRACE_CPU_STATS, rt_span_begin_cpu()) begins and ends also carry
+ * the thread's CPU counters, all four or none (RT_REC_CPU_FIELDS below). */
+#define RT_REC_CPU_FIELDS(F, x) F(x, OU, cpu_src) F(x, OU, cpu_ns) F(x, OU, csw_vol) F(x, OU, csw_invol)
+#define RT_REC_FIELDS_span_begin(F, x) F(x, U, name_id) RT_REC_CPU_FIELDS(F, x)
 /* Ends the innermost open span. */
-#define RT_REC_FIELDS_span_end(F, x)
+#define RT_REC_FIELDS_span_end(F, x) RT_REC_CPU_FIELDS(F, x)
 /* Ends span `span_seq` and every span opened inside it (a scope repair). */
-#define RT_REC_FIELDS_span_end_seq(F, x) F(x, U, span_seq)
+#define RT_REC_FIELDS_span_end_seq(F, x) F(x, U, span_seq) RT_REC_CPU_FIELDS(F, x)
 #define RT_REC_FIELDS_task_begin(F, x) F(x, U, task_id) F(x, U, parent_id) F(x, U, name_id)
 /* current_task_after: the thread's task once this one ended. */
 #define RT_REC_FIELDS_task_end(F, x) F(x, U, task_id) F(x, U, current_task_after)
@@ -96,6 +99,22 @@ enum rt_loss_reason {
 enum rt_log_flags {
 	RT_LOG_TRUNCATED = 1u << 0,
 };
+
+/*
+ * The CPU counters of span records: cumulative values of the thread at the record's time.
+ *   cpu_src    (generation << 2) | kind. A span's breakdown is end - begin, valid when its begin and its
+ *              end carry the same cpu_src (the generation changes when the source lost track, e.g. perf
+ *              switch records were lost in between).
+ *   cpu_ns     kind RT_CPU_SRC_OFF: time the thread spent off CPU (perf context-switch records: on-CPU =
+ *              duration - off); RT_CPU_SRC_ON: time on CPU (getrusage: microseconds; the thread CPU
+ *              clock: nanoseconds).
+ *   csw_vol, csw_invol  voluntary and involuntary context switches (0 when the source has none).
+ */
+enum rt_cpu_src_kind {
+	RT_CPU_SRC_OFF = 1, /* cpu_ns: cumulative off-CPU time */
+	RT_CPU_SRC_ON = 2,  /* cpu_ns: cumulative on-CPU time */
+};
+#define RT_CPU_SRC_KIND(src) ((src) & 3u)
 
 /* RT_REC_MISUSE codes. */
 enum rt_misuse_code {

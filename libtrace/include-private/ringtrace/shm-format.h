@@ -18,25 +18,73 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free");
 #define RT_SHM_CACHELINE 64
 #define RT_SHM_ALIGNED __attribute__((aligned(RT_SHM_CACHELINE)))
 
-/* "RTCTL\0\0\1" and "RTRING\0\1" read as little-endian u64. */
+/* "CTL\0\0\0\0\1", "RTRING\0\1" and "RTDIR\0\0\1" read as little-endian u64. */
 #define RT_SHM_CONTROL_MAGIC 0x01000000004c5443ULL
 #define RT_SHM_RING_MAGIC 0x0100474e49525452ULL
+#define RT_SHM_DIR_MAGIC 0x0100005249445452ULL
 
-/* A consumer accepts a segment whose abi_major equals its own and whose abi_oldest <= its minor. */
+/* A consumer accepts a segment whose abi_major equals its own and whose abi_oldest <= its minor.
+ * 1.2 sets abi_oldest to 2: a 1.1 reader would miss threads in directory extensions and convert
+ * coarse (idle) begin times as raw clock values. */
 #define RT_SHM_ABI_MAJOR 1
-#define RT_SHM_ABI_MINOR 1
-#define RT_SHM_ABI_OLDEST 0
+#define RT_SHM_ABI_MINOR 2
+#define RT_SHM_ABI_OLDEST 2
 
-/* Segment names under /dev/shm (shm_open names start with '/'). */
-#define RT_SHM_PREFIX "ringtrace"
-#define RT_SHM_CONTROL_FMT "/" RT_SHM_PREFIX ".%u.%u"         /* uid, pid */
-#define RT_SHM_RING_FMT "/" RT_SHM_PREFIX ".%u.%u.t%" PRIu64 /* uid, pid, thread number */
+/*
+ * Segment names under /dev/shm (shm_open names start with '/'), docs/format.md section 1:
+ *   control            /<prefix>.<uid>.<pid>            or, if that name is taken by another
+ *                      /<prefix>.<uid>.<pid>.x<salt>    user, a random fallback
+ *   thread ring        /<prefix>.<uid>.<pid>.t<n>       (.x<salt> appended on the same condition;
+ *                                                        the salt is in the thread's slot)
+ *   directory ext. k   /<prefix>.<uid>.<pid>.d<k>.x<salt> (salt in the control segment, always)
+ *   session marker     /<prefix>.<uid>.session          (`record -a`: record new processes early)
+ * uid is the producer's effective uid (the owner of its files), salt 16 lowercase hex digits.
+ * The prefix comes from RINGTRACE_SHM_PREFIX ([A-Za-z0-9_-], 1 to RT_SHM_PREFIX_MAX characters;
+ * anything else falls back to the default): it separates independent tracing setups of one user.
+ */
+#define RT_SHM_PREFIX "ringtrace" /* the default prefix */
+#define RT_SHM_PREFIX_VAR "RINGTRACE_SHM_PREFIX"
+#define RT_SHM_PREFIX_MAX 48
+#define RT_SHM_CONTROL_NAME_FMT "/%s.%u.%u"                               /* prefix, uid, pid */
+#define RT_SHM_CONTROL_SALTED_FMT "/%s.%u.%u.x%016" PRIx64                /* ..., salt */
+#define RT_SHM_RING_NAME_FMT "/%s.%u.%u.t%" PRIu64                        /* ..., thread number */
+#define RT_SHM_RING_SALTED_FMT "/%s.%u.%u.t%" PRIu64 ".x%016" PRIx64      /* ..., salt */
+#define RT_SHM_DIR_NAME_FMT "/%s.%u.%u.d%u.x%016" PRIx64                  /* ..., extension, salt */
+#define RT_SHM_MARKER_NAME_FMT "/%s.%u.session"                           /* prefix, uid */
+#define RT_SHM_NAME_MAX 128 /* buffer size that holds any of the names above */
+/* Deprecated (ABI 1.1 names, default prefix only): use the *_NAME_FMT formats with the prefix
+ * (rtc_shm_prefix()), or rtc_segments_find_pid() / rtc_producer_open_pid(). */
+#define RT_SHM_CONTROL_FMT "/" RT_SHM_PREFIX ".%u.%u"
+#define RT_SHM_RING_FMT "/" RT_SHM_PREFIX ".%u.%u.t%" PRIu64
+
+/* Recording sessions (docs/format.md section 5.1): RINGTRACE_SESSION=<consumer pid>:<token hex>,
+ * set by a launching consumer and inherited by every descendant; the marker file holds the same
+ * text for `record -a`. */
+#define RT_SHM_SESSION_VAR "RINGTRACE_SESSION"
+#define RT_SHM_MARKER_MAX 64 /* bytes of a marker file */
+
+/*
+ * Limits on every count and size a segment may claim (docs/format.md section 2.5). A producer never
+ * creates more; a consumer refuses a segment that claims more (RT_ELIMIT), so its memory and time
+ * stay proportional to what the producer could legitimately have written.
+ */
+#define RT_SHM_CONTROL_SIZE_MAX (64u << 20)  /* bytes of a control segment */
+#define RT_SHM_NAMES_MAX 65536u              /* names_capacity */
+#define RT_SHM_ARENA_MAX (16u << 20)         /* arena_size */
+#define RT_SHM_HASH_SLOTS_MAX (1u << 18)     /* hash_slots */
+#define RT_SHM_THREADS_MAX 4096u             /* threads_capacity, and dir_ext_capacity */
+#define RT_SHM_DIR_EXT_MAX 64u               /* dir_ext_max: directory extension segments */
+#define RT_SHM_TASKS_MAX 65536u              /* tasks_capacity */
+#define RT_SHM_SUBBUF_SIZE_MIN 4096u
+#define RT_SHM_SUBBUF_SIZE_MAX (16u << 20)
+#define RT_SHM_SUBBUF_COUNT_MAX 4096u
+#define RT_SHM_RING_SIZE_MAX (1u << 30)      /* subbuf_size * subbuf_count */
+#define RT_SHM_CALIB_MAX 64                  /* calib_capacity */
 
 #define RT_SHM_NAME_MAX_LEN 255 /* longer names are truncated and flagged */
 #define RT_SHM_PROCESS_NAME_LEN 64
 #define RT_SHM_THREAD_NAME_LEN 32
 #define RT_SHM_STACK_MAX 64 /* deeper spans are counted, not tracked */
-#define RT_SHM_CALIB_MAX 64
 
 enum rt_shm_mode {
 	RT_SHM_MODE_DISCARD = 1,   /* full ring: drop the newest records, count them */
@@ -71,15 +119,66 @@ struct rt_shm_calib_point {
 	uint64_t real_ns;
 };
 
+/* One thread directory slot. The state word is also the slot's sequence: the producer moves it
+ * away from ACTIVE/FINISHED/DRAINED (CAS to CLAIMED) before it changes any other field, so a reader
+ * that sees the same state and thread number before and after copying has a consistent copy. */
 struct rt_shm_thread_slot {
 	_Atomic uint32_t state;        /* enum rt_shm_thread_state */
-	uint32_t tid;                  /* kernel thread id */
+	_Atomic uint32_t tid;          /* kernel thread id */
 	_Atomic uint64_t thread_number; /* process-unique, never reused; names the ring segment */
-	char name[RT_SHM_THREAD_NAME_LEN];
+	union {
+		char c[RT_SHM_THREAD_NAME_LEN]; /* NUL-padded */
+		_Atomic uint64_t w[RT_SHM_THREAD_NAME_LEN / 8]; /* accessed as words: relaxed atomics */
+	} name;
+	_Atomic uint64_t ring_salt;    /* ABI 1.2: 0, or the ring has the fallback name .x<salt> */
+	uint64_t reserved;
+} RT_SHM_ALIGNED;
+
+/* Recording sessions the producer belongs to (control segment `session_flags`, ABI 1.2). */
+enum rt_shm_session_flags {
+	RT_SHM_SESSION_FROM_START = 1u << 0, /* records were written from the segment's creation */
+	RT_SHM_SESSION_LAUNCHED = 1u << 1,   /* RINGTRACE_RECORD_FROM_START=1: launched by a consumer */
+	RT_SHM_SESSION_ENV = 1u << 2,        /* session from RINGTRACE_SESSION (inherited) */
+	RT_SHM_SESSION_MARKER = 1u << 3,     /* session from the user's marker (`record -a`) */
+};
+
+/* One task of the shared task table (ABI 1.2). The `id` word is the slot's sequence: task ids are
+ * unique, so a reader that sees the same word before and after copying the other fields has a
+ * consistent copy. A task lives in one of RT_SHM_TASK_PROBES slots from index id % capacity. */
+struct rt_shm_task_slot {
+	_Atomic uint64_t id;       /* 0 empty; RT_SHM_TASK_BUSY being filled; the task id, with
+	                            * RT_SHM_TASK_ENDED once it ended (the slot may then be reused) */
+	_Atomic uint64_t parent;   /* parent task id, 0 none */
+	_Atomic uint64_t begin_ts; /* the process clock, or idle-clock CLOCK_MONOTONIC ns (TASK_COARSE) */
+	_Atomic uint32_t name_id;
+	_Atomic uint32_t flags;    /* enum rt_shm_task_flags */
+};
+
+#define RT_SHM_TASK_BUSY UINT64_MAX
+#define RT_SHM_TASK_ENDED (1ull << 63)
+#define RT_SHM_TASK_PROBES 8
+
+enum rt_shm_task_flags {
+	RT_SHM_TASK_COARSE = 1u << 0, /* begin_ts is CLOCK_MONOTONIC ns of the idle clock, as for
+	                               * RT_SHM_STACK_COARSE (at most coarse_res_ns early) */
+};
+
+/* A thread directory extension segment (ABI 1.2), RT_SHM_DIR_NAME_FMT: `capacity` more slots. */
+struct rt_shm_dir_ext {
+	uint64_t magic; /* RT_SHM_DIR_MAGIC, stored last with release */
+	uint16_t abi_major;
+	uint16_t abi_minor;
+	uint32_t header_size;  /* sizeof(struct rt_shm_dir_ext) */
+	uint64_t segment_size;
+	uint32_t pid;
+	uint32_t index;        /* extension number k */
+	uint32_t slots_offset; /* struct rt_shm_thread_slot[capacity] */
+	uint32_t capacity;     /* equals the control segment's dir_ext_capacity */
+	uint64_t salt;         /* equals dir_ext_salt[k] and the name's salt */
 	uint64_t reserved[2];
 } RT_SHM_ALIGNED;
 
-/* The control segment: one per traced process, at RT_SHM_CONTROL_FMT. */
+/* The control segment: one per traced process, at RT_SHM_CONTROL_NAME_FMT. */
 struct rt_shm_control {
 	/* Immutable after creation (written before the segment is renamed into place). */
 	uint64_t magic;
@@ -132,6 +231,27 @@ struct rt_shm_control {
 	_Atomic uint64_t lease_expiries; /* consumers dropped because their heartbeat stopped */
 	_Atomic uint32_t exited;         /* the process ran its exit handler */
 	uint32_t reserved3;
+
+	/* ABI 1.2 (header_size >= 448); immutable after creation. */
+	uint32_t tasks_offset;     /* struct rt_shm_task_slot[tasks_capacity] */
+	uint32_t tasks_capacity;   /* power of two; 0: no task table */
+	uint32_t dir_ext_offset;   /* u64 dir_ext_salt[dir_ext_max] */
+	uint32_t dir_ext_max;      /* directory extensions the producer may create */
+	uint32_t dir_ext_capacity; /* slots per extension */
+	uint32_t session_pid;      /* the recording consumer named by the session, 0 none */
+	uint64_t session_token;    /* recording session token, 0 none */
+	uint32_t session_flags;    /* enum rt_shm_session_flags */
+	uint32_t reserved4;
+	uint64_t name_salt;        /* nonzero: the segment has the fallback name .x<name_salt> */
+	uint64_t reserved5[2];
+
+	/* ABI 1.2, written by producer threads. */
+	_Atomic uint32_t dir_ext_count RT_SHM_ALIGNED; /* extensions [0, count) are published */
+	_Atomic uint32_t arena_claimed;  /* arena bytes backed by memory; the rest may be a hole */
+	_Atomic uint64_t ring_failures;  /* threads with a slot but no ring (segment not created) */
+	_Atomic uint64_t task_overflows; /* tasks with no table slot: their begin is not in the table */
+	_Atomic uint64_t reclaimed;      /* dead processes whose segments this process removed */
+	uint64_t reserved6[4];
 };
 
 /* One per sub-buffer, in the ring segment after struct rt_shm_ring. */
@@ -160,7 +280,7 @@ enum rt_shm_stack_flags {
 	RT_SHM_STACK_COARSE = 1u << 0,
 };
 
-/* Per-thread ring segment at RT_SHM_RING_FMT. */
+/* Per-thread ring segment at RT_SHM_RING_NAME_FMT. */
 struct rt_shm_ring {
 	uint64_t magic;
 	uint16_t abi_major;
@@ -210,9 +330,18 @@ struct rt_shm_ring {
 };
 
 /* The layout is a wire format (docs/format.md gives these offsets): changing one is an ABI break. */
-_Static_assert(sizeof(struct rt_shm_control) == 320, "control header size");
+_Static_assert(sizeof(struct rt_shm_control) == 448, "control header size");
+#define RT_SHM_CONTROL_HEADER_V10 320 /* header_size of 1.0 and 1.1 producers */
 _Static_assert(offsetof(struct rt_shm_control, active) == 192, "active offset");
 _Static_assert(offsetof(struct rt_shm_control, names_count) == 256, "names_count offset");
+_Static_assert(offsetof(struct rt_shm_control, tasks_offset) == 320, "1.2 fields offset");
+_Static_assert(offsetof(struct rt_shm_control, session_token) == 344, "session_token offset");
+_Static_assert(offsetof(struct rt_shm_control, name_salt) == 360, "name_salt offset");
+_Static_assert(offsetof(struct rt_shm_control, dir_ext_count) == 384, "dir_ext_count offset");
+_Static_assert(offsetof(struct rt_shm_control, reclaimed) == 408, "reclaimed offset");
+_Static_assert(offsetof(struct rt_shm_thread_slot, ring_salt) == 48, "ring_salt offset");
+_Static_assert(sizeof(struct rt_shm_task_slot) == 32, "task slot size");
+_Static_assert(sizeof(struct rt_shm_dir_ext) == 64, "directory extension header size");
 _Static_assert(sizeof(struct rt_shm_thread_slot) == 64, "thread slot size");
 _Static_assert(sizeof(struct rt_shm_calib_point) == 32, "calibration point size");
 _Static_assert(sizeof(struct rt_shm_ring) == 2432, "ring header size");

@@ -18,6 +18,7 @@ enum rt_error {
 	RT_ECORRUPT = 1026,  /**< segment content is inconsistent */
 	RT_EBUSY_CONSUMER = 1027, /**< another consumer is attached */
 	RT_EGONE = 1028,     /**< the producer process is gone */
+	RT_ELIMIT = 1029,    /**< segment claims more than a documented limit allows (\since 0.2) */
 };
 
 /** Describe an error code (negative errno or -enum rt_error). Thread-safe, async-signal-safe.

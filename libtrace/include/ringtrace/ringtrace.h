@@ -48,6 +48,7 @@ extern RT_API __thread struct rt__fast rt__fast_v1 __attribute__((tls_model("ini
 
 RT_API uint32_t rt__name_site(uint32_t *site, const char *name);
 RT_API void rt__span_begin_id(uint32_t name_id);
+RT_API void rt__span_begin_cpu_id(uint32_t name_id);
 RT_API void rt__span_end_tracked(void);
 RT_API void rt__span_end_misuse(void);
 RT_API void rt__span_scope_repair(uint32_t depth);
@@ -157,6 +158,35 @@ static inline struct rt__span_scope rt__span_scope_enter(void)
  *  open are repaired (recorded as misuse and closed). \since 0.1 */
 #define RT_SPAN(name)                                                                   \
 	rt_span_begin(name);                                                            \
+	struct rt__span_scope RT__UNIQ(rt__span_scope_)                                   \
+		__attribute__((cleanup(rt__span_scope_end), unused)) = rt__span_scope_enter()
+
+/* ---- CPU statistics of one span ---- */
+
+/**
+ * Begin a span as rt_span_begin() does, and record the thread's CPU counters at its begin and end, so
+ * that statistics show its on-CPU and off-CPU time and context switches even when the process does not
+ * sample every span (RINGTRACE_CPU_STATS). End it with rt_span_end(). It takes the library's slower path,
+ * recording or not, and while recording samples the counters (docs/statistics.md gives the costs).
+ * Thread-safe (per thread), async-signal-safe.
+ * \since 0.1
+ */
+RT_API void rt_span_begin_cpu(const char *name);
+#define rt_span_begin_cpu(name)                                                      \
+	do {                                                                         \
+		struct rt__fast *rt__f = &rt__fast_v1;                               \
+		uint32_t rt__d = rt__f->depth;                                       \
+		rt__f->depth = rt__d + 1;                                            \
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);                             \
+		if (rt__on())                                                        \
+			rt__span_begin_cpu_id(RT__NAME_ID(name));                    \
+		else if (rt__d < 64)                                                 \
+			rt__f->tracked &= ~(1ull << rt__d);                          \
+	} while (0)
+
+/** RT_SPAN() with the CPU counters of rt_span_begin_cpu(). \since 0.1 */
+#define RT_SPAN_CPU(name)                                                               \
+	rt_span_begin_cpu(name);                                                        \
 	struct rt__span_scope RT__UNIQ(rt__span_scope_)                                   \
 		__attribute__((cleanup(rt__span_scope_end), unused)) = rt__span_scope_enter()
 

@@ -1,0 +1,398 @@
+/* SPDX-License-Identifier: MIT */
+/* /dev/shm names under the prefix: parsing, listing, finding a pid's control segment, cleaning up
+ * after dead processes, and the `record -a` session marker. Segments are never mapped here: the
+ * few header fields cleaning needs are read with pread(). */
+#include "segments.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static char prefix[RT_SHM_PREFIX_MAX + 1];
+static pthread_once_t prefix_once = PTHREAD_ONCE_INIT;
+
+static bool prefix_valid(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n]; n++) {
+		char c = s[n];
+
+		if (n >= RT_SHM_PREFIX_MAX ||
+		    !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+			return false;
+	}
+	return n > 0;
+}
+
+static void read_prefix(void)
+{
+	const char *s = getenv(RT_SHM_PREFIX_VAR);
+
+	/* The same rule as the library's (libtrace/src/shm.c): both must build the same names. */
+	snprintf(prefix, sizeof(prefix), "%s", s && prefix_valid(s) ? s : RT_SHM_PREFIX);
+}
+
+const char *rtc_shm_prefix(void)
+{
+	pthread_once(&prefix_once, read_prefix);
+	return prefix;
+}
+
+/* Decimal number of at most `max_digits` digits at *s; advances *s. */
+static bool number(const char **s, uint64_t *v, int max_digits)
+{
+	const char *p = *s;
+
+	*v = 0;
+	while (*p >= '0' && *p <= '9' && p - *s < max_digits)
+		*v = *v * 10 + (uint64_t)(*p++ - '0');
+	if (p == *s || (*p >= '0' && *p <= '9'))
+		return false;
+	*s = p;
+	return true;
+}
+
+/* ".x" and 16 lowercase hex digits at the end of the name. */
+static bool salt(const char *s, uint64_t *v)
+{
+	*v = 0;
+	if (s[0] != '.' || s[1] != 'x')
+		return false;
+	for (int i = 0; i < 16; i++) {
+		char c = s[2 + i];
+
+		if (c >= '0' && c <= '9')
+			*v = *v << 4 | (uint64_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			*v = *v << 4 | (uint64_t)(c - 'a' + 10);
+		else
+			return false;
+	}
+	return s[18] == 0;
+}
+
+int rtc_segment_parse(const char *name, struct rtc_segment *out)
+{
+	const char *pre = rtc_shm_prefix(), *p;
+	size_t plen = strlen(pre);
+	uint64_t uid, pid, n;
+
+	memset(out, 0, sizeof(*out));
+	if (name[0] == '/')
+		name++;
+	if (strlen(name) + 2 > sizeof(out->name) || strncmp(name, pre, plen) != 0 || name[plen] != '.')
+		return -EINVAL;
+	snprintf(out->name, sizeof(out->name), "/%s", name);
+	p = name + plen + 1;
+	if (!number(&p, &uid, 10) || uid > UINT32_MAX || *p != '.')
+		return -EINVAL;
+	out->name_uid = (uid_t)uid;
+	p++;
+	if (strcmp(p, "session") == 0) {
+		out->kind = RTC_SEG_MARKER;
+		return 0;
+	}
+	if (!number(&p, &pid, 10) || pid == 0 || pid > INT32_MAX)
+		return -EINVAL;
+	out->pid = (pid_t)pid;
+	if (*p == 0 || salt(p, &out->salt)) {
+		out->kind = RTC_SEG_CONTROL;
+		return 0;
+	}
+	if (p[0] != '.' || (p[1] != 't' && p[1] != 'd'))
+		return -EINVAL;
+	out->kind = p[1] == 't' ? RTC_SEG_RING : RTC_SEG_DIR;
+	p += 2;
+	if (!number(&p, &n, 20))
+		return -EINVAL;
+	out->number = n;
+	if (*p == 0 && out->kind == RTC_SEG_RING)
+		return 0;
+	return salt(p, &out->salt) ? 0 : -EINVAL;
+}
+
+int rtc_segments_scan(bool all_users, int (*fn)(void *ctx, const struct rtc_segment *s), void *ctx)
+{
+	DIR *dir = opendir("/dev/shm");
+	uid_t me = geteuid();
+	struct dirent *de;
+
+	if (!dir)
+		return -errno;
+	while ((de = readdir(dir)) != NULL) {
+		struct rtc_segment s;
+		struct stat st;
+
+		if (rtc_segment_parse(de->d_name, &s) < 0 || (!all_users && s.name_uid != me))
+			continue;
+		if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		s.owner = st.st_uid;
+		s.size = (uint64_t)st.st_size;
+		s.blocks = (uint64_t)st.st_blocks * 512;
+		if (fn(ctx, &s))
+			break;
+	}
+	closedir(dir);
+	return 0;
+}
+
+int64_t rtc_segments_pid_euid(pid_t pid)
+{
+	char path[64], line[256];
+	unsigned r, e;
+	int64_t uid = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Uid: %u %u", &r, &e) == 2) {
+			uid = e;
+			break;
+		}
+	fclose(f);
+	return uid;
+}
+
+struct find {
+	pid_t pid;
+	char (*names)[RT_SHM_NAME_MAX];
+	size_t n, max;
+};
+
+static void add_name(struct find *f, const char *name)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (strcmp(f->names[i], name) == 0)
+			return;
+	if (f->n < f->max)
+		snprintf(f->names[f->n++], RT_SHM_NAME_MAX, "%s", name);
+}
+
+static int find_one(void *ctx, const struct rtc_segment *s)
+{
+	struct find *f = ctx;
+
+	if (s->kind == RTC_SEG_CONTROL && s->pid == f->pid)
+		add_name(f, s->name);
+	return 0;
+}
+
+size_t rtc_segments_find_pid(pid_t pid, bool scan, char (*names)[RT_SHM_NAME_MAX], size_t max)
+{
+	struct find f = { pid, names, 0, max };
+	int64_t euid = rtc_segments_pid_euid(pid);
+	char name[RT_SHM_NAME_MAX];
+
+	if (euid >= 0) {
+		snprintf(name, sizeof(name), RT_SHM_CONTROL_NAME_FMT, rtc_shm_prefix(), (unsigned)euid, (unsigned)pid);
+		add_name(&f, name);
+	}
+	snprintf(name, sizeof(name), RT_SHM_CONTROL_NAME_FMT, rtc_shm_prefix(), (unsigned)geteuid(), (unsigned)pid);
+	add_name(&f, name);
+	/* Fallback names (the usual one was squatted), and names of other uids. */
+	if (scan)
+		rtc_segments_scan(true, find_one, &f);
+	return f.n;
+}
+
+static bool pid_alive(pid_t pid)
+{
+	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+/* ---- clean ---- */
+
+struct clean {
+	struct rtc_segment *v;
+	size_t n, cap;
+};
+
+static int collect_own(void *ctx, const struct rtc_segment *s)
+{
+	struct clean *c = ctx;
+
+	if (s->kind == RTC_SEG_MARKER || s->owner != geteuid())
+		return 0; /* another user's file under our name: not ours to remove */
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 64;
+		struct rtc_segment *v = realloc(c->v, cap * sizeof(*v));
+
+		if (!v)
+			return 1;
+		c->v = v;
+		c->cap = cap;
+	}
+	c->v[c->n++] = *s;
+	return 0;
+}
+
+static int by_pid(const void *a, const void *b)
+{
+	const struct rtc_segment *x = a, *y = b;
+
+	return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+/* Does a consumer still want this dead process's segments? Read without mapping. */
+static bool wanted(const char *name)
+{
+	struct rt_shm_control h;
+	int fd = shm_open(name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	memset(&h, 0, sizeof(h));
+	n = pread(fd, &h, sizeof(h), 0);
+	close(fd);
+	if (n < RT_SHM_CONTROL_HEADER_V10 || h.magic != RT_SHM_CONTROL_MAGIC)
+		return false;
+	if (h.session != 0 && pid_alive((pid_t)h.consumer_pid))
+		return true;
+	return n >= (ssize_t)sizeof(h) && h.header_size >= sizeof(h) && h.session_pid && pid_alive((pid_t)h.session_pid);
+}
+
+int rtc_segments_clean(unsigned *processes, unsigned *segments)
+{
+	struct clean c = { 0 };
+	int err = rtc_segments_scan(false, collect_own, &c);
+
+	*processes = 0;
+	*segments = 0;
+	if (err < 0)
+		return err;
+	if (c.n)
+		qsort(c.v, c.n, sizeof(*c.v), by_pid);
+	for (size_t i = 0, j; i < c.n; i = j) {
+		bool keep = pid_alive(c.v[i].pid), removed = false;
+
+		for (j = i; j < c.n && c.v[j].pid == c.v[i].pid; j++)
+			if (!keep && c.v[j].kind == RTC_SEG_CONTROL && wanted(c.v[j].name))
+				keep = true;
+		if (keep)
+			continue;
+		for (size_t k = i; k < j; k++)
+			if (shm_unlink(c.v[k].name) == 0) {
+				(*segments)++;
+				removed = true;
+			}
+		*processes += removed;
+	}
+	free(c.v);
+	return 0;
+}
+
+/* ---- sessions and the marker ---- */
+
+void rtc_session_init(struct rtc_session *s)
+{
+	uint64_t t = 0;
+
+	if (getrandom(&t, sizeof(t), GRND_NONBLOCK) != (ssize_t)sizeof(t)) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		t = ((uint64_t)ts.tv_nsec << 32 ^ (uint64_t)ts.tv_sec ^ (uint64_t)getpid()) * 0x9e3779b97f4a7c15ull;
+	}
+	s->pid = getpid();
+	s->token = t ? t : 1;
+	s->marker = false;
+}
+
+void rtc_session_env(const struct rtc_session *s, char *buf, size_t len)
+{
+	snprintf(buf, len, "%d:%" PRIx64, (int)s->pid, s->token);
+}
+
+static void marker_name(char *buf, size_t len)
+{
+	snprintf(buf, len, RT_SHM_MARKER_NAME_FMT, rtc_shm_prefix(), (unsigned)geteuid());
+}
+
+/* The session a marker names: 0, or -errno. */
+static int read_marker(const char *name, pid_t *pid, uint64_t *token)
+{
+	char buf[RT_SHM_MARKER_MAX + 1];
+	struct stat st;
+	unsigned long long t;
+	int p, fd = shm_open(name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = fstat(fd, &st) == 0 && st.st_uid == geteuid() ? pread(fd, buf, RT_SHM_MARKER_MAX, 0) : -1;
+	close(fd);
+	if (n <= 0)
+		return -EINVAL;
+	buf[n] = 0;
+	if (sscanf(buf, "%d:%llx", &p, &t) != 2)
+		return -EINVAL;
+	*pid = p;
+	*token = t;
+	return 0;
+}
+
+int rtc_session_marker_create(struct rtc_session *s)
+{
+	char name[RT_SHM_NAME_MAX], text[RT_SHM_MARKER_MAX];
+	int len, fd = -1;
+
+	marker_name(name, sizeof(name));
+	len = snprintf(text, sizeof(text), "%d:%" PRIx64 "\n", (int)s->pid, s->token);
+	for (int attempt = 0; attempt < 2 && fd < 0; attempt++) {
+		pid_t holder;
+		uint64_t token;
+
+		fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd >= 0 || errno != EEXIST)
+			break;
+		/* Another consumer's, if it is alive; a dead one's (or garbage of ours) is replaced. */
+		if (read_marker(name, &holder, &token) == 0 && holder != s->pid && pid_alive(holder))
+			return -EBUSY;
+		if (shm_unlink(name) < 0)
+			return -errno;
+	}
+	if (fd < 0)
+		return errno == EEXIST ? -EBUSY : -errno;
+	if (fchmod(fd, 0600) < 0 || write(fd, text, (size_t)len) != len) {
+		int err = -errno;
+
+		close(fd);
+		shm_unlink(name);
+		return err ? err : -EIO;
+	}
+	close(fd);
+	s->marker = true;
+	return 0;
+}
+
+void rtc_session_marker_remove(struct rtc_session *s)
+{
+	char name[RT_SHM_NAME_MAX];
+	pid_t pid;
+	uint64_t token;
+
+	if (!s->marker)
+		return;
+	marker_name(name, sizeof(name));
+	/* Only if it is still ours: a later consumer may have replaced it after we were stopped. */
+	if (read_marker(name, &pid, &token) == 0 && pid == s->pid && token == s->token)
+		shm_unlink(name);
+	s->marker = false;
+}

@@ -1,0 +1,438 @@
+/* SPDX-License-Identifier: MIT */
+/* Recording sessions and leftovers: fork() children ending with _exit() and programs started through
+ * a shell record from their first record and carry the session token; `record -a`'s marker makes
+ * new processes record early; 10,000 forked children leave no segments behind; flight recorders
+ * keep a bounded post-mortem history. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <ringtrace/ringtrace.h>
+
+#include "producer.h"
+#include "record.h"
+#include "ring-reader.h"
+#include "segments.h"
+
+#define FORKS 10000
+
+static const char *producer;
+static char dir[128];
+
+/* Every span begin in every ring of p, rings removed afterwards (we are the consumer). */
+struct spans {
+	struct rtc_producer *p;
+	uint64_t begins, threads;
+	bool dead;
+};
+
+static int read_ring(void *ctx, const struct rtc_thread_info *t)
+{
+	struct spans *s = ctx;
+	struct rtc_ring_reader r;
+	struct rtc_ring_chunk c;
+	struct rtc_decoder d;
+	struct rtc_chunk_cursor cc = { 0 };
+	struct rtc_record rec;
+
+	if (t->state == RT_SHM_THREAD_DRAINED || rtc_ring_reader_open(&r, t->ring_name, (uint32_t)s->p->pid) < 0)
+		return 0;
+	while (rtc_ring_reader_next(&r, &c, NULL, NULL) > 0) {
+		uint64_t lost;
+		int ret;
+
+		if (!rtc_chunk_start(&cc, &d, c.data, c.len, c.base_ts, c.continues, c.rec0, c.resume_rec0, &lost))
+			continue;
+		while ((ret = rtc_decoder_next(&d, &rec)) > 0)
+			if (d.off > c.skip)
+				s->begins += rec.kind == RT_REC_SPAN_BEGIN;
+		rtc_chunk_done(&cc, &d, ret);
+	}
+	rtc_ring_reader_close(&r);
+	s->threads++;
+	if (s->dead)
+		rtc_producer_thread_drained(s->p, t->slot, t->thread_number, true);
+	return 0;
+}
+
+static uint64_t drain_dead(struct rtc_producer *p)
+{
+	struct spans s = { p, 0, 0, true };
+
+	assert_true(rtc_producer_each_thread(p, read_ring, &s) >= 1);
+	shm_unlink(p->shm_name);
+	return s.begins;
+}
+
+struct token_find {
+	uint64_t token;
+	pid_t found[8];
+	int n;
+};
+
+static int by_token(void *ctx, const struct rtc_segment *s)
+{
+	struct token_find *f = ctx;
+	struct rtc_producer p;
+
+	if (s->kind != RTC_SEG_CONTROL || f->n >= 8 || rtc_producer_open_name(&p, s->name) < 0)
+		return 0;
+	if (p.session_token == f->token)
+		f->found[f->n++] = p.pid;
+	rtc_producer_close(&p);
+	return 0;
+}
+
+static int find_token(uint64_t token, pid_t *out, int max)
+{
+	struct token_find f = { token, { 0 }, 0 };
+
+	assert_int_equal(rtc_segments_scan(false, by_token, &f), 0);
+	for (int i = 0; i < f.n && i < max; i++)
+		out[i] = f.found[i];
+	return f.n;
+}
+
+static void test_fork_children_record_from_start_and_are_kept(void **state)
+{
+	struct rtc_session s;
+	struct rtc_producer p;
+	char env[64];
+	pid_t a = 0, b = 0;
+
+	(void)state;
+	rtc_session_init(&s);
+	rtc_session_env(&s, env, sizeof(env));
+	setenv(RT_SHM_SESSION_VAR, env, 1);
+	for (int k = 0; k < 2; k++) {
+		pid_t c = fork();
+
+		if (c == 0) {
+			for (int i = 0; i < 10; i++) {
+				rt_span_begin("early");
+				rt_span_end();
+			}
+			_exit(0); /* a pre-fork server's worker: no exit handler */
+		}
+		assert_int_equal(waitpid(c, NULL, 0), c);
+		if (k == 0)
+			a = c;
+		else
+			b = c;
+	}
+	unsetenv(RT_SHM_SESSION_VAR);
+	/* b's creation did not reclaim a: the session's consumer (us) is alive and will drain it. */
+	for (int k = 0; k < 2; k++) {
+		assert_int_equal(rtc_producer_open_pid(&p, k ? b : a), 0);
+		assert_int_equal(p.session_token, s.token);
+		assert_int_equal(p.session_pid, (uint32_t)getpid());
+		assert_true(p.session_flags & RT_SHM_SESSION_ENV);
+		assert_true(p.session_flags & RT_SHM_SESSION_FROM_START);
+		assert_int_equal(p.parent_pid, (uint32_t)getpid());
+		assert_int_equal(drain_dead(&p), 10);
+		rtc_producer_close(&p);
+	}
+}
+
+/* A consumer following its session: attach to every segment with its token until `until` exits. */
+static uint64_t follow(uint64_t token, pid_t until, pid_t *seen)
+{
+	struct rtc_producer p;
+	pid_t pids[8];
+	uint64_t begins = 0;
+	bool attached = false;
+	int status;
+
+	for (int i = 0; i < 10000; i++) {
+		if (!attached && find_token(token, pids, 8) == 1 && rtc_producer_open_pid(&p, pids[0]) == 0) {
+			assert_int_equal(rtc_producer_attach(&p), 0);
+			attached = true;
+			*seen = pids[0];
+		}
+		if (attached)
+			rtc_producer_heartbeat(&p);
+		if (waitpid(until, &status, WNOHANG) == until)
+			break;
+		usleep(1000);
+	}
+	assert_true(attached);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	begins = drain_dead(&p);
+	rtc_producer_close(&p);
+	return begins;
+}
+
+static void test_program_started_through_a_shell(void **state)
+{
+	struct rtc_session s;
+	char env[64], cmd[512];
+	pid_t sh, prog = 0;
+
+	(void)state;
+	rtc_session_init(&s);
+	rtc_session_env(&s, env, sizeof(env));
+	/* `; true`: the shell forks the program instead of exec()ing it, the harder case. */
+	snprintf(cmd, sizeof(cmd), "%s --spans 7; true", producer);
+	sh = fork();
+	if (sh == 0) {
+		setenv(RT_SHM_SESSION_VAR, env, 1);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	/* work and inner spans, every one from the first */
+	assert_int_equal(follow(s.token, sh, &prog), 14);
+	assert_true(prog != sh);
+}
+
+static void test_marker_makes_new_processes_record_early(void **state)
+{
+	struct rtc_session s;
+	struct rtc_producer p;
+	pid_t prog, seen = 0;
+
+	(void)state;
+	rtc_session_init(&s);
+	assert_int_equal(rtc_session_marker_create(&s), 0);
+	prog = fork();
+	if (prog == 0) {
+		execl(producer, producer, "--spans", "5", (char *)NULL);
+		_exit(127);
+	}
+	assert_int_equal(follow(s.token, prog, &seen), 10);
+	assert_int_equal(seen, prog);
+	rtc_session_marker_remove(&s);
+	/* Without the marker, a new process waits idle for a consumer. */
+	prog = fork();
+	if (prog == 0) {
+		execl(producer, producer, "--spans", "5", "--forever", (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 5000 && rtc_producer_open_pid(&p, prog) != 0; i++)
+		usleep(1000);
+	assert_int_equal(p.session_token, 0);
+	assert_int_equal(p.session_flags & RT_SHM_SESSION_FROM_START, 0);
+	rtc_producer_close(&p);
+	kill(prog, SIGTERM);
+	waitpid(prog, NULL, 0);
+}
+
+struct dead_count {
+	unsigned controls, others;
+};
+
+static int count_dead(void *ctx, const struct rtc_segment *s)
+{
+	struct dead_count *c = ctx;
+
+	if (s->pid == getpid() || s->kind == RTC_SEG_MARKER || kill(s->pid, 0) == 0)
+		return 0;
+	if (s->kind == RTC_SEG_CONTROL)
+		c->controls++;
+	else
+		c->others++;
+	return 0;
+}
+
+static void test_10000_forked_children_leave_nothing(void **state)
+{
+	struct dead_count c = { 0, 0 };
+	unsigned procs, segs;
+
+	(void)state;
+	for (int i = 0; i < FORKS; i++) {
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			rt_span_begin("child");
+			rt_span_end();
+			_exit(0);
+		}
+		assert_true(pid > 0);
+		assert_int_equal(waitpid(pid, NULL, 0), pid);
+	}
+	/* Each child removed its dead predecessors' segments when it created its own: only the
+	 * last one's are left, until the next process starts (or `ringtrace clean`). */
+	assert_int_equal(rtc_segments_scan(false, count_dead, &c), 0);
+	assert_int_equal(c.controls, 1);
+	assert_int_equal(c.others, 1);
+	assert_int_equal(rtc_segments_clean(&procs, &segs), 0);
+	assert_int_equal(procs, 1);
+	assert_int_equal(segs, 2);
+	printf("# %d forked children ending with _exit(): 1 set of segments left, then cleaned\n", FORKS);
+}
+
+/* A flight recorder (overwrite mode) killed outright; its segments stay for post-mortem reading. */
+static pid_t killed_recorder(const char *keep)
+{
+	char ready[256], keep_env[64];
+	pid_t pid;
+
+	snprintf(ready, sizeof(ready), "%s/ready.%d", dir, rand());
+	snprintf(keep_env, sizeof(keep_env), "RINGTRACE_KEEP_DEAD=%s", keep);
+	pid = fork();
+	if (pid == 0) {
+		putenv((char *)"RINGTRACE_MODE=overwrite");
+		putenv(keep_env);
+		execl(producer, producer, "--ready", ready, "--forever", "--spans", "1", (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 5000 && access(ready, F_OK) != 0; i++)
+		usleep(1000);
+	assert_int_equal(access(ready, F_OK), 0);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return pid;
+}
+
+static int count_dead_pids(pid_t *pids, int n)
+{
+	struct rtc_producer p;
+	int alive = 0;
+
+	for (int i = 0; i < n; i++)
+		if (rtc_producer_open_pid(&p, pids[i]) == 0) {
+			alive++;
+			rtc_producer_close(&p);
+		}
+	return alive;
+}
+
+static void test_flight_recorders_keep_a_bounded_history(void **state)
+{
+	pid_t rec[5], last;
+	unsigned procs, segs;
+	struct rtc_producer p;
+
+	(void)state;
+	for (int i = 0; i < 5; i++)
+		rec[i] = killed_recorder("3");
+	/* The fifth's start kept the newest 3 of the 4 before it; it died too. */
+	assert_int_equal(count_dead_pids(rec, 1), 0);
+	assert_int_equal(count_dead_pids(rec + 1, 4), 4);
+	/* The next start keeps the newest 3 of those. */
+	last = killed_recorder("3");
+	assert_int_equal(count_dead_pids(rec, 2), 0);
+	assert_int_equal(count_dead_pids(rec + 2, 3), 3);
+	assert_int_equal(rtc_producer_open_pid(&p, last), 0); /* readable post mortem */
+	assert_int_equal(p.mode, RT_SHM_MODE_OVERWRITE);
+	rtc_producer_close(&p);
+	/* A size limit of one byte keeps none. */
+	{
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			putenv((char *)"RINGTRACE_KEEP_DEAD_SIZE=1");
+			execl(producer, producer, "--spans", "1", (char *)NULL);
+			_exit(127);
+		}
+		assert_int_equal(waitpid(pid, NULL, 0), pid);
+	}
+	assert_int_equal(count_dead_pids(rec, 5), 0);
+	assert_int_equal(count_dead_pids(&last, 1), 0);
+	assert_int_equal(rtc_segments_clean(&procs, &segs), 0);
+	assert_int_equal(procs, 0);
+}
+
+/* Spans named "work" in a Chrome JSON file, per the project's checker (-1: the file breaks a rule). */
+static long work_spans(const char *json)
+{
+	char cmd[600], out[1 << 14];
+	const char *p;
+	size_t n;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "python3 %s %s", getenv("RT_CHECKER"), json);
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	n = fread(out, 1, sizeof(out) - 1, f);
+	out[n] = 0;
+	if (pclose(f) != 0)
+		return -1;
+	p = strstr(out, "\"work\": ");
+	return p ? strtol(p + 8, NULL, 10) : -1;
+}
+
+static void test_trace_file_per_descendant(void **state)
+{
+	char cmd[600], file[300], engine[400], pattern[300];
+	int status, files = 0;
+	pid_t sh;
+
+	(void)state;
+	/* Two programs started by a shell, each writing its own file (%p: its pid). */
+	snprintf(cmd, sizeof(cmd), "%s --spans 3; %s --spans 4; true", producer, producer);
+	snprintf(file, sizeof(file), "RINGTRACE_TRACE_FILE=%s/desc-%%p.json", dir);
+	snprintf(engine, sizeof(engine), "RINGTRACE_ENGINE=%s", getenv("RT_ENGINE"));
+	sh = fork();
+	if (sh == 0) {
+		putenv(file);
+		putenv(engine);
+		/* LeakSanitizer (gcc 12) crashes scanning a dlopen()ed module's TLS (tests/test-record.c). */
+		putenv((char *)"ASAN_OPTIONS=detect_leaks=0");
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	assert_int_equal(waitpid(sh, &status, 0), sh);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	snprintf(pattern, sizeof(pattern), "ls %s/desc-*.json", dir);
+	{
+		FILE *f = popen(pattern, "r");
+		char line[400];
+		long total = 0;
+
+		assert_non_null(f);
+		while (fgets(line, sizeof(line), f)) {
+			line[strcspn(line, "\n")] = 0;
+			files++;
+			total += work_spans(line);
+		}
+		pclose(f);
+		assert_int_equal(files, 2);
+		assert_int_equal(total, 3 + 4);
+	}
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	producer = getenv("RT_PRODUCER");
+	snprintf(dir, sizeof(dir), "/tmp/ringtrace-session.%d.XXXXXX", (int)getpid());
+	return producer && mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[200];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fork_children_record_from_start_and_are_kept),
+		cmocka_unit_test(test_program_started_through_a_shell),
+		cmocka_unit_test(test_marker_makes_new_processes_record_early),
+		cmocka_unit_test(test_10000_forked_children_leave_nothing),
+		cmocka_unit_test(test_flight_recorders_keep_a_bounded_history),
+		cmocka_unit_test(test_trace_file_per_descendant),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
