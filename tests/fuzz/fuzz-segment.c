@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* Fuzz target: real shared-memory segments (a control segment and rings under this process's pid)
- * built from the fuzzer's bytes (segment-image.h), attached, drained and cut short by the consumer
- * as `ringtrace record` does (live.c into processing and a Chrome file). */
+/* Fuzz target: real shared-memory segments (a control segment, rings and directory extensions under
+ * this process's pid) built from the fuzzer's bytes (segment-image.h), attached, drained and cut
+ * short by the consumer as `ringtrace record` does (live.c into processing and a Chrome file). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
 #include <sanitizer/allocator_interface.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,9 +28,7 @@
 #include "producer.h"
 #include "segment-image.h"
 #include "sinks/chrome.h"
-#ifdef RT_SHM_CONTROL_NAME_FMT
-#include "segments.h" /* ABI 1.2: names under a prefix */
-#endif
+#include "segments.h"
 
 #define CHECK(cond)                                                                                    \
 	do {                                                                                           \
@@ -72,7 +71,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	(void)argc;
 	(void)argv;
-#ifdef RT_SHM_PREFIX_VAR
 	/* Segments under a prefix of our own: no other consumer on the machine sees them. */
 	{
 		char prefix[32];
@@ -80,7 +78,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		snprintf(prefix, sizeof(prefix), "rtfuzz%d", (int)getpid());
 		setenv(RT_SHM_PREFIX_VAR, prefix, 1);
 	}
-#endif
 	snprintf(json_path, sizeof(json_path), "%s/rt-fuzz-segment.%d.json", tmp && strlen(tmp) < 64 ? tmp : "/tmp",
 		 (int)getpid());
 	devnull = getenv("FUZZ_SEGMENT_VERBOSE") ? stderr : fopen("/dev/null", "w");
@@ -101,11 +98,7 @@ static uint64_t mono_ns(void)
 /* The names the consumer will look for: our pid's control segment and its threads' rings. */
 static void control_name(char *buf, size_t len)
 {
-#ifdef RT_SHM_CONTROL_NAME_FMT
 	snprintf(buf, len, RT_SHM_CONTROL_NAME_FMT, rtc_shm_prefix(), (unsigned)geteuid(), (unsigned)getpid());
-#else
-	snprintf(buf, len, RT_SHM_CONTROL_FMT, (unsigned)geteuid(), (unsigned)getpid());
-#endif
 }
 
 static void ring_name(uint64_t thread_number, char *buf, size_t len)
@@ -143,18 +136,15 @@ static void adopt(int fd, size_t len, size_t pid_off, size_t uid_off)
 		CHECK(pwrite(fd, &uid, 4, (off_t)uid_off) == 4);
 }
 
-/* Thread numbers of the first directory slots in use, read from the control image as written
- * (bounds-checked here: the image is whatever the fuzzer made). */
-static unsigned slot_numbers(int fd, size_t len, uint64_t *numbers, unsigned max)
+/* Thread numbers of the directory slots in use at [offset, offset + capacity slots) of a segment
+ * image as written (bounds-checked here: the image is whatever the fuzzer made), appended to
+ * numbers (n of max so far). */
+static unsigned slot_numbers(int fd, size_t len, uint64_t offset, uint64_t capacity, uint64_t *numbers, unsigned n,
+			     unsigned max)
 {
-	struct rt_shm_control h;
-	unsigned n = 0;
-
-	if (len < sizeof(h) || pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
-		return 0;
-	for (uint64_t i = 0; i < h.threads_capacity && i < 4096 && n < max; i++) {
+	for (uint64_t i = 0; i < capacity && i < 4096 && n < max; i++) {
 		struct rt_shm_thread_slot slot;
-		uint64_t off = h.threads_offset + i * sizeof(slot);
+		uint64_t off = offset + i * sizeof(slot);
 
 		if (off + sizeof(slot) > len || pread(fd, &slot, sizeof(slot), (off_t)off) != (ssize_t)sizeof(slot))
 			break;
@@ -162,6 +152,27 @@ static unsigned slot_numbers(int fd, size_t len, uint64_t *numbers, unsigned max
 			numbers[n++] = atomic_load_explicit(&slot.thread_number, memory_order_relaxed);
 	}
 	return n;
+}
+
+static bool control_header(int fd, size_t len, struct rt_shm_control *h)
+{
+	return len >= sizeof(*h) && pread(fd, h, sizeof(*h), 0) == (ssize_t)sizeof(*h);
+}
+
+/* The name of directory extension k as the consumer builds it, from the control image's salts
+ * (ABI 1.2). False when the image announces none. */
+static bool dir_name(int ctl_fd, size_t ctl_len, unsigned k, char *buf, size_t len)
+{
+	struct rt_shm_control h;
+	uint64_t salt, off;
+
+	if (!control_header(ctl_fd, ctl_len, &h) || k >= h.dir_ext_max)
+		return false;
+	off = h.dir_ext_offset + 8ull * k;
+	if (off + 8 > ctl_len || pread(ctl_fd, &salt, 8, (off_t)off) != 8)
+		return false;
+	snprintf(buf, len, RT_SHM_DIR_NAME_FMT, rtc_shm_prefix(), (unsigned)geteuid(), (unsigned)getpid(), k, salt);
+	return true;
 }
 
 static void check_json(void)
@@ -183,7 +194,7 @@ static void check_json(void)
 }
 
 /* Attach, drain, cut the segments short as asked, drain again, finish: as `record` does. */
-static void consume(int ctl_fd, const struct segment_image *img, int *ring_fds, unsigned nrings)
+static void consume(int ctl_fd, const struct segment_image *img, int *fds, unsigned nrings, unsigned ndirs)
 {
 	struct rtc_live_options lo = { .log = devnull };
 	struct rtc_trace_info info = { .clock = "see otherData", .host = "fuzz", .tool = "fuzz-segment", .live = true };
@@ -210,7 +221,9 @@ static void consume(int ctl_fd, const struct segment_image *img, int *ring_fds, 
 		if (img->control_cut)
 			CHECK(ftruncate(ctl_fd, (off_t)((img->control_cut - 1) % img->control_len)) == 0);
 		for (unsigned k = 0; img->ring_cut && k < nrings; k++)
-			CHECK(ftruncate(ring_fds[k], (off_t)((img->ring_cut - 1) % img->ring_len[k])) == 0);
+			CHECK(ftruncate(fds[k], (off_t)((img->ring_cut - 1) % img->ring_len[k])) == 0);
+		for (unsigned k = 0; img->ring_cut && k < ndirs; k++)
+			CHECK(ftruncate(fds[SEGMENT_IMAGE_RINGS + k], (off_t)((img->ring_cut - 1) % img->ring_len[0])) == 0);
 		for (int i = 0; i < 2; i++)
 			rtc_live_poll(live, true, &res);
 	}
@@ -226,47 +239,73 @@ static void consume(int ctl_fd, const struct segment_image *img, int *ring_fds, 
 	check_json();
 }
 
+/* Create segment `name` of len bytes from the image's runs for `segment`. */
+static int build(const uint8_t *data, size_t size, const struct segment_image *img, size_t off, unsigned segment,
+		 const char *name, size_t len)
+{
+	struct segment_run run;
+	int fd = create(name, len);
+
+	for (size_t at = off; segment_image_next(data, size, img, &at, &run);)
+		if (run.segment == segment && run.len)
+			CHECK(pwrite(fd, run.data, run.len, (off_t)run.offset) == (ssize_t)run.len);
+	return fd;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct segment_image img;
-	struct segment_run run;
+	struct rt_shm_control h;
 	char ctl_name[RT_SHM_NAME_MAX_LEN], rings[SEGMENT_IMAGE_RINGS][RT_SHM_NAME_MAX_LEN];
+	char dirs[SEGMENT_IMAGE_DIRS][RT_SHM_NAME_MAX_LEN];
 	uint64_t numbers[SEGMENT_IMAGE_RINGS];
-	int ctl_fd, ring_fds[SEGMENT_IMAGE_RINGS];
-	unsigned nrings;
+	/* Rings first, then directory extensions: all are cut short by ring_cut. */
+	int ctl_fd, fds[SEGMENT_IMAGE_RINGS + SEGMENT_IMAGE_DIRS];
+	unsigned nrings = 0, ndirs = 0;
 	size_t off, base;
 
 	if (!segment_image_header(data, size, &img, &off))
 		return 0;
 	control_name(ctl_name, sizeof(ctl_name));
-	ctl_fd = create(ctl_name, img.control_len);
-	for (size_t at = off; segment_image_next(data, size, &img, &at, &run);)
-		if (run.segment == 0 && run.len)
-			CHECK(pwrite(ctl_fd, run.data, run.len, (off_t)run.offset) == (ssize_t)run.len);
+	ctl_fd = build(data, size, &img, off, 0, ctl_name, img.control_len);
 	if (!img.foreign)
 		adopt(ctl_fd, img.control_len, offsetof(struct rt_shm_control, pid), offsetof(struct rt_shm_control, uid));
-	nrings = slot_numbers(ctl_fd, img.control_len, numbers, img.nrings);
+	if (control_header(ctl_fd, img.control_len, &h))
+		nrings = slot_numbers(ctl_fd, img.control_len, h.threads_offset, h.threads_capacity, numbers, 0,
+				      img.nrings);
+	while (ndirs < img.ndirs && dir_name(ctl_fd, img.control_len, ndirs, dirs[ndirs], sizeof(dirs[0]))) {
+		int fd = build(data, size, &img, off, img.nrings + 1 + ndirs, dirs[ndirs], img.ring_len[0]);
+		struct rt_shm_dir_ext x;
+
+		if (!img.foreign)
+			adopt(fd, img.ring_len[0], offsetof(struct rt_shm_dir_ext, pid), SIZE_MAX);
+		/* Threads in the extension have rings too. */
+		if (pread(fd, &x, sizeof(x), 0) == (ssize_t)sizeof(x))
+			nrings = slot_numbers(fd, img.ring_len[0], x.slots_offset, x.capacity, numbers, nrings, img.nrings);
+		fds[SEGMENT_IMAGE_RINGS + ndirs++] = fd;
+	}
 	for (unsigned k = 0; k < nrings; k++) {
 		ring_name(numbers[k], rings[k], sizeof(rings[k]));
-		ring_fds[k] = create(rings[k], img.ring_len[k]);
-		for (size_t at = off; segment_image_next(data, size, &img, &at, &run);)
-			if (run.segment == k + 1 && run.len)
-				CHECK(pwrite(ring_fds[k], run.data, run.len, (off_t)run.offset) == (ssize_t)run.len);
+		fds[k] = build(data, size, &img, off, k + 1, rings[k], img.ring_len[k]);
 		if (!img.foreign)
-			adopt(ring_fds[k], img.ring_len[k], offsetof(struct rt_shm_ring, pid), SIZE_MAX);
+			adopt(fds[k], img.ring_len[k], offsetof(struct rt_shm_ring, pid), SIZE_MAX);
 	}
 	base = atomic_load_explicit(&heap_now, memory_order_relaxed);
 	atomic_store_explicit(&heap_peak, base, memory_order_relaxed);
-	consume(ctl_fd, &img, ring_fds, nrings);
+	consume(ctl_fd, &img, fds, nrings, ndirs);
 	if (atomic_load_explicit(&heap_peak, memory_order_relaxed) - base > HEAP_MAX) {
 		fprintf(stderr, "fuzz-segment: segments took %zu bytes of heap\n",
 			atomic_load_explicit(&heap_peak, memory_order_relaxed) - base);
 		abort();
 	}
 	for (unsigned k = 0; k < nrings; k++) {
-		close(ring_fds[k]);
+		close(fds[k]);
 		shm_unlink(rings[k]);
+	}
+	for (unsigned k = 0; k < ndirs; k++) {
+		close(fds[SEGMENT_IMAGE_RINGS + k]);
+		shm_unlink(dirs[k]);
 	}
 	close(ctl_fd);
 	shm_unlink(ctl_name);

@@ -21,6 +21,7 @@
 #include "rawfile.h"
 #include "record.h"
 #include "segment-image.h"
+#include "segments.h"
 
 /* Seeds are kept small: the targets' -max_len, and a few KB in the repository each. */
 #define RECORD_SEED_MAX 4096
@@ -133,6 +134,25 @@ static void burst(void)
 	rt_log("burst", "done");
 }
 
+/* More threads than the control segment's directory holds (ABI 1.2: 256): an extension. */
+static void *one_span(void *arg)
+{
+	(void)arg;
+	RT_SPAN("thread");
+	return NULL;
+}
+
+static void many_threads(void)
+{
+	enum { N = 300 };
+	static pthread_t th[N];
+
+	for (int i = 0; i < N; i++)
+		pthread_create(&th[i], NULL, one_span, NULL);
+	for (int i = 0; i < N; i++)
+		pthread_join(th[i], NULL);
+}
+
 static void deep(void)
 {
 	nested(70); /* deeper than the open-span stack keeps */
@@ -176,6 +196,8 @@ static const struct scenario scenarios[] = {
 	  1000, burst, NULL, true, true },
 	{ "segments-attached", { "RINGTRACE_BUFFER_SIZE=16K", "RINGTRACE_SUBBUFS=2", NULL }, 1000, spans_tasks_logs,
 	  NULL, true, false },
+	{ "segments-many-threads", { "RINGTRACE_RECORD_FROM_START=1", "RINGTRACE_BUFFER_SIZE=16K", "RINGTRACE_SUBBUFS=2",
+	  NULL }, 1000, many_threads, NULL, true, true },
 };
 #define NSCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
 
@@ -209,6 +231,7 @@ static void dump_segments(const char *dir)
 	struct rtc_producer p;
 	struct rtc_thread_info info[SEGMENT_IMAGE_RINGS];
 	struct segment_image img = { 0 };
+	size_t dir_len[SEGMENT_IMAGE_DIRS] = { 0 }, longest = 0;
 	char ring[300];
 	size_t n;
 	int err = rtc_producer_open(&p, getpid(), getuid());
@@ -227,7 +250,43 @@ static void dump_segments(const char *dir)
 		if (img.ring[img.nrings])
 			img.nrings++;
 	}
+	/* Thread directory extensions (ABI 1.2), named by their salts in the control segment. */
+	{
+		const struct rt_shm_control *h = (const void *)img.control;
+		uint32_t count = atomic_load_explicit(&h->dir_ext_count, memory_order_relaxed);
+
+		for (uint32_t k = 0; k < count && k < SEGMENT_IMAGE_DIRS; k++) {
+			uint64_t salt;
+			char name[300];
+
+			memcpy(&salt, img.control + h->dir_ext_offset + 8 * k, 8);
+			snprintf(name, sizeof(name), RT_SHM_DIR_NAME_FMT, rtc_shm_prefix(), (unsigned)p.uid,
+				 (unsigned)p.pid, k, salt);
+			img.dir[img.ndirs] = read_shm(name, &dir_len[img.ndirs]);
+			if (img.dir[img.ndirs])
+				img.ndirs++;
+		}
+	}
 	rtc_producer_close(&p);
+	/* Rings and extensions share one length in the image: pad to the longest. */
+	for (unsigned k = 0; k < img.nrings + img.ndirs; k++) {
+		size_t len = k < img.nrings ? img.ring_len[k] : dir_len[k - img.nrings];
+
+		if (len > longest)
+			longest = len;
+	}
+	for (unsigned k = 0; k < img.nrings + img.ndirs; k++) {
+		uint8_t **seg = k < img.nrings ? &img.ring[k] : &img.dir[k - img.nrings];
+		size_t len = k < img.nrings ? img.ring_len[k] : dir_len[k - img.nrings];
+		uint8_t *padded = calloc(1, longest);
+
+		if (!padded)
+			exit(1);
+		memcpy(padded, *seg, len);
+		free(*seg);
+		*seg = padded;
+	}
+	img.ring_len[0] = longest;
 	{
 		size_t len;
 		uint8_t *seed = segment_image_encode(&img, &len);
@@ -241,6 +300,8 @@ static void dump_segments(const char *dir)
 	free(img.control);
 	for (unsigned i = 0; i < img.nrings; i++)
 		free(img.ring[i]);
+	for (unsigned i = 0; i < img.ndirs; i++)
+		free(img.dir[i]);
 }
 
 /* In the child: record the scenario with the engine in this very process. */

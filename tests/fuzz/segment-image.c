@@ -66,17 +66,21 @@ uint8_t *segment_image_encode(const struct segment_image *img, size_t *len)
 
 	for (unsigned k = 0; k < img->nrings; k++)
 		n += runs(NULL, k + 1, img->ring[k], img->ring_len[0]);
+	for (unsigned k = 0; k < img->ndirs; k++)
+		n += runs(NULL, img->nrings + 1 + k, img->dir[k], img->ring_len[0]);
 	out = malloc(n);
 	if (!out)
 		return NULL;
 	put32(out, (uint32_t)img->control_len);
-	put32(out + 4, img->nrings ? (uint32_t)img->ring_len[0] : 0);
+	put32(out + 4, img->nrings || img->ndirs ? (uint32_t)img->ring_len[0] : 0);
 	put32(out + 8, img->control_cut);
 	put32(out + 12, img->ring_cut);
-	out[16] = (uint8_t)img->nrings;
+	out[16] = (uint8_t)(img->nrings | img->ndirs << 3);
 	n = HEADER + runs(out + HEADER, 0, img->control, img->control_len);
 	for (unsigned k = 0; k < img->nrings; k++)
 		n += runs(out + n, k + 1, img->ring[k], img->ring_len[0]);
+	for (unsigned k = 0; k < img->ndirs; k++)
+		n += runs(out + n, img->nrings + 1 + k, img->dir[k], img->ring_len[0]);
 	*len = n;
 	return out;
 }
@@ -96,7 +100,8 @@ bool segment_image_header(const uint8_t *data, size_t size, struct segment_image
 		hdr->ring_len[k] = cap_size(get32(data + 4));
 	hdr->control_cut = get32(data + 8);
 	hdr->ring_cut = get32(data + 12);
-	hdr->nrings = (data[16] & 0x7f) % (SEGMENT_IMAGE_RINGS + 1);
+	hdr->nrings = (data[16] & 7) % (SEGMENT_IMAGE_RINGS + 1);
+	hdr->ndirs = (data[16] >> 3 & 3) % (SEGMENT_IMAGE_DIRS + 1);
 	hdr->foreign = data[16] & SEGMENT_IMAGE_FOREIGN;
 	*off = HEADER;
 	return true;
@@ -109,8 +114,8 @@ bool segment_image_next(const uint8_t *data, size_t size, const struct segment_i
 
 	if (size - *off < RUN_HEADER)
 		return false;
-	run->segment = data[*off] % (hdr->nrings + 1);
-	seg_len = run->segment ? hdr->ring_len[run->segment - 1] : hdr->control_len;
+	run->segment = data[*off] % (hdr->nrings + hdr->ndirs + 1);
+	seg_len = run->segment ? hdr->ring_len[0] : hdr->control_len;
 	run->offset = get32(data + *off + 1) % seg_len;
 	len = (size_t)data[*off + 5] | (size_t)data[*off + 6] << 8;
 	*off += RUN_HEADER;
