@@ -8,12 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "keyed-hash.h"
 
 /* The tables are keyed by names and ids an untrusted capture or stream chooses: a random key, one
  * for the whole process (models are merged and read back), keeps them from being aimed at one slot
  * (80,000 task ids chosen for the fixed hash took 9 s to convert). */
-static uint64_t table_key(void)
+uint64_t rtc__stats_key(void)
 {
 	static _Atomic uint64_t key;
 	uint64_t k = atomic_load_explicit(&key, memory_order_relaxed), fresh;
@@ -30,7 +29,7 @@ static uint64_t table_key(void)
 uint64_t rtc__stats_hash(const void *p, size_t n, uint64_t seed)
 {
 	const char *b = p;
-	uint64_t h = seed ^ table_key() ^ (n * 0x9e3779b97f4a7c15ull);
+	uint64_t h = seed ^ rtc__stats_key() ^ (n * 0x9e3779b97f4a7c15ull);
 	size_t i = 0;
 
 	for (; i + 8 <= n; i += 8) {
@@ -273,7 +272,7 @@ bool rtc__stats_open_eq(const void *item, const void *key)
 
 uint64_t rtc__stats_id_hash(uint32_t a, uint32_t b, uint64_t c)
 {
-	uint64_t key = table_key();
+	uint64_t key = rtc__stats_key();
 
 	return rtc_hash_u64(key, c ^ rtc_hash_u64(key, (uint64_t)a << 32 | b));
 }
