@@ -20,6 +20,7 @@
 
 #include "live.h"
 #include "processor.h"
+#include "rebuild.h"
 #include "rawfile.h"
 #include "sinks/chrome.h"
 #include "sinks/outfile.h"
@@ -475,6 +476,9 @@ void rtc_engine_report(const struct rtc_engine *e, FILE *f)
 				" recording gaps\n",
 				untraced, overflowed, untracked, s->unmatched_ends, s->gaps);
 	}
+	if (s->spans_too_deep)
+		fprintf(f, "%" PRIu64 " spans nested more than %d deep were counted, not written\n", s->spans_too_deep,
+			RTC_REBUILD_MAX_DEPTH);
 	if (es.live)
 		fprintf(f, "output was at most %.1f MB of records behind reading\n", (double)s->backlog_peak / 1e6);
 	fputc('\n', f);

@@ -135,6 +135,7 @@ static int take(struct rtc_live *l, struct lproc *p)
 	/* Everything a session's member wrote is in its rings: it began recording at its start. */
 	p->from_start |= l->session.token && p->p.session_token == l->session.token &&
 			 (p->p.session_flags & RT_SHM_SESSION_FROM_START);
+	rtc_clockmap_fini(&p->clock); /* attached again: its clock starts afresh */
 	rtc_clockmap_init(&p->clock, p->p.clock);
 	n = rtc_producer_calibration(&p->p, pts, RT_SHM_CALIB_MAX);
 	rtc_clockmap_add(&p->clock, pts, n);

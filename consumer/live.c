@@ -116,6 +116,7 @@ void rtc_live_destroy(struct rtc_live *l)
 		}
 		free(p->slot_thread);
 		free(p->slot_number);
+		rtc_clockmap_fini(&p->clock);
 		free(p);
 	}
 	free(l->procs);
@@ -443,11 +444,16 @@ static void *helper(void *arg)
 	urcu_memb_register_thread();
 	while (!atomic_load(&l->helper_stop)) {
 		struct cds_lfht_iter iter;
-		struct lproc *p;
+		struct cds_lfht_node *node;
 
 		urcu_memb_read_lock();
-		cds_lfht_for_each_entry(l->registry, &iter, p, node)
-			rtc_producer_heartbeat(&p->p);
+		/* Not cds_lfht_for_each_entry: at the end it takes container_of(NULL), which is
+		 * undefined (clang's UBSan stops there). */
+		cds_lfht_first(l->registry, &iter);
+		while ((node = cds_lfht_iter_get_node(&iter)) != NULL) {
+			rtc_producer_heartbeat(&caa_container_of(node, struct lproc, node)->p);
+			cds_lfht_next(l->registry, &iter);
+		}
 		urcu_memb_read_unlock();
 		if (l->o.status && ++tick % 10 == 0) {
 			uint64_t now = rtc_live_mono_ns();

@@ -35,8 +35,9 @@ struct rtc_thread_meta {
 	uint64_t attach_ts;   /* ns: when the consumer started reading this thread */
 };
 
-/* Spans nested deeper than this on one thread are counted (depth_overflows) and not rebuilt; it
- * bounds the work an end record naming an unknown span can cause. */
+/* Spans nested deeper than this on one thread are counted (depth_overflows, the summary's
+ * spans_too_deep) and not rebuilt (their ends are skipped, so the spans kept still nest right); it
+ * bounds the memory and the work of an end record naming an unknown span. */
 #define RTC_REBUILD_MAX_DEPTH 1024
 
 /* Thread-compatible: one thread uses a rebuild. */

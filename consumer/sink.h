@@ -105,6 +105,7 @@ struct rtc_summary {
 				     * loss, at each flight-recorder sub-buffer); how many depends on timing */
 	uint64_t processes, threads;
 	uint64_t spans, spans_incomplete, spans_repaired, spans_before_attach, spans_begin_unknown;
+	uint64_t spans_too_deep;    /* nested deeper than the rebuild keeps (rebuild.h): counted, not shown */
 	uint64_t tasks, tasks_incomplete, tasks_begin_unknown, logs, flows;
 	uint64_t unmatched_ends, misuse;
 	uint64_t lost;              /* every record lost, all reasons */
