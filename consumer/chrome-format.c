@@ -196,11 +196,16 @@ static void span_id(struct out *o, const struct rtc_out *ev)
 	PUTS(o, "\"");
 }
 
-static void task_id(struct out *o, uint32_t pid, uint64_t id)
+static void task_id(struct out *o, uint32_t pid, uint32_t gen, uint64_t id)
 {
-	/* Task ids are per process: make them unique across processes. */
+	/* Task ids are per process: make them unique across processes ("pid:id"; "pid.N:id" for the
+	 * N+1th process of the trace with that pid, after an exec or a reused pid). */
 	PUTS(o, ",\"id\":\"");
 	put_u64(o, pid);
+	if (gen) {
+		PUTS(o, ".");
+		put_u64(o, gen);
+	}
 	PUTS(o, ":");
 	put_u64(o, id);
 	PUTS(o, "\"");
@@ -296,7 +301,7 @@ size_t rtc_chrome_fmt_event(struct rtc_chrome_fmt *f, const struct rtc_out *ev, 
 		head(f, &o, ev->kind == RTC_OUT_TASK_BEGIN ? 'b' : 'e', ev->pid, ev->tid);
 		PUTS(&o, ",\"cat\":\"task\",\"name\":");
 		put_str(&o, ev->name, ev->name_len);
-		task_id(&o, ev->pid, ev->id);
+		task_id(&o, ev->pid, ev->pid_gen, ev->id);
 		PUTS(&o, ",\"ts\":");
 		put_ts(f, &o, ev->ts);
 		PUTS(&o, ",\"args\":{\"task\":");

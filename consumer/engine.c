@@ -256,7 +256,9 @@ static void finish(struct rtc_engine *e, uint64_t end_ns)
 	e->summary.start_ns = e->start_ns;
 	e->summary.backlog_peak = e->backlog_peak;
 	rtc_processor_finish(e->proc, end_ns, &e->summary);
-	e->output_err = rtc_pipeline_close(e->pipe, true, report_close, e);
+	/* A live run that attached to nothing writes no file: an earlier one at the path stays as
+	 * it was (the command says why it recorded nothing). */
+	e->output_err = rtc_pipeline_close(e->pipe, !e->live_run || e->summary.processes > 0, report_close, e);
 	e->finished = true;
 }
 

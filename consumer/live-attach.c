@@ -58,6 +58,15 @@ static struct lproc *registered(struct rtc_live *l, pid_t pid)
 	return NULL;
 }
 
+/* The same by control segment: one pid may have two (an image before and after an exec). */
+static struct lproc *registered_segment(struct rtc_live *l, const char *name)
+{
+	for (size_t i = l->nprocs; i-- > 0;)
+		if (!l->procs[i]->retired && strcmp(l->procs[i]->segment, name) == 0)
+			return l->procs[i];
+	return NULL;
+}
+
 static void say_refused(struct rtc_live *l, pid_t pid, int err, const char *why)
 {
 	if (err == -ENOENT)
@@ -152,6 +161,7 @@ static int take(struct rtc_live *l, struct lproc *p)
 		return err;
 	}
 	p->pid = p->p.pid;
+	snprintf(p->segment, sizeof(p->segment), "%s", p->p.shm_name);
 	p->attached = true;
 	p->gone = false;
 	p->refused = false;
@@ -301,7 +311,7 @@ static int found(void *ctx, const struct rtc_segment *s)
 
 	if (s->kind != RTC_SEG_CONTROL || s->owner != s->name_uid || s->pid == l->o.self)
 		return 0;
-	p = registered(l, s->pid);
+	p = registered_segment(l, s->name);
 	if ((p && (p->attached || !p->refused || now < p->retry_ns)) || skipped(l, s->name, now))
 		return 0;
 	err = rtc_producer_open_name(&cand, s->name);

@@ -42,6 +42,7 @@ struct lproc {
 	uint64_t *slot_number;
 	uint32_t nslots;
 	char name[RT_SHM_PROCESS_NAME_LEN + 1];
+	char segment[RT_SHM_NAME_MAX]; /* its control segment's name, once attached */
 };
 
 struct lthread {

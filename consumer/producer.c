@@ -272,19 +272,27 @@ error_close:
 
 int rtc_producer_open_pid(struct rtc_producer *p, pid_t pid)
 {
-	char names[8][RT_SHM_NAME_MAX], why[sizeof(p->why)] = "";
+	char names[8][RT_SHM_NAME_MAX], why[sizeof(p->why)] = "", dead[RT_SHM_NAME_MAX] = "";
 	int err = -ENOENT;
 
 	/* The usual names first (no scan of /dev/shm); then every candidate. The first that opens
-	 * wins; otherwise the most telling refusal. */
+	 * and is the live process wins (a dead process that had the pid before may have left its
+	 * segments, kept for its consumer); else a dead one (read post mortem); otherwise the most
+	 * telling refusal. */
 	for (int scan = 0; scan < 2; scan++) {
 		size_t n = rtc_segments_find_pid(pid, scan, names, 8);
 
 		for (size_t i = 0; i < n; i++) {
 			int e = rtc_producer_open_name(p, names[i]);
 
-			if (e == 0)
+			if (e == 0 && !rtc_producer_exited(p))
 				return 0;
+			if (e == 0) {
+				if (!dead[0])
+					memcpy(dead, names[i], sizeof(dead));
+				rtc_producer_close(p);
+				continue;
+			}
 			if (err == -ENOENT || (e != -ENOENT && e != -EACCES)) {
 				err = e;
 				memcpy(why, p->why, sizeof(why));
@@ -294,6 +302,8 @@ int rtc_producer_open_pid(struct rtc_producer *p, pid_t pid)
 		if (err == -RT_EBADMAGIC)
 			break;
 	}
+	if (dead[0] && rtc_producer_open_name(p, dead) == 0)
+		return 0;
 	memset(p, 0, sizeof(*p));
 	p->pid = pid;
 	memcpy(p->why, why, sizeof(why));

@@ -133,7 +133,47 @@ struct tstate *rb_first_live(struct rtc_rebuild *r, uint32_t proc)
 	return proc < r->nprocs && r->procs[proc].live_head ? &r->threads[r->procs[proc].live_head - 1] : NULL;
 }
 
+/* ---- processes by pid ---- */
+
+static struct pid_key *pid_find(struct rtc_rebuild *r, uint32_t pid)
+{
+	size_t mask = r->pid_map_cap - 1;
+
+	for (size_t i = (size_t)rtc_hash_u64(r->seed, pid) & mask;; i = (i + 1) & mask)
+		if (!r->pid_map[i].used || r->pid_map[i].pid == pid)
+			return &r->pid_map[i];
+}
+
+uint32_t rb_index_pid(struct rtc_rebuild *r, uint32_t pid)
+{
+	struct pid_key *k;
+
+	if ((r->pid_map_count + 1) * 2 > r->pid_map_cap) {
+		struct pid_key *old = r->pid_map;
+		size_t old_cap = r->pid_map_cap, cap = old_cap ? 2 * old_cap : 64;
+
+		r->pid_map = calloc(cap, sizeof(*r->pid_map));
+		if (!r->pid_map) {
+			r->pid_map = old;
+			return 0;
+		}
+		r->pid_map_cap = cap;
+		for (size_t i = 0; i < old_cap; i++)
+			if (old[i].used)
+				*pid_find(r, old[i].pid) = old[i];
+		free(old);
+	}
+	k = pid_find(r, pid);
+	if (!k->used) {
+		*k = (struct pid_key){ .pid = pid, .used = true };
+		r->pid_map_count++;
+		return 0;
+	}
+	return ++k->seen;
+}
+
 void rb_index_fini(struct rtc_rebuild *r)
 {
 	free(r->thread_map);
+	free(r->pid_map);
 }

@@ -66,8 +66,15 @@ struct task {
 struct proc {
 	bool declared;
 	uint32_t pid, parent_pid;
+	uint32_t gen; /* how many processes of the trace had this pid before it (reuse, exec) */
 	char name[RT_SHM_PROCESS_NAME_LEN + 1];
 	uint32_t live_head, live_tail; /* its threads not done, in declaration order (indices + 1) */
+};
+
+/* pid -> processes of the trace that had it, less one. */
+struct pid_key {
+	uint32_t pid, seen;
+	bool used;
 };
 
 /* (process, thread number) -> the thread declared last with them. */
@@ -91,6 +98,8 @@ struct rtc_rebuild {
 	size_t task_cap, task_count;
 	struct thread_key *thread_map;
 	size_t thread_map_cap, thread_map_count;
+	struct pid_key *pid_map; /* pid -> how many processes of the trace had it */
+	size_t pid_map_cap, pid_map_count;
 	uint64_t next_flow;
 	struct rtc_rebuild_counts counts;
 	struct rtc_thread_loss *loss_out;
@@ -113,6 +122,8 @@ int rb_find_thread(struct rtc_rebuild *r, uint32_t proc, uint64_t thread_number)
 /* The first declared thread of proc that is not done, or NULL. */
 struct tstate *rb_first_live(struct rtc_rebuild *r, uint32_t proc);
 void rb_index_fini(struct rtc_rebuild *r);
+/* A process with pid declared: how many declared before it had that pid (0 for the first). */
+uint32_t rb_index_pid(struct rtc_rebuild *r, uint32_t pid);
 
 /* rebuild-tasks.c */
 struct task *rb_task_find(struct rtc_rebuild *r, uint32_t proc, uint64_t id, bool create);

@@ -82,7 +82,8 @@ static struct rtc_out begin_event(struct rtc_rebuild *r, const struct task *k, u
 
 	return (struct rtc_out){ .kind = RTC_OUT_TASK_BEGIN, .pid = k->pid, .tid = k->tid, .ts = k->begin, .name = name,
 				 .name_len = len, .id = k->id, .parent = k->parent, .flags = k->flags,
-				 .name_key = k->named ? RB_NAME_KEY(proc, k->name_id) : 0 };
+				 .name_key = k->named ? RB_NAME_KEY(proc, k->name_id) : 0,
+				 .pid_gen = proc < r->nprocs ? r->procs[proc].gen : 0 };
 }
 
 static void count_begin(struct rtc_rebuild *r, const struct task *k)
@@ -153,7 +154,8 @@ static void end_out(struct rtc_rebuild *r, struct task *k, uint32_t proc, uint64
 	struct rtc_out o = { .kind = RTC_OUT_TASK_END, .pid = k->pid, .tid = k->tid, .ts = ts,
 			     .dur = ts > k->begin ? ts - k->begin : 0, .name = name, .name_len = len,
 			     .id = k->id, .parent = k->parent, .flags = flags | k->flags,
-			     .name_key = k->named ? RB_NAME_KEY(proc, k->name_id) : 0 };
+			     .name_key = k->named ? RB_NAME_KEY(proc, k->name_id) : 0,
+			     .pid_gen = proc < r->nprocs ? r->procs[proc].gen : 0 };
 
 	if (flags & RTC_F_INCOMPLETE)
 		r->counts.tasks_incomplete++;

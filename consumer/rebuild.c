@@ -99,6 +99,8 @@ void rtc_rebuild_process(struct rtc_rebuild *r, uint32_t proc, uint32_t pid, con
 			return;
 		r->nprocs = cap;
 	}
+	if (!r->procs[proc].declared || r->procs[proc].pid != pid)
+		r->procs[proc].gen = rb_index_pid(r, pid);
 	r->procs[proc].declared = true;
 	r->procs[proc].pid = pid;
 	r->procs[proc].parent_pid = parent_pid;

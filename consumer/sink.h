@@ -55,6 +55,7 @@ struct rtc_out {
 	uint64_t cpu_ns;  /* span with RTC_F_CPU: on-CPU time of its thread during the span */
 	uint32_t ctx_voluntary, ctx_involuntary; /* span with RTC_F_CPU: context switches during it */
 	uint32_t depth;   /* span nesting depth, 0 = outermost */
+	uint32_t pid_gen; /* tasks: how many earlier processes of the trace had this pid (ids are per process) */
 	uint32_t flags;   /* enum rtc_flags */
 	const char *text; /* log message, process or thread name */
 	uint32_t text_len;

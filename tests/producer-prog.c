@@ -202,6 +202,7 @@ int main(int argc, char **argv)
 {
 	const char *ready = NULL, *hold = NULL, *worked = NULL;
 	bool wait = false, want_report = false;
+	const char *then_exec = NULL;
 	int names = 0, refused = 0;
 	pthread_t *th;
 	struct rt_task top;
@@ -219,6 +220,8 @@ int main(int argc, char **argv)
 			handoffs = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--sequential") && i + 1 < argc)
 			sequential = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--then-exec") && i + 1 < argc)
+			then_exec = argv[++i];
 		else if (!strcmp(argv[i], "--forks") && i + 1 < argc)
 			forks = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--ready") && i + 1 < argc)
@@ -278,5 +281,10 @@ int main(int argc, char **argv)
 		report(refused);
 	pthread_barrier_destroy(&all_alive);
 	free(th);
+	if (then_exec) {
+		/* A new traced image in this same process (a wrapper exec()ing the real program). */
+		execl("/proc/self/exe", argv[0], "--spans", then_exec, (char *)NULL);
+		return 1;
+	}
 	return 0;
 }

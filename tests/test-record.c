@@ -753,6 +753,23 @@ static void test_programs_started_through_a_shell(void **state)
 	free(out);
 }
 
+/* A traced program that exec()s another traced program: one pid, two images, both recorded, the
+ * first one ended at the exec (recording does not wait for it forever), nothing left behind. */
+static void test_traced_program_execs_another(void **state)
+{
+	const char *cmd[] = { producer, "--spans", "10", "--then-exec", "20", NULL };
+	char *out;
+
+	(void)state;
+	out = launch_cmd("exec.json", cmd, 60000);
+	assert_non_null(out);
+	assert_int_equal(jint(out, "work"), 30);
+	assert_int_equal(jint(out, "processes"), 2);
+	assert_int_equal(jint(out, "lost_records"), 0);
+	assert_int_equal(segments_left(), 0);
+	free(out);
+}
+
 /* No limit on threads: 1000 alive at once, then 20,000 short-lived ones one after the other
  * (their directory slots reused), every one recorded. */
 static void test_thousand_live_and_20000_sequential_threads(void **state)
@@ -977,6 +994,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_flight_recorder_loss_reported, kill_children),
 		cmocka_unit_test_teardown(test_forked_children_without_exec, kill_children),
 		cmocka_unit_test_teardown(test_programs_started_through_a_shell, kill_children),
+		cmocka_unit_test_teardown(test_traced_program_execs_another, kill_children),
 		cmocka_unit_test_teardown(test_thousand_live_and_20000_sequential_threads, kill_children),
 		cmocka_unit_test_teardown(test_10000_forked_children_leave_no_segments, kill_children),
 		cmocka_unit_test_teardown(test_names_past_the_table_reported, kill_children),

@@ -204,13 +204,13 @@ unsigned rt__reclaim(uid_t uid, pid_t self, bool self_stale, const struct rt__co
 		for (j = i; j < n && e[j].pid == e[i].pid; j++)
 			;
 		if (e[i].pid == self) {
-			/* Before we created anything: a dead process with our pid left these. */
-			if (self_stale)
-				remove_group(dfd, &e[i], j - i);
+			/* Before we created anything: our image before an exec, or a dead process with our
+			 * pid, left these. Judged like any dead process's: a consumer may still read them. */
+			if (!self_stale)
+				continue;
+		} else if (pid_alive(e[i].pid)) {
 			continue;
 		}
-		if (pid_alive(e[i].pid))
-			continue;
 		for (size_t k = i; k < j && v != KEEP; k++) {
 			if (e[k].kind == CONTROL) {
 				enum verdict w = judge(dfd, e[k].name, &start_ns);

@@ -82,16 +82,12 @@ error_unlink:
 	return err;
 }
 
-/* Create `name`, replacing a stale segment of ours; -EEXIST when another user holds it. */
+/* Create `name`; -EEXIST when it exists. A segment of ours under our pid is a dead process's that
+ * had the pid before us, and it is not ours to remove: its recording session's consumer may not
+ * have read it yet (reclaim.c removes it once nobody will). The callers then take a salted name. */
 static int create_replacing(const char *name, size_t size, size_t claim, void **map, uint64_t *ino)
 {
-	int err = create_exact(name, size, claim, map, ino);
-
-	/* Our uid and pid are in the name, so a segment we own is a dead process's. /dev/shm is sticky:
-	 * the unlink fails for another user's file, which then keeps its name. */
-	if (err == -EEXIST && shm_unlink(name) == 0)
-		err = create_exact(name, size, claim, map, ino);
-	return err;
+	return create_exact(name, size, claim, map, ino);
 }
 
 int rt__shm_create(const char *name, size_t size, void **map)
@@ -113,7 +109,8 @@ int rt__shm_create_seg(struct rt__shm_seg *seg, const char *base, size_t size, s
 		snprintf(seg->name, sizeof(seg->name), "%s", base);
 		err = create_replacing(seg->name, size, claim, &seg->map, &seg->ino);
 	}
-	/* Taken by another user (or a salted name wanted): a random name nobody could plant ahead. */
+	/* Taken (another user's, or a dead process's with our pid still kept), or a salted name
+	 * wanted: a random name nobody could plant ahead. */
 	for (int i = 0; i < 4 && err == -EEXIST; i++) {
 		seg->salt = rt__shm_random();
 		snprintf(seg->name, sizeof(seg->name), "%s.x%016" PRIx64, base, seg->salt);
