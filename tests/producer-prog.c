@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* A traced program for the integration tests: emits an exact, known number of spans, tasks and
- * logs on several threads, optionally holding a span open across the consumer's attach. */
+ * logs on any number of threads, optionally holding a span open across the consumer's attach or
+ * keeping every thread alive at once (--park). */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -18,6 +19,15 @@
 #include "ring-reader.h"
 
 static int threads = 1, spans = 0, tasks = 0, logs = 0, forever = 0, handoffs = 0;
+
+/* --park FILE: workers stay alive after their work until FILE exists (all threads alive at once);
+ * --parked FILE is touched once every worker is parked. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	const char *file;
+	int parked, released;
+} park = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0 };
 
 /* Hand-offs: contexts captured inside a span on the main thread, adopted by a worker that runs a
  * job for them (each one flow in the trace). One slot, passed back and forth. */
@@ -95,9 +105,37 @@ static void touch(const char *path)
 		close(fd);
 }
 
+static void park_here(void)
+{
+	pthread_mutex_lock(&park.lock);
+	park.parked++;
+	pthread_cond_broadcast(&park.cond);
+	while (!park.released)
+		pthread_cond_wait(&park.cond, &park.lock);
+	pthread_mutex_unlock(&park.lock);
+}
+
+/* Main thread: once every worker is parked, touch `parked`; release them when the file appears. */
+static void park_all(const char *parked)
+{
+	pthread_mutex_lock(&park.lock);
+	while (park.parked < threads)
+		pthread_cond_wait(&park.cond, &park.lock);
+	pthread_mutex_unlock(&park.lock);
+	touch(parked);
+	for (int i = 0; i < 600000 && !exists(park.file); i++)
+		usleep(1000);
+	pthread_mutex_lock(&park.lock);
+	park.released = 1;
+	pthread_cond_broadcast(&park.cond);
+	pthread_mutex_unlock(&park.lock);
+}
+
 static void *work(void *arg)
 {
 	(void)arg;
+	if (park.file)
+		rt_thread_register("worker"); /* a ring even when it records nothing */
 	do {
 		for (int i = 0; i < spans; i++) {
 			RT_SPAN("work");
@@ -114,6 +152,8 @@ static void *work(void *arg)
 		if (forever)
 			usleep(100);
 	} while (forever);
+	if (park.file)
+		park_here();
 	return NULL;
 }
 
@@ -177,10 +217,10 @@ static void wait_consumer(void)
 
 int main(int argc, char **argv)
 {
-	const char *ready = NULL, *hold = NULL, *worked = NULL;
+	const char *ready = NULL, *hold = NULL, *worked = NULL, *parked = NULL;
 	bool wait = false, want_report = false;
 	int names = 0, refused = 0;
-	pthread_t th[64];
+	pthread_t *th;
 	struct rt_task top;
 
 	for (int i = 1; i < argc; i++) {
@@ -208,13 +248,20 @@ int main(int argc, char **argv)
 			names = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--report"))
 			want_report = true;
+		else if (!strcmp(argv[i], "--park") && i + 1 < argc)
+			park.file = argv[++i];
+		else if (!strcmp(argv[i], "--parked") && i + 1 < argc)
+			parked = argv[++i];
 		else {
 			fprintf(stderr, "producer-prog: bad argument %s\n", argv[i]);
 			return 2;
 		}
 	}
-	if (threads > 64)
-		threads = 64;
+	if (threads < 0 || threads > 100000)
+		threads = 1;
+	th = calloc((size_t)threads + 1, sizeof(*th));
+	if (!th)
+		return 1;
 	rt_thread_register("main");
 	if (hold)
 		rt_span_begin("held"); /* open before any consumer attaches */
@@ -223,9 +270,15 @@ int main(int argc, char **argv)
 		wait_consumer();
 	top = rt_task_begin("top");
 	for (int i = 0; i < threads; i++)
-		rt_thread_create(&th[i], NULL, work, NULL);
+		if (rt_thread_create(&th[i], NULL, work, NULL) != 0) {
+			fprintf(stderr, "producer-prog: thread %d of %d not started\n", i, threads);
+			return 1;
+		}
+	if (park.file)
+		park_all(parked);
 	for (int i = 0; i < threads; i++)
 		pthread_join(th[i], NULL);
+	free(th);
 	hand_off_all();
 	rt_task_end(top);
 	touch(worked); /* all work recorded; --hold keeps the process (and its rings) alive */
