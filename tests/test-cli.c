@@ -680,6 +680,84 @@ static void test_clean_removes_exactly_the_dead(void **state)
 	assert_int_equal(segments_of(live.pid), 0);
 }
 
+/* The CONSUMER column field of pid's row in a `list` output. */
+static void consumer_of(const char *out, pid_t pid, char *buf, size_t len)
+{
+	char rows[2][512], *p;
+
+	assert_int_equal(rows_of(out, -1, pid, rows, 2), 1);
+	/* After UNTRACED: the row's 10th and 11th fields are CONSUMER ("attached 123") unless "-". */
+	p = rows[0];
+	for (int field = 0; field < 9; field++) {
+		p += strspn(p, " ");
+		p += strcspn(p, " ");
+	}
+	p += strspn(p, " ");
+	snprintf(buf, len, "%.*s", p[0] == '-' ? 1 : (int)(strchr(strchr(p, ' ') + 1, ' ') - p), p);
+}
+
+static void test_list_and_clean_follow_sessions(void **state)
+{
+	const char *sleeper[] = { "/bin/sleep", "120", NULL };
+	const char *list[] = { tool, "list", NULL };
+	const char *clean[] = { tool, "clean", NULL };
+	struct parked member, gone;
+	struct rtc_producer p;
+	char env[64], want[200], consumer[64];
+	pid_t session;
+
+	(void)state;
+	/* A recording session's consumer (as `record -- CMD` is for what CMD starts): a process that
+	 * started before its members. */
+	session = start(sleeper, NULL, NULL, 0);
+	for (int i = 0; i < 8; i++)
+		if (!unreaped[i]) {
+			unreaped[i] = session;
+			break;
+		}
+	snprintf(env, sizeof(env), "%d:5e5510", (int)session);
+	setenv(RT_SHM_SESSION_VAR, env, 1);
+	start_parked(&member, dir, "member", 1, -1, 0);
+	start_parked(&gone, dir, "gone", 1, -1, 0);
+	unsetenv(RT_SHM_SESSION_VAR);
+	await_file(member.parked);
+	await_file(gone.parked);
+	kill_parked(&gone);
+	assert_status(run(list, "session.out", "session.err"), 0, "session.err");
+	snprintf(want, sizeof(want), "session %d", (int)session);
+	consumer_of("session.out", member.pid, consumer, sizeof(consumer));
+	assert_string_equal(consumer, want);
+	consumer_of("session.out", gone.pid, consumer, sizeof(consumer));
+	assert_string_equal(consumer, want);
+	/* The dead member waits for its session's consumer: clean keeps it, and says for whom. */
+	assert_status(run(clean, "session-clean.out", "session-clean.err"), 0, "session-clean.err");
+	snprintf(want, sizeof(want), "kept pid %d (producer-prog): 3 segments, ", (int)gone.pid);
+	assert_contains("session-clean.out", want);
+	snprintf(want, sizeof(want), ": its recording session's consumer %d will drain them\n", (int)session);
+	assert_contains("session-clean.out", want);
+	assert_contains("session-clean.out", "removed 0 processes, 0 segments");
+	/* Attached: the lease holder is shown. */
+	assert_int_equal(rtc_producer_open_pid(&p, member.pid), 0);
+	assert_int_equal(rtc_producer_attach(&p), 0);
+	assert_status(run(list, "session.out", "session.err"), 0, "session.err");
+	snprintf(want, sizeof(want), "attached %d", (int)getpid());
+	consumer_of("session.out", member.pid, consumer, sizeof(consumer));
+	assert_string_equal(consumer, want);
+	rtc_producer_close(&p);
+	/* The session's consumer ends: nobody reads them any more. */
+	kill(session, SIGKILL);
+	waitpid(session, NULL, 0);
+	forget(session);
+	assert_status(run(list, "session.out", "session.err"), 0, "session.err");
+	consumer_of("session.out", member.pid, consumer, sizeof(consumer));
+	assert_string_equal(consumer, "-");
+	assert_status(run(clean, "session-clean.out", "session-clean.err"), 0, "session-clean.err");
+	snprintf(want, sizeof(want), "removed 1 process, 3 segments (prefix %s)\n", rtc_shm_prefix());
+	assert_contains("session-clean.out", want);
+	release_parked(&member, 0);
+	assert_int_equal(segments_of(member.pid), 0);
+}
+
 static void test_dump_shows_open_tasks_and_counters(void **state)
 {
 	struct parked pp;
@@ -748,6 +826,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_list_counts_every_thread, kill_leftovers),
 		cmocka_unit_test_teardown(test_list_marks_squatted_names, kill_leftovers),
 		cmocka_unit_test_teardown(test_clean_removes_exactly_the_dead, kill_leftovers),
+		cmocka_unit_test_teardown(test_list_and_clean_follow_sessions, kill_leftovers),
 		cmocka_unit_test_teardown(test_dump_shows_open_tasks_and_counters, kill_leftovers),
 		cmocka_unit_test(test_dump_refusal_says_why),
 	};
