@@ -146,6 +146,11 @@ void rtc_engine_expect(struct rtc_engine *e, pid_t pid)
 	rtc_live_expect(e->live, pid);
 }
 
+int rtc_engine_session_env(const struct rtc_engine *e, char *buf, size_t len)
+{
+	return rtc_live_session_env(e->live, buf, len);
+}
+
 struct rtc_pipeline *rtc_engine_pipeline(struct rtc_engine *e)
 {
 	return e->pipe;

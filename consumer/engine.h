@@ -47,8 +47,12 @@ void rtc_engine_destroy(struct rtc_engine *e);
 /* Attach to a running traced process. Returns 0 or a negative error, already reported. */
 int rtc_engine_attach(struct rtc_engine *e, pid_t pid);
 
-/* Attach as soon as pid's control segment appears (a program we launched). */
+/* A program we launched with rtc_engine_session_env() in its environment: it and everything it
+ * starts are recorded from their first record; recording goes on while it runs (rtc_live_expect). */
 void rtc_engine_expect(struct rtc_engine *e, pid_t pid);
+
+/* RINGTRACE_SESSION's value for a program to launch. 0 or -ENOENT. */
+int rtc_engine_session_env(const struct rtc_engine *e, char *buf, size_t len);
 
 /* The pipeline, to subscribe more outputs (before or while running). */
 struct rtc_pipeline *rtc_engine_pipeline(struct rtc_engine *e);

@@ -13,7 +13,8 @@
 #include "stream.h"
 
 struct rtc_live_options {
-	bool all;   /* attach to every traced process of this user, new ones too */
+	bool all;   /* attach to every traced process of this user, new ones too (not those of another
+		     * consumer's recording session) */
 	bool status; /* live one-line status on stderr */
 	pid_t self; /* in-process engine: the pid it runs in (the draining thread's own ring is skipped) */
 	FILE *log;  /* messages naming the process; NULL: stderr */
@@ -37,8 +38,14 @@ void rtc_live_destroy(struct rtc_live *l);
  * earlier attempt was refused). */
 int rtc_live_attach(struct rtc_live *l, pid_t pid);
 
-/* Attach as soon as pid's control segment appears (a program we launched). */
+/* A program we launched (with rtc_live_session_env() in its environment): recording goes on while
+ * it runs, and it and everything it starts (fork, exec, a shell) are attached as their segments
+ * appear, from their first record, also those that ended meanwhile. */
 void rtc_live_expect(struct rtc_live *l, pid_t pid);
+
+/* The value of RINGTRACE_SESSION (RT_SHM_SESSION_VAR) for programs we launch. 0, or -ENOENT (no
+ * session: the in-process engine). */
+int rtc_live_session_env(const struct rtc_live *l, char *buf, size_t len);
 
 /* Earliest start time (CLOCK_MONOTONIC ns) of the processes attached so far, 0 if none. */
 uint64_t rtc_live_origin(const struct rtc_live *l);

@@ -390,3 +390,25 @@ int rtc_producer_each_task(struct rtc_producer *p, int (*fn)(void *ctx, const st
 	free(a);
 	return err < 0 ? -EFAULT : reported;
 }
+
+/* ---- a dead process's segments ---- */
+
+int rtc_producer_remove(struct rtc_producer *p)
+{
+	char name[RT_SHM_NAME_MAX];
+
+	if (!rtc_producer_exited(p))
+		return -EBUSY;
+	/* Its directory extensions, by the salts its table announced (ours to read until unmapped). */
+	for (uint32_t k = 0; k < p->dir_ext_max; k++) {
+		struct ext_call a = { .p = p, .k = k };
+
+		if (p->header_size < sizeof(struct rt_shm_control) || rtc_safe_call(ext_count_call, &a) < 0 ||
+		    k >= a.count)
+			break;
+		snprintf(name, sizeof(name), RT_SHM_DIR_NAME_FMT, rtc_shm_prefix(), (unsigned)p->uid, (unsigned)p->pid, k,
+			 a.salt);
+		shm_unlink(name);
+	}
+	return shm_unlink(p->shm_name) < 0 ? -errno : 0;
+}

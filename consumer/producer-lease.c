@@ -13,6 +13,7 @@
 #include <ringtrace/ringtrace.h>
 
 #include "safe-copy.h"
+#include "segments.h"
 
 static bool pid_alive(pid_t pid)
 {
@@ -130,6 +131,29 @@ bool rtc_producer_exited(const struct rtc_producer *p)
 
 	if (rtc_safe_call(load32_acquire, &l) < 0)
 		return true; /* its segment is gone from under us: nothing more will come */
-	return l.v != 0 || !pid_alive(p->pid);
+	return l.v != 0 || !rtc_segments_pid_is(p->pid, p->start_mono_ns);
 }
 
+
+struct held_call {
+	struct rtc_producer *p;
+	uint32_t token;
+	bool held;
+};
+
+static void held_call(void *arg)
+{
+	struct held_call *a = arg;
+
+	/* Relaxed: a hint, re-checked by the attach CAS if we take it back. */
+	a->held = atomic_load_explicit(&a->p->ctl->session, memory_order_relaxed) == a->token;
+}
+
+bool rtc_producer_lease_held(struct rtc_producer *p)
+{
+	struct held_call a = { p, atomic_load_explicit(&p->session, memory_order_relaxed), false };
+
+	if (!a.token || !p->ctl || rtc_safe_call(held_call, &a) < 0)
+		return false;
+	return a.held;
+}

@@ -138,6 +138,8 @@ static int validate(struct rtc_producer *p, struct rt_shm_control *h, size_t fil
 	p->session_token = h->session_token;
 	p->start_real_ns = h->start_real_ns;
 	p->start_mono_ns = h->start_mono_ns;
+	/* Read once: the idle clock's helper states it when it starts (bounded: a second at most). */
+	p->coarse_res_ns = h->abi_minor >= 2 && h->coarse_res_ns <= 1000000000u ? h->coarse_res_ns : 0;
 	memcpy(p->process_name, h->process_name, RT_SHM_PROCESS_NAME_LEN);
 	p->process_name[RT_SHM_PROCESS_NAME_LEN] = 0;
 	for (char *c = p->process_name; *c; c++)

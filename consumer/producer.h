@@ -41,6 +41,7 @@ struct rtc_producer {
 	uint32_t session_flags; /* enum rt_shm_session_flags */
 	uint64_t session_token; /* the recording session it belongs to (0: none) */
 	uint64_t start_real_ns, start_mono_ns;
+	uint32_t coarse_res_ns; /* resolution of begins taken from the idle clock (0 unknown) */
 	char process_name[RT_SHM_PROCESS_NAME_LEN + 1];
 	/* Ours while attached, else 0. Atomic: a heartbeat thread reads it while another thread
 	 * attaches or detaches (relaxed: it guards no other data). */
@@ -141,6 +142,14 @@ size_t rtc_producer_threads(struct rtc_producer *p, struct rtc_thread_info *out,
  * slot: keep the reader and call again later, or the thread is seen a second time), -ESTALE when
  * the slot holds another thread, -EFAULT. */
 int rtc_producer_thread_drained(struct rtc_producer *p, uint32_t slot, uint64_t thread_number, bool dead);
+
+/* The process is gone and everything was read: remove its control segment and directory
+ * extensions (its rings go with rtc_producer_thread_drained(dead)). 0, -EBUSY (still alive), -errno. */
+int rtc_producer_remove(struct rtc_producer *p);
+
+/* Is the lease we took still ours (the producer drops a consumer whose heartbeat stopped for its
+ * lease time)? False when not attached or the segment faulted. */
+bool rtc_producer_lease_held(struct rtc_producer *p);
 
 /* Call fn for every task that has begun and not ended (ABI 1.2; nothing for older producers), each
  * copy consistent. fn runs outside the guard and returns nonzero to stop. Returns how many tasks

@@ -94,10 +94,15 @@ static void count_begin(struct rtc_rebuild *r, const struct task *k)
 void rb_task_begin(struct rtc_rebuild *r, struct tstate *t, const struct rtc_event *ev)
 {
 	const struct rt_rec_task_begin *tb = &ev->u.task_begin;
-	struct task *k = rb_task_find(r, t->meta.proc, tb->task_id, true);
+	struct task *k = rb_task_find(r, t->meta.proc, tb->task_id, false);
 	struct rtc_out o;
 
 	t->task = tb->task_id;
+	/* Already known from the producer's task table at attach (a flight recorder's history may
+	 * hold the begin of a task the table also listed): it began once. */
+	if (k)
+		return;
+	k = rb_task_find(r, t->meta.proc, tb->task_id, true);
 	if (!k)
 		return;
 	k->parent = tb->parent_id;

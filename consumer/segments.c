@@ -457,3 +457,49 @@ void rtc_session_marker_remove(struct rtc_session *s)
 		shm_unlink(name);
 	s->marker = false;
 }
+
+/* Start time of pid in ns of CLOCK_BOOTTIME (/proc/<pid>/stat field 22), 0 if unknown. */
+static uint64_t start_boot_ns(pid_t pid)
+{
+	char path[64], buf[1024];
+	const char *p;
+	long hz = sysconf(_SC_CLK_TCK);
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0 || hz <= 0)
+		return 0;
+	buf[n] = 0;
+	/* The name (field 2) may hold spaces and parentheses: count from the last ')'. */
+	p = strrchr(buf, ')');
+	for (int field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	return p ? strtoull(p + 1, NULL, 10) * (1000000000ull / (uint64_t)hz) : 0;
+}
+
+bool rtc_segments_pid_is(pid_t pid, uint64_t start_mono_ns)
+{
+	struct timespec boot, mono;
+	uint64_t started, offset;
+
+	if (pid <= 0 || (kill(pid, 0) != 0 && errno != EPERM))
+		return false;
+	started = start_boot_ns(pid);
+	if (!started || !start_mono_ns)
+		return true; /* no /proc, or an old producer: trust the pid */
+	/* Boot time runs ahead of CLOCK_MONOTONIC by the time spent suspended; the offset now is at
+	 * least the one when the segment was made, so a suspend errs towards "the same process". */
+	clock_gettime(CLOCK_BOOTTIME, &boot);
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	offset = ((uint64_t)boot.tv_sec - (uint64_t)mono.tv_sec) * 1000000000ull + (uint64_t)boot.tv_nsec -
+		 (uint64_t)mono.tv_nsec;
+	/* A process that took the pid over started after the original died, so after it made its
+	 * segment; the kernel's start time has clock-tick resolution (the slack). */
+	return started <= start_mono_ns + offset + 20000000ull;
+}

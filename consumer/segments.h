@@ -53,6 +53,10 @@ size_t rtc_segments_find_pid(pid_t pid, bool scan, char (*names)[RT_SHM_NAME_MAX
 /* The effective uid a live process runs as (/proc/<pid>/status), or -1 (gone, or no /proc). */
 int64_t rtc_segments_pid_euid(pid_t pid);
 
+/* Is pid alive and still the process that made a segment at start_mono_ns (CLOCK_MONOTONIC), not a
+ * later one that reused its pid? */
+bool rtc_segments_pid_is(pid_t pid, uint64_t start_mono_ns);
+
 /* What `ringtrace clean` does: remove every segment of the caller's dead processes (flight
  * recorders' too), except those a live consumer is attached to or whose recording session's
  * consumer is alive. Counts processes and segments removed. Returns 0 or -errno. */

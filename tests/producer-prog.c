@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* A traced program for the integration tests: emits an exact, known number of spans, tasks and
- * logs on any number of threads, optionally holding a span open across the consumer's attach or
- * keeping every thread alive at once (--park). */
+ * logs on up to 4096 threads at once (or one after the other, or in fork()ed children), optionally
+ * holding a span open across the consumer's attach or keeping every thread alive (--park). */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <ringtrace/ringtrace.h>
@@ -18,7 +19,9 @@
 #include "producer.h"
 #include "ring-reader.h"
 
-static int threads = 1, spans = 0, tasks = 0, logs = 0, forever = 0, handoffs = 0;
+static int threads = 1, spans = 0, tasks = 0, logs = 0, forever = 0, handoffs = 0, forks = 0, sequential = 0;
+/* Every worker is alive before any starts working: --threads N means N threads at once. */
+static pthread_barrier_t all_alive;
 
 /* --park FILE: workers stay alive after their work until FILE exists (all threads alive at once);
  * --parked FILE is touched once every worker is parked. */
@@ -89,6 +92,25 @@ static void hand_off_all(void)
 	pthread_join(t, NULL);
 }
 
+/* Pre-fork server workers: children that never exec, each running `spans` "child" spans on its
+ * one thread and ending with _exit (no exit handler runs). One at a time. */
+static void fork_children(void)
+{
+	for (int i = 0; i < forks; i++) {
+		pid_t pid = fork();
+		int status;
+
+		if (pid == 0) {
+			for (int k = 0; k < spans; k++) {
+				RT_SPAN("child");
+			}
+			_exit(0);
+		}
+		if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			exit(3);
+	}
+}
+
 static bool exists(const char *path)
 {
 	return path && access(path, F_OK) == 0;
@@ -133,7 +155,8 @@ static void park_all(const char *parked)
 
 static void *work(void *arg)
 {
-	(void)arg;
+	if (arg)
+		pthread_barrier_wait(&all_alive);
 	if (park.file)
 		rt_thread_register("worker"); /* a ring even when it records nothing */
 	do {
@@ -234,6 +257,10 @@ int main(int argc, char **argv)
 			logs = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--handoffs") && i + 1 < argc)
 			handoffs = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--sequential") && i + 1 < argc)
+			sequential = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--forks") && i + 1 < argc)
+			forks = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--ready") && i + 1 < argc)
 			ready = argv[++i];
 		else if (!strcmp(argv[i], "--hold") && i + 1 < argc)
@@ -257,10 +284,10 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (threads < 0 || threads > 100000)
-		threads = 1;
+	if (threads < 0 || threads > 4096 || sequential < 0)
+		return 2;
 	th = calloc((size_t)threads + 1, sizeof(*th));
-	if (!th)
+	if (!th || pthread_barrier_init(&all_alive, NULL, (unsigned)threads + 1) != 0)
 		return 1;
 	rt_thread_register("main");
 	if (hold)
@@ -270,16 +297,24 @@ int main(int argc, char **argv)
 		wait_consumer();
 	top = rt_task_begin("top");
 	for (int i = 0; i < threads; i++)
-		if (rt_thread_create(&th[i], NULL, work, NULL) != 0) {
+		if (rt_thread_create(&th[i], NULL, work, &all_alive) != 0) {
 			fprintf(stderr, "producer-prog: thread %d of %d not started\n", i, threads);
 			return 1;
 		}
+	pthread_barrier_wait(&all_alive);
 	if (park.file)
 		park_all(parked);
 	for (int i = 0; i < threads; i++)
 		pthread_join(th[i], NULL);
+	/* Thread-per-connection: short-lived threads one after the other. */
+	for (int i = 0; i < sequential; i++) {
+		if (rt_thread_create(&th[0], NULL, work, NULL) != 0)
+			return 1;
+		pthread_join(th[0], NULL);
+	}
 	free(th);
 	hand_off_all();
+	fork_children();
 	rt_task_end(top);
 	touch(worked); /* all work recorded; --hold keeps the process (and its rings) alive */
 	if (hold) {

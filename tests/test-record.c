@@ -23,6 +23,7 @@
 
 #include "producer.h"
 #include "segments.h"
+#include "segments.h"
 
 static const char *tool, *producer, *checker;
 static char dir[256];
@@ -601,10 +602,10 @@ static void test_env_var_path(void **state)
 
 static void test_all_processes_including_new_ones(void **state)
 {
-	char ready[3][300], json[300], p[3][16], ns[64], *out;
+	char ready[3][300], json[300], mine[300], p[3][16], ns[64], *out, *theirs;
 	/* A namespace of its own (RINGTRACE_SHM_PREFIX): -a must not see other traced programs. */
 	const char *env[] = { ns, NULL };
-	pid_t prod[3], rec;
+	pid_t prod[3], rec, other;
 
 	(void)state;
 	snprintf(ns, sizeof(ns), "RINGTRACE_SHM_PREFIX=rtrec-all-%d", (int)getpid());
@@ -624,13 +625,23 @@ static void test_all_processes_including_new_ones(void **state)
 	}
 	usleep(500000);
 	{
-		/* Starts while recording: -a picks it up. */
-		const char *argv[] = { producer, "--ready", ready[2], "--wait-consumer", "--spans", "100", NULL };
+		/* Starts while recording and does not wait for anyone: -a has it from its first record
+		 * (the session marker). */
+		const char *argv[] = { producer, "--ready", ready[2], "--spans", "100", NULL };
 
 		prod[2] = spawn(argv, env, NULL);
 	}
+	{
+		/* Another consumer's program, launched while -a runs: not -a's to take. */
+		const char *argv[] = { tool, "record", "-o", mine, "--quiet", "--", producer, "--threads", "2", "--spans", "70",
+				       NULL };
+
+		path(mine, sizeof(mine), "mine.json");
+		other = spawn(argv, env, "record10b.out");
+	}
 	for (int k = 0; k < 3; k++)
 		assert_int_equal(wait_exit(prod[k], 10000), 0);
+	assert_int_equal(wait_exit(other, 10000), 0);
 	assert_int_equal(wait_exit(rec, 10000), 0);
 	out = check(json);
 	assert_non_null(out);
@@ -639,6 +650,125 @@ static void test_all_processes_including_new_ones(void **state)
 	for (int k = 0; k < 3; k++)
 		assert_non_null(strstr(out, p[k]));
 	assert_int_equal(jint(out, "work"), 300);
+	assert_int_equal(jint(out, "processes"), 3);
+	theirs = check(mine);
+	assert_non_null(theirs);
+	assert_int_equal(jint(theirs, "work"), 140);
+	assert_int_equal(jint(theirs, "processes"), 1);
+	free(theirs);
+	free(out);
+}
+
+static int count_one(void *ctx, const struct rtc_segment *s)
+{
+	if (s->kind != RTC_SEG_MARKER)
+		++*(long *)ctx;
+	return 0;
+}
+
+/* Segments under this test's prefix (RINGTRACE_SHM_PREFIX, set in main()): what processes left. */
+static long segments_left(void)
+{
+	long n = 0;
+
+	assert_int_equal(rtc_segments_scan(false, count_one, &n), 0);
+	return n;
+}
+
+/* `record -- CMD` and an exact trace of it, or NULL. extra: more argv for CMD after the producer. */
+static char *launch_cmd(const char *name, const char *const *cmd, int timeout_ms)
+{
+	const char *argv[32];
+	char json[300], out_name[64];
+	size_t n = 0;
+	pid_t rec;
+
+	path(json, sizeof(json), name);
+	snprintf(out_name, sizeof(out_name), "%s.out", name);
+	argv[n++] = tool;
+	argv[n++] = "record";
+	argv[n++] = "-o";
+	argv[n++] = json;
+	argv[n++] = "--quiet";
+	argv[n++] = "--";
+	for (size_t i = 0; cmd[i] && n < 31; i++)
+		argv[n++] = cmd[i];
+	argv[n] = NULL;
+	rec = spawn(argv, NULL, out_name);
+	if (wait_exit(rec, timeout_ms) != 0)
+		return NULL;
+	return check(json);
+}
+
+/* Pre-fork server workers: children that never exec and end with _exit are followed from their
+ * first record, each its own process, and leave nothing in /dev/shm. */
+static void test_forked_children_without_exec(void **state)
+{
+	const char *cmd[] = { producer, "--spans", "100", "--forks", "20", NULL };
+	char *out;
+
+	(void)state;
+	out = launch_cmd("forks.json", cmd, 60000);
+	assert_non_null(out);
+	assert_int_equal(jint(out, "child"), 20 * 100);
+	assert_int_equal(jint(out, "work"), 100);
+	assert_int_equal(jint(out, "processes"), 21);
+	assert_int_equal(jint(out, "lost_records"), 0);
+	assert_int_equal(jint(out, "spans_before_attach"), 0);
+	assert_int_equal(segments_left(), 0);
+	free(out);
+}
+
+/* A server forking 10,000 short-lived children while recorded: every child in the trace, and no
+ * segments left behind. */
+static void test_10000_forked_children_leave_no_segments(void **state)
+{
+	const char *cmd[] = { producer, "--spans", "1", "--forks", "10000", NULL };
+	char *out;
+
+	(void)state;
+	out = launch_cmd("forks10k.json", cmd, 600000);
+	assert_non_null(out);
+	assert_int_equal(jint(out, "child"), 10000);
+	assert_int_equal(jint(out, "processes"), 10001);
+	assert_int_equal(jint(out, "lost_records"), 0);
+	assert_int_equal(segments_left(), 0);
+	free(out);
+}
+
+/* `record -- sh -c '...'`: the shell is not traced, the programs it starts are, from their first
+ * record; `; true` makes the shell fork them rather than exec the last one. */
+static void test_programs_started_through_a_shell(void **state)
+{
+	char script[700], *out;
+	const char *cmd[] = { "/bin/sh", "-c", script, NULL };
+
+	(void)state;
+	snprintf(script, sizeof(script), "%s --spans 100; %s --spans 50 --threads 3; true", producer, producer);
+	out = launch_cmd("shell.json", cmd, 60000);
+	assert_non_null(out);
+	assert_int_equal(jint(out, "work"), 100 + 3 * 50);
+	assert_int_equal(jint(out, "processes"), 2);
+	assert_int_equal(jint(out, "spans_before_attach"), 0);
+	assert_int_equal(segments_left(), 0);
+	free(out);
+}
+
+/* No limit on threads: 1000 alive at once, then 20,000 short-lived ones one after the other
+ * (their directory slots reused), every one recorded. */
+static void test_thousand_live_and_20000_sequential_threads(void **state)
+{
+	const char *cmd[] = { producer, "--threads", "1000", "--sequential", "20000", "--spans", "5", NULL };
+	char *out;
+
+	(void)state;
+	out = launch_cmd("threads.json", cmd, 600000);
+	assert_non_null(out);
+	assert_int_equal(jint(out, "work"), (1000 + 20000) * 5);
+	assert_int_equal(jint(out, "inner"), (1000 + 20000) * 5);
+	assert_int_equal(jint(out, "threads"), 1 + 1000 + 20000);
+	assert_int_equal(jint(out, "lost_records"), 0);
+	assert_int_equal(segments_left(), 0);
 	free(out);
 }
 
@@ -760,6 +890,10 @@ int main(void)
 		cmocka_unit_test_teardown(test_env_var_path, kill_children),
 		cmocka_unit_test_teardown(test_all_processes_including_new_ones, kill_children),
 		cmocka_unit_test_teardown(test_flight_recorder_loss_reported, kill_children),
+		cmocka_unit_test_teardown(test_forked_children_without_exec, kill_children),
+		cmocka_unit_test_teardown(test_programs_started_through_a_shell, kill_children),
+		cmocka_unit_test_teardown(test_thousand_live_and_20000_sequential_threads, kill_children),
+		cmocka_unit_test_teardown(test_10000_forked_children_leave_no_segments, kill_children),
 	};
 
 	tool = getenv("RT_TOOL");
@@ -768,6 +902,14 @@ int main(void)
 	if (!tool || !producer || !checker) {
 		fprintf(stderr, "test-record: RT_TOOL, RT_PRODUCER and RT_CHECKER must be set (meson test does)\n");
 		return 1;
+	}
+	/* A namespace of our own: other traced programs on the machine (other test runs too) are
+	 * neither seen nor touched, and what our programs leave behind can be counted. */
+	if (!getenv("RINGTRACE_SHM_PREFIX")) {
+		char ns[64];
+
+		snprintf(ns, sizeof(ns), "rtrec-%d", (int)getpid());
+		setenv("RINGTRACE_SHM_PREFIX", ns, 1);
 	}
 	if (getenv("RT_TEST_FILTER"))
 		cmocka_set_test_filter(getenv("RT_TEST_FILTER"));

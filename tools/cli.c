@@ -2,6 +2,7 @@
 /* The `ringtrace` command's shared helpers: strict parsers (pids, durations, sizes), messages that
  * name the option, program lookup for `record -- CMD`, output checks and the stop flag. */
 #include "cli.h"
+#include "segments.h"
 
 #include <errno.h>
 #include <limits.h>

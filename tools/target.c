@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <ringtrace/shm-format.h>
+
 static volatile sig_atomic_t child_status = -1;
 static pid_t child_pid;
 
@@ -25,19 +27,26 @@ static void on_child(int sig)
 	errno = saved;
 }
 
-static pid_t launch(const struct cli_command *cmd, char **argv)
+static pid_t launch(const struct cli_command *cmd, struct rtc_engine *e, char **argv)
 {
 	struct sigaction sa;
+	char session[64];
 	pid_t pid;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_child;
 	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
 	sigaction(SIGCHLD, &sa, NULL);
+	if (rtc_engine_session_env(e, session, sizeof(session)) < 0)
+		session[0] = 0;
 	pid = fork();
 	if (pid == 0) {
-		/* Record from the first record; the consumer attaches within milliseconds. */
-		setenv("RINGTRACE_RECORD_FROM_START", "1", 1);
+		/* Our session: it and everything it starts record from their first record, keep their
+		 * segments for us if they end first, and carry the token we attach them by. */
+		if (session[0])
+			setenv(RT_SHM_SESSION_VAR, session, 1);
+		else
+			setenv("RINGTRACE_RECORD_FROM_START", "1", 1);
 		execvp(argv[0], argv);
 		fprintf(stderr, "ringtrace %s: cannot run %s: %s\n", cmd->name, argv[0], strerror(errno));
 		_exit(127);
@@ -106,7 +115,7 @@ int cli_target_start(const struct cli_command *cmd, struct rtc_engine *e, const 
 	if (!attach_pids(cmd, e, t) && t->npids && !t->all && !t->cmd)
 		return CLI_FAILED;
 	if (t->cmd)
-		rtc_engine_expect(e, launch(cmd, t->cmd));
+		rtc_engine_expect(e, launch(cmd, e, t->cmd));
 	return 0;
 }
 

@@ -1,0 +1,338 @@
+/* SPDX-License-Identifier: MIT */
+/* Finding and attaching producers (docs/consumer.md "Live recording"): -p, -a, programs we launch
+ * and everything they start (our recording session's token), what a producer tells at attach time
+ * (names, open tasks, counters) and taking back a lease the producer dropped. */
+#include "live-private.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ringtrace/ringtrace.h>
+
+#include "error.h"
+#include "safe-copy.h"
+
+/* A control segment not ours to attach is looked at again after this long. */
+#define SKIP_NS 1000000000ull
+
+struct lproc *rtc_live_new_proc(struct rtc_live *l, pid_t pid)
+{
+	struct lproc *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	if (l->nprocs == l->procs_cap) {
+		size_t cap = l->procs_cap ? l->procs_cap * 2 : 8;
+		struct lproc **n = realloc(l->procs, cap * sizeof(*n));
+
+		if (!n) {
+			free(p);
+			return NULL;
+		}
+		l->procs = n;
+		l->procs_cap = cap;
+	}
+	p->index = UINT32_MAX;
+	p->pid = pid;
+	l->procs[l->nprocs++] = p;
+	return p;
+}
+
+/* The process of pid we know now; retired ones are history (the pid may be a new process). */
+static struct lproc *registered(struct rtc_live *l, pid_t pid)
+{
+	for (size_t i = l->nprocs; i-- > 0;)
+		if (l->procs[i]->pid == pid && !l->procs[i]->retired)
+			return l->procs[i];
+	return NULL;
+}
+
+static void say_refused(struct rtc_live *l, pid_t pid, int err, const char *why)
+{
+	if (err == -ENOENT)
+		rtc_live_say(l, "pid %d: not a traced process (no ringtrace segment)", (int)pid);
+	else if (why && *why)
+		rtc_live_say(l, "pid %d: %s (%s)", (int)pid, rtc_strerror(err), why);
+	else
+		rtc_live_say(l, "pid %d: %s", (int)pid, rtc_strerror(err));
+}
+
+void rtc_live_send_names(struct rtc_live *l, struct lproc *p)
+{
+	uint32_t count = rtc_producer_names_count(&p->p);
+
+	for (; p->names_sent < count; p->names_sent++) {
+		const char *s = rtc_producer_name(&p->p, p->names_sent);
+
+		if (strcmp(s, "<unknown>") == 0 && p->names_sent >= 2)
+			break; /* not published yet: next time */
+		l->out->name(l->out_ctx, p->index, p->names_sent, s, strlen(s));
+	}
+}
+
+static int send_task(void *ctx, const struct rtc_task_info *t)
+{
+	struct lproc *p = ((void **)ctx)[1];
+	struct rtc_live *l = ((void **)ctx)[0];
+	struct rtc_stream_task msg = { .proc = p->index, .id = t->id, .parent = t->parent, .name_id = t->name_id,
+				       .flags = t->coarse ? RT_SHM_STACK_COARSE : 0, .begin = t->begin_ts };
+
+	l->out->task(l->out_ctx, &msg);
+	return 0;
+}
+
+static void send_counts(struct rtc_live *l, struct lproc *p)
+{
+	struct rtc_producer_counts c;
+	struct rtc_stream_counts msg;
+
+	if (rtc_producer_counts(&p->p, &c) < 0)
+		return;
+	if (c.thread_overflows == p->counts_sent.thread_overflows && c.ring_failures == p->counts_sent.ring_failures &&
+	    c.name_overflows == p->counts_sent.name_overflows && c.task_overflows == p->counts_sent.task_overflows)
+		return;
+	p->counts_sent = c;
+	msg = (struct rtc_stream_counts){ .proc = p->index, .threads_untraced = c.thread_overflows + c.ring_failures,
+					  .names_overflowed = c.name_overflows, .tasks_untracked = c.task_overflows };
+	l->out->counts(l->out_ctx, &msg);
+}
+
+/* Take the lease of the producer opened in p->p and announce the process. */
+static int take(struct rtc_live *l, struct lproc *p)
+{
+	struct rt_shm_calib_point pts[RT_SHM_CALIB_MAX];
+	struct rtc_stream_process msg;
+	size_t n;
+	int err = rtc_producer_attach(&p->p);
+
+	if (err < 0) {
+		rtc_producer_close(&p->p);
+		return err;
+	}
+	p->pid = p->p.pid;
+	p->attached = true;
+	p->gone = false;
+	p->refused = false;
+	if (p->index == UINT32_MAX)
+		p->index = l->next_index++;
+	p->names_sent = 0;
+	memset(&p->counts_sent, 0, sizeof(p->counts_sent));
+	/* Everything a session's member wrote is in its rings: it began recording at its start. */
+	p->from_start |= l->session.token && p->p.session_token == l->session.token &&
+			 (p->p.session_flags & RT_SHM_SESSION_FROM_START);
+	rtc_clockmap_init(&p->clock, p->p.clock);
+	n = rtc_producer_calibration(&p->p, pts, RT_SHM_CALIB_MAX);
+	rtc_clockmap_add(&p->clock, pts, n);
+	p->attach_ns = p->from_start && p->p.start_mono_ns ? p->p.start_mono_ns : rtc_live_mono_ns();
+	p->lease_ok_ns = rtc_live_mono_ns();
+	snprintf(p->name, sizeof(p->name), "%s", p->p.process_name);
+	if (!l->origin_ns || (p->p.start_mono_ns && p->p.start_mono_ns < l->origin_ns))
+		l->origin_ns = p->p.start_mono_ns ? p->p.start_mono_ns : p->attach_ns;
+	l->tsc |= p->p.clock == RT_SHM_CLOCK_TSC;
+	/* Visible to the helper thread (heartbeats) from now on. */
+	cds_lfht_add(l->registry, (unsigned long)p->pid, &p->node);
+	msg = (struct rtc_stream_process){ .index = p->index, .pid = (uint32_t)p->pid, .clock = p->p.clock,
+					   .mode = p->p.mode, .parent_pid = p->p.parent_pid, .name = p->name,
+					   .start_real_ns = p->p.start_real_ns, .start_mono_ns = p->p.start_mono_ns,
+					   .coarse_resolution_ns = p->p.coarse_res_ns };
+	l->out->process(l->out_ctx, &msg);
+	for (size_t i = 0; i < n; i++)
+		l->out->calib(l->out_ctx, p->index, &pts[i]);
+	/* The stream's reader maps timestamps with exactly the points we map them with. */
+	if (rtc_clockmap_sample(&p->clock, &pts[0]))
+		l->out->calib(l->out_ctx, p->index, &pts[0]);
+	p->sampled_ns = rtc_live_mono_ns();
+	/* Tasks open now, with their names (published before the task was). A process recorded
+	 * from its start has every begin in its rings. */
+	rtc_live_send_names(l, p);
+	if (!p->from_start) {
+		void *ctx[2] = { l, p };
+
+		rtc_producer_each_task(&p->p, send_task, ctx);
+	}
+	send_counts(l, p);
+	return 0;
+}
+
+int rtc_live_attach_proc(struct rtc_live *l, struct lproc *p, const char *shm_name, bool quiet)
+{
+	int err = shm_name ? rtc_producer_open_name(&p->p, shm_name) : rtc_producer_open_pid(&p->p, p->pid);
+
+	if (err == 0)
+		err = take(l, p);
+	if (err < 0) {
+		if (!quiet)
+			say_refused(l, p->pid, err, p->p.why);
+		p->gone = true;
+		p->refused = true;
+		p->retry_ns = rtc_live_mono_ns() + SKIP_NS;
+	}
+	return err;
+}
+
+int rtc_live_attach(struct rtc_live *l, pid_t pid)
+{
+	struct lproc *p = registered(l, pid);
+
+	if (p)
+		return p->refused ? -EBUSY : 0;
+	p = rtc_live_new_proc(l, pid);
+	if (!p)
+		return -ENOMEM;
+	return rtc_live_attach_proc(l, p, NULL, false);
+}
+
+void rtc_live_expect(struct rtc_live *l, pid_t pid)
+{
+	pid_t *n = realloc(l->expected, (l->nexpected + 1) * sizeof(*n));
+
+	if (!n)
+		return;
+	l->expected = n;
+	l->expected[l->nexpected++] = pid;
+}
+
+int rtc_live_session_env(const struct rtc_live *l, char *buf, size_t len)
+{
+	if (!l->session.token)
+		return -ENOENT;
+	rtc_session_env(&l->session, buf, len);
+	return 0;
+}
+
+/* ---- finding processes ---- */
+
+static bool skipped(struct rtc_live *l, const char *name, uint64_t now)
+{
+	for (size_t i = 0; i < l->nskip; i++)
+		if (strcmp(l->skip[i].name, name) == 0) {
+			if (now < l->skip[i].until)
+				return true;
+			l->skip[i] = l->skip[--l->nskip];
+			return false;
+		}
+	return false;
+}
+
+static void skip(struct rtc_live *l, const char *name, uint64_t now)
+{
+	if (l->nskip == l->skip_cap) {
+		size_t cap = l->skip_cap ? l->skip_cap * 2 : 16;
+		struct lskip *n = realloc(l->skip, cap * sizeof(*n));
+
+		if (!n)
+			return;
+		l->skip = n;
+		l->skip_cap = cap;
+	}
+	snprintf(l->skip[l->nskip].name, sizeof(l->skip[l->nskip].name), "%s", name);
+	l->skip[l->nskip++].until = now + SKIP_NS;
+}
+
+/* Another live consumer's recording session (a program it launched, or started under its
+ * `record -a`): not ours to take. */
+static bool foreign_session(struct rtc_live *l, const struct rtc_producer *p)
+{
+	if (!p->session_token || p->session_token == l->session.token || !p->session_pid ||
+	    p->session_pid == (uint32_t)getpid())
+		return false;
+	return kill((pid_t)p->session_pid, 0) == 0 || errno == EPERM;
+}
+
+static int found(void *ctx, const struct rtc_segment *s)
+{
+	struct rtc_live *l = ctx;
+	uint64_t now = rtc_live_mono_ns();
+	struct rtc_producer cand;
+	struct lproc *p;
+	bool member;
+	int err;
+
+	if (s->kind != RTC_SEG_CONTROL || s->owner != s->name_uid || s->pid == l->o.self)
+		return 0;
+	p = registered(l, s->pid);
+	if ((p && (p->attached || !p->refused || now < p->retry_ns)) || skipped(l, s->name, now))
+		return 0;
+	err = rtc_producer_open_name(&cand, s->name);
+	if (err < 0) {
+		/* Not complete yet (a process starting): look again at the next poll. */
+		if (err != -RT_EBADMAGIC)
+			skip(l, s->name, now);
+		return 0;
+	}
+	member = l->session.token && cand.session_token == l->session.token;
+	/* Ours whatever its state (a session keeps a dead member's segments for us). Else, with -a:
+	 * any live process but one of another consumer's session. */
+	if (!member && !(l->o.all && !rtc_producer_exited(&cand) && !foreign_session(l, &cand))) {
+		rtc_producer_close(&cand);
+		skip(l, s->name, now);
+		return 0;
+	}
+	if (!p)
+		p = rtc_live_new_proc(l, s->pid);
+	if (!p) {
+		rtc_producer_close(&cand);
+		return 1;
+	}
+	p->p = cand; /* the handle moves: cand is not used again */
+	if (take(l, p) < 0) {
+		p->refused = true;
+		p->gone = true;
+		p->retry_ns = now + SKIP_NS;
+	}
+	return 0;
+}
+
+void rtc_live_find(struct rtc_live *l)
+{
+	/* Launched programs first: a root that has exited by now made its descendants' segments
+	 * before the scan below. */
+	for (size_t i = 0; i < l->nexpected;) {
+		if (kill(l->expected[i], 0) != 0 && errno == ESRCH) {
+			l->expected[i] = l->expected[--l->nexpected];
+			continue;
+		}
+		i++;
+	}
+	if (l->o.all || l->session.token)
+		rtc_segments_scan(false, found, l);
+}
+
+/* ---- while attached ---- */
+
+int rtc_live_proc_state(struct rtc_live *l, struct lproc *p, uint64_t now)
+{
+	send_counts(l, p);
+	if (rtc_producer_lease_held(&p->p)) {
+		p->lease_ok_ns = now;
+		return 0;
+	}
+	if (rtc_producer_exited(&p->p))
+		return 0;
+	/* The producer dropped us (our heartbeats stopped for its lease time: this process was
+	 * stopped or starved) and stopped recording: take the lease back and mark what is missing
+	 * (a flight recorder kept recording: nothing is). */
+	atomic_store_explicit(&p->p.session, 0, memory_order_relaxed);
+	if (rtc_producer_attach(&p->p) < 0) {
+		rtc_live_say(l, "pid %d: another consumer took this process over while we were stopped; its records so far "
+				"are kept", (int)p->pid);
+		return -EBUSY;
+	}
+	rtc_live_say(l, "pid %d: the producer dropped our lease (we were stopped for %.1f s); recording resumes",
+		     (int)p->pid, (double)(now - p->lease_ok_ns) / 1e9);
+	if (p->p.idle_active != RT_SHM_ACTIVE_ON) {
+		struct rtc_stream_gap g = { .proc = p->index, .from_ns = p->lease_ok_ns, .to_ns = now };
+
+		l->out->gap(l->out_ctx, &g);
+	}
+	p->lease_ok_ns = now;
+	return 0;
+}
+
+uint64_t rtc_live_origin(const struct rtc_live *l)
+{
+	return l->origin_ns;
+}
