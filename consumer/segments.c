@@ -334,31 +334,6 @@ int rtc_segments_clean(unsigned *processes, unsigned *segments)
 	return rtc_segments_clean_each(false, NULL, NULL, processes, segments);
 }
 
-struct remove_pid {
-	pid_t pid;
-	uid_t uid;
-	unsigned removed;
-};
-
-static int remove_one(void *ctx, const struct rtc_segment *s)
-{
-	struct remove_pid *r = ctx;
-
-	/* Not a file someone else planted under the name. */
-	if (s->kind != RTC_SEG_MARKER && s->pid == r->pid && s->name_uid == r->uid && s->owner == r->uid &&
-	    shm_unlink(s->name) == 0)
-		r->removed++;
-	return 0;
-}
-
-unsigned rtc_segments_remove_pid(pid_t pid, uid_t uid)
-{
-	struct remove_pid r = { pid, uid, 0 };
-
-	rtc_segments_scan(uid != geteuid(), remove_one, &r);
-	return r.removed;
-}
-
 /* ---- sessions and the marker ---- */
 
 void rtc_session_init(struct rtc_session *s)

@@ -78,11 +78,6 @@ struct rtc_clean_entry {
 int rtc_segments_clean_each(bool dry_run, void (*fn)(void *ctx, const struct rtc_clean_entry *e), void *ctx,
 			    unsigned *processes, unsigned *segments);
 
-/* Remove every segment of process pid of user uid (control, rings, directory extensions; names
- * owned by someone else are left): a consumer retiring a process that exited and left them to it.
- * Returns how many were removed. */
-unsigned rtc_segments_remove_pid(pid_t pid, uid_t uid);
-
 /* A recording session: the consumer's pid and a random token. */
 struct rtc_session {
 	pid_t pid;

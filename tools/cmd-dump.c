@@ -282,7 +282,6 @@ static int dump(pid_t pid, uint64_t duration_ns)
 	struct dump_state d = { .p = &p, .dec = &dec };
 	uint64_t t0 = mono_ns();
 	bool truncated = false, gone;
-	uid_t uid;
 	int err;
 
 	err = rtc_producer_open_pid(&p, pid);
@@ -328,17 +327,18 @@ static int dump(pid_t pid, uint64_t duration_ns)
 	free(d.slots);
 	printf("# %" PRIu64 " records\n", d.count);
 	print_counts(&p, "at the end");
-	gone = d.exited && !d.pending && !truncated && !cli_pid_exists(pid);
+	gone = d.exited && !d.pending && !truncated;
 	if (p.why[0])
 		cli_error(&cli_cmd_dump, "pid %d: %s (the threads there were not read)", (int)pid, p.why);
 	if (d.nomem)
 		cli_error(&cli_cmd_dump, "pid %d: out of memory: some threads were not read", (int)pid);
-	uid = p.uid;
-	rtc_producer_close(&p); /* detaches */
-	/* It exited normally and left its segments to us, its consumer, and we read everything: remove
-	 * them, as `record` does. A killed process's stay for post-mortem reading ('ringtrace clean'). */
+	rtc_producer_detach(&p);
+	/* It exited normally and left its segments to us, its consumer, and we read everything (the
+	 * rings went as they were drained): remove them, as `record` does. A killed process's stay
+	 * for post-mortem reading ('ringtrace clean'). */
 	if (gone)
-		rtc_segments_remove_pid(pid, uid);
+		rtc_producer_remove(&p);
+	rtc_producer_close(&p);
 	return truncated || d.faulted || d.nomem ? CLI_FAILED : CLI_OK;
 }
 

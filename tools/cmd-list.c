@@ -180,7 +180,8 @@ static int lease_text(struct rtc_producer *p, char *consumer, size_t len, const 
 	else if (p->session_pid && alive((pid_t)p->session_pid))
 		snprintf(consumer, len, "session %u", p->session_pid);
 	/* Exiting: its exit handler ran, it waits for its consumer to drain it. */
-	*state = !alive(p->pid) ? "dead" : v.exited ? "exiting" : "live";
+	/* A pid taken over by a later process does not make the segment's process live. */
+	*state = !rtc_segments_pid_is(p->pid, p->start_mono_ns) ? "dead" : v.exited ? "exiting" : "live";
 	return 0;
 }
 
