@@ -36,9 +36,8 @@ struct thread_sums {
 	uint64_t threads, records, lost, fill;
 };
 
-/* Read from the producer's segment under the guard. */
+/* One ring's counters, read under the guard. */
 struct ring_view {
-	const struct rtc_thread_info *t;
 	struct rtc_ring_reader *r;
 	uint64_t records, lost, fill;
 };
@@ -127,7 +126,7 @@ static int one_thread(void *ctx, const struct rtc_thread_info *t)
 {
 	struct thread_sums *s = ctx;
 	struct rtc_ring_reader r;
-	struct ring_view v = { t, &r, 0, 0, 0 };
+	struct ring_view v = { &r, 0, 0, 0 };
 	bool read = false;
 
 	s->threads++;
