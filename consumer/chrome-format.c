@@ -341,6 +341,19 @@ size_t rtc_chrome_fmt_event(struct rtc_chrome_fmt *f, const struct rtc_out *ev, 
 	case RTC_OUT_FLOW:
 		flow(f, &o, ev);
 		break;
+	case RTC_OUT_UNTRACED:
+		/* Process-wide (no thread): named for what is missing, not counted as records lost. */
+		head(f, &o, 'i', ev->pid, ev->pid);
+		PUTS(&o, ",\"s\":\"p\",\"cat\":\"loss\",\"name\":");
+		put_cstr(&o, ev->cat);
+		PUTS(&o, ",\"ts\":");
+		put_ts(f, &o, ev->ts);
+		PUTS(&o, ",\"args\":{\"count\":");
+		put_u64(&o, ev->count);
+		PUTS(&o, ",\"reason\":");
+		put_cstr(&o, ev->cat);
+		PUTS(&o, "}}");
+		break;
 	}
 	return (size_t)(o.p - buf);
 }

@@ -418,7 +418,9 @@ static bool convert(struct rtc_chrome_events *r, const struct event *e, struct r
 			o->flags = e->truncated ? 1 : 0;
 			return true;
 		}
-		if (!strcmp(e->cat, "loss")) {
+		/* Records lost on a thread; the producer's process-wide counts of what it could not
+		 * trace are only the summary's (they are in otherData too). */
+		if (!strcmp(e->cat, "loss") && e->name_len == 12 && !memcmp(o->name, "records lost", 12)) {
 			o->kind = RTC_OUT_LOSS;
 			o->count = e->count;
 			o->since = us_to_ns(e->since);

@@ -2,6 +2,7 @@
 /* Piecewise-linear raw-clock to CLOCK_MONOTONIC mapping from calibration points. */
 #include "clockmap.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <x86intrin.h>
@@ -19,6 +20,12 @@ void rtc_clockmap_init(struct rtc_clockmap *m, uint32_t clock)
 	memset(m, 0, sizeof(*m));
 	m->clock = clock;
 	m->rate = 1.0;
+}
+
+void rtc_clockmap_fini(struct rtc_clockmap *m)
+{
+	free(m->pts);
+	memset(m, 0, sizeof(*m));
 }
 
 static void update_rate(struct rtc_clockmap *m)
@@ -43,6 +50,15 @@ static void insert(struct rtc_clockmap *m, const struct rt_shm_calib_point *p)
 	/* Both clocks only go forward: a point out of order with its neighbours is bad input. */
 	if ((i > 0 && m->pts[i - 1].mono_ns >= p->mono_ns) || (i < m->n && m->pts[i].mono_ns <= p->mono_ns))
 		return;
+	if (m->n == m->cap && m->cap < RTC_CLOCKMAP_MAX) {
+		size_t cap = m->cap ? 2 * m->cap : 8;
+		struct rt_shm_calib_point *n = realloc(m->pts, cap * sizeof(*n));
+
+		if (!n)
+			return;
+		m->pts = n;
+		m->cap = cap;
+	}
 	if (m->n == RTC_CLOCKMAP_MAX) {
 		/* Keep the first point (widest span) and drop the second oldest. */
 		memmove(&m->pts[1], &m->pts[2], (m->n - 2) * sizeof(m->pts[0]));

@@ -14,14 +14,20 @@
 
 struct rtc_clockmap {
 	uint32_t clock; /* enum rt_shm_clock */
-	size_t n;
-	struct rt_shm_calib_point pts[RTC_CLOCKMAP_MAX]; /* sorted by raw value, strictly increasing */
+	size_t n, cap;
+	/* Sorted by raw value, strictly increasing; allocated as points come (at most
+	 * RTC_CLOCKMAP_MAX): a process costs memory for the points it has, not for the most it may. */
+	struct rt_shm_calib_point *pts;
 	double rate;    /* raw ticks per ns over the widest span (extrapolation) */
 };
 
+/* Initialise m (a new one, or one finished with rtc_clockmap_fini). */
 void rtc_clockmap_init(struct rtc_clockmap *m, uint32_t clock);
 
-/* Add points (any order, duplicates ignored, implausible ones rejected). */
+/* Free its points (m may be zeroed, or initialised). */
+void rtc_clockmap_fini(struct rtc_clockmap *m);
+
+/* Add points (any order, duplicates ignored, implausible ones rejected; without memory, dropped). */
 void rtc_clockmap_add(struct rtc_clockmap *m, const struct rt_shm_calib_point *pts, size_t n);
 
 /* Add a point measured now by this process (same machine, so the same TSC) and copy it to *out

@@ -20,6 +20,7 @@
 
 #include "live.h"
 #include "processor.h"
+#include "rebuild.h"
 #include "rawfile.h"
 #include "sinks/chrome.h"
 #include "sinks/outfile.h"
@@ -459,6 +460,25 @@ void rtc_engine_report(const struct rtc_engine *e, FILE *f)
 		es.seconds, s->records, (double)s->bytes / 1e6, s->spans, s->spans_incomplete, s->spans_repaired,
 		s->spans_before_attach + s->spans_begin_unknown, s->tasks, s->logs, s->threads, s->processes, s->lost,
 		s->misuse);
+	{
+		/* What the trace lacks beyond lost records: said whenever it is not nothing. */
+		uint64_t untraced = 0, overflowed = 0, untracked = 0;
+
+		for (size_t i = 0; i < s->nprocess_loss; i++) {
+			untraced += s->process_loss[i].threads_untraced;
+			overflowed += s->process_loss[i].names_overflowed;
+			untracked += s->process_loss[i].tasks_untracked;
+		}
+		if (untraced || overflowed || untracked || s->unmatched_ends || s->gaps)
+			fprintf(f,
+				"incomplete: %" PRIu64 " threads not traced, %" PRIu64 " names recorded as <overflow>, %" PRIu64
+				" tasks not in the producer's table, %" PRIu64 " span ends whose begin was never seen, %" PRIu64
+				" recording gaps\n",
+				untraced, overflowed, untracked, s->unmatched_ends, s->gaps);
+	}
+	if (s->spans_too_deep)
+		fprintf(f, "%" PRIu64 " spans nested more than %d deep were counted, not written\n", s->spans_too_deep,
+			RTC_REBUILD_MAX_DEPTH);
 	if (es.live)
 		fprintf(f, "output was at most %.1f MB of records behind reading\n", (double)s->backlog_peak / 1e6);
 	fputc('\n', f);

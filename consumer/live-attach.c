@@ -5,9 +5,13 @@
 #include "live-private.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <ringtrace/ringtrace.h>
@@ -17,6 +21,10 @@
 
 /* A control segment not ours to attach is looked at again after this long. */
 #define SKIP_NS 1000000000ull
+/* /dev/shm is read whole this often; in between, inotify tells what was created. */
+#define RESCAN_NS 1000000000ull
+/* The producer's counters of what it could not trace are looked at this often. */
+#define COUNTS_INTERVAL_NS 200000000ull
 
 struct lproc *rtc_live_new_proc(struct rtc_live *l, pid_t pid)
 {
@@ -84,11 +92,15 @@ static int send_task(void *ctx, const struct rtc_task_info *t)
 	return 0;
 }
 
-static void send_counts(struct rtc_live *l, struct lproc *p)
+static void send_counts(struct rtc_live *l, struct lproc *p, uint64_t now)
 {
 	struct rtc_producer_counts c;
 	struct rtc_stream_counts msg;
 
+	/* A few times a second (each change is an event in the trace), and always at the end. */
+	if (now && now - p->counts_ns < COUNTS_INTERVAL_NS)
+		return;
+	p->counts_ns = now;
 	if (rtc_producer_counts(&p->p, &c) < 0)
 		return;
 	if (c.thread_overflows == p->counts_sent.thread_overflows && c.ring_failures == p->counts_sent.ring_failures &&
@@ -123,6 +135,7 @@ static int take(struct rtc_live *l, struct lproc *p)
 	/* Everything a session's member wrote is in its rings: it began recording at its start. */
 	p->from_start |= l->session.token && p->p.session_token == l->session.token &&
 			 (p->p.session_flags & RT_SHM_SESSION_FROM_START);
+	rtc_clockmap_fini(&p->clock); /* attached again: its clock starts afresh */
 	rtc_clockmap_init(&p->clock, p->p.clock);
 	n = rtc_producer_calibration(&p->p, pts, RT_SHM_CALIB_MAX);
 	rtc_clockmap_add(&p->clock, pts, n);
@@ -153,7 +166,8 @@ static int take(struct rtc_live *l, struct lproc *p)
 
 		rtc_producer_each_task(&p->p, send_task, ctx);
 	}
-	send_counts(l, p);
+	send_counts(l, p, 0);
+	p->counts_ns = rtc_live_mono_ns();
 	return 0;
 }
 
@@ -207,29 +221,39 @@ int rtc_live_session_env(const struct rtc_live *l, char *buf, size_t len)
 
 static bool skipped(struct rtc_live *l, const char *name, uint64_t now)
 {
-	for (size_t i = 0; i < l->nskip; i++)
-		if (strcmp(l->skip[i].name, name) == 0) {
-			if (now < l->skip[i].until)
+	struct lnames *s = &l->skip;
+
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->v[i].name, name) == 0) {
+			if (now < s->v[i].until)
 				return true;
-			l->skip[i] = l->skip[--l->nskip];
+			s->v[i] = s->v[--s->n];
 			return false;
 		}
 	return false;
 }
 
-static void skip(struct rtc_live *l, const char *name, uint64_t now)
+static void remember(struct lnames *s, const char *name, uint64_t until)
 {
-	if (l->nskip == l->skip_cap) {
-		size_t cap = l->skip_cap ? l->skip_cap * 2 : 16;
-		struct lskip *n = realloc(l->skip, cap * sizeof(*n));
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->v[i].name, name) == 0)
+			return;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 16;
+		struct lname *n = realloc(s->v, cap * sizeof(*n));
 
 		if (!n)
 			return;
-		l->skip = n;
-		l->skip_cap = cap;
+		s->v = n;
+		s->cap = cap;
 	}
-	snprintf(l->skip[l->nskip].name, sizeof(l->skip[l->nskip].name), "%s", name);
-	l->skip[l->nskip++].until = now + SKIP_NS;
+	snprintf(s->v[s->n].name, sizeof(s->v[s->n].name), "%s", name);
+	s->v[s->n++].until = until;
+}
+
+static void skip(struct rtc_live *l, const char *name, uint64_t now)
+{
+	remember(&l->skip, name, now + SKIP_NS);
 }
 
 /* Another live consumer's recording session (a program it launched, or started under its
@@ -259,7 +283,9 @@ static int found(void *ctx, const struct rtc_segment *s)
 	err = rtc_producer_open_name(&cand, s->name);
 	if (err < 0) {
 		/* Not complete yet (a process starting): look again at the next poll. */
-		if (err != -RT_EBADMAGIC)
+		if (err == -RT_EBADMAGIC)
+			remember(&l->pending, s->name, 0);
+		else
 			skip(l, s->name, now);
 		return 0;
 	}
@@ -286,6 +312,58 @@ static int found(void *ctx, const struct rtc_segment *s)
 	return 0;
 }
 
+/* Watch /dev/shm for new names. Without inotify every poll reads the whole directory. */
+void rtc_live_watch(struct rtc_live *l)
+{
+	l->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (l->inotify_fd >= 0 && inotify_add_watch(l->inotify_fd, "/dev/shm", IN_CREATE | IN_MOVED_TO) < 0) {
+		close(l->inotify_fd);
+		l->inotify_fd = -1;
+	}
+}
+
+/* found() for a name reported by inotify or waiting to be complete. */
+static void found_name(struct rtc_live *l, const char *name)
+{
+	char path[RT_SHM_NAME_MAX + 16];
+	struct rtc_segment s;
+	struct stat st;
+
+	if (rtc_segment_parse(name, &s) < 0 || s.kind != RTC_SEG_CONTROL || s.name_uid != geteuid())
+		return;
+	snprintf(path, sizeof(path), "/dev/shm%s", s.name);
+	if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return;
+	s.owner = st.st_uid;
+	s.size = (uint64_t)st.st_size;
+	s.blocks = (uint64_t)st.st_blocks * 512;
+	found(l, &s);
+}
+
+/* Control segments created since the last call, each to found(). False when the whole directory
+ * must be read instead (no inotify, or its queue overflowed). */
+static bool created(struct rtc_live *l)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool complete = true;
+	ssize_t n;
+
+	if (l->inotify_fd < 0)
+		return false;
+	while ((n = read(l->inotify_fd, buf, sizeof(buf))) > 0) {
+		for (char *at = buf; at < buf + n;) {
+			const struct inotify_event *ev = (const struct inotify_event *)at;
+
+			at += sizeof(*ev) + ev->len;
+			if (ev->mask & IN_Q_OVERFLOW)
+				complete = false;
+			if (ev->len)
+				found_name(l, ev->name);
+		}
+	}
+	return complete;
+}
+
 void rtc_live_find(struct rtc_live *l)
 {
 	/* Launched programs first: a root that has exited by now made its descendants' segments
@@ -297,15 +375,40 @@ void rtc_live_find(struct rtc_live *l)
 		}
 		i++;
 	}
-	if (l->o.all || l->session.token)
-		rtc_segments_scan(false, found, l);
+	if (!l->o.all && !l->session.token)
+		return;
+	/* New names as inotify reports them; the whole directory at first, after an overflow, when
+	 * a segment was not complete yet, and once a second whatever happens. */
+	{
+		uint64_t now = rtc_live_mono_ns();
+
+		size_t waiting = l->pending.n;
+
+		/* Those not complete at the last look (found() puts them back if still not). */
+		for (size_t i = 0; i < waiting && l->pending.n; i++) {
+			char name[RT_SHM_NAME_MAX];
+
+			snprintf(name, sizeof(name), "%s", l->pending.v[0].name);
+			l->pending.v[0] = l->pending.v[--l->pending.n];
+			found_name(l, name);
+		}
+		if (!created(l) || now >= l->rescan_ns) {
+			l->rescan_ns = now + RESCAN_NS;
+			rtc_segments_scan(false, found, l);
+		}
+	}
 }
 
 /* ---- while attached ---- */
 
+void rtc_live_final_counts(struct rtc_live *l, struct lproc *p)
+{
+	send_counts(l, p, 0);
+}
+
 int rtc_live_proc_state(struct rtc_live *l, struct lproc *p, uint64_t now)
 {
-	send_counts(l, p);
+	send_counts(l, p, now);
 	if (rtc_producer_lease_held(&p->p)) {
 		p->lease_ok_ns = now;
 		return 0;

@@ -35,6 +35,7 @@ struct lproc {
 	uint64_t attach_ns;
 	uint32_t names_sent;
 	struct rtc_producer_counts counts_sent;
+	uint64_t counts_ns; /* when the counters were last looked at */
 	/* Directory slot -> thread index (-1 none) and the thread number it held; grows with the
 	 * slots the producer uses (extensions go up to 65,792). */
 	int32_t *slot_thread;
@@ -55,11 +56,16 @@ struct lthread {
 	uint64_t lost;    /* dropped by the producer plus overwritten before we read, so far */
 };
 
-/* Control segments found in /dev/shm that are not ours to attach (another session's, squatted,
- * not yet complete): not opened again before `until`. */
-struct lskip {
+/* Control segment names: those not ours to attach (another session's, squatted, refused), not
+ * opened again before `until`; those not complete yet, looked at again at the next poll. */
+struct lname {
 	char name[RT_SHM_NAME_MAX];
 	uint64_t until;
+};
+
+struct lnames {
+	struct lname *v;
+	size_t n, cap;
 };
 
 struct rtc_live {
@@ -75,8 +81,9 @@ struct rtc_live {
 	pid_t *expected;     /* launched programs: recording goes on while they live */
 	size_t nexpected;
 	struct rtc_session session; /* token 0: none (the in-process engine) */
-	struct lskip *skip;
-	size_t nskip, skip_cap;
+	struct lnames skip, pending;
+	int inotify_fd;       /* /dev/shm watched for new names, or -1 */
+	uint64_t rescan_ns;   /* next time /dev/shm is read whole */
 	uint64_t origin_ns;
 	uint64_t start_ns;
 	uint64_t lost_closed; /* of rings already closed */
@@ -96,6 +103,8 @@ void rtc_live_say(struct rtc_live *l, const char *fmt, ...) __attribute__((forma
 /* live-attach.c */
 struct lproc *rtc_live_new_proc(struct rtc_live *l, pid_t pid);
 int rtc_live_attach_proc(struct rtc_live *l, struct lproc *p, const char *shm_name, bool quiet);
+/* Start watching /dev/shm (at create). */
+void rtc_live_watch(struct rtc_live *l);
 /* Look for processes to attach (-a, the session, launched programs), once per poll. */
 void rtc_live_find(struct rtc_live *l);
 /* Names published since the last call. */
@@ -103,5 +112,7 @@ void rtc_live_send_names(struct rtc_live *l, struct lproc *p);
 /* The producer's counters when they changed; a lease the producer dropped taken back (with a gap
  * in the stream). 0, or -EBUSY: another consumer has the process now (stop reading it). */
 int rtc_live_proc_state(struct rtc_live *l, struct lproc *p, uint64_t now);
+/* The counters once more (a process done with, or the end of recording). */
+void rtc_live_final_counts(struct rtc_live *l, struct lproc *p);
 
 #endif

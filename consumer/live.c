@@ -67,7 +67,9 @@ struct rtc_live *rtc_live_create(const struct rtc_live_options *o, const struct 
 	/* Our recording session: programs we launch carry its token, and so does everything they
 	 * start; with -a, the marker gives it to every process of the user that starts meanwhile.
 	 * (The in-process engine records its own process only.) */
+	l->inotify_fd = -1;
 	if (!o->self) {
+		rtc_live_watch(l);
 		rtc_session_init(&l->session);
 		if (o->all) {
 			int err = rtc_session_marker_create(&l->session);
@@ -114,12 +116,16 @@ void rtc_live_destroy(struct rtc_live *l)
 		}
 		free(p->slot_thread);
 		free(p->slot_number);
+		rtc_clockmap_fini(&p->clock);
 		free(p);
 	}
 	free(l->procs);
 	cds_lfht_destroy(l->registry, NULL);
 	free(l->expected);
-	free(l->skip);
+	free(l->skip.v);
+	free(l->pending.v);
+	if (l->inotify_fd >= 0)
+		close(l->inotify_fd);
 	free(l);
 }
 
@@ -315,6 +321,7 @@ static void drain_proc(void *arg)
 static void retire_proc(struct rtc_live *l, struct lproc *p)
 {
 	/* The helper thread may be heartbeating it: unpublish, wait for readers, then unlink. */
+	rtc_live_final_counts(l, p);
 	cds_lfht_del(l->registry, &p->node);
 	urcu_memb_synchronize_rcu();
 	rtc_producer_detach(&p->p);
@@ -399,6 +406,9 @@ uint64_t rtc_live_last_poll(const struct rtc_live *l)
 
 void rtc_live_finish(struct rtc_live *l, uint64_t end_ns)
 {
+	for (size_t i = 0; i < l->nprocs; i++)
+		if (l->procs[i]->attached)
+			rtc_live_final_counts(l, l->procs[i]);
 	l->out->watermark(l->out_ctx, UINT64_MAX);
 	l->out->end(l->out_ctx, end_ns);
 	stop_helper(l);
@@ -434,11 +444,16 @@ static void *helper(void *arg)
 	urcu_memb_register_thread();
 	while (!atomic_load(&l->helper_stop)) {
 		struct cds_lfht_iter iter;
-		struct lproc *p;
+		struct cds_lfht_node *node;
 
 		urcu_memb_read_lock();
-		cds_lfht_for_each_entry(l->registry, &iter, p, node)
-			rtc_producer_heartbeat(&p->p);
+		/* Not cds_lfht_for_each_entry: at the end it takes container_of(NULL), which is
+		 * undefined (clang's UBSan stops there). */
+		cds_lfht_first(l->registry, &iter);
+		while ((node = cds_lfht_iter_get_node(&iter)) != NULL) {
+			rtc_producer_heartbeat(&caa_container_of(node, struct lproc, node)->p);
+			cds_lfht_next(l->registry, &iter);
+		}
 		urcu_memb_read_unlock();
 		if (l->o.status && ++tick % 10 == 0) {
 			uint64_t now = rtc_live_mono_ns();

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Watermark merge: power-of-two ring queues per thread (grown by realloc) and a binary heap of the
- * threads with queued events, keyed by their oldest event. */
+ * threads with queued events, keyed by their oldest event, kept across calls: a watermark costs
+ * what it emits (and the threads that got events since the last), never a pass over every thread. */
 #include "merge.h"
 
 #include <errno.h>
@@ -10,6 +11,7 @@
 struct mthread {
 	uint32_t proc;
 	bool declared;
+	bool in_heap; /* in the heap, or waiting in `pending` to enter it */
 	struct rtc_event *q; /* FIFO ring, qcap a power of two */
 	size_t qhead, qlen, qcap;
 };
@@ -25,7 +27,13 @@ struct rtc_merge {
 	struct mthread *threads;
 	size_t nthreads, threads_cap;
 	struct hentry *heap; /* threads with queued events */
-	size_t heap_len, heap_cap;
+	size_t heap_len; /* capacity: threads_cap */
+	/* Threads whose queue went from empty to not empty since the last merge: they enter the heap
+	 * then, once the caller has set their first event's time. */
+	uint32_t *pending;
+	size_t npending;
+	uint32_t *drained; /* threads whose queue the last merge emptied */
+	size_t ndrained;
 	size_t total;
 	uint64_t emitted_ts;
 	uint64_t late;
@@ -55,7 +63,29 @@ void rtc_merge_destroy(struct rtc_merge *m)
 	}
 	free(m->threads);
 	free(m->heap);
+	free(m->pending);
+	free(m->drained);
 	free(m);
+}
+
+static int grow_u32(uint32_t **arr, size_t cap)
+{
+	uint32_t *n = realloc(*arr, cap * sizeof(*n));
+
+	if (!n)
+		return -ENOMEM;
+	*arr = n;
+	return 0;
+}
+
+static int grow_heap(struct rtc_merge *m, size_t cap)
+{
+	struct hentry *n = realloc(m->heap, cap * sizeof(*n));
+
+	if (!n)
+		return -ENOMEM;
+	m->heap = n;
+	return 0;
 }
 
 int rtc_merge_thread(struct rtc_merge *m, uint32_t thread, uint32_t proc)
@@ -66,6 +96,9 @@ int rtc_merge_thread(struct rtc_merge *m, uint32_t thread, uint32_t proc)
 
 		while (cap <= thread)
 			cap *= 2;
+		/* Each thread is at most once in the heap, the pending and the drained lists. */
+		if (grow_u32(&m->pending, cap) < 0 || grow_u32(&m->drained, cap) < 0 || grow_heap(m, cap) < 0)
+			return -ENOMEM;
 		n = realloc(m->threads, cap * sizeof(*n));
 		if (!n)
 			return -ENOMEM;
@@ -90,8 +123,9 @@ struct rtc_event *rtc_merge_push(struct rtc_merge *m, uint32_t thread)
 	t = &m->threads[thread];
 	if (t->qlen == t->qcap) {
 		/* realloc() of a large block moves pages (mremap) instead of copying them and faulting
-		 * in fresh ones; then only the wrapped part of the ring is moved up. */
-		size_t old = t->qcap, cap = old ? old * 2 : 1024;
+		 * in fresh ones; then only the wrapped part of the ring is moved up. Small at first:
+		 * a thread costs memory in proportion to its events. */
+		size_t old = t->qcap, cap = old ? old * 2 : 16;
 		struct rtc_event *n = realloc(t->q, cap * sizeof(*n));
 
 		if (!n)
@@ -100,6 +134,10 @@ struct rtc_event *rtc_merge_push(struct rtc_merge *m, uint32_t thread)
 			memcpy(n + old, n, (t->qhead + t->qlen - old) * sizeof(*n));
 		t->q = n;
 		t->qcap = cap;
+	}
+	if (!t->in_heap) {
+		t->in_heap = true;
+		m->pending[m->npending++] = thread;
 	}
 	ev = &t->q[(t->qhead + t->qlen) & (t->qcap - 1)];
 	t->qlen++;
@@ -143,23 +181,15 @@ static struct hentry entry(const struct rtc_merge *m, uint32_t ti)
 	return (struct hentry){ t->q[t->qhead].ts, (uint64_t)t->proc << 32 | ti };
 }
 
-static int heap_build(struct rtc_merge *m)
+static void sift_up(struct rtc_merge *m, size_t i)
 {
-	if (m->heap_cap < m->nthreads) {
-		struct hentry *n = realloc(m->heap, m->nthreads * sizeof(*n));
+	struct hentry *h = m->heap, v = h[i];
 
-		if (!n)
-			return -ENOMEM;
-		m->heap = n;
-		m->heap_cap = m->nthreads;
+	while (i > 0 && before(&v, &h[(i - 1) / 2])) {
+		h[i] = h[(i - 1) / 2];
+		i = (i - 1) / 2;
 	}
-	m->heap_len = 0;
-	for (uint32_t i = 0; i < m->nthreads; i++)
-		if (m->threads[i].qlen)
-			m->heap[m->heap_len++] = entry(m, i);
-	for (size_t i = m->heap_len / 2; i-- > 0;)
-		sift_down(m, i);
-	return 0;
+	h[i] = v;
 }
 
 size_t rtc_merge_until(struct rtc_merge *m, uint64_t watermark, void (*fn)(void *ctx, const struct rtc_event *ev),
@@ -167,8 +197,12 @@ size_t rtc_merge_until(struct rtc_merge *m, uint64_t watermark, void (*fn)(void 
 {
 	size_t n = 0;
 
-	if (!m->total || heap_build(m) < 0)
-		return 0;
+	for (size_t i = 0; i < m->npending; i++) {
+		m->heap[m->heap_len] = entry(m, m->pending[i]);
+		sift_up(m, m->heap_len++);
+	}
+	m->npending = 0;
+	m->ndrained = 0;
 	while (m->heap_len) {
 		uint32_t ti = (uint32_t)m->heap[0].tie;
 		struct mthread *t = &m->threads[ti];
@@ -186,10 +220,13 @@ size_t rtc_merge_until(struct rtc_merge *m, uint64_t watermark, void (*fn)(void 
 		t->qlen--;
 		m->total--;
 		/* The thread's next event replaces it at the top, or the thread leaves the heap. */
-		if (t->qlen)
+		if (t->qlen) {
 			m->heap[0].ts = t->q[t->qhead].ts;
-		else
+		} else {
 			m->heap[0] = m->heap[--m->heap_len];
+			t->in_heap = false;
+			m->drained[m->ndrained++] = ti;
+		}
 		if (m->heap_len)
 			sift_down(m, 0);
 		if (++n % 4096 == 0 && pause)
@@ -201,6 +238,12 @@ size_t rtc_merge_until(struct rtc_merge *m, uint64_t watermark, void (*fn)(void 
 size_t rtc_merge_queued(const struct rtc_merge *m, uint32_t thread)
 {
 	return thread < m->nthreads ? m->threads[thread].qlen : 0;
+}
+
+const uint32_t *rtc_merge_drained(const struct rtc_merge *m, size_t *n)
+{
+	*n = m->ndrained;
+	return m->drained;
 }
 
 size_t rtc_merge_total(const struct rtc_merge *m)

@@ -32,6 +32,9 @@ struct rtc_event *rtc_merge_push(struct rtc_merge *m, uint32_t thread);
 size_t rtc_merge_until(struct rtc_merge *m, uint64_t watermark, void (*fn)(void *ctx, const struct rtc_event *ev),
 		       void *ctx, void (*pause)(void *pause_ctx), void *pause_ctx);
 
+/* The threads whose queue the last rtc_merge_until() emptied (valid until the next call). */
+const uint32_t *rtc_merge_drained(const struct rtc_merge *m, size_t *n);
+
 /* Events queued on a thread, and in all. */
 size_t rtc_merge_queued(const struct rtc_merge *m, uint32_t thread);
 size_t rtc_merge_total(const struct rtc_merge *m);

@@ -7,12 +7,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Ids below this bound, or below twice the names held, go to the dense array. */
-#define DENSE_SLACK 1024u
+#include "keyed-hash.h"
+#include "stats/json.h"
+
+/* Ids below twice the names held plus this go to the dense array: a producer's ids are dense from
+ * 1, and one far-off id costs no more than a few slots (it was 1024: 16 KB for one name). */
+#define DENSE_SLACK 16u
 
 void rtc_name_table_init(struct rtc_name_table *t)
 {
 	memset(t, 0, sizeof(*t));
+	t->seed = rtc_hash_seed();
 }
 
 void rtc_name_table_fini(struct rtc_name_table *t)
@@ -26,9 +31,9 @@ void rtc_name_table_fini(struct rtc_name_table *t)
 	memset(t, 0, sizeof(*t));
 }
 
-static uint32_t hash(uint32_t id)
+static uint32_t hash(const struct rtc_name_table *t, uint32_t id)
 {
-	return id * 2654435761u;
+	return (uint32_t)rtc_hash_u64(t->seed, id);
 }
 
 static int sparse_grow(struct rtc_name_table *t)
@@ -43,7 +48,7 @@ static int sparse_grow(struct rtc_name_table *t)
 
 		if (!t->sparse[i].n.s)
 			continue;
-		for (j = hash(t->sparse[i].id) & (cap - 1); n[j].n.s; j = (j + 1) & (cap - 1))
+		for (j = hash(t, t->sparse[i].id) & (cap - 1); n[j].n.s; j = (j + 1) & (cap - 1))
 			;
 		n[j] = t->sparse[i];
 	}
@@ -58,7 +63,7 @@ static struct rtc_name *slot(struct rtc_name_table *t, uint32_t id, bool create)
 	if (id < t->dense_cap)
 		return &t->dense[id];
 	if (create && id < 2 * t->count + DENSE_SLACK) {
-		uint32_t cap = t->dense_cap ? t->dense_cap : 64;
+		uint32_t cap = t->dense_cap ? t->dense_cap : 16;
 		struct rtc_name *n;
 
 		while (cap <= id)
@@ -72,7 +77,7 @@ static struct rtc_name *slot(struct rtc_name_table *t, uint32_t id, bool create)
 		return &t->dense[id];
 	}
 	if (t->sparse_cap) {
-		for (uint32_t j = hash(id) & (t->sparse_cap - 1);; j = (j + 1) & (t->sparse_cap - 1)) {
+		for (uint32_t j = hash(t, id) & (t->sparse_cap - 1);; j = (j + 1) & (t->sparse_cap - 1)) {
 			if (!t->sparse[j].n.s)
 				break;
 			if (t->sparse[j].id == id)
@@ -83,7 +88,7 @@ static struct rtc_name *slot(struct rtc_name_table *t, uint32_t id, bool create)
 		return NULL;
 	if ((t->sparse_count + 1) * 2 > t->sparse_cap && sparse_grow(t) < 0)
 		return NULL;
-	for (uint32_t j = hash(id) & (t->sparse_cap - 1);; j = (j + 1) & (t->sparse_cap - 1)) {
+	for (uint32_t j = hash(t, id) & (t->sparse_cap - 1);; j = (j + 1) & (t->sparse_cap - 1)) {
 		if (!t->sparse[j].n.s) {
 			t->sparse[j].id = id;
 			t->sparse_count++;
@@ -92,9 +97,35 @@ static struct rtc_name *slot(struct rtc_name_table *t, uint32_t id, bool create)
 	}
 }
 
+/* s as valid UTF-8: each byte that is not part of a valid sequence becomes U+FFFD, as every output
+ * writes it. Done once here, so that names every output shows alike are one name everywhere (the
+ * statistics key spans by name: two names differing only in invalid bytes were two entries written
+ * with the same name, which the statistics reader rightly refuses). *out_len gets the length. */
+static char *valid_utf8(const char *s, size_t len, size_t *out_len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = 0, l;
+	char *copy;
+
+	for (size_t i = 0; i < len; i += l ? l : 1)
+		n += (l = rtc_utf8_len(p + i, len - i)) ? l : 3;
+	copy = malloc(n + 1);
+	if (!copy)
+		return NULL;
+	n = 0;
+	for (size_t i = 0; i < len; i += l ? l : 1) {
+		l = rtc_utf8_len(p + i, len - i);
+		memcpy(copy + n, l ? s + i : "\xef\xbf\xbd", l ? l : 3);
+		n += l ? l : 3;
+	}
+	copy[n] = 0;
+	*out_len = n;
+	return copy;
+}
+
 int rtc_name_table_set(struct rtc_name_table *t, uint32_t id, const char *s, size_t len)
 {
-	char *copy = malloc(len + 1);
+	char *copy = valid_utf8(s, len, &len);
 	struct rtc_name *n;
 
 	if (!copy)
@@ -104,8 +135,6 @@ int rtc_name_table_set(struct rtc_name_table *t, uint32_t id, const char *s, siz
 		free(copy);
 		return -ENOMEM;
 	}
-	memcpy(copy, s, len);
-	copy[len] = 0;
 	if (n->s)
 		free((char *)n->s);
 	else

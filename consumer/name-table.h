@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* A process's name ids -> names, as the stream delivers them: memory in proportion to the names
- * present whatever ids an untrusted stream claims (dense ids in an array, far-off ones hashed). */
+ * present whatever ids an untrusted stream claims (dense ids in an array, far-off ones hashed with a
+ * random key, so that no choice of ids makes lookups slow). */
 #ifndef RTC_NAME_TABLE_H
 #define RTC_NAME_TABLE_H
 
@@ -20,13 +21,14 @@ struct rtc_name_table {
 		struct rtc_name n;
 	} *sparse; /* open addressing, sparse_cap a power of two; s == NULL marks a free slot */
 	uint32_t sparse_cap, sparse_count;
+	uint64_t seed; /* of the sparse part's keyed hash (keyed-hash.h) */
 	uint32_t count; /* names held */
 };
 
 void rtc_name_table_init(struct rtc_name_table *t);
 void rtc_name_table_fini(struct rtc_name_table *t);
 
-/* Set (or replace) id's name. 0 or -ENOMEM. */
+/* Set (or replace) id's name, made valid UTF-8 (invalid bytes become U+FFFD). 0 or -ENOMEM. */
 int rtc_name_table_set(struct rtc_name_table *t, uint32_t id, const char *s, size_t len);
 
 /* id's name, or NULL. */

@@ -46,6 +46,8 @@ struct rtc_processor {
 	uint32_t nprocs, procs_cap;
 	struct pthread_ *threads;
 	uint32_t nthreads, threads_cap;
+	uint32_t *done; /* threads whose thread_done came since the last watermark */
+	size_t ndone, done_cap;
 	struct rtc_merge *merge;
 	struct rtc_rebuild *rb;
 	void (*pause)(void *ctx);
@@ -122,10 +124,12 @@ void rtc_processor_destroy(struct rtc_processor *pr)
 		if (!pr->procs[i])
 			continue;
 		rtc_name_table_fini(&pr->procs[i]->names);
+		rtc_clockmap_fini(&pr->procs[i]->clock);
 		free(pr->procs[i]);
 	}
 	free(pr->procs);
 	free(pr->threads);
+	free(pr->done);
 	free(pr->loss_out);
 	rtc_merge_destroy(pr->merge);
 	rtc_rebuild_destroy(pr->rb);
@@ -203,6 +207,7 @@ static void on_process(void *ctx, const struct rtc_stream_process *sp)
 	if (sp->coarse_resolution_ns > pr->coarse_resolution_ns)
 		pr->coarse_resolution_ns = sp->coarse_resolution_ns;
 	snprintf(p->name, sizeof(p->name), "%s", sp->name);
+	rtc_clockmap_fini(&p->clock); /* declared again: its clock starts afresh */
 	rtc_clockmap_init(&p->clock, sp->clock);
 	pr->tsc |= sp->clock == RT_SHM_CLOCK_TSC;
 	pr->any_clock = true;
@@ -390,16 +395,28 @@ static void rebuild_one(void *ctx, const struct rtc_event *ev)
 	rtc_rebuild_event(pr->rb, ev);
 }
 
+static void notify_done(struct rtc_processor *pr, uint32_t ti)
+{
+	struct pthread_ *t = thread_at(pr, ti);
+
+	if (t && t->finished && !t->notified && rtc_merge_queued(pr->merge, ti) == 0) {
+		rtc_rebuild_thread_done(pr->rb, ti, t->last_ns);
+		t->notified = true;
+	}
+}
+
+/* Rebuild hears that a thread ended once its last events are merged. A finished thread is looked
+ * at when its end arrives and when the merge empties its queue, never at every watermark. */
 static void finish_threads(struct rtc_processor *pr)
 {
-	for (uint32_t ti = 0; ti < pr->nthreads; ti++) {
-		struct pthread_ *t = &pr->threads[ti];
+	size_t n;
+	const uint32_t *drained = rtc_merge_drained(pr->merge, &n);
 
-		if (t->declared && t->finished && !t->notified && rtc_merge_queued(pr->merge, ti) == 0) {
-			rtc_rebuild_thread_done(pr->rb, ti, t->last_ns);
-			t->notified = true;
-		}
-	}
+	for (size_t i = 0; i < n; i++)
+		notify_done(pr, drained[i]);
+	for (size_t i = 0; i < pr->ndone; i++)
+		notify_done(pr, pr->done[i]);
+	pr->ndone = 0;
 }
 
 static void on_watermark(void *ctx, uint64_t watermark)
@@ -419,6 +436,17 @@ static void on_thread_done(void *ctx, uint32_t thread, uint64_t ts, uint64_t unr
 	(void)ts; /* rebuild closes it at its last record */
 	if (!t)
 		return;
+	if (!t->finished && pr->ndone == pr->done_cap) {
+		size_t cap = pr->done_cap ? 2 * pr->done_cap : 64;
+		uint32_t *n = realloc(pr->done, cap * sizeof(*n));
+
+		if (!n)
+			return;
+		pr->done = n;
+		pr->done_cap = cap;
+	}
+	if (!t->finished)
+		pr->done[pr->ndone++] = thread;
 	t->finished = true;
 	t->unreported_lost = unreported_lost;
 	if (unreported_lost) {
@@ -456,7 +484,16 @@ static void on_counts(void *ctx, const struct rtc_stream_counts *c)
 
 	if (!p)
 		return;
-	/* Counters only grow: the newest report holds. */
+	/* Counters only grow: the newest report holds; what it adds is an event now. */
+	if (c->threads_untraced > p->loss.threads_untraced)
+		rtc_rebuild_untraced(pr->rb, c->proc, rtc_merge_emitted_ts(pr->merge),
+				     c->threads_untraced - p->loss.threads_untraced, "threads-untraced");
+	if (c->names_overflowed > p->loss.names_overflowed)
+		rtc_rebuild_untraced(pr->rb, c->proc, rtc_merge_emitted_ts(pr->merge),
+				     c->names_overflowed - p->loss.names_overflowed, "names-overflowed");
+	if (c->tasks_untracked > p->loss.tasks_untracked)
+		rtc_rebuild_untraced(pr->rb, c->proc, rtc_merge_emitted_ts(pr->merge),
+				     c->tasks_untracked - p->loss.tasks_untracked, "tasks-untracked");
 	p->loss.threads_untraced = c->threads_untraced;
 	p->loss.names_overflowed = c->names_overflowed;
 	p->loss.tasks_untracked = c->tasks_untracked;
@@ -548,6 +585,7 @@ void rtc_processor_finish(struct rtc_processor *pr, uint64_t end_ns, struct rtc_
 	s->spans_repaired = c.spans_repaired;
 	s->spans_before_attach = c.spans_before_attach;
 	s->spans_begin_unknown = c.spans_begin_unknown;
+	s->spans_too_deep = c.depth_overflows;
 	s->tasks = c.tasks;
 	s->tasks_incomplete = c.tasks_incomplete;
 	s->tasks_begin_unknown = c.tasks_begin_unknown;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Rebuild's state, shared by its three files: rebuild.c (threads and spans), rebuild-tasks.c (the
- * task table) and rebuild-flows.c (hand-offs between threads). */
+/* Rebuild's state, shared by its files: rebuild.c (threads and spans), rebuild-tasks.c (the task
+ * table), rebuild-flows.c (hand-offs between threads) and rebuild-index.c (finding threads). */
 #ifndef RTC_REBUILD_PRIVATE_H
 #define RTC_REBUILD_PRIVATE_H
 
@@ -39,6 +39,7 @@ struct tstate {
 	char name[RT_SHM_THREAD_NAME_LEN + 1];
 	struct open_span *stack;
 	size_t depth, cap;
+	uint64_t too_deep; /* spans open beyond RTC_REBUILD_MAX_DEPTH: not kept, their ends skipped */
 	uint64_t span_seq;
 	uint64_t task;
 	struct rtc_thread_loss loss;
@@ -46,6 +47,9 @@ struct tstate {
 	bool after_loss;
 	struct capture captures[CAPTURES_KEPT];
 	uint32_t ncaptures; /* total ever; the ring holds the last CAPTURES_KEPT */
+	/* Its place in its process's list of threads not done (indices + 1, 0 = none). */
+	bool live;
+	uint32_t live_proc, live_prev, live_next;
 };
 
 struct task {
@@ -63,6 +67,14 @@ struct proc {
 	bool declared;
 	uint32_t pid, parent_pid;
 	char name[RT_SHM_PROCESS_NAME_LEN + 1];
+	uint32_t live_head, live_tail; /* its threads not done, in declaration order (indices + 1) */
+};
+
+/* (process, thread number) -> the thread declared last with them. */
+struct thread_key {
+	uint64_t thread_number;
+	uint32_t proc;
+	uint32_t index1; /* thread index + 1; 0 = empty slot */
 };
 
 struct rtc_rebuild {
@@ -74,8 +86,11 @@ struct rtc_rebuild {
 	size_t nthreads;
 	struct proc *procs;
 	size_t nprocs;
+	uint64_t seed; /* of the keyed hashes (keyed-hash.h): the task table's and thread_map's */
 	struct task *tasks;
 	size_t task_cap, task_count;
+	struct thread_key *thread_map;
+	size_t thread_map_cap, thread_map_count;
 	uint64_t next_flow;
 	struct rtc_rebuild_counts counts;
 	struct rtc_thread_loss *loss_out;
@@ -88,7 +103,16 @@ static inline void rb_emit(struct rtc_rebuild *r, const struct rtc_out *o)
 
 int rb_grow(void **arr, size_t *cap, size_t need, size_t elem);
 struct tstate *rb_thread(struct rtc_rebuild *r, uint32_t idx);
+
+/* rebuild-index.c: constant time whatever the number of threads. */
+/* Thread idx was (re)declared with its meta (or is done): update the indexes. */
+void rb_index_thread(struct rtc_rebuild *r, uint32_t idx);
+void rb_index_done(struct rtc_rebuild *r, uint32_t idx);
+/* The thread declared last with (proc, thread_number), or -1. */
 int rb_find_thread(struct rtc_rebuild *r, uint32_t proc, uint64_t thread_number);
+/* The first declared thread of proc that is not done, or NULL. */
+struct tstate *rb_first_live(struct rtc_rebuild *r, uint32_t proc);
+void rb_index_fini(struct rtc_rebuild *r);
 
 /* rebuild-tasks.c */
 struct task *rb_task_find(struct rtc_rebuild *r, uint32_t proc, uint64_t id, bool create);

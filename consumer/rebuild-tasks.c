@@ -1,23 +1,24 @@
 /* SPDX-License-Identifier: MIT */
-/* Rebuild of tasks: a hash table of the tasks open now (per process ids), their begins (recorded,
- * or read from the producer's task table at attach), ends and snapshot. */
+/* Rebuild of tasks: a hash table of the tasks open now (per process ids, keyed hashing: the ids
+ * come from the producer), their begins (recorded, or read from the producer's task table at
+ * attach), ends and snapshot. */
 #include "rebuild-private.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t task_hash(uint32_t proc, uint64_t id)
-{
-	uint64_t h = (id ^ ((uint64_t)proc << 40)) * 0x9e3779b97f4a7c15ull;
+#include "keyed-hash.h"
 
-	return h ^ (h >> 29);
+static uint64_t task_hash(const struct rtc_rebuild *r, uint32_t proc, uint64_t id)
+{
+	return rtc_hash_u64(r->seed, id ^ rtc_hash_u64(r->seed, proc));
 }
 
 struct task *rb_task_find(struct rtc_rebuild *r, uint32_t proc, uint64_t id, bool create)
 {
 	size_t mask = r->task_cap - 1;
 
-	for (size_t i = task_hash(proc, id) & mask;; i = (i + 1) & mask) {
+	for (size_t i = task_hash(r, proc, id) & mask;; i = (i + 1) & mask) {
 		struct task *t = &r->tasks[i];
 
 		if (t->key_proc == 0) {
@@ -62,7 +63,7 @@ static void task_remove(struct rtc_rebuild *r, struct task *k)
 	size_t mask = r->task_cap - 1, hole = (size_t)(k - r->tasks);
 
 	for (size_t i = (hole + 1) & mask; r->tasks[i].key_proc; i = (i + 1) & mask) {
-		size_t home = task_hash((uint32_t)(r->tasks[i].key_proc - 1), r->tasks[i].id) & mask;
+		size_t home = task_hash(r, (uint32_t)(r->tasks[i].key_proc - 1), r->tasks[i].id) & mask;
 
 		/* Move it if its home is not within (hole, i]. */
 		if (((i - home) & mask) >= ((i - hole) & mask)) {
@@ -186,8 +187,45 @@ void rb_task_end(struct rtc_rebuild *r, struct tstate *t, const struct rtc_event
 	t->task = te->current_task_after;
 }
 
+/* The open tasks in a fixed order (begin, process, id) whatever the table's seed, so that a
+ * capture converts to the same file every time. NULL (and *n 0) when there are none or no memory. */
+static int cmp_task(const void *a, const void *b)
+{
+	const struct task *x = a, *y = b;
+
+	if (x->begin != y->begin)
+		return x->begin < y->begin ? -1 : 1;
+	if (x->key_proc != y->key_proc)
+		return x->key_proc < y->key_proc ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static struct task *open_tasks(struct rtc_rebuild *r, size_t *n)
+{
+	struct task *v = r->task_count ? malloc(r->task_count * sizeof(*v)) : NULL;
+
+	*n = 0;
+	for (size_t i = 0; v && i < r->task_cap; i++)
+		if (r->tasks[i].key_proc)
+			v[(*n)++] = r->tasks[i];
+	if (v)
+		qsort(v, *n, sizeof(*v), cmp_task);
+	return v;
+}
+
 void rb_tasks_finish(struct rtc_rebuild *r, uint64_t ts)
 {
+	size_t n;
+	struct task *v = open_tasks(r, &n);
+
+	for (size_t i = 0; i < n; i++) {
+		uint32_t proc = (uint32_t)(v[i].key_proc - 1);
+		struct task *k = rb_task_find(r, proc, v[i].id, false);
+
+		end_out(r, k, proc, ts < k->begin ? k->begin : ts, RTC_F_INCOMPLETE);
+	}
+	free(v);
+	/* Without memory for the sorted copy: in table order. */
 	for (size_t i = 0; i < r->task_cap; i++) {
 		struct task *k = &r->tasks[i];
 
@@ -199,13 +237,22 @@ void rb_tasks_finish(struct rtc_rebuild *r, uint64_t ts)
 
 void rb_tasks_snapshot(struct rtc_rebuild *r, void (*fn)(void *ctx, const struct rtc_out *ev), void *ctx)
 {
-	for (size_t i = 0; i < r->task_cap; i++) {
-		const struct task *k = &r->tasks[i];
-		struct rtc_out o;
+	size_t n;
+	struct task *v = open_tasks(r, &n);
 
-		if (!k->key_proc)
-			continue;
-		o = begin_event(r, k, (uint32_t)(k->key_proc - 1));
+	for (size_t i = 0; i < n; i++) {
+		struct rtc_out o = begin_event(r, &v[i], (uint32_t)(v[i].key_proc - 1));
+
 		fn(ctx, &o);
 	}
+	/* Without memory for the sorted copy: in table order. */
+	for (size_t i = 0; !v && i < r->task_cap; i++) {
+		struct rtc_out o;
+
+		if (!r->tasks[i].key_proc)
+			continue;
+		o = begin_event(r, &r->tasks[i], (uint32_t)(r->tasks[i].key_proc - 1));
+		fn(ctx, &o);
+	}
+	free(v);
 }

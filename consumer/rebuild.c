@@ -9,6 +9,8 @@
 
 #include <ringtrace/shm-format.h>
 
+#include "keyed-hash.h"
+
 struct rtc_rebuild *rtc_rebuild_create(const char *(*names)(void *ctx, uint32_t proc, uint32_t id, uint32_t *len),
 				       void *names_ctx, void (*emit)(void *ctx, const struct rtc_out *ev), void *emit_ctx)
 {
@@ -20,6 +22,7 @@ struct rtc_rebuild *rtc_rebuild_create(const char *(*names)(void *ctx, uint32_t 
 	r->names_ctx = names_ctx;
 	r->emit = emit;
 	r->emit_ctx = emit_ctx;
+	r->seed = rtc_hash_seed();
 	r->task_cap = 1024;
 	r->tasks = calloc(r->task_cap, sizeof(*r->tasks));
 	if (!r->tasks) {
@@ -35,6 +38,7 @@ void rtc_rebuild_destroy(struct rtc_rebuild *r)
 		return;
 	for (size_t i = 0; i < r->nthreads; i++)
 		free(r->threads[i].stack);
+	rb_index_fini(r);
 	free(r->threads);
 	free(r->procs);
 	free(r->tasks);
@@ -70,16 +74,6 @@ struct tstate *rb_thread(struct rtc_rebuild *r, uint32_t idx)
 		r->nthreads = cap;
 	}
 	return &r->threads[idx];
-}
-
-int rb_find_thread(struct rtc_rebuild *r, uint32_t proc, uint64_t thread_number)
-{
-	/* Newest first: a thread number is never reused within a process. */
-	for (size_t i = r->nthreads; i-- > 0;)
-		if (r->threads[i].declared && r->threads[i].meta.proc == proc &&
-		    r->threads[i].meta.thread_number == thread_number)
-			return (int)i;
-	return -1;
 }
 
 static struct rtc_out process_event(const struct proc *p)
@@ -128,6 +122,7 @@ void rtc_rebuild_thread(struct rtc_rebuild *r, uint32_t thread, const struct rtc
 	t->loss.tid = meta->tid;
 	t->loss.thread_number = meta->thread_number;
 	snprintf(t->name, sizeof(t->name), "%s", name);
+	rb_index_thread(r, thread);
 	o = thread_event(t);
 	rb_emit(r, &o);
 }
@@ -308,6 +303,7 @@ static void resync(struct rtc_rebuild *r, struct tstate *t, const struct rtc_eve
 		if (t->depth)
 			t->stack[t->depth - 1].child_ns = child;
 	}
+	t->too_deep = 0;
 	t->span_seq = st->span_seq;
 	t->task = st->current_task;
 	t->synced = true;
@@ -338,6 +334,7 @@ static void span_end_seq(struct rtc_rebuild *r, struct tstate *t, const struct r
 		r->counts.unmatched_ends++;
 		return;
 	}
+	t->too_deep = 0; /* inside the ones it ends */
 	while (t->depth > (size_t)i + 1)
 		close_top(r, t, ev->ts, RTC_F_REPAIRED);
 	close_top_cpu(r, t, ev->ts, 0, CPU_OF(&ev->u.span_end_seq, span_end_seq, &c));
@@ -382,6 +379,7 @@ void rtc_rebuild_event(struct rtc_rebuild *r, const struct rtc_event *ev)
 	case RT_REC_THREAD_EXIT:
 		while (t->depth)
 			close_top(r, t, ev->ts, RTC_F_INCOMPLETE | RTC_F_THREAD_EXIT);
+		t->too_deep = 0;
 		break;
 	case RT_REC_SPAN_BEGIN: {
 		/* Its begin is recorded, even if before the attach (a flight recorder's history). */
@@ -389,13 +387,20 @@ void rtc_rebuild_event(struct rtc_rebuild *r, const struct rtc_event *ev)
 				       .name_id = (uint32_t)ev->u.span_begin.name_id };
 
 		CPU_OF(&ev->u.span_begin, span_begin, &s.cpu);
-		push_span(r, t, &s);
+		if (t->depth >= RTC_REBUILD_MAX_DEPTH || t->too_deep) {
+			t->too_deep++;
+			r->counts.depth_overflows++;
+		} else {
+			push_span(r, t, &s);
+		}
 		break;
 	}
 	case RT_REC_SPAN_END: {
 		struct cpu_counters c;
 
-		if (t->depth)
+		if (t->too_deep)
+			t->too_deep--; /* one of those not kept */
+		else if (t->depth)
 			close_top_cpu(r, t, ev->ts, 0, CPU_OF(&ev->u.span_end, span_end, &c));
 		else
 			r->counts.unmatched_ends++; /* begun before recording (Go ignores these too) */
@@ -445,15 +450,20 @@ void rtc_rebuild_event(struct rtc_rebuild *r, const struct rtc_event *ev)
 
 void rtc_rebuild_gap(struct rtc_rebuild *r, uint32_t proc, uint64_t from, uint64_t to, uint64_t not_recorded)
 {
-	struct tstate *first = NULL;
+	struct tstate *first = rb_first_live(r, proc);
 
-	for (size_t i = 0; i < r->nthreads; i++)
-		if (r->threads[i].declared && !r->threads[i].done && r->threads[i].meta.proc == proc) {
-			first = &r->threads[i];
-			break;
-		}
 	if (first)
 		loss(r, first, to, not_recorded, from, "not-recorded", &first->loss.not_recorded);
+}
+
+void rtc_rebuild_untraced(struct rtc_rebuild *r, uint32_t proc, uint64_t ts, uint64_t count, const char *what)
+{
+	struct rtc_out o = { .kind = RTC_OUT_UNTRACED, .ts = ts, .count = count, .cat = what };
+
+	if (proc >= r->nprocs || !r->procs[proc].declared || !count)
+		return;
+	o.pid = r->procs[proc].pid;
+	rb_emit(r, &o);
 }
 
 void rtc_rebuild_thread_done(struct rtc_rebuild *r, uint32_t thread, uint64_t ts)
@@ -464,7 +474,9 @@ void rtc_rebuild_thread_done(struct rtc_rebuild *r, uint32_t thread, uint64_t ts
 		return;
 	while (t->depth)
 		close_top(r, t, ts, RTC_F_INCOMPLETE | RTC_F_THREAD_EXIT);
+	t->too_deep = 0;
 	t->done = true;
+	rb_index_done(r, thread);
 }
 
 void rtc_rebuild_finish(struct rtc_rebuild *r, uint64_t ts)
@@ -474,6 +486,7 @@ void rtc_rebuild_finish(struct rtc_rebuild *r, uint64_t ts)
 
 		while (t->depth)
 			close_top(r, t, ts, RTC_F_INCOMPLETE);
+		t->too_deep = 0;
 	}
 	rb_tasks_finish(r, ts);
 }

@@ -35,8 +35,9 @@ struct rtc_thread_meta {
 	uint64_t attach_ts;   /* ns: when the consumer started reading this thread */
 };
 
-/* Spans nested deeper than this on one thread are counted (depth_overflows) and not rebuilt; it
- * bounds the work an end record naming an unknown span can cause. */
+/* Spans nested deeper than this on one thread are counted (depth_overflows, the summary's
+ * spans_too_deep) and not rebuilt (their ends are skipped, so the spans kept still nest right); it
+ * bounds the memory and the work of an end record naming an unknown span. */
 #define RTC_REBUILD_MAX_DEPTH 1024
 
 /* Thread-compatible: one thread uses a rebuild. */
@@ -56,6 +57,9 @@ void rtc_rebuild_thread(struct rtc_rebuild *r, uint32_t thread, const struct rtc
 void rtc_rebuild_event(struct rtc_rebuild *r, const struct rtc_event *ev);
 
 /* A task that was open when the consumer attached (begin in ns, 0 unknown). */
+/* The producer of proc could not trace count more of what (threads, names, tasks): an event. */
+void rtc_rebuild_untraced(struct rtc_rebuild *r, uint32_t proc, uint64_t ts, uint64_t count, const char *what);
+
 void rtc_rebuild_task_open(struct rtc_rebuild *r, uint32_t proc, uint64_t id, uint64_t parent, uint32_t name_id,
 			   uint64_t begin, uint32_t flags, uint32_t tid);
 

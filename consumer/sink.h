@@ -33,6 +33,8 @@ enum rtc_out_kind {
 	RTC_OUT_LOG,        /* name = category, text = message, task, span_seq */
 	RTC_OUT_LOSS,       /* count records lost on the thread, since = first lost (ns), cat = reason */
 	RTC_OUT_FLOW,       /* hand-off: count 0 = start (capture), 1 = end (adopt); id; cat; name = "adopt"|"inherit" */
+	RTC_OUT_UNTRACED,   /* what a producer could not trace (not records): count more since the last one,
+			     * cat = "threads-untraced" | "names-overflowed" | "tasks-untracked"; pid, tid = 0 */
 };
 
 /* One rebuilt event. Strings are not NUL-terminated (use the lengths) and live only for the call. */
@@ -103,6 +105,7 @@ struct rtc_summary {
 				     * loss, at each flight-recorder sub-buffer); how many depends on timing */
 	uint64_t processes, threads;
 	uint64_t spans, spans_incomplete, spans_repaired, spans_before_attach, spans_begin_unknown;
+	uint64_t spans_too_deep;    /* nested deeper than the rebuild keeps (rebuild.h): counted, not shown */
 	uint64_t tasks, tasks_incomplete, tasks_begin_unknown, logs, flows;
 	uint64_t unmatched_ends, misuse;
 	uint64_t lost;              /* every record lost, all reasons */

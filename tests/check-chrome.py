@@ -12,6 +12,11 @@ def fail(msg):
     sys.exit(1)
 
 
+# Timestamps are µs with ns decimals; sums of two such doubles near 1e7 µs are off by a few 1e-9:
+# comparisons allow a tenth of a nanosecond.
+EPS = 1e-4
+
+
 def main(path):
     with open(path, "rb") as f:
         doc = json.loads(f.read().decode("utf-8"))  # strict: valid UTF-8 and JSON
@@ -70,7 +75,7 @@ def main(path):
                 fail("event %d: X span with cat %r" % (i, ev.get("cat")))
             end = ts + dur
             # Spans are written when they end: ends never go back on a thread.
-            if end + 1e-9 < span_ends.get(key, 0):
+            if end + EPS < span_ends.get(key, 0):
                 fail("event %d: span end goes back on thread %r" % (i, key))
             span_ends[key] = end
             spans[key].append((ts, dur, ev["name"]))
@@ -93,10 +98,10 @@ def main(path):
             bindings.append((i, ev["id"], ph, (ts, ev["pid"], ev["tid"], ev["cat"])))
             continue
         # Every other phase is written in merged order: one timeline across threads and processes.
-        if ts + 1e-9 < last_any:
+        if ts + EPS < last_any:
             order_violations += 1
         last_any = max(last_any, ts)
-        if ts + 1e-9 < per_thread_last.get(key, 0):
+        if ts + EPS < per_thread_last.get(key, 0):
             fail("event %d (%s): timestamp goes back on thread %r: %r < %r" % (i, ph, key, ts, per_thread_last[key]))
         per_thread_last[key] = ts
         if ph in ("B", "E"):
@@ -110,7 +115,7 @@ def main(path):
             bts, bname = open_be[key].pop()
             if bname != ev["name"]:
                 fail("event %d: E %r closes B %r" % (i, ev["name"], bname))
-            if ts + 1e-9 < span_ends.get(key, 0):
+            if ts + EPS < span_ends.get(key, 0):
                 fail("event %d: span end goes back on thread %r" % (i, key))
             span_ends[key] = ts
             spans[key].append((bts, ts - bts, bname))
@@ -129,7 +134,7 @@ def main(path):
                     fail("event %d: async end %r without a begin" % (i, k))
                 if asyncs[k][1] != ev["name"]:
                     fail("event %d: async end name differs" % i)
-                if ts + 1e-9 < asyncs[k][0]:
+                if ts + EPS < asyncs[k][0]:
                     fail("event %d: async ends before it begins" % i)
                 asyncs[k] = (asyncs[k][0], asyncs[k][1], ts)
         elif ph == "f":
@@ -148,6 +153,11 @@ def main(path):
             if ev.get("cat") == "log":
                 log_messages.append(ev["args"]["message"])
                 counts["log"] += 1
+            elif ev.get("cat") == "loss" and ev["name"] != "records lost":
+                # What the producer could not trace (process-wide): not records.
+                if ev.get("s") != "p" or ev["args"]["reason"] != ev["name"]:
+                    fail("event %d: untraced-count event %r" % (i, ev))
+                counts["untraced." + ev["name"]] += ev["args"]["count"]
             elif ev.get("cat") == "loss":
                 counts["lost_records"] += ev["args"]["count"]
                 counts["loss." + ev["args"]["reason"]] += 1
@@ -173,14 +183,14 @@ def main(path):
         lst.sort(key=lambda s: (s[0], -s[1]))
         stack = []
         for ts, dur, name in lst:
-            while stack and ts >= stack[-1] - 1e-9:
+            while stack and ts >= stack[-1] - EPS:
                 stack.pop()
             if stack and ts + dur > stack[-1] + 1e-6:
                 fail("span %r on thread %r overlaps its parent without nesting" % (name, key))
             stack.append(ts + dur)
     # Threads whose first overwritten-loss event stands where their retained history begins
     # (nothing recorded on the thread before it): a flight recorder's history read at attach.
-    at_start = sum(1 for key, ts in overwritten_at.items() if recorded_first.get(key, ts) + 1e-9 >= ts)
+    at_start = sum(1 for key, ts in overwritten_at.items() if recorded_first.get(key, ts) + EPS >= ts)
     out = {
         "events": len(doc["traceEvents"]),
         "threads_overwritten": len(overwritten_at),

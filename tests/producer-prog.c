@@ -312,7 +312,6 @@ int main(int argc, char **argv)
 			return 1;
 		pthread_join(th[0], NULL);
 	}
-	free(th);
 	hand_off_all();
 	fork_children();
 	rt_task_end(top);
@@ -325,5 +324,7 @@ int main(int argc, char **argv)
 	refused = intern_names(names);
 	if (want_report)
 		report(refused);
+	pthread_barrier_destroy(&all_alive);
+	free(th);
 	return 0;
 }

@@ -37,6 +37,16 @@ static void *run_main(void *p)
 	return NULL;
 }
 
+/* fn on a thread that the library has not seen yet: its first call is fn's. */
+static void *run_unregistered(void *p)
+{
+	struct run *r = p;
+
+	r->fn(r->arg);
+	r->thread_number = harness_self_thread();
+	return NULL;
+}
+
 static uint64_t run_in_thread(void (*fn)(void *), void *arg)
 {
 	struct run r = { fn, arg, 0 };
@@ -253,6 +263,30 @@ static void misuse_spans(void *arg)
 	snprintf(dyn, sizeof(dyn), "dyn-%d", 42);
 	rt_span_begin(dyn);
 	rt_span_end();
+}
+
+static void end_first(void *arg)
+{
+	(void)arg;
+	rt_span_end(); /* the thread's very first call */
+}
+
+/* An end before the thread's first record is misuse, counted like any other. */
+static void test_misuse_end_before_first_record(void **state)
+{
+	struct run run = { end_first, NULL, 0 };
+	struct rec_copy *r[8];
+	pthread_t t;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(pthread_create(&t, NULL, run_unregistered, &run), 0);
+	pthread_join(t, NULL);
+	harness_drain(&h);
+	n = thread_records(run.thread_number, r, 8);
+	assert_int_equal(n, 1);
+	assert_int_equal(r[0]->kind, RT_REC_MISUSE);
+	assert_int_equal(r[0]->a, RT_MISUSE_SPAN_END_EMPTY);
 }
 
 static void test_misuse_spans_and_names(void **state)
@@ -503,6 +537,7 @@ int main(void)
 		cmocka_unit_test(test_tasks),
 		cmocka_unit_test(test_task_ended_by_other_thread),
 		cmocka_unit_test(test_misuse_spans_and_names),
+		cmocka_unit_test(test_misuse_end_before_first_record),
 		cmocka_unit_test(test_scope_repair),
 		cmocka_unit_test(test_logs),
 		cmocka_unit_test(test_id_stack),

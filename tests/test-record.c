@@ -689,7 +689,6 @@ static char *launch_cmd(const char *name, const char *const *cmd, int timeout_ms
 	argv[n++] = "record";
 	argv[n++] = "-o";
 	argv[n++] = json;
-	argv[n++] = "--quiet";
 	argv[n++] = "--";
 	for (size_t i = 0; cmd[i] && n < 31; i++)
 		argv[n++] = cmd[i];
@@ -769,6 +768,41 @@ static void test_thousand_live_and_20000_sequential_threads(void **state)
 	assert_int_equal(jint(out, "threads"), 1 + 1000 + 20000);
 	assert_int_equal(jint(out, "lost_records"), 0);
 	assert_int_equal(segments_left(), 0);
+	free(out);
+}
+
+/* What the producer could not record at all (here: names past its table, recorded as
+ * "<overflow>") is in the summary, in otherData and as events, exactly its own count. */
+static void test_names_past_the_table_reported(void **state)
+{
+	const char *cmd[] = { producer, "--names", "66000", "--report", NULL };
+	char log[300], *out, *text;
+	const char *at;
+	long refused;
+
+	(void)state;
+	out = launch_cmd("names.json", cmd, 120000);
+	assert_non_null(out);
+	path(log, sizeof(log), "names.json.out");
+	text = slurp(log);
+	assert_non_null(text);
+	at = strstr(text, "refused_names=");
+	assert_non_null(at);
+	refused = strtol(at + strlen("refused_names="), NULL, 10);
+	assert_true(refused > 0);
+	assert_int_equal(jint(out, "untraced.names-overflowed"), refused); /* the events */
+	at = strstr(out, "\"names_overflowed.");                            /* otherData */
+	assert_non_null(at);
+	at = strstr(at, "\": ");
+	assert_non_null(at);
+	assert_int_equal(strtol(at + 3, NULL, 10), refused);
+	{
+		char said[96];
+
+		snprintf(said, sizeof(said), "%ld names recorded as <overflow>", refused);
+		assert_non_null(strstr(text, said)); /* the summary */
+	}
+	free(text);
 	free(out);
 }
 
@@ -894,6 +928,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_programs_started_through_a_shell, kill_children),
 		cmocka_unit_test_teardown(test_thousand_live_and_20000_sequential_threads, kill_children),
 		cmocka_unit_test_teardown(test_10000_forked_children_leave_no_segments, kill_children),
+		cmocka_unit_test_teardown(test_names_past_the_table_reported, kill_children),
 	};
 
 	tool = getenv("RT_TOOL");
@@ -911,6 +946,8 @@ int main(void)
 		snprintf(ns, sizeof(ns), "rtrec-%d", (int)getpid());
 		setenv("RINGTRACE_SHM_PREFIX", ns, 1);
 	}
+	if (getenv("RT_TEST_SKIP"))
+		cmocka_set_skip_filter(getenv("RT_TEST_SKIP"));
 	if (getenv("RT_TEST_FILTER"))
 		cmocka_set_test_filter(getenv("RT_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -89,6 +89,78 @@ static void on_event(void *ctx, const struct rtc_out *ev)
 
 /* ---- otherData ---- */
 
+/* Keys name a thread by pid and tid, a process by pid: the kernel reuses both, so a long recording
+ * (or a corrupt one) may hold two threads or processes under one key. They are summed, so that every
+ * key appears once (JSON.parse would keep only the last). Sorted by key; left out when there is no
+ * memory for the copy (rather than written twice). */
+static int cmp_thread_loss(const void *a, const void *b)
+{
+	const struct rtc_thread_loss *x = a, *y = b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return (x->tid > y->tid) - (x->tid < y->tid);
+}
+
+static size_t merge_thread_loss(const struct rtc_thread_loss *in, size_t n, struct rtc_thread_loss **out)
+{
+	struct rtc_thread_loss *v = n ? malloc(n * sizeof(*v)) : NULL;
+	size_t k = 0;
+
+	if (!v) {
+		*out = NULL;
+		return 0;
+	}
+	memcpy(v, in, n * sizeof(*v));
+	qsort(v, n, sizeof(*v), cmp_thread_loss);
+	for (size_t i = 0; i < n; i++) {
+		if (k && cmp_thread_loss(&v[k - 1], &v[i]) == 0) {
+			v[k - 1].full += v[i].full;
+			v[k - 1].signal += v[i].signal;
+			v[k - 1].overwritten += v[i].overwritten;
+			v[k - 1].full_at_exit += v[i].full_at_exit;
+			v[k - 1].not_recorded += v[i].not_recorded;
+		} else {
+			v[k++] = v[i];
+		}
+	}
+	*out = v;
+	return k;
+}
+
+static int cmp_process_loss(const void *a, const void *b)
+{
+	const struct rtc_process_loss *x = a, *y = b;
+
+	return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+static size_t merge_process_loss(const struct rtc_process_loss *in, size_t n, struct rtc_process_loss **out)
+{
+	struct rtc_process_loss *v = n ? malloc(n * sizeof(*v)) : NULL;
+	size_t k = 0;
+
+	if (!v) {
+		*out = NULL;
+		return 0;
+	}
+	memcpy(v, in, n * sizeof(*v));
+	qsort(v, n, sizeof(*v), cmp_process_loss);
+	for (size_t i = 0; i < n; i++) {
+		if (k && v[k - 1].pid == v[i].pid) {
+			v[k - 1].threads_untraced += v[i].threads_untraced;
+			v[k - 1].names_overflowed += v[i].names_overflowed;
+			v[k - 1].tasks_untracked += v[i].tasks_untracked;
+			v[k - 1].overwritten += v[i].overwritten;
+			v[k - 1].stack_overflows += v[i].stack_overflows;
+		} else {
+			v[k++] = v[i];
+		}
+	}
+	*out = v;
+	return k;
+}
+
 static void other_sep(struct chrome *c, const char *key)
 {
 	char tmp[600];
@@ -140,6 +212,7 @@ static void on_end(void *ctx, const struct rtc_summary *s)
 	other_u64(c, "spans_repaired", s->spans_repaired);
 	other_u64(c, "spans_before_attach", s->spans_before_attach);
 	other_u64(c, "spans_begin_unknown", s->spans_begin_unknown);
+	other_u64(c, "spans_too_deep", s->spans_too_deep);
 	other_u64(c, "unmatched_ends", s->unmatched_ends);
 	other_u64(c, "tasks", s->tasks);
 	other_u64(c, "tasks_incomplete", s->tasks_incomplete);
@@ -151,8 +224,13 @@ static void on_end(void *ctx, const struct rtc_summary *s)
 	other_u64(c, "recording_gaps", s->gaps);
 	if (c->info.live)
 		other_u64(c, "backlog_peak_bytes", s->backlog_peak);
-	for (size_t i = 0; i < s->nthread_loss; i++) {
-		const struct rtc_thread_loss *l = &s->thread_loss[i];
+	struct rtc_thread_loss *tl = NULL;
+	struct rtc_process_loss *pl = NULL;
+	size_t ntl = merge_thread_loss(s->thread_loss, s->nthread_loss, &tl);
+	size_t npl = merge_process_loss(s->process_loss, s->nprocess_loss, &pl);
+
+	for (size_t i = 0; i < ntl; i++) {
+		const struct rtc_thread_loss *l = &tl[i];
 		static const char *const why[] = { "full", "signal", "overwritten", "full_at_exit", "not_recorded" };
 		uint64_t v[] = { l->full, l->signal, l->overwritten, l->full_at_exit, l->not_recorded };
 
@@ -165,8 +243,8 @@ static void on_end(void *ctx, const struct rtc_summary *s)
 			other_u64(c, key, v[k]);
 		}
 	}
-	for (size_t i = 0; i < s->nprocess_loss; i++) {
-		const struct rtc_process_loss *l = &s->process_loss[i];
+	for (size_t i = 0; i < npl; i++) {
+		const struct rtc_process_loss *l = &pl[i];
 		static const char *const what[] = { "threads_untraced", "names_overflowed", "tasks_untracked",
 						    "overwritten", "stack_overflows" };
 		uint64_t v[] = { l->threads_untraced, l->names_overflowed, l->tasks_untracked, l->overwritten,
@@ -179,6 +257,8 @@ static void on_end(void *ctx, const struct rtc_summary *s)
 			other_u64(c, key, v[k]);
 		}
 	}
+	free(tl);
+	free(pl);
 	if (c->other) {
 		char *extra = NULL;
 		size_t len = 0;

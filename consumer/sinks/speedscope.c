@@ -181,6 +181,17 @@ static void put(struct speedscope *s, const char *p, size_t n)
 
 #define PUTS(s, lit) put((s), (lit), sizeof(lit) - 1)
 
+/* What snprintf(buf, cap, ...) = n formatted; a cut one would be invalid JSON: an error. */
+static void put_fmt(struct speedscope *s, const char *buf, size_t cap, int n)
+{
+	if (n < 0 || (size_t)n >= cap) {
+		if (!s->err)
+			s->err = -EOVERFLOW;
+		return;
+	}
+	put(s, buf, (size_t)n);
+}
+
 static void put_json_string(struct speedscope *s, const char *str, size_t n)
 {
 	char *tmp = malloc(6 * (n < 4096 ? n : 4096) + 2);
@@ -197,8 +208,9 @@ static void event(struct speedscope *s, bool *first, char type, uint32_t frame, 
 {
 	char num[96];
 
-	put(s, num, (size_t)snprintf(num, sizeof(num), "%s{\"type\":\"%c\",\"frame\":%u,\"at\":%" PRIu64 "}",
-				      *first ? "" : ",", type, frame, at));
+	put_fmt(s, num, sizeof(num),
+		snprintf(num, sizeof(num), "%s{\"type\":\"%c\",\"frame\":%u,\"at\":%" PRIu64 "}", *first ? "" : ",",
+			 type, frame, at));
 	*first = false;
 }
 
@@ -240,7 +252,8 @@ static void write_events(struct speedscope *s, struct profile *p)
 
 static void write_file(struct speedscope *s)
 {
-	char num[96];
+	/* A profile's header with two 20-digit times takes 98 bytes. */
+	char num[128];
 
 	PUTS(s, "{\"$schema\":\"https://www.speedscope.app/file-format-schema.json\",\"exporter\":\"ringtrace\","
 		"\"name\":\"ringtrace\",\"activeProfileIndex\":0,\"shared\":{\"frames\":[");
@@ -264,8 +277,9 @@ static void write_file(struct speedscope *s)
 			PUTS(s, ",");
 		PUTS(s, "{\"type\":\"evented\",\"name\":");
 		put_json_string(s, p->name, strlen(p->name));
-		put(s, num, (size_t)snprintf(num, sizeof(num), ",\"unit\":\"nanoseconds\",\"startValue\":%" PRIu64 ",\"endValue\":%" PRIu64 ",\"events\":[",
-					      p->n ? p->marks[0].begin : 0, end));
+		put_fmt(s, num, sizeof(num),
+			snprintf(num, sizeof(num), ",\"unit\":\"nanoseconds\",\"startValue\":%" PRIu64 ",\"endValue\":%" PRIu64
+				 ",\"events\":[", p->n ? p->marks[0].begin : 0, end));
 		write_events(s, p);
 		PUTS(s, "]}");
 	}

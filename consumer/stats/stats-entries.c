@@ -4,13 +4,32 @@
 #include "stats-impl.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+
+/* The tables are keyed by names and ids an untrusted capture or stream chooses: a random key, one
+ * for the whole process (models are merged and read back), keeps them from being aimed at one slot
+ * (80,000 task ids chosen for the fixed hash took 9 s to convert). */
+uint64_t rtc__stats_key(void)
+{
+	static _Atomic uint64_t key;
+	uint64_t k = atomic_load_explicit(&key, memory_order_relaxed), fresh;
+
+	if (k)
+		return k;
+	fresh = rtc_hash_seed(); /* never 0 */
+	/* The first key published wins. Relaxed: the key orders no other data. */
+	if (!atomic_compare_exchange_strong_explicit(&key, &k, fresh, memory_order_relaxed, memory_order_relaxed))
+		return k;
+	return fresh;
+}
 
 uint64_t rtc__stats_hash(const void *p, size_t n, uint64_t seed)
 {
 	const char *b = p;
-	uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ull);
+	uint64_t h = seed ^ rtc__stats_key() ^ (n * 0x9e3779b97f4a7c15ull);
 	size_t i = 0;
 
 	for (; i + 8 <= n; i += 8) {
@@ -253,11 +272,9 @@ bool rtc__stats_open_eq(const void *item, const void *key)
 
 uint64_t rtc__stats_id_hash(uint32_t a, uint32_t b, uint64_t c)
 {
-	uint64_t h = (((uint64_t)a << 32) | b) * 0x9e3779b97f4a7c15ull ^ c * 0xbf58476d1ce4e5b9ull;
+	uint64_t key = rtc__stats_key();
 
-	h ^= h >> 32;
-	h *= 0x94d049bb133111ebull;
-	return h ^ (h >> 29);
+	return rtc_hash_u64(key, c ^ rtc_hash_u64(key, (uint64_t)a << 32 | b));
 }
 
 const struct process_entry *rtc__stats_process_find(const struct rtc_stats *s, uint32_t pid)

@@ -4,6 +4,7 @@
 #ifndef RTC_STATS_IMPL_H
 #define RTC_STATS_IMPL_H
 
+#include "keyed-hash.h"
 #include "stats.h"
 
 /* Open-addressing table of pointers by 64-bit hash (linear probing, backward-shift deletion). */
@@ -72,11 +73,15 @@ struct live_table {
 	size_t cap, n; /* cap: 0 or a power of two */
 };
 
+/* The random key of the statistics' hashes, one per process (stats-entries.c): the ids and names
+ * they hash come from untrusted captures and segments. */
+uint64_t rtc__stats_key(void);
+
 static inline size_t rtc__live_home(const struct live_table *t, uint32_t pid, uint64_t id)
 {
-	uint64_t h = (id ^ (uint64_t)pid << 40) * 0x9e3779b97f4a7c15ull;
+	uint64_t key = rtc__stats_key();
 
-	return (size_t)(h >> 32) & (t->cap - 1);
+	return (size_t)rtc_hash_u64(key, id ^ rtc_hash_u64(key, pid)) & (t->cap - 1);
 }
 
 /* The slot of (pid, id), or NULL. hint: an index where it was before (SIZE_MAX: none). */

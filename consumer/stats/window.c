@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "stats-impl.h"
+
 struct wentry {
 	char *name;
 	uint32_t name_len, pid;
@@ -24,13 +26,10 @@ struct rtc_stats_window {
 	size_t npool, pool_cap;
 };
 
+/* Keyed (stats-entries.c): span names come from untrusted segments and captures. */
 static uint64_t name_hash(const char *s, size_t n, uint32_t pid)
 {
-	uint64_t h = 0xcbf29ce484222325ull ^ pid;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
-	return h ^ (h >> 29);
+	return rtc__stats_hash(s, n, pid);
 }
 
 struct rtc_stats_window *rtc_stats_window_create(unsigned seconds, size_t max_names)

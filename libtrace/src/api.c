@@ -383,7 +383,8 @@ void rt__span_end_tracked(void)
 
 void rt__span_end_misuse(void)
 {
-	struct rt__thread *t = rt__thread_peek();
+	/* Registers the thread if this is its first call: an end before anything began is misuse too. */
+	struct rt__thread *t = rt__thread_self();
 
 	if (!t || !enter(t))
 		return;
