@@ -81,15 +81,42 @@ void rtc_live_send_names(struct rtc_live *l, struct lproc *p)
 	}
 }
 
-static int send_task(void *ctx, const struct rtc_task_info *t)
-{
-	struct lproc *p = ((void **)ctx)[1];
-	struct rtc_live *l = ((void **)ctx)[0];
-	struct rtc_stream_task msg = { .proc = p->index, .id = t->id, .parent = t->parent, .name_id = t->name_id,
-				       .flags = t->coarse ? RT_SHM_STACK_COARSE : 0, .begin = t->begin_ts };
+struct open_tasks {
+	struct rtc_stream_task *v;
+	size_t n, cap;
+};
 
-	l->out->task(l->out_ctx, &msg);
+static int keep_task(void *ctx, const struct rtc_task_info *t)
+{
+	struct open_tasks *o = ctx;
+
+	if (o->n == o->cap) {
+		size_t cap = o->cap ? o->cap * 2 : 64;
+		struct rtc_stream_task *v = realloc(o->v, cap * sizeof(*v));
+
+		if (!v)
+			return 1;
+		o->v = v;
+		o->cap = cap;
+	}
+	o->v[o->n++] = (struct rtc_stream_task){ .id = t->id, .parent = t->parent, .name_id = t->name_id,
+						 .flags = t->coarse ? RT_SHM_STACK_COARSE : 0, .begin = t->begin_ts };
 	return 0;
+}
+
+/* The tasks open now, after the names they use: a task's name is published before the task is
+ * in the table, so reading the table first and the names after gives every name a task needs. */
+static void send_open_tasks(struct rtc_live *l, struct lproc *p)
+{
+	struct open_tasks o = { 0 };
+
+	rtc_producer_each_task(&p->p, keep_task, &o);
+	rtc_live_send_names(l, p);
+	for (size_t i = 0; i < o.n; i++) {
+		o.v[i].proc = p->index;
+		l->out->task(l->out_ctx, &o.v[i]);
+	}
+	free(o.v);
 }
 
 static void send_counts(struct rtc_live *l, struct lproc *p, uint64_t now)
@@ -158,14 +185,11 @@ static int take(struct rtc_live *l, struct lproc *p)
 	if (rtc_clockmap_sample(&p->clock, &pts[0]))
 		l->out->calib(l->out_ctx, p->index, &pts[0]);
 	p->sampled_ns = rtc_live_mono_ns();
-	/* Tasks open now, with their names (published before the task was). A process recorded
-	 * from its start has every begin in its rings. */
-	rtc_live_send_names(l, p);
-	if (!p->from_start) {
-		void *ctx[2] = { l, p };
-
-		rtc_producer_each_task(&p->p, send_task, ctx);
-	}
+	/* A process recorded from its start has every task's begin in its rings. */
+	if (p->from_start)
+		rtc_live_send_names(l, p);
+	else
+		send_open_tasks(l, p);
 	send_counts(l, p, 0);
 	p->counts_ns = rtc_live_mono_ns();
 	return 0;

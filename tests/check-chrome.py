@@ -82,6 +82,8 @@ def main(path):
             names[ev["name"]] += 1
             fk = "first." + ev["name"]
             first[fk] = min(first.get(fk, ts), ts)
+            lk = "last." + ev["name"]
+            first[lk] = max(first.get(lk, ts), ts)
             for flag in ("incomplete", "repaired", "before_attach", "begin_unknown", "end_lost", "thread_exited"):
                 if ev.get("args", {}).get(flag):
                     flags[flag] += 1
@@ -161,6 +163,9 @@ def main(path):
             elif ev.get("cat") == "loss":
                 counts["lost_records"] += ev["args"]["count"]
                 counts["loss." + ev["args"]["reason"]] += 1
+                if ev["args"]["reason"] == "not-recorded":
+                    first["gap_since"] = ev["args"]["since"]
+                    first["gap_until"] = ts
                 if ev["args"]["reason"] == "overwritten":
                     overwritten_at[key] = min(overwritten_at.get(key, ts), ts)
         else:

@@ -806,6 +806,57 @@ static void test_names_past_the_table_reported(void **state)
 	free(out);
 }
 
+/* A consumer stopped longer than the producer's lease (SIGSTOP, a starved process): the producer
+ * stops recording for it; when it runs again it takes the lease back, records again and marks
+ * the gap in the trace and the summary. */
+static void test_stalled_consumer_takes_the_lease_back(void **state)
+{
+	static const char *const env[] = { "RINGTRACE_LEASE_MS=400", NULL };
+	char ready[300], json[300], pidbuf[16], *out;
+	pid_t prod, rec;
+
+	(void)state;
+	path(ready, sizeof(ready), "ready-stall");
+	path(json, sizeof(json), "stall.json");
+	{
+		const char *argv[] = { producer, "--ready", ready, "--spans", "10", "--forever", NULL };
+
+		prod = spawn(argv, env, NULL);
+	}
+	assert_int_equal(wait_file(ready, 5000), 0);
+	snprintf(pidbuf, sizeof(pidbuf), "%d", (int)prod);
+	{
+		const char *argv[] = { tool, "record", "-p", pidbuf, "--duration", "4", "-o", json, NULL };
+
+		rec = spawn(argv, NULL, "stall.out");
+	}
+	usleep(800000);
+	assert_int_equal(kill(rec, SIGSTOP), 0);
+	usleep(1500000); /* almost four lease times */
+	assert_int_equal(kill(rec, SIGCONT), 0);
+	assert_int_equal(wait_exit(rec, 20000), 0);
+	kill(prod, SIGKILL);
+	out = check(json);
+	assert_non_null(out);
+	assert_int_equal(jint(out, "recording_gaps"), 1);
+	assert_int_equal(jint(out, "loss.not-recorded"), 1);
+	/* The gap covers the stop, and recording went on after it. */
+	assert_true(jnum(out, "gap_until") - jnum(out, "gap_since") >= 1000000.0);
+	assert_true(jnum(out, "last.work") > jnum(out, "gap_until"));
+	assert_true(jnum(out, "first.work") < jnum(out, "gap_since"));
+	free(out);
+	{
+		char log[300], *text;
+
+		path(log, sizeof(log), "stall.out");
+		text = slurp(log);
+		assert_non_null(text);
+		assert_non_null(strstr(text, "dropped our lease"));
+		assert_non_null(strstr(text, "1 recording gaps"));
+		free(text);
+	}
+}
+
 /* The LOST column of `ringtrace list` for pid, -1 if it is not listed. */
 static long listed_lost(pid_t pid)
 {
@@ -929,6 +980,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_thousand_live_and_20000_sequential_threads, kill_children),
 		cmocka_unit_test_teardown(test_10000_forked_children_leave_no_segments, kill_children),
 		cmocka_unit_test_teardown(test_names_past_the_table_reported, kill_children),
+		cmocka_unit_test_teardown(test_stalled_consumer_takes_the_lease_back, kill_children),
 	};
 
 	tool = getenv("RT_TOOL");
