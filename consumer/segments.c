@@ -221,6 +221,7 @@ static bool pid_alive(pid_t pid)
 struct clean {
 	struct rtc_segment *v;
 	size_t n, cap;
+	int err;
 };
 
 static int collect_own(void *ctx, const struct rtc_segment *s)
@@ -233,8 +234,10 @@ static int collect_own(void *ctx, const struct rtc_segment *s)
 		size_t cap = c->cap ? c->cap * 2 : 64;
 		struct rtc_segment *v = realloc(c->v, cap * sizeof(*v));
 
-		if (!v)
+		if (!v) {
+			c->err = -ENOMEM;
 			return 1;
+		}
 		c->v = v;
 		c->cap = cap;
 	}
@@ -249,53 +252,86 @@ static int by_pid(const void *a, const void *b)
 	return (x->pid > y->pid) - (x->pid < y->pid);
 }
 
-/* Does a consumer still want this dead process's segments? Read without mapping. */
-static bool wanted(const char *name)
+/* What a dead process's control segment says: its name, and the live consumer that still wants its
+ * segments (attached, or its recording session's), if any. Read with pread(), never mapped. */
+static void judge(const char *name, struct rtc_clean_entry *e)
 {
 	struct rt_shm_control h;
 	int fd = shm_open(name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
 	ssize_t n;
 
 	if (fd < 0)
-		return false;
+		return;
 	memset(&h, 0, sizeof(h));
 	n = pread(fd, &h, sizeof(h), 0);
 	close(fd);
 	if (n < RT_SHM_CONTROL_HEADER_V10 || h.magic != RT_SHM_CONTROL_MAGIC)
-		return false;
-	if (h.session != 0 && pid_alive((pid_t)h.consumer_pid))
-		return true;
-	return n >= (ssize_t)sizeof(h) && h.header_size >= sizeof(h) && h.session_pid && pid_alive((pid_t)h.session_pid);
+		return; /* never completed, or not a segment at all */
+	if (!e->process_name[0]) {
+		memcpy(e->process_name, h.process_name, RT_SHM_PROCESS_NAME_LEN);
+		e->process_name[RT_SHM_PROCESS_NAME_LEN] = 0;
+		for (char *c = e->process_name; *c; c++)
+			if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+				*c = '?'; /* untrusted bytes, printed on a terminal */
+	}
+	if (h.session != 0 && pid_alive((pid_t)h.consumer_pid)) {
+		e->kept_for = (pid_t)h.consumer_pid;
+		e->session = false;
+	} else if (!e->kept_for && n >= (ssize_t)sizeof(h) && h.header_size >= sizeof(h) && h.session_pid &&
+		   pid_alive((pid_t)h.session_pid)) {
+		e->kept_for = (pid_t)h.session_pid;
+		e->session = true;
+	}
 }
 
-int rtc_segments_clean(unsigned *processes, unsigned *segments)
+int rtc_segments_clean_each(bool dry_run, void (*fn)(void *ctx, const struct rtc_clean_entry *e), void *ctx,
+			    unsigned *processes, unsigned *segments)
 {
 	struct clean c = { 0 };
 	int err = rtc_segments_scan(false, collect_own, &c);
 
 	*processes = 0;
 	*segments = 0;
-	if (err < 0)
+	if (err == 0)
+		err = c.err;
+	if (err < 0) {
+		free(c.v);
 		return err;
+	}
 	if (c.n)
 		qsort(c.v, c.n, sizeof(*c.v), by_pid);
 	for (size_t i = 0, j; i < c.n; i = j) {
-		bool keep = pid_alive(c.v[i].pid), removed = false;
+		struct rtc_clean_entry e;
 
 		for (j = i; j < c.n && c.v[j].pid == c.v[i].pid; j++)
-			if (!keep && c.v[j].kind == RTC_SEG_CONTROL && wanted(c.v[j].name))
-				keep = true;
-		if (keep)
+			;
+		if (pid_alive(c.v[i].pid))
 			continue;
-		for (size_t k = i; k < j; k++)
-			if (shm_unlink(c.v[k].name) == 0) {
-				(*segments)++;
-				removed = true;
-			}
-		*processes += removed;
+		memset(&e, 0, sizeof(e));
+		e.pid = c.v[i].pid;
+		e.segments = (unsigned)(j - i);
+		for (size_t k = i; k < j; k++) {
+			e.bytes += c.v[k].blocks;
+			if (c.v[k].kind == RTC_SEG_CONTROL)
+				judge(c.v[k].name, &e);
+		}
+		if (!e.kept_for) {
+			for (size_t k = i; k < j; k++)
+				if (dry_run || shm_unlink(c.v[k].name) == 0)
+					e.removed++;
+			*segments += e.removed;
+			*processes += e.removed != 0;
+		}
+		if (fn)
+			fn(ctx, &e);
 	}
 	free(c.v);
 	return 0;
+}
+
+int rtc_segments_clean(unsigned *processes, unsigned *segments)
+{
+	return rtc_segments_clean_each(false, NULL, NULL, processes, segments);
 }
 
 /* ---- sessions and the marker ---- */

@@ -62,6 +62,22 @@ bool rtc_segments_pid_is(pid_t pid, uint64_t start_mono_ns);
  * consumer is alive. Counts processes and segments removed. Returns 0 or -errno. */
 int rtc_segments_clean(unsigned *processes, unsigned *segments);
 
+/* One dead process of the caller, as cleaning judged it. */
+struct rtc_clean_entry {
+	pid_t pid;
+	char process_name[RT_SHM_PROCESS_NAME_LEN + 1]; /* from its control segment; "" without one */
+	unsigned segments; /* its segments the caller owns */
+	unsigned removed;  /* of those, removed (dry run: would be); 0 when kept */
+	uint64_t bytes;    /* memory behind its segments */
+	pid_t kept_for;    /* nonzero: kept for this live consumer, which will drain and remove them */
+	bool session;      /* kept_for is its recording session's consumer (not attached yet) */
+};
+
+/* rtc_segments_clean(), telling fn about every dead process (removed or kept) in pid order; with
+ * dry_run nothing is removed and the counts say what would be. fn may be NULL. */
+int rtc_segments_clean_each(bool dry_run, void (*fn)(void *ctx, const struct rtc_clean_entry *e), void *ctx,
+			    unsigned *processes, unsigned *segments);
+
 /* A recording session: the consumer's pid and a random token. */
 struct rtc_session {
 	pid_t pid;

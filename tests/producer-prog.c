@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* A traced program for the integration tests: emits an exact, known number of spans, tasks and
- * logs on several threads, optionally holding a span open across the consumer's attach. */
+ * logs on up to 4096 threads at once (or one after the other, or in fork()ed children), optionally
+ * holding a span open across the consumer's attach or keeping every thread alive (--park). */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -21,6 +22,15 @@
 static int threads = 1, spans = 0, tasks = 0, logs = 0, forever = 0, handoffs = 0, forks = 0, sequential = 0;
 /* Every worker is alive before any starts working: --threads N means N threads at once. */
 static pthread_barrier_t all_alive;
+
+/* --park FILE: workers stay alive after their work until FILE exists (all threads alive at once);
+ * --parked FILE is touched once every worker is parked. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	const char *file;
+	int parked, released;
+} park = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0 };
 
 /* Hand-offs: contexts captured inside a span on the main thread, adopted by a worker that runs a
  * job for them (each one flow in the trace). One slot, passed back and forth. */
@@ -117,10 +127,38 @@ static void touch(const char *path)
 		close(fd);
 }
 
+static void park_here(void)
+{
+	pthread_mutex_lock(&park.lock);
+	park.parked++;
+	pthread_cond_broadcast(&park.cond);
+	while (!park.released)
+		pthread_cond_wait(&park.cond, &park.lock);
+	pthread_mutex_unlock(&park.lock);
+}
+
+/* Main thread: once every worker is parked, touch `parked`; release them when the file appears. */
+static void park_all(const char *parked)
+{
+	pthread_mutex_lock(&park.lock);
+	while (park.parked < threads)
+		pthread_cond_wait(&park.cond, &park.lock);
+	pthread_mutex_unlock(&park.lock);
+	touch(parked);
+	for (int i = 0; i < 600000 && !exists(park.file); i++)
+		usleep(1000);
+	pthread_mutex_lock(&park.lock);
+	park.released = 1;
+	pthread_cond_broadcast(&park.cond);
+	pthread_mutex_unlock(&park.lock);
+}
+
 static void *work(void *arg)
 {
 	if (arg)
 		pthread_barrier_wait(&all_alive);
+	if (park.file)
+		rt_thread_register("worker"); /* a ring even when it records nothing */
 	do {
 		for (int i = 0; i < spans; i++) {
 			RT_SPAN("work");
@@ -137,6 +175,8 @@ static void *work(void *arg)
 		if (forever)
 			usleep(100);
 	} while (forever);
+	if (park.file)
+		park_here();
 	return NULL;
 }
 
@@ -200,7 +240,7 @@ static void wait_consumer(void)
 
 int main(int argc, char **argv)
 {
-	const char *ready = NULL, *hold = NULL, *worked = NULL;
+	const char *ready = NULL, *hold = NULL, *worked = NULL, *parked = NULL;
 	bool wait = false, want_report = false;
 	const char *then_exec = NULL;
 	int names = 0, refused = 0;
@@ -238,6 +278,10 @@ int main(int argc, char **argv)
 			names = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--report"))
 			want_report = true;
+		else if (!strcmp(argv[i], "--park") && i + 1 < argc)
+			park.file = argv[++i];
+		else if (!strcmp(argv[i], "--parked") && i + 1 < argc)
+			parked = argv[++i];
 		else {
 			fprintf(stderr, "producer-prog: bad argument %s\n", argv[i]);
 			return 2;
@@ -256,9 +300,13 @@ int main(int argc, char **argv)
 		wait_consumer();
 	top = rt_task_begin("top");
 	for (int i = 0; i < threads; i++)
-		if (rt_thread_create(&th[i], NULL, work, &all_alive) != 0)
+		if (rt_thread_create(&th[i], NULL, work, &all_alive) != 0) {
+			fprintf(stderr, "producer-prog: thread %d of %d not started\n", i, threads);
 			return 1;
+		}
 	pthread_barrier_wait(&all_alive);
+	if (park.file)
+		park_all(parked);
 	for (int i = 0; i < threads; i++)
 		pthread_join(th[i], NULL);
 	/* Thread-per-connection: short-lived threads one after the other. */

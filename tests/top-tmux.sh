@@ -16,6 +16,8 @@ cleanup() {
 	if [ -n "$prod" ]; then
 		kill "$prod" 2>/dev/null || true
 		wait "$prod" 2>/dev/null || true
+		# Killed, it left its segments (under this test's RINGTRACE_SHM_PREFIX): remove them.
+		"$tool" clean -q >/dev/null 2>&1 || true
 	fi
 	rm -rf "$dir"
 	exit $status

@@ -16,6 +16,7 @@
 
 #include <ringtrace/shm-format.h>
 
+#include "segments.h"
 #include "sinks/outfile.h"
 
 #define DEFAULT_PID_MAX 4194304 /* the kernel's ceiling (PID_MAX_LIMIT on 64-bit) */
@@ -309,17 +310,30 @@ bool cli_pid_exists(pid_t pid)
 	return kill(pid, 0) == 0 || errno == EPERM;
 }
 
+/* A control segment name that exists and is owned by the uid it names (not squatted or planted). */
+static bool genuine(const char *name)
+{
+	struct rtc_segment seg;
+	char path[RT_SHM_NAME_MAX + 16];
+	struct stat st;
+
+	if (rtc_segment_parse(name, &seg) < 0 || seg.kind != RTC_SEG_CONTROL)
+		return false;
+	snprintf(path, sizeof(path), "/dev/shm%s", seg.name);
+	return lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == seg.name_uid;
+}
+
 bool cli_traced(pid_t pid)
 {
-	char names[4][RT_SHM_NAME_MAX];
-	size_t n = rtc_segments_find_pid(pid, true, names, 4);
+	char names[8][RT_SHM_NAME_MAX];
 
-	for (size_t i = 0; i < n; i++) {
-		char path[RT_SHM_NAME_MAX + 16];
+	/* The usual names first (no scan of /dev/shm), then salted ones and other uids'. */
+	for (int scan = 0; scan < 2; scan++) {
+		size_t n = rtc_segments_find_pid(pid, scan, names, 8);
 
-		snprintf(path, sizeof(path), "/dev/shm%s", names[i]);
-		if (access(path, F_OK) == 0)
-			return true;
+		for (size_t i = 0; i < n; i++)
+			if (genuine(names[i]))
+				return true;
 	}
 	return false;
 }

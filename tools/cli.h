@@ -71,7 +71,9 @@ int cli_opt_uint(const struct cli_command *cmd, const char *opt, const char *s, 
 /* Does the process exist (it may belong to someone else)? */
 bool cli_pid_exists(pid_t pid);
 
-/* Has it a control segment under this user's name (the engine attaches by that name)? */
+/* Has it a control segment under the prefix (RINGTRACE_SHM_PREFIX): its own uid's, ours, a salted
+ * fallback name or another uid's, owned by the uid its name carries? (Whether we may open it is
+ * rtc_producer_open_pid()'s to say.) */
 bool cli_traced(pid_t pid);
 
 /* Its command name (/proc/PID/comm), "?" when unknown. Returns buf. */

@@ -15,14 +15,12 @@
 #include "record.h"
 #include "ring-reader.h"
 #include "safe-copy.h"
+#include "segments.h"
 
-/* Directory slots followed, as the engine (consumer/live.c); a segment claiming more has the
- * threads in the slots past it skipped, and counted. */
-#define MAX_SLOTS 4096
 #define POLL_US 2000
 
+/* One thread's ring being read. */
 struct dump_thread {
-	bool open;
 	uint64_t thread_number;
 	struct rtc_ring_reader r;
 	struct rtc_chunk_cursor cursor;
@@ -30,11 +28,13 @@ struct dump_thread {
 
 struct dump_state {
 	struct rtc_producer *p;
-	struct dump_thread *threads; /* by directory slot */
-	struct rtc_thread_info *info;
+	/* By directory slot (control segment first, then extensions), NULL while no reader is open:
+	 * grows to the highest slot the directory reports, which the segment's size bounds. */
+	struct dump_thread **slots;
+	size_t nslots;
 	struct rtc_decoder *dec;
-	uint64_t count, skipped_slots;
-	bool exited, pending, read_any;
+	uint64_t count, faulted;
+	bool exited, pending, read_any, nomem;
 };
 
 static const char *mode_name(uint32_t m)
@@ -105,47 +105,166 @@ static bool drain(struct dump_state *d, struct dump_thread *t)
 	return got;
 }
 
-/* One pass over the process's rings; reads shared memory, so it runs under the SIGBUS guard. */
-static void dump_poll(void *arg)
-{
-	struct dump_state *d = arg;
-	size_t n = rtc_producer_threads(d->p, d->info, MAX_SLOTS);
+struct thread_call {
+	struct dump_state *d;
+	struct dump_thread *t;
+	bool done;
+};
 
+/* Print what the ring has, and whether it is finished and read to its end; reads shared memory,
+ * so it runs under the SIGBUS guard. */
+static void thread_call(void *arg)
+{
+	struct thread_call *a = arg;
+
+	a->d->read_any |= drain(a->d, a->t);
+	a->done = rtc_ring_reader_done(&a->t->r);
+}
+
+static void close_thread(struct dump_state *d, uint32_t slot)
+{
+	rtc_ring_reader_close(&d->slots[slot]->r);
+	free(d->slots[slot]);
+	d->slots[slot] = NULL;
+}
+
+/* The reader of t's slot, opened if need be; NULL when its ring cannot be read (yet). */
+static struct dump_thread *reader(struct dump_state *d, const struct rtc_thread_info *t)
+{
+	struct dump_thread *dt;
+
+	if (t->slot >= d->nslots) {
+		size_t n = d->nslots ? d->nslots : 64;
+		struct dump_thread **v;
+
+		while (n <= t->slot)
+			n *= 2;
+		v = realloc(d->slots, n * sizeof(*v));
+		if (!v) {
+			d->nomem = true;
+			return NULL;
+		}
+		memset(v + d->nslots, 0, (n - d->nslots) * sizeof(*v));
+		d->slots = v;
+		d->nslots = n;
+	}
+	dt = d->slots[t->slot];
+	if (dt && dt->thread_number != t->thread_number) {
+		close_thread(d, t->slot); /* the slot was reused by a new thread */
+		dt = NULL;
+	}
+	if (dt)
+		return dt;
+	dt = calloc(1, sizeof(*dt));
+	if (!dt) {
+		d->nomem = true;
+		return NULL;
+	}
+	if (rtc_ring_reader_open(&dt->r, t->ring_name, (uint32_t)d->p->pid) < 0) {
+		free(dt);
+		return NULL;
+	}
+	dt->thread_number = t->thread_number; /* a new ring starts a new cursor (zeroed) */
+	d->slots[t->slot] = dt;
+	return dt;
+}
+
+static int poll_thread(void *ctx, const struct rtc_thread_info *t)
+{
+	struct dump_state *d = ctx;
+	struct thread_call a = { d, reader(d, t), false };
+
+	if (!a.t)
+		return 0;
+	if (rtc_safe_call(thread_call, &a) < 0) {
+		cli_error(&cli_cmd_dump, "pid %d thread %" PRIu64 ": ring truncated while reading it", (int)d->p->pid,
+			  t->thread_number);
+		d->faulted++;
+		close_thread(d, t->slot);
+		return 0;
+	}
+	if (a.done) {
+		rtc_producer_thread_drained(d->p, t->slot, t->thread_number, false);
+		close_thread(d, t->slot);
+	} else {
+		d->pending = true;
+	}
+	return 0;
+}
+
+/* One pass over the process's threads, every slot of the directory and its extensions. 0, or
+ * -EFAULT when the control segment faulted. */
+static int dump_poll(struct dump_state *d)
+{
 	d->exited = rtc_producer_exited(d->p);
 	d->pending = false;
 	d->read_any = false;
-	for (size_t i = 0; i < n; i++) {
-		struct dump_thread *t;
-		char rn[128];
+	return rtc_producer_each_thread(d->p, poll_thread, d) < 0 ? -EFAULT : 0;
+}
 
-		if (d->info[i].slot >= MAX_SLOTS) {
-			d->skipped_slots++;
-			continue;
-		}
-		t = &d->threads[d->info[i].slot];
-		if (t->open && t->thread_number != d->info[i].thread_number) {
-			rtc_ring_reader_close(&t->r);
-			t->open = false;
-		}
-		if (!t->open && d->info[i].state != RT_SHM_THREAD_DRAINED) {
-			rtc_producer_ring_name(d->p, d->info[i].thread_number, rn, sizeof(rn));
-			if (rtc_ring_reader_open(&t->r, rn, (uint32_t)d->p->pid) < 0)
-				continue;
-			memset(&t->cursor, 0, sizeof(t->cursor)); /* a new ring starts a new cursor */
-			t->open = true;
-			t->thread_number = d->info[i].thread_number;
-		}
-		if (!t->open)
-			continue;
-		d->read_any |= drain(d, t);
-		if (rtc_ring_reader_done(&t->r)) {
-			rtc_producer_thread_drained(d->p, d->info[i].slot, t->thread_number, false);
-			rtc_ring_reader_close(&t->r);
-			t->open = false;
-		} else {
-			d->pending = true;
-		}
+/* What the producer could not record, as `ringtrace list` shows it. */
+static void print_counts(struct rtc_producer *p, const char *when)
+{
+	struct rtc_producer_counts c;
+
+	if (rtc_producer_counts(p, &c) < 0) {
+		printf("# counters %s: unreadable (segment truncated)\n", when);
+		return;
 	}
+	printf("# counters %s: threads untraced %" PRIu64 " (no directory slot %" PRIu64 ", no ring %" PRIu64
+	       "), names overflowed %" PRIu64 " (of %u ids), tasks untracked %" PRIu64 ", consumer leases expired %" PRIu64
+	       ", dead processes reclaimed %" PRIu64 ", directory slots %u, extensions %u\n",
+	       when, c.thread_overflows + c.ring_failures, c.thread_overflows, c.ring_failures, c.name_overflows,
+	       c.names_count, c.task_overflows, c.lease_expiries, c.reclaimed, c.threads_capacity, c.dir_ext_count);
+}
+
+struct task_list {
+	struct rtc_task_info *v;
+	size_t n, cap;
+	bool nomem;
+};
+
+static int collect_task(void *ctx, const struct rtc_task_info *t)
+{
+	struct task_list *l = ctx;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		struct rtc_task_info *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v) {
+			l->nomem = true;
+			return 1;
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = *t;
+	return 0;
+}
+
+/* The task table: every task begun and not ended when we attached (one consistent pass). */
+static void print_tasks(struct rtc_producer *p)
+{
+	struct task_list l = { 0 };
+	int n;
+
+	if (!p->tasks_capacity) {
+		printf("# open tasks: unknown (the producer has no task table: ABI %u.%u)\n", RT_SHM_ABI_MAJOR, p->abi_minor);
+		return;
+	}
+	n = rtc_producer_each_task(p, collect_task, &l);
+	if (n < 0 || l.nomem) {
+		printf("# open tasks: unreadable (%s)\n", n < 0 ? rtc_strerror(n) : "out of memory");
+		free(l.v);
+		return;
+	}
+	printf("# open tasks: %zu (task table of %u)\n", l.n, p->tasks_capacity);
+	for (size_t i = 0; i < l.n; i++)
+		printf("# task id=%" PRIu64 " name=\"%s\" parent=%" PRIu64 " begin_ts=%" PRIu64 "%s\n", l.v[i].id,
+		       rtc_producer_name(p, l.v[i].name_id), l.v[i].parent, l.v[i].begin_ts,
+		       l.v[i].coarse ? " (coarse: CLOCK_MONOTONIC ns, begun while nothing recorded)" : "");
+	free(l.v);
 }
 
 static uint64_t mono_ns(void)
@@ -162,30 +281,36 @@ static int dump(pid_t pid, uint64_t duration_ns)
 	struct rtc_decoder dec;
 	struct dump_state d = { .p = &p, .dec = &dec };
 	uint64_t t0 = mono_ns();
-	int err, status = CLI_FAILED;
+	bool truncated = false, gone;
+	int err;
 
-	err = rtc_producer_open(&p, pid, geteuid());
-	if (err == 0) {
-		err = rtc_producer_attach(&p);
-		if (err < 0)
-			rtc_producer_close(&p);
-	}
+	err = rtc_producer_open_pid(&p, pid);
 	if (err < 0) {
-		cli_error(&cli_cmd_dump, "pid %d: %s", (int)pid,
-			  err == -ENOENT ? "not a traced process (no ringtrace segment)" : rtc_strerror(err));
+		if (err == -ENOENT)
+			cli_error(&cli_cmd_dump, "pid %d: not a traced process (no segment under the prefix %s)", (int)pid,
+				  rtc_shm_prefix());
+		else
+			cli_error(&cli_cmd_dump, "pid %d: refused: %s%s%s", (int)pid, rtc_strerror(err), p.why[0] ? ": " : "",
+				  p.why);
 		return CLI_FAILED;
 	}
-	d.threads = calloc(MAX_SLOTS, sizeof(*d.threads));
-	d.info = calloc(MAX_SLOTS, sizeof(*d.info));
-	if (!d.threads || !d.info) {
-		cli_error(&cli_cmd_dump, "out of memory");
-		goto out;
+	err = rtc_producer_attach(&p);
+	if (err < 0) {
+		cli_error(&cli_cmd_dump, "pid %d: %s", (int)pid, rtc_strerror(err));
+		rtc_producer_close(&p);
+		return CLI_FAILED;
 	}
 	cli_catch_stop();
-	printf("# attached to pid %d (%s), mode %s\n", (int)pid, p.process_name, mode_name(p.mode));
+	printf("# attached to pid %d (%s) of uid %u, mode %s, ABI %u.%u, segment /dev/shm%s\n", (int)pid,
+	       p.process_name, (unsigned)p.uid, mode_name(p.mode), RT_SHM_ABI_MAJOR, p.abi_minor, p.shm_name);
+	if (p.session_pid)
+		printf("# recording session of consumer %u\n", p.session_pid);
+	print_counts(&p, "at attach");
+	print_tasks(&p);
 	while (!atomic_load_explicit(&cli_stop, memory_order_relaxed)) {
-		if (rtc_safe_call(dump_poll, &d) < 0) {
+		if (dump_poll(&d) < 0) {
 			cli_error(&cli_cmd_dump, "pid %d: segment truncated while reading it", (int)pid);
+			truncated = true;
 			break;
 		}
 		rtc_producer_heartbeat(&p);
@@ -196,18 +321,25 @@ static int dump(pid_t pid, uint64_t duration_ns)
 			break;
 		usleep(POLL_US);
 	}
-	for (size_t i = 0; i < MAX_SLOTS; i++)
-		if (d.threads[i].open)
-			rtc_ring_reader_close(&d.threads[i].r);
+	for (size_t i = 0; i < d.nslots; i++)
+		if (d.slots[i])
+			close_thread(&d, (uint32_t)i);
+	free(d.slots);
 	printf("# %" PRIu64 " records\n", d.count);
-	if (d.skipped_slots)
-		cli_error(&cli_cmd_dump, "pid %d: threads in directory slots past %d were skipped", (int)pid, MAX_SLOTS);
-	status = CLI_OK;
-out:
-	free(d.threads);
-	free(d.info);
+	print_counts(&p, "at the end");
+	gone = d.exited && !d.pending && !truncated;
+	if (p.why[0])
+		cli_error(&cli_cmd_dump, "pid %d: %s (the threads there were not read)", (int)pid, p.why);
+	if (d.nomem)
+		cli_error(&cli_cmd_dump, "pid %d: out of memory: some threads were not read", (int)pid);
+	rtc_producer_detach(&p);
+	/* It exited normally and left its segments to us, its consumer, and we read everything (the
+	 * rings went as they were drained): remove them, as `record` does. A killed process's stay
+	 * for post-mortem reading ('ringtrace clean'). */
+	if (gone)
+		rtc_producer_remove(&p);
 	rtc_producer_close(&p);
-	return status;
+	return truncated || d.faulted || d.nomem ? CLI_FAILED : CLI_OK;
 }
 
 static int run(int argc, char **argv)
@@ -259,9 +391,13 @@ const struct cli_command cli_cmd_dump = {
 		 "\n"
 		 "Attach to a traced process and print every record of every thread as it is read: time\n"
 		 "stamp, thread number, kind and fields, unmerged and not rebuilt into spans. For debugging\n"
-		 "the library and the format; 'ringtrace record' is what makes traces. Stops on Ctrl-C, after\n"
+		 "the library and the format; 'ringtrace record' is what makes traces. First it prints the\n"
+		 "process's counters (threads untraced, names overflowed, tasks untracked, consumer leases\n"
+		 "expired) and its open-task table (every task begun and not ended: id, name, parent,\n"
+		 "begin time); at the end the record count and the counters again. Stops on Ctrl-C, after\n"
 		 "DURATION, or when the process has exited and its rings are drained. The segments a killed\n"
-		 "process left behind can be dumped too.\n"
+		 "process left behind can be dumped too. Another user's process only as root (or with\n"
+		 "CAP_SYS_PTRACE over it); a refused segment is reported with the reason.\n"
 		 "\n"
 		 "Options:\n"
 		 "  -p, --pid PID            the process (a single one)\n"

@@ -4,7 +4,7 @@
 // Ctrl-C still writes the files asked for.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Client, until, checkChrome, OUT_DIR } from './ws-lib.mjs';
@@ -87,6 +87,8 @@ test('serve: live statistics on /stats, files written on Ctrl-C', async () => {
     if (!srv.exited) srv.proc.kill('SIGKILL');
     prog.proc.kill('SIGTERM');
     await until(() => prog.exited, 'the program to stop');
+    // Killed, it left its segments (under this test's RINGTRACE_SHM_PREFIX): remove them.
+    spawnSync(TOOL, ['clean', '-q']);
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
@@ -107,6 +109,8 @@ test('record --listen: records and serves at once', async () => {
     if (!rec.exited) rec.proc.kill('SIGKILL');
     prog.proc.kill('SIGTERM');
     await until(() => prog.exited, 'the program to stop');
+    // Killed, it left its segments (under this test's RINGTRACE_SHM_PREFIX): remove them.
+    spawnSync(TOOL, ['clean', '-q']);
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -52,10 +52,6 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free");
 #define RT_SHM_DIR_NAME_FMT "/%s.%u.%u.d%u.x%016" PRIx64                  /* ..., extension, salt */
 #define RT_SHM_MARKER_NAME_FMT "/%s.%u.session"                           /* prefix, uid */
 #define RT_SHM_NAME_MAX 128 /* buffer size that holds any of the names above */
-/* Deprecated (ABI 1.1 names, default prefix only): use the *_NAME_FMT formats with the prefix
- * (rtc_shm_prefix()), or rtc_segments_find_pid() / rtc_producer_open_pid(). */
-#define RT_SHM_CONTROL_FMT "/" RT_SHM_PREFIX ".%u.%u"
-#define RT_SHM_RING_FMT "/" RT_SHM_PREFIX ".%u.%u.t%" PRIu64
 
 /* Recording sessions (docs/format.md section 5.1): RINGTRACE_SESSION=<consumer pid>:<token hex>,
  * set by a launching consumer and inherited by every descendant; the marker file holds the same
