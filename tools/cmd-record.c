@@ -163,13 +163,14 @@ static int record(struct record_args *a)
 	}
 	cli_catch_stop();
 	err = rtc_engine_run(e, &cli_stop);
-	if (!a->quiet)
-		rtc_engine_report(e, report);
 	status = err ? CLI_FAILED : CLI_OK;
-	if (!err && cli_target_recorded_nothing(&cli_cmd_record, e, &a->t))
-		status = CLI_FAILED;
-	else if (!err && !a->quiet)
-		say_written(report, a);
+	if (!err && cli_target_recorded_nothing(&cli_cmd_record, e, &a->t)) {
+		status = CLI_FAILED; /* and no file was written */
+	} else if (!a->quiet) {
+		rtc_engine_report(e, report);
+		if (!err)
+			say_written(report, a);
+	}
 	rtc_engine_destroy(e);
 	rtc_outfile_preopen_drop();
 	if (status == CLI_OK && a->t.cmd && cli_target_child_status() > 0)

@@ -2,6 +2,7 @@
 /* Attaching to the processes a live subcommand was given, or launching its program (recorded from its
  * first record), and telling the user plainly when nothing could be recorded. */
 #include "target.h"
+#include "segments.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -98,9 +99,9 @@ static size_t attach_pids(const struct cli_command *cmd, struct rtc_engine *e, c
 		}
 		if (!cli_traced(pid)) {
 			cli_error(cmd,
-				  "pid %d (%s): not a traced process: it has no ringtrace segment of uid %u (not linked "
-				  "with libringtrace, or RINGTRACE_DISABLE set)",
-				  (int)pid, cli_process_name(pid, name, sizeof(name)), (unsigned)getuid());
+				  "pid %d (%s): not a traced process: no ringtrace segment under the prefix \"%s\" "
+				  "(not linked with libringtrace, RINGTRACE_DISABLE set, or another RINGTRACE_SHM_PREFIX)",
+				  (int)pid, cli_process_name(pid, name, sizeof(name)), rtc_shm_prefix());
 			continue;
 		}
 		/* The engine says why it refused (another consumer, ABI, corrupt segment). */
