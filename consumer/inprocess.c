@@ -10,13 +10,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <ringtrace/engine-abi.h>
+
 #include "engine.h"
 
 #define RT_ENGINE_API __attribute__((visibility("default")))
 
-/* Looked up with dlsym() by libringtrace (libtrace/src/process.c). */
-RT_ENGINE_API int rt__engine_start(const char *path);
-RT_ENGINE_API void rt__engine_stop(void);
+/* The one symbol libringtrace looks up (libtrace/src/engine-loader.c). */
+RT_ENGINE_API const struct rt_engine_abi *rt_engine_abi(void);
 
 static struct {
 	pthread_t thread;
@@ -54,7 +55,7 @@ static void expand(char *out, size_t len, const char *in)
 	out[o] = 0;
 }
 
-RT_ENGINE_API int rt__engine_start(const char *path)
+static int engine_start(const char *path)
 {
 	struct rtc_engine_options o = { 0 };
 
@@ -78,7 +79,7 @@ RT_ENGINE_API int rt__engine_start(const char *path)
 }
 
 /* Called by libringtrace's exit handler: final drain, complete the file. */
-RT_ENGINE_API void rt__engine_stop(void)
+static void engine_stop(void)
 {
 	if (!self.running)
 		return;
@@ -87,4 +88,16 @@ RT_ENGINE_API void rt__engine_stop(void)
 	rtc_engine_destroy(self.engine);
 	self.engine = NULL;
 	self.running = 0;
+}
+
+const struct rt_engine_abi *rt_engine_abi(void)
+{
+	static const struct rt_engine_abi abi = {
+		.version = RT_ENGINE_ABI_VERSION,
+		.size = sizeof(abi),
+		.start = engine_start,
+		.stop = engine_stop,
+	};
+
+	return &abi;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <ringtrace/engine-abi.h>
 #include <ringtrace/ringtrace.h>
 
 static void (*engine_stop)(void);
@@ -39,15 +40,23 @@ static void *open_engine(void)
 void rt__engine_load(const char *path)
 {
 	void *h = open_engine();
-	int (*start)(const char *);
+	const struct rt_engine_abi *abi;
+	rt_engine_abi_fn get;
 
 	if (!h) {
 		fprintf(stderr, "ringtrace: RINGTRACE_TRACE_FILE is set but the engine cannot be loaded: %s\n", dlerror());
 		return;
 	}
-	start = (int (*)(const char *))dlsym(h, "rt__engine_start");
-	engine_stop = (void (*)(void))dlsym(h, "rt__engine_stop");
-	if (!start || !engine_stop || start(path) < 0) {
+	/* POSIX: a function pointer goes through dlsym's void *. */
+	*(void **)&get = dlsym(h, RT_ENGINE_ABI_SYMBOL);
+	abi = get ? get() : NULL;
+	if (!abi || abi->version != RT_ENGINE_ABI_VERSION || abi->size < sizeof(*abi) || !abi->start || !abi->stop) {
+		fprintf(stderr, "ringtrace: the in-process engine does not match this library (interface version %u, "
+				"want %u)\n", abi ? abi->version : 0, RT_ENGINE_ABI_VERSION);
+		return;
+	}
+	engine_stop = abi->stop;
+	if (abi->start(path) < 0) {
 		fprintf(stderr, "ringtrace: cannot start the in-process engine for %s\n", path);
 		engine_stop = NULL;
 	}
