@@ -183,6 +183,7 @@ static int take(struct rtc_live *l, struct lproc *p)
 		l->origin_ns = p->p.start_mono_ns ? p->p.start_mono_ns : p->attach_ns;
 	l->tsc |= p->p.clock == RT_SHM_CLOCK_TSC;
 	/* Visible to the helper thread (heartbeats) from now on. */
+	RCU_PUBLISHED(p);
 	cds_lfht_add(l->registry, (unsigned long)p->pid, &p->node);
 	msg = (struct rtc_stream_process){ .index = p->index, .pid = (uint32_t)p->pid, .clock = p->p.clock,
 					   .mode = p->p.mode, .parent_pid = p->p.parent_pid, .name = p->name,

@@ -18,6 +18,18 @@
 #include "ring-reader.h"
 #include "segments.h"
 
+/* liburcu is not built with ThreadSanitizer: the publication of a process in the registry
+ * (cds_lfht_add's store-release, the helper's dependent load) and the grace period that retires
+ * it (synchronize_rcu) are invisible to it. These say where they are. */
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#define RCU_PUBLISHED(p) __tsan_release(p)
+#define RCU_ACQUIRED(p) __tsan_acquire(p)
+#else
+#define RCU_PUBLISHED(p) ((void)(p))
+#define RCU_ACQUIRED(p) ((void)(p))
+#endif
+
 struct lproc {
 	struct cds_lfht_node node; /* in l->registry while attached (the lease thread beats it) */
 	uint32_t index;            /* the stream's process index once attached: dense over attached ones */

@@ -324,6 +324,7 @@ static void retire_proc(struct rtc_live *l, struct lproc *p)
 	rtc_live_final_counts(l, p);
 	cds_lfht_del(l->registry, &p->node);
 	urcu_memb_synchronize_rcu();
+	RCU_ACQUIRED(l->registry);
 	rtc_producer_detach(&p->p);
 	/* It exited leaving its segments to us (or was killed): nobody else will remove them. */
 	rtc_producer_remove(&p->p);
@@ -451,10 +452,14 @@ static void *helper(void *arg)
 		 * undefined (clang's UBSan stops there). */
 		cds_lfht_first(l->registry, &iter);
 		while ((node = cds_lfht_iter_get_node(&iter)) != NULL) {
-			rtc_producer_heartbeat(&caa_container_of(node, struct lproc, node)->p);
+			struct lproc *p = caa_container_of(node, struct lproc, node);
+
+			RCU_ACQUIRED(p);
+			rtc_producer_heartbeat(&p->p);
 			cds_lfht_next(l->registry, &iter);
 		}
 		urcu_memb_read_unlock();
+		RCU_PUBLISHED(l->registry); /* our reads are done before any grace period that follows */
 		if (l->o.status && ++tick % 10 == 0) {
 			uint64_t now = rtc_live_mono_ns();
 			uint64_t rec = atomic_load_explicit(&l->records, memory_order_relaxed);
