@@ -30,6 +30,7 @@ struct world {
 	unsigned depth[THREADS];
 	uint64_t next_span;
 	uint64_t seq; /* events emitted */
+	_Atomic int begun; /* rtc_pipeline_begin() returned */
 	_Atomic int done;
 };
 
@@ -65,6 +66,7 @@ static void *processing(void *arg)
 
 	rtc_pipeline_set_snapshot(w->p, snapshot, w);
 	rtc_pipeline_begin(w->p, &info);
+	atomic_store_explicit(&w->begun, 1, memory_order_release);
 	while (w->seq < EVENTS) {
 		unsigned t = (unsigned)(rnd(&seed) % THREADS);
 
@@ -91,6 +93,7 @@ static void *processing(void *arg)
 struct rec {
 	bool begun, ended;
 	bool snapshot_done;
+	bool left_before_begin; /* unsubscribed before the trace began: never sees it */
 	uint64_t first;   /* stream position at its start (the marker's count, 0 from the start) */
 	uint64_t expect;  /* next `count` expected */
 	uint64_t got;
@@ -217,6 +220,9 @@ static void test_subscribers_come_and_go_while_events_flow(void **state)
 			break; /* the trace just ended */
 		assert_true(id > 0);
 		usleep(2000);
+		/* A loaded machine may not have started the processing thread yet: a sink that leaves
+		 * before the trace begins is handed back unused, which is right, not a failure. */
+		j->left_before_begin = !atomic_load_explicit(&w.begun, memory_order_acquire);
 		/* Waits for the close on the processing thread; after the end, the final close does it. */
 		{
 			int r = rtc_pipeline_unsubscribe(w.p, id);
@@ -240,7 +246,7 @@ static void test_subscribers_come_and_go_while_events_flow(void **state)
 		assert_int_equal(joiners[i].errors, 0);
 		if (joiners[i].got)
 			assert_int_equal(joiners[i].expect - 1 - joiners[i].first, joiners[i].got);
-		assert_true(joiners[i].begun);
+		assert_true(joiners[i].begun || joiners[i].left_before_begin);
 	}
 	rtc_pipeline_destroy(w.p);
 }
