@@ -51,6 +51,9 @@ static void attach_call(void *arg)
 	}
 	atomic_store_explicit(&c->consumer_pid, (uint32_t)getpid(), memory_order_relaxed);
 	atomic_fetch_add_explicit(&c->heartbeat, 1, memory_order_relaxed);
+	/* Relaxed: a producer exiting only asks whether anyone ever attached (then it does not wait
+	 * for one at exit); `session`, set above, already says so while we are attached. */
+	atomic_fetch_add_explicit(&c->attaches, 1, memory_order_relaxed);
 	/* Relaxed: producers only test the word; they snapshot their stacks when they next see
 	 * the new session. */
 	atomic_store_explicit(&c->active, RT_SHM_ACTIVE_ON, memory_order_relaxed);

@@ -229,6 +229,88 @@ static void test_marker_makes_new_processes_record_early(void **state)
 	waitpid(prog, NULL, 0);
 }
 
+/* A launched program or session member waits at exit for its consumer to attach (up to
+ * RINGTRACE_EXIT_WAIT_MS, here 10 minutes); one that attached and left (`record --duration` shorter
+ * than the program) is not waited for. The 60 s limits below are far under the wait, so a
+ * producer still waiting fails the test, whatever the machine's load. */
+static pid_t start_member(const char *env, const char *name)
+{
+	char ready[200], worked[200], hold[200];
+	pid_t c;
+
+	snprintf(ready, sizeof(ready), "%s/%s.ready", dir, name);
+	snprintf(worked, sizeof(worked), "%s/%s.worked", dir, name);
+	snprintf(hold, sizeof(hold), "%s/%s.hold", dir, name);
+	c = fork();
+	if (c == 0) {
+		setenv(RT_SHM_SESSION_VAR, env, 1);
+		setenv("RINGTRACE_EXIT_WAIT_MS", "600000", 1);
+		execl(producer, producer, "--spans", "3", "--ready", ready, "--worked", worked, "--hold", hold,
+		      (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 60000 && access(worked, F_OK) != 0; i++)
+		usleep(1000);
+	assert_int_equal(access(worked, F_OK), 0);
+	return c;
+}
+
+static void release(const char *name)
+{
+	char hold[200];
+	int fd;
+
+	snprintf(hold, sizeof(hold), "%s/%s.hold", dir, name);
+	fd = open(hold, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+}
+
+static int exit_within(pid_t c, int ms)
+{
+	int status;
+
+	for (int i = 0; i < ms; i++) {
+		if (waitpid(c, &status, WNOHANG) == c)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		usleep(1000);
+	}
+	return -1;
+}
+
+static void test_exit_waits_only_for_a_consumer_that_never_came(void **state)
+{
+	struct rtc_session s;
+	struct rtc_producer p;
+	char env[64];
+	pid_t c;
+
+	(void)state;
+	rtc_session_init(&s);
+	rtc_session_env(&s, env, sizeof(env));
+	/* Nobody attached yet: the member waits for its session's consumer (us) at exit. */
+	c = start_member(env, "waits");
+	release("waits");
+	assert_int_equal(exit_within(c, 500), -1);
+	assert_int_equal(rtc_producer_open_pid(&p, c), 0);
+	assert_int_equal(rtc_producer_attach(&p), 0);
+	assert_int_equal(exit_within(c, 60000), 0);
+	/* Everything it recorded early is there: held, and work + inner 3 times. */
+	assert_int_equal(drain_dead(&p), 7);
+	rtc_producer_remove(&p);
+	rtc_producer_close(&p);
+
+	/* Attached and left before the program ended: its exit is not delayed. */
+	c = start_member(env, "left");
+	assert_int_equal(rtc_producer_open_pid(&p, c), 0);
+	assert_int_equal(rtc_producer_attach(&p), 0);
+	assert_int_equal(rtc_producer_detach(&p), 0);
+	release("left");
+	assert_int_equal(exit_within(c, 60000), 0);
+	rtc_producer_remove(&p);
+	rtc_producer_close(&p);
+}
+
 struct dead_count {
 	unsigned controls, others;
 };
@@ -429,6 +511,7 @@ int main(void)
 		cmocka_unit_test(test_fork_children_record_from_start_and_are_kept),
 		cmocka_unit_test(test_program_started_through_a_shell),
 		cmocka_unit_test(test_marker_makes_new_processes_record_early),
+		cmocka_unit_test(test_exit_waits_only_for_a_consumer_that_never_came),
 		cmocka_unit_test(test_10000_forked_children_leave_nothing),
 		cmocka_unit_test(test_flight_recorders_keep_a_bounded_history),
 		cmocka_unit_test(test_trace_file_per_descendant),

@@ -26,6 +26,9 @@
 #define DEFAULT_LEASE_MS 1000u
 #define MIN_LEASE_MS 200u
 #define MAX_LEASE_MS 600000u
+/* A launched program or session member waits this long at exit for its consumer to attach. */
+#define DEFAULT_EXIT_WAIT_MS 2000u
+#define MAX_EXIT_WAIT_MS 600000u
 
 uint64_t rt__parse_size(const char *s)
 {
@@ -75,6 +78,7 @@ void rt__config_from_env(struct rt__config *cfg)
 	const char *keep = getenv("RINGTRACE_KEEP_DEAD");
 	const char *keep_size = getenv("RINGTRACE_KEEP_DEAD_SIZE");
 	const char *lease = getenv("RINGTRACE_LEASE_MS");
+	const char *exit_wait = getenv("RINGTRACE_EXIT_WAIT_MS");
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->mode = env_is("RINGTRACE_MODE", "overwrite") ? RT_SHM_MODE_OVERWRITE : RT_SHM_MODE_DISCARD;
@@ -112,6 +116,9 @@ void rt__config_from_env(struct rt__config *cfg)
 		cfg->lease_ms = MIN_LEASE_MS;
 	if (cfg->lease_ms > MAX_LEASE_MS)
 		cfg->lease_ms = MAX_LEASE_MS;
+	cfg->exit_wait_ms = exit_wait && *exit_wait ? (uint32_t)strtoul(exit_wait, NULL, 10) : DEFAULT_EXIT_WAIT_MS;
+	if (cfg->exit_wait_ms > MAX_EXIT_WAIT_MS)
+		cfg->exit_wait_ms = MAX_EXIT_WAIT_MS;
 	cfg->disabled = env_is("RINGTRACE_DISABLE", "1");
 	cfg->from_start = env_is("RINGTRACE_RECORD_FROM_START", "1");
 }

@@ -20,6 +20,7 @@ struct rt__config {
 	uint32_t keep_dead;   /* overwrite mode: dead processes' segments kept for post-mortem reading */
 	uint64_t keep_dead_bytes; /* ... and their total size */
 	uint32_t lease_ms;    /* a consumer whose heartbeat stops this long is dropped */
+	uint32_t exit_wait_ms; /* recording early at exit: how long to wait for the consumer to attach */
 	bool disabled;        /* RINGTRACE_DISABLE=1: create nothing */
 	bool from_start;      /* RINGTRACE_RECORD_FROM_START=1: record before a consumer attaches,
 	                       * and at exit give a consumer launching us time to attach */

@@ -38,7 +38,6 @@
 /* Early recording nobody attached to stops after this long (a refused or absent consumer). */
 #define EARLY_GRACE_NS (10ull * 1000000000ull)
 /* At exit, how long a process recording early waits for its consumer to attach. */
-#define EXIT_WAIT_MS 2000
 
 _Static_assert(THREADS_CAPACITY <= RT_SHM_THREADS_MAX && DIR_EXT_CAPACITY <= RT_SHM_THREADS_MAX, "limits");
 _Static_assert(NAMES_CAPACITY <= RT_SHM_NAMES_MAX && ARENA_SIZE <= RT_SHM_ARENA_MAX, "limits");
@@ -374,10 +373,15 @@ static bool pid_alive(pid_t pid)
 }
 
 /* A consumer launching us, or our session's, may not have attached yet: give it a moment, or
- * our records go with the segments. */
+ * our records go with the segments. One that attached and left (`--duration` ended, or it
+ * stopped) is not waited for: it is done with us, and waiting would only delay our exit. */
 static void wait_for_consumer(struct rt_shm_control *ctl)
 {
-	for (int i = 0; i < EXIT_WAIT_MS && atomic_load_explicit(&ctl->session, memory_order_acquire) == 0; i++) {
+	/* Acquire pairs with the consumer's acq_rel CAS of `session` at attach; `attaches` is only
+	 * a "stop waiting" hint (relaxed on both sides). */
+	for (uint32_t i = 0; i < rt__proc.cfg.exit_wait_ms && atomic_load_explicit(&ctl->session, memory_order_acquire) == 0 &&
+			     atomic_load_explicit(&ctl->attaches, memory_order_relaxed) == 0;
+	     i++) {
 		if (i % 100 == 0 && rt__proc.cfg.session_pid && !rt__session_alive(&rt__proc.cfg))
 			return;
 		usleep(1000);

@@ -214,7 +214,7 @@ struct rt_shm_control {
 	_Atomic uint32_t session;              /* nonzero: id of the attached consumer */
 	_Atomic uint64_t heartbeat;            /* bumped by the consumer at least every 100 ms */
 	_Atomic uint32_t consumer_pid;
-	uint32_t reserved2;
+	_Atomic uint32_t attaches;             /* ABI 1.2: consumer attaches so far (0 in older ones) */
 
 	/* Written by producer threads. */
 	_Atomic uint32_t names_count RT_SHM_ALIGNED; /* ids [0, names_count) are allocated */
