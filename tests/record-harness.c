@@ -200,9 +200,11 @@ long segments_left(void)
 	return n;
 }
 
-char *launch_cmd(const char *name, const char *const *cmd, int timeout_ms)
+/* `record -o NAME [extra] -- CMD...` with env, and the checker's verdict on NAME, or NULL. */
+static char *record_and_check(const char *name, const char *const extra[], const char *const *cmd,
+			      const char *const env[], int timeout_ms)
 {
-	const char *argv[32];
+	const char *argv[48];
 	char json[300], out_name[64];
 	size_t n = 0;
 	pid_t rec;
@@ -213,45 +215,28 @@ char *launch_cmd(const char *name, const char *const *cmd, int timeout_ms)
 	argv[n++] = "record";
 	argv[n++] = "-o";
 	argv[n++] = json;
+	for (size_t i = 0; extra && extra[i] && n < 20; i++)
+		argv[n++] = extra[i];
 	argv[n++] = "--";
-	for (size_t i = 0; cmd[i] && n < 31; i++)
+	for (size_t i = 0; cmd[i] && n < 47; i++)
 		argv[n++] = cmd[i];
 	argv[n] = NULL;
-	rec = spawn(argv, NULL, out_name);
+	rec = spawn(argv, env, out_name);
 	if (wait_exit(rec, timeout_ms) != 0)
 		return NULL;
 	return check(json);
 }
 
+char *launch_cmd(const char *name, const char *const *cmd, int timeout_ms)
+{
+	return record_and_check(name, NULL, cmd, NULL, timeout_ms);
+}
 
-/* Launch the producer with `spans` iterations under `record` with extra arguments; returns the
- * checker's summary and leaves the record output in out_name. */
 char *launch_and_check(const char *name, const char *spans, const char *const extra[], const char *const env[])
 {
-	char json[300], out_name[64];
-	const char *argv[32];
-	size_t n = 0;
-	pid_t rec;
+	const char *cmd[] = { producer, "--threads", "1", "--spans", spans, NULL };
 
-	path(json, sizeof(json), name);
-	snprintf(out_name, sizeof(out_name), "%s.out", name);
-	argv[n++] = tool;
-	argv[n++] = "record";
-	argv[n++] = "-o";
-	argv[n++] = json;
-	for (size_t i = 0; extra && extra[i]; i++)
-		argv[n++] = extra[i];
-	argv[n++] = "--";
-	argv[n++] = producer;
-	argv[n++] = "--threads";
-	argv[n++] = "1";
-	argv[n++] = "--spans";
-	argv[n++] = spans;
-	argv[n] = NULL;
-	rec = spawn(argv, env, out_name);
-	if (wait_exit(rec, 120000) != 0)
-		return NULL;
-	return check(json);
+	return record_and_check(name, extra, cmd, env, 120000);
 }
 
 int harness_init(const char *name)

@@ -5,6 +5,7 @@
 #include "segments.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -336,6 +337,16 @@ bool cli_traced(pid_t pid)
 				return true;
 	}
 	return false;
+}
+
+void cli_size_text(uint64_t bytes, char *buf, size_t len)
+{
+	if (bytes >= (10u << 20))
+		snprintf(buf, len, "%" PRIu64 " MiB", bytes >> 20);
+	else if (bytes >= (10u << 10))
+		snprintf(buf, len, "%" PRIu64 " KiB", bytes >> 10);
+	else
+		snprintf(buf, len, "%" PRIu64 " bytes", bytes);
 }
 
 const char *cli_process_name(pid_t pid, char *buf, size_t len)

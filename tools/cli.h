@@ -76,6 +76,9 @@ bool cli_pid_exists(pid_t pid);
  * rtc_producer_open_pid()'s to say.) */
 bool cli_traced(pid_t pid);
 
+/* A size in segment listings: bytes, KiB from 10 KiB, MiB from 10 MiB (whole units). */
+void cli_size_text(uint64_t bytes, char *buf, size_t len);
+
 /* Its command name (/proc/PID/comm), "?" when unknown. Returns buf. */
 const char *cli_process_name(pid_t pid, char *buf, size_t len);
 

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* `ringtrace clean`: remove the shared-memory segments this user's traced processes left when they
  * died, unless a live consumer will still drain them; say exactly what was removed and what kept. */
-#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,22 +12,12 @@ struct clean_out {
 	unsigned kept;
 };
 
-static void size_text(uint64_t bytes, char *buf, size_t len)
-{
-	if (bytes >= (10u << 20))
-		snprintf(buf, len, "%" PRIu64 " MiB", bytes >> 20);
-	else if (bytes >= (10u << 10))
-		snprintf(buf, len, "%" PRIu64 " KiB", bytes >> 10);
-	else
-		snprintf(buf, len, "%" PRIu64 " bytes", bytes);
-}
-
 static void one(void *ctx, const struct rtc_clean_entry *e)
 {
 	struct clean_out *o = ctx;
 	char size[32], name[RT_SHM_PROCESS_NAME_LEN + 8];
 
-	size_text(e->bytes, size, sizeof(size));
+	cli_size_text(e->bytes, size, sizeof(size));
 	snprintf(name, sizeof(name), " (%s)", e->process_name);
 	if (e->kept_for) {
 		o->kept++;

@@ -57,16 +57,6 @@ static bool alive(pid_t pid)
 	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
 }
 
-static void size_text(uint64_t bytes, char *buf, size_t len)
-{
-	if (bytes >= (10u << 20))
-		snprintf(buf, len, "%" PRIu64 " MiB", bytes >> 20);
-	else if (bytes >= (10u << 10))
-		snprintf(buf, len, "%" PRIu64 " KiB", bytes >> 10);
-	else
-		snprintf(buf, len, "%" PRIu64 " bytes", bytes);
-}
-
 static int collect(void *ctx, const struct rtc_segment *s)
 {
 	struct seg_list *l = ctx;
@@ -226,7 +216,7 @@ static void note(FILE *notes, struct rtc_producer *p, const struct rtc_producer_
 		sep = "; ";
 	}
 	if (dead) {
-		size_text(bytes, size, sizeof(size));
+		cli_size_text(bytes, size, sizeof(size));
 		fprintf(notes, "%sdead, %u segment%s (%s) left in /dev/shm", sep, segments, segments == 1 ? "" : "s", size);
 		if (strncmp(consumer, "attached ", 9) == 0 || strncmp(consumer, "session ", 8) == 0)
 			fprintf(notes, ": its consumer (%s) will drain them", consumer);
@@ -319,7 +309,7 @@ static unsigned list_pid(const struct list_opts *o, FILE *notes, const struct rt
 	if (!rows && segments) {
 		char size[32];
 
-		size_text(bytes, size, sizeof(size));
+		cli_size_text(bytes, size, sizeof(size));
 		print_uid(o, v[from].name_uid);
 		printf("%-8d %-16s no control segment: %u leftover segment%s (%s), process %s\n", (int)v[from].pid, "?",
 		       segments, segments == 1 ? "" : "s", size, alive(v[from].pid) ? "live" : "dead");
