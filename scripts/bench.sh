@@ -10,5 +10,5 @@ echo
 "$build/benchmarks/bench-consumer" "$build/tools/ringtrace"
 if [ -x "$build/tests/ws-driver" ]; then
 	echo
-	RT_WS_DRIVER="$build/tests/ws-driver" node "$(dirname "$0")/../benchmarks/bench-ws.mjs"
+	RT_WS_DRIVER="$build/tests/ws-driver" RT_TOOL="$build/tools/ringtrace" RT_BENCH_PRODUCER="$build/benchmarks/bench-consumer" node "$(dirname "$0")/../benchmarks/bench-ws.mjs"
 fi
