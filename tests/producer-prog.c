@@ -238,6 +238,15 @@ static void wait_consumer(void)
 	rtc_producer_close(&p);
 }
 
+/* --exiting FILE: touched by an exit handler registered after the library's (so it runs before
+ * it): the process has begun to exit, the library's exit handler is next. */
+static const char *exiting;
+
+static void touch_exiting(void)
+{
+	touch(exiting);
+}
+
 int main(int argc, char **argv)
 {
 	const char *ready = NULL, *hold = NULL, *worked = NULL, *parked = NULL;
@@ -270,6 +279,8 @@ int main(int argc, char **argv)
 			hold = argv[++i];
 		else if (!strcmp(argv[i], "--worked") && i + 1 < argc)
 			worked = argv[++i];
+		else if (!strcmp(argv[i], "--exiting") && i + 1 < argc)
+			exiting = argv[++i];
 		else if (!strcmp(argv[i], "--wait-consumer"))
 			wait = true;
 		else if (!strcmp(argv[i], "--forever"))
@@ -293,6 +304,8 @@ int main(int argc, char **argv)
 	if (!th || pthread_barrier_init(&all_alive, NULL, (unsigned)threads + 1) != 0)
 		return 1;
 	rt_thread_register("main");
+	if (exiting)
+		atexit(touch_exiting); /* after the library's constructor registered its own */
 	if (hold)
 		rt_span_begin("held"); /* open before any consumer attaches */
 	touch(ready);

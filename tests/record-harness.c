@@ -7,6 +7,8 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,6 +192,53 @@ static int count_one(void *ctx, const struct rtc_segment *s)
 	if (s->kind != RTC_SEG_MARKER)
 		++*(long *)ctx;
 	return 0;
+}
+
+int wait_consumer_running(pid_t pid, int timeout_ms)
+{
+	struct rtc_producer p;
+	uint64_t hb0 = 0;
+	bool attached = false;
+	int i, r = -1;
+
+	for (i = 0; i < timeout_ms && rtc_producer_open_pid(&p, pid) != 0; i++)
+		usleep(1000);
+	if (i == timeout_ms)
+		return -1;
+	/* A test reading a live producer's segment: relaxed loads of the consumer-written words. */
+	for (; i < timeout_ms; i++) {
+		uint64_t hb = atomic_load_explicit(&p.ctl->heartbeat, memory_order_relaxed);
+
+		if (!attached && atomic_load_explicit(&p.ctl->session, memory_order_relaxed) != 0) {
+			attached = true;
+			hb0 = hb;
+		}
+		if (attached && hb - hb0 >= 3) {
+			r = 0;
+			break;
+		}
+		usleep(1000);
+	}
+	rtc_producer_close(&p);
+	return r;
+}
+
+int wait_lease_expiries(pid_t pid, unsigned n, int timeout_ms)
+{
+	struct rtc_producer p;
+	int r = -1;
+
+	if (rtc_producer_open_pid(&p, pid) != 0)
+		return -1;
+	for (int i = 0; i < timeout_ms; i++) {
+		if (atomic_load_explicit(&p.ctl->lease_expiries, memory_order_relaxed) >= n) {
+			r = 0;
+			break;
+		}
+		usleep(1000);
+	}
+	rtc_producer_close(&p);
+	return r;
 }
 
 long segments_left(void)

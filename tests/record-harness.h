@@ -27,6 +27,11 @@ double jnum(const char *doc, const char *key);
 /* A file's first 64 KiB, NUL-terminated (malloc'd). */
 char *slurp(const char *p);
 void remove_segments(pid_t pid);
+/* Poll producer pid's control segment until a consumer is attached and has been running for a
+ * while (its heartbeat, bumped at least every 100 ms, advanced 3 times): 0, or -1 after timeout_ms. */
+int wait_consumer_running(pid_t pid, int timeout_ms);
+/* Poll it until the producer has dropped `n` consumers for a stopped heartbeat: 0, or -1. */
+int wait_lease_expiries(pid_t pid, unsigned n, int timeout_ms);
 /* Segments under this test's prefix: what processes left behind. */
 long segments_left(void);
 /* `record -o NAME -- CMD...` and the checker's verdict on NAME, or NULL; output in NAME.out. */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -118,9 +119,24 @@ static void test_stalled_consumer_takes_the_lease_back(void **state)
 
 		rec = spawn(argv, NULL, "stall.out");
 	}
-	usleep(800000);
+	/* Recording, and drained for a while, before the consumer stops. */
+	assert_int_equal(wait_consumer_running(prod, 20000), 0);
 	assert_int_equal(kill(rec, SIGSTOP), 0);
-	usleep(1500000); /* almost four lease times */
+	{
+		struct timespec t0, t1;
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		/* The producer drops the stopped consumer (one lease time, 400 ms, and a check). */
+		assert_int_equal(wait_lease_expiries(prod, 1, 20000), 0);
+		/* Stopped for 1.5 s at least (the gap asserted below is at least 1 s). */
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (t1.tv_sec - t0.tv_sec < 2) {
+			long ms = (long)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+
+			if (ms < 1500)
+				usleep((useconds_t)(1500 - ms) * 1000);
+		}
+	}
 	assert_int_equal(kill(rec, SIGCONT), 0);
 	assert_int_equal(wait_exit(rec, 20000), 0);
 	kill(prod, SIGKILL);

@@ -154,7 +154,7 @@ static void test_producer_killed(void **state)
 
 		rec = spawn(argv, NULL, "record4.out");
 	}
-	usleep(500000);
+	assert_int_equal(wait_consumer_running(prod, 20000), 0);
 	kill(prod, SIGKILL);
 	waitpid(prod, NULL, 0);
 	/* The consumer notices, drains what was committed, and finishes a valid file. */
@@ -385,7 +385,13 @@ static void test_all_processes_including_new_ones(void **state)
 
 		rec = spawn(argv, env, "record10.out");
 	}
-	usleep(500000);
+	/* -a has made its session marker: processes starting now record from their first record. */
+	{
+		char marker[128];
+
+		snprintf(marker, sizeof(marker), "/dev/shm/rtrec-all-%d.%u.session", (int)getpid(), (unsigned)getuid());
+		assert_int_equal(wait_file(marker, 20000), 0);
+	}
 	{
 		/* Starts while recording and does not wait for anyone: -a has it from its first record
 		 * (the session marker). */

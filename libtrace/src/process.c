@@ -37,7 +37,6 @@
 #define DIR_EXT_CAPACITY 1024u
 /* Early recording nobody attached to stops after this long (a refused or absent consumer). */
 #define EARLY_GRACE_NS (10ull * 1000000000ull)
-/* At exit, how long a process recording early waits for its consumer to attach. */
 
 _Static_assert(THREADS_CAPACITY <= RT_SHM_THREADS_MAX && DIR_EXT_CAPACITY <= RT_SHM_THREADS_MAX, "limits");
 _Static_assert(NAMES_CAPACITY <= RT_SHM_NAMES_MAX && ARENA_SIZE <= RT_SHM_ARENA_MAX, "limits");
@@ -63,6 +62,11 @@ static _Atomic uint64_t next_lease_ts;
 static _Atomic uint64_t lease_heartbeat;
 static _Atomic uint64_t lease_changed_ts;
 static _Atomic uint32_t lease_session;
+/* The consumer whose lease we last dropped (its heartbeat stopped: it was stopped or starved, not
+ * necessarily gone) and the control segment's `attaches` then: if it lives and nobody attached
+ * since, it will take the lease back and drain us, so our segments stay for it at exit. */
+static _Atomic uint32_t dropped_consumer;
+static _Atomic uint32_t dropped_at_attaches;
 static _Atomic uint64_t next_task_id;
 /* Recording before any consumer attached (launched, or a session); cleared when given up. */
 static _Atomic bool early;
@@ -314,11 +318,20 @@ static void check_lease(struct rt_shm_control *ctl, uint64_t ts)
 		atomic_store_explicit(&lease_heartbeat, hb, memory_order_relaxed);
 		atomic_store_explicit(&lease_changed_ts, ts, memory_order_relaxed);
 	} else if (ts > changed && ts - changed > rt__proc.lease_timeout) {
-		/* The consumer stopped beating (killed): stop paying for recording. The CAS makes sure
-		 * a consumer that attached meanwhile is not the one dropped. (ts > changed: timestamps
-		 * of different threads are not ordered; a wrapped difference must not drop anyone.) */
+		/* The consumer stopped beating (killed or stopped): stop paying for recording. The CAS
+		 * makes sure a consumer that attached meanwhile is not the one dropped. (ts > changed:
+		 * timestamps of different threads are not ordered; a wrapped difference must not drop
+		 * anyone.) Relaxed reads: the holder's pid and the attach count were stored before its
+		 * session, which our acquire load above saw. */
+		uint32_t holder = atomic_load_explicit(&ctl->consumer_pid, memory_order_relaxed);
+		uint32_t attaches = atomic_load_explicit(&ctl->attaches, memory_order_relaxed);
+
 		if (atomic_compare_exchange_strong_explicit(&ctl->session, &session, 0, memory_order_acq_rel,
 							    memory_order_relaxed)) {
+			/* Relaxed: read at exit by whichever thread runs the exit handler, after every
+			 * other thread stopped recording (exit is ordered after them by the program). */
+			atomic_store_explicit(&dropped_consumer, holder, memory_order_relaxed);
+			atomic_store_explicit(&dropped_at_attaches, attaches, memory_order_relaxed);
 			atomic_store_explicit(&ctl->active, ctl->idle_active, memory_order_relaxed);
 			atomic_store_explicit(&ctl->consumer_pid, 0, memory_order_relaxed);
 			atomic_fetch_add_explicit(&ctl->lease_expiries, 1, memory_order_relaxed);
@@ -373,8 +386,9 @@ static bool pid_alive(pid_t pid)
 }
 
 /* A consumer launching us, or our session's, may not have attached yet: give it a moment, or
- * our records go with the segments. One that attached and left (`--duration` ended, or it
- * stopped) is not waited for: it is done with us, and waiting would only delay our exit. */
+ * our records go with the segments. Once a consumer attached (`attaches`), none is waited for:
+ * one still attached drains us after we exit, one that left (`--duration` ended) is done with us,
+ * and one whose lease we dropped keeps our segments (segments_wanted()). */
 static void wait_for_consumer(struct rt_shm_control *ctl)
 {
 	/* Acquire pairs with the consumer's acq_rel CAS of `session` at attach; `attaches` is only
@@ -388,11 +402,32 @@ static void wait_for_consumer(struct rt_shm_control *ctl)
 	}
 }
 
+/* Does a live consumer in another process still want what we leave (it will drain and unlink
+ * it)? The attached one; one whose lease we dropped while it was stopped, if nobody attached
+ * since (it takes the lease back when it runs again); our session's consumer, if we recorded
+ * early and no consumer ever attached (it may still come for us). */
+static bool segments_wanted(struct rt_shm_control *ctl)
+{
+	uint32_t attaches = atomic_load_explicit(&ctl->attaches, memory_order_relaxed);
+	pid_t dropped = (pid_t)atomic_load_explicit(&dropped_consumer, memory_order_relaxed);
+	pid_t cpid;
+
+	/* Acquire pairs with the consumer's CAS of `session` at attach: its pid is stored after. */
+	cpid = atomic_load_explicit(&ctl->session, memory_order_acquire) != 0
+		       ? (pid_t)atomic_load_explicit(&ctl->consumer_pid, memory_order_relaxed)
+		       : 0;
+	if (cpid)
+		return cpid != getpid() && pid_alive(cpid);
+	if (dropped && dropped != getpid() && attaches == atomic_load_explicit(&dropped_at_attaches, memory_order_relaxed))
+		return pid_alive(dropped);
+	return attaches == 0 && rt__process_records_early() && rt__proc.cfg.session_pid &&
+	       rt__session_alive(&rt__proc.cfg);
+}
+
 static void process_exit(void)
 {
 	struct rt_shm_control *ctl = rt__proc.ctl;
 	struct rt__thread *t;
-	pid_t cpid;
 
 	if (!ctl || rt__proc.pid != getpid())
 		return;
@@ -406,14 +441,7 @@ static void process_exit(void)
 	/* Dead children's leftovers (those that ended with _exit()) go with us. */
 	atomic_fetch_add_explicit(&ctl->reclaimed, rt__reclaim(rt__proc.uid, rt__proc.pid, false, &rt__proc.cfg),
 				  memory_order_relaxed);
-	/* Only a live consumer in another process will drain and unlink what we leave: the attached
-	 * one, or our session's, which may still come for it. */
-	cpid = atomic_load_explicit(&ctl->session, memory_order_acquire) != 0
-		       ? (pid_t)atomic_load_explicit(&ctl->consumer_pid, memory_order_relaxed)
-		       : 0;
-	if (cpid != getpid() && pid_alive(cpid))
-		return;
-	if (!cpid && rt__process_records_early() && rt__proc.cfg.session_pid && rt__session_alive(&rt__proc.cfg))
+	if (segments_wanted(ctl))
 		return;
 	while ((t = rt__thread_list_pop()) != NULL)
 		shm_unlink(t->ring_name);
@@ -451,6 +479,8 @@ static void fork_child(void)
 	rt__proc.tasks = NULL;
 	/* Spans still open continue untracked; the child starts outside any task. */
 	rt__fast_v1.tracked = 0;
+	/* Our parent's consumer is not ours (single-threaded here: relaxed). */
+	atomic_store_explicit(&dropped_consumer, 0, memory_order_relaxed);
 	fork_parent_pid = rt__proc.pid;
 	rt__proc.pid = getpid();
 	/* Create the child's segment at its first tracing call, not here: a fork() followed by
