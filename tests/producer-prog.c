@@ -238,6 +238,30 @@ static void wait_consumer(void)
 	rtc_producer_close(&p);
 }
 
+/* --then-exec N[,M...]: a new traced image in this same process (a wrapper exec()ing the real
+ * program) with --spans N, which execs the next with M, and so on; the last one gets --last-ready
+ * and --last-hold as its --ready and --hold. Returns only if exec failed. */
+static void exec_next(const char *self, const char *list, const char *last_ready, const char *last_hold)
+{
+	const char *args[12];
+	const char *comma = strchr(list, ',');
+	char count[32];
+	size_t n = 0;
+
+	snprintf(count, sizeof(count), "%.*s", comma ? (int)(comma - list) : (int)strlen(list), list);
+	args[n++] = self;
+	args[n++] = "--spans";
+	args[n++] = count;
+	if (comma)
+		args[n++] = "--then-exec", args[n++] = comma + 1;
+	if (last_ready)
+		args[n++] = comma ? "--last-ready" : "--ready", args[n++] = last_ready;
+	if (last_hold)
+		args[n++] = comma ? "--last-hold" : "--hold", args[n++] = last_hold;
+	args[n] = NULL;
+	execv("/proc/self/exe", (char *const *)args);
+}
+
 /* --exiting FILE: touched by an exit handler registered after the library's (so it runs before
  * it): the process has begun to exit, the library's exit handler is next. */
 static const char *exiting;
@@ -251,7 +275,7 @@ int main(int argc, char **argv)
 {
 	const char *ready = NULL, *hold = NULL, *worked = NULL, *parked = NULL;
 	bool wait = false, want_report = false;
-	const char *then_exec = NULL;
+	const char *then_exec = NULL, *last_ready = NULL, *last_hold = NULL;
 	int names = 0, refused = 0;
 	pthread_t *th;
 	struct rt_task top;
@@ -281,6 +305,10 @@ int main(int argc, char **argv)
 			worked = argv[++i];
 		else if (!strcmp(argv[i], "--exiting") && i + 1 < argc)
 			exiting = argv[++i];
+		else if (!strcmp(argv[i], "--last-ready") && i + 1 < argc)
+			last_ready = argv[++i];
+		else if (!strcmp(argv[i], "--last-hold") && i + 1 < argc)
+			last_hold = argv[++i];
 		else if (!strcmp(argv[i], "--wait-consumer"))
 			wait = true;
 		else if (!strcmp(argv[i], "--forever"))
@@ -342,10 +370,7 @@ int main(int argc, char **argv)
 		report(refused);
 	pthread_barrier_destroy(&all_alive);
 	free(th);
-	if (then_exec) {
-		/* A new traced image in this same process (a wrapper exec()ing the real program). */
-		execl("/proc/self/exe", argv[0], "--spans", then_exec, (char *)NULL);
-		return 1;
-	}
+	if (then_exec)
+		exec_next(argv[0], then_exec, last_ready, last_hold);
 	return 0;
 }

@@ -350,6 +350,74 @@ static void test_exit_waits_only_for_a_consumer_that_never_came(void **state)
 	rtc_producer_close(&p);
 }
 
+/* A program that exec()s twice keeps one pid through three images. Each image's control segment
+ * stays for the session's consumer (us), and each but the running image's says it exited (or a
+ * consumer reading it would wait for this pid to end). */
+struct pid_controls {
+	pid_t pid;
+	unsigned controls, running;
+	char names[4][RT_SHM_NAME_MAX];
+};
+
+static int count_controls(void *ctx, const struct rtc_segment *s)
+{
+	struct pid_controls *c = ctx;
+	struct rtc_producer p;
+
+	if (s->kind != RTC_SEG_CONTROL || s->pid != c->pid || rtc_producer_open_name(&p, s->name) < 0)
+		return 0;
+	if (c->controls < 4)
+		memcpy(c->names[c->controls], s->name, sizeof(s->name));
+	c->controls++;
+	c->running += atomic_load(&p.ctl->exited) == 0;
+	rtc_producer_close(&p);
+	return 0;
+}
+
+static void test_every_earlier_image_is_marked_exited(void **state)
+{
+	struct rtc_session s;
+	struct pid_controls c = { 0 };
+	char env[64], ready[200], hold[200];
+	uint64_t begins = 0;
+	pid_t prog;
+	int fd;
+
+	(void)state;
+	rtc_session_init(&s);
+	rtc_session_env(&s, env, sizeof(env));
+	snprintf(ready, sizeof(ready), "%s/chain.ready", dir);
+	snprintf(hold, sizeof(hold), "%s/chain.hold", dir);
+	prog = fork();
+	if (prog == 0) {
+		setenv(RT_SHM_SESSION_VAR, env, 1);
+		setenv("RINGTRACE_EXIT_WAIT_MS", "0", 1);
+		execl(producer, producer, "--spans", "2", "--then-exec", "2,2", "--last-ready", ready, "--last-hold", hold,
+		      (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 60000 && access(ready, F_OK) != 0; i++)
+		usleep(1000);
+	assert_int_equal(access(ready, F_OK), 0);
+	c.pid = prog;
+	assert_int_equal(rtc_segments_scan(false, count_controls, &c), 0);
+	assert_int_equal(c.controls, 3);
+	assert_int_equal(c.running, 1);
+	fd = open(hold, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(waitpid(prog, NULL, 0), prog);
+	/* Everything is there for us: work + inner twice per image, and the last one's held span. */
+	for (unsigned k = 0; k < 3; k++) {
+		struct rtc_producer p;
+
+		assert_int_equal(rtc_producer_open_name(&p, c.names[k]), 0);
+		begins += drain_dead(&p);
+		rtc_producer_close(&p);
+	}
+	assert_int_equal(begins, 3 * 4 + 1);
+}
+
 struct dead_count {
 	unsigned controls, others;
 };
@@ -551,6 +619,7 @@ int main(void)
 		cmocka_unit_test(test_program_started_through_a_shell),
 		cmocka_unit_test(test_marker_makes_new_processes_record_early),
 		cmocka_unit_test(test_exit_waits_only_for_a_consumer_that_never_came),
+		cmocka_unit_test(test_every_earlier_image_is_marked_exited),
 		cmocka_unit_test(test_10000_forked_children_leave_nothing),
 		cmocka_unit_test(test_flight_recorders_keep_a_bounded_history),
 		cmocka_unit_test(test_trace_file_per_descendant),

@@ -115,25 +115,6 @@ static void plan(struct layout *l, const struct rt__config *cfg)
 		       "the largest control segment we create is within the limit");
 }
 
-/* A control segment of ours under our own pid belongs to a process that is no longer running: our
- * image before an exec, or a dead process whose pid we were given. It stays until its consumer
- * read it (we take a salted name), but it must say that it ended, or its consumer would wait for
- * the process with this pid to exit. Our uid's own file: a plain write of the flag (its records
- * were all committed before it stopped running). */
-static void mark_predecessor_exited(const char *name)
-{
-	uint32_t one = 1;
-	struct stat st;
-	int fd = shm_open(name, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
-
-	if (fd < 0)
-		return;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
-	    (size_t)st.st_size >= sizeof(struct rt_shm_control))
-		(void)!pwrite(fd, &one, sizeof(one), offsetof(struct rt_shm_control, exited));
-	close(fd);
-}
-
 static void fill_header(struct rt_shm_control *ctl, const struct layout *l, pid_t parent_pid, uint64_t salt,
 			const struct rt_shm_calib_point *p0)
 {
@@ -196,9 +177,10 @@ static int create_control(pid_t parent_pid, struct rt__names_snapshot *names)
 	if (names && rt__names_snapshot_arena(names) + 8 > arena_claim)
 		arena_claim = align_up(rt__names_snapshot_arena(names) + 8, ARENA_CLAIM_STEP);
 	/* Dead processes' leftovers go first: our creation is what keeps /dev/shm from filling up. */
+	/* Our own pid's segments (our image before an exec, a dead process with our pid) are marked
+	 * exited there, and kept while a consumer may read them: we take a salted name then. */
 	reclaimed = rt__reclaim(rt__proc.uid, rt__proc.pid, true, cfg);
 	rt__shm_control_name(base, sizeof(base), rt__proc.uid, rt__proc.pid, 0);
-	mark_predecessor_exited(base);
 	err = rt__shm_create_seg(&seg, base, l.total, l.arena + arena_claim, 0);
 	if (err < 0)
 		return err;

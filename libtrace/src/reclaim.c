@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +125,25 @@ static enum verdict judge(int dfd, const char *name, uint64_t *start_ns)
 	return h.mode == RT_SHM_MODE_OVERWRITE ? KEEP_BOUNDED : REMOVE;
 }
 
+/* A control segment under our own pid belongs to a process that is no longer running: our image
+ * before an exec (or before several: each took a salted name), or a dead process whose pid we were
+ * given. It stays until its consumer read it, but it must say that it ended, or its consumer would
+ * wait for the process with this pid to exit. Our uid's own file: a plain write of the flag (its
+ * records were all committed before it stopped running). */
+static void mark_exited(int dfd, const char *name)
+{
+	uint32_t one = 1;
+	struct stat st;
+	int fd = openat(dfd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+	    (size_t)st.st_size >= sizeof(struct rt_shm_control))
+		(void)!pwrite(fd, &one, sizeof(one), offsetof(struct rt_shm_control, exited));
+	close(fd);
+}
+
 static void remove_group(int dfd, const struct entry *e, size_t n)
 {
 	char path[RT_SHM_NAME_MAX + 1];
@@ -208,6 +228,9 @@ unsigned rt__reclaim(uid_t uid, pid_t self, bool self_stale, const struct rt__co
 			 * pid, left these. Judged like any dead process's: a consumer may still read them. */
 			if (!self_stale)
 				continue;
+			for (size_t k = i; k < j; k++)
+				if (e[k].kind == CONTROL)
+					mark_exited(dfd, e[k].name);
 		} else if (pid_alive(e[i].pid)) {
 			continue;
 		}
