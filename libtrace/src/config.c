@@ -70,6 +70,24 @@ static bool env_is(const char *name, const char *value)
 	return s && strcmp(s, value) == 0;
 }
 
+/* Milliseconds from an environment variable, clamped to [min, max] before any narrowing
+ * ("4294967296" is the maximum, not 0); unset, empty or not a number: the default. */
+static uint64_t env_ms(const char *s, uint64_t def, uint64_t min, uint64_t max)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!s || *s < '0' || *s > '9')
+		return def;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (end == s)
+		return def;
+	if (errno == ERANGE || v > max)
+		return max;
+	return v < min ? min : v;
+}
+
 void rt__config_from_env(struct rt__config *cfg)
 {
 	uint64_t size = rt__parse_size(getenv("RINGTRACE_BUFFER_SIZE"));
@@ -111,14 +129,8 @@ void rt__config_from_env(struct rt__config *cfg)
 		cfg->task_slots = RT_SHM_TASKS_MAX;
 	cfg->keep_dead = keep && *keep ? (uint32_t)strtoul(keep, NULL, 10) : DEFAULT_KEEP_DEAD;
 	cfg->keep_dead_bytes = keep_size && *keep_size ? rt__parse_size(keep_size) : DEFAULT_KEEP_DEAD_BYTES;
-	cfg->lease_ms = lease && *lease ? (uint32_t)strtoul(lease, NULL, 10) : DEFAULT_LEASE_MS;
-	if (cfg->lease_ms < MIN_LEASE_MS)
-		cfg->lease_ms = MIN_LEASE_MS;
-	if (cfg->lease_ms > MAX_LEASE_MS)
-		cfg->lease_ms = MAX_LEASE_MS;
-	cfg->exit_wait_ms = exit_wait && *exit_wait ? (uint32_t)strtoul(exit_wait, NULL, 10) : DEFAULT_EXIT_WAIT_MS;
-	if (cfg->exit_wait_ms > MAX_EXIT_WAIT_MS)
-		cfg->exit_wait_ms = MAX_EXIT_WAIT_MS;
+	cfg->lease_ms = (uint32_t)env_ms(lease, DEFAULT_LEASE_MS, MIN_LEASE_MS, MAX_LEASE_MS);
+	cfg->exit_wait_ms = (uint32_t)env_ms(exit_wait, DEFAULT_EXIT_WAIT_MS, 0, MAX_EXIT_WAIT_MS);
 	cfg->disabled = env_is("RINGTRACE_DISABLE", "1");
 	cfg->from_start = env_is("RINGTRACE_RECORD_FROM_START", "1");
 }
