@@ -49,13 +49,21 @@ void rt__engine_load(const char *path)
 	}
 	/* POSIX: a function pointer goes through dlsym's void *. */
 	*(void **)&get = dlsym(h, RT_ENGINE_ABI_SYMBOL);
-	abi = get ? get() : NULL;
+	if (!get) {
+		fprintf(stderr, "ringtrace: the in-process engine has no interface: %s\n", dlerror());
+		dlclose(h);
+		return;
+	}
+	abi = get();
 	if (!abi || abi->version != RT_ENGINE_ABI_VERSION || abi->size < sizeof(*abi) || !abi->start || !abi->stop) {
 		fprintf(stderr, "ringtrace: the in-process engine does not match this library (interface version %u, "
 				"want %u)\n", abi ? abi->version : 0, RT_ENGINE_ABI_VERSION);
+		/* Nothing of it ran but the lookup: it may go (with the libraries it pulled in). */
+		dlclose(h);
 		return;
 	}
 	engine_stop = abi->stop;
+	/* A failed start stays loaded: whatever it started before failing must keep its code. */
 	if (abi->start(path) < 0) {
 		fprintf(stderr, "ringtrace: cannot start the in-process engine for %s\n", path);
 		engine_stop = NULL;
