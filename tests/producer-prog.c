@@ -153,6 +153,9 @@ static void park_all(const char *parked)
 	pthread_mutex_unlock(&park.lock);
 }
 
+/* --until FILE: as --forever, until FILE exists; then the program ends normally. */
+static const char *until_file;
+
 static void *work(void *arg)
 {
 	if (arg)
@@ -174,7 +177,7 @@ static void *work(void *arg)
 			rt_log("test", "log %d from a worker", i);
 		if (forever)
 			usleep(100);
-	} while (forever);
+	} while (forever && !(until_file && exists(until_file)));
 	if (park.file)
 		park_here();
 	return NULL;
@@ -313,6 +316,8 @@ int main(int argc, char **argv)
 			wait = true;
 		else if (!strcmp(argv[i], "--forever"))
 			forever = 1;
+		else if (!strcmp(argv[i], "--until") && i + 1 < argc)
+			forever = 1, until_file = argv[++i];
 		else if (!strcmp(argv[i], "--names") && i + 1 < argc)
 			names = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--report"))

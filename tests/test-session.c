@@ -418,6 +418,56 @@ static void test_every_earlier_image_is_marked_exited(void **state)
 	assert_int_equal(begins, 3 * 4 + 1);
 }
 
+/* A consumer stopped long enough for the producer to drop its lease (SIGSTOP, a starved thread)
+ * takes the lease back when it runs again and drains what was recorded. If the program ends in
+ * between, its segments stay for that consumer while it lives (here: us, not beating). */
+static void test_segments_kept_for_a_consumer_whose_lease_expired(void **state)
+{
+	char ready[200], until[200];
+	struct rtc_producer p;
+	pid_t prog;
+	int fd;
+
+	(void)state;
+	snprintf(ready, sizeof(ready), "%s/lease.ready", dir);
+	snprintf(until, sizeof(until), "%s/lease.until", dir);
+	prog = fork();
+	if (prog == 0) {
+		setenv("RINGTRACE_LEASE_MS", "200", 1);
+		execl(producer, producer, "--spans", "10", "--until", until, "--ready", ready, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 60000 && access(ready, F_OK) != 0; i++)
+		usleep(1000);
+	assert_int_equal(access(ready, F_OK), 0);
+	assert_int_equal(rtc_producer_open_pid(&p, prog), 0);
+	assert_int_equal(rtc_producer_attach(&p), 0);
+	/* No heartbeat: the recording program drops us after 200 ms. */
+	for (int i = 0; i < 60000 && atomic_load(&p.ctl->lease_expiries) == 0; i++)
+		usleep(1000);
+	assert_int_equal(atomic_load(&p.ctl->lease_expiries), 1);
+	fd = open(until, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(waitpid(prog, NULL, 0), prog);
+	/* Still there: the control segment and the rings, with what was recorded while we held it. */
+	fd = shm_open(p.shm_name, O_RDONLY, 0);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(atomic_load(&p.ctl->exited), 1);
+	{
+		struct spans sp = { &p, 0, 0, true };
+
+		/* Both threads' rings (main and the worker, which ended first), every record in them
+		 * read; how many spans that is depends on the scheduling. */
+		assert_int_equal(rtc_producer_each_thread(&p, read_ring, &sp), 2);
+		assert_int_equal(sp.threads, 2);
+		assert_true(sp.begins > 0);
+	}
+	rtc_producer_remove(&p);
+	rtc_producer_close(&p);
+}
+
 struct dead_count {
 	unsigned controls, others;
 };
@@ -620,6 +670,7 @@ int main(void)
 		cmocka_unit_test(test_marker_makes_new_processes_record_early),
 		cmocka_unit_test(test_exit_waits_only_for_a_consumer_that_never_came),
 		cmocka_unit_test(test_every_earlier_image_is_marked_exited),
+		cmocka_unit_test(test_segments_kept_for_a_consumer_whose_lease_expired),
 		cmocka_unit_test(test_10000_forked_children_leave_nothing),
 		cmocka_unit_test(test_flight_recorders_keep_a_bounded_history),
 		cmocka_unit_test(test_trace_file_per_descendant),

@@ -388,10 +388,21 @@ static void wait_for_consumer(struct rt_shm_control *ctl)
  * it)? The attached one; one whose lease we dropped while it was stopped, if nobody attached
  * since (it takes the lease back when it runs again); our session's consumer, if we recorded
  * early and no consumer ever attached (it may still come for us). */
+bool rt__process_dropped_consumer_alive(void)
+{
+	struct rt_shm_control *ctl = rt__proc.ctl;
+	pid_t dropped = (pid_t)atomic_load_explicit(&dropped_consumer, memory_order_relaxed);
+
+	/* Relaxed: see check_lease(); a consumer attaching since is a new count. */
+	return ctl && dropped && dropped != getpid() &&
+	       atomic_load_explicit(&ctl->attaches, memory_order_relaxed) ==
+		       atomic_load_explicit(&dropped_at_attaches, memory_order_relaxed) &&
+	       pid_alive(dropped);
+}
+
 static bool segments_wanted(struct rt_shm_control *ctl)
 {
 	uint32_t attaches = atomic_load_explicit(&ctl->attaches, memory_order_relaxed);
-	pid_t dropped = (pid_t)atomic_load_explicit(&dropped_consumer, memory_order_relaxed);
 	pid_t cpid;
 
 	/* Acquire pairs with the consumer's CAS of `session` at attach: its pid is stored after. */
@@ -400,8 +411,8 @@ static bool segments_wanted(struct rt_shm_control *ctl)
 		       : 0;
 	if (cpid)
 		return cpid != getpid() && pid_alive(cpid);
-	if (dropped && dropped != getpid() && attaches == atomic_load_explicit(&dropped_at_attaches, memory_order_relaxed))
-		return pid_alive(dropped);
+	if (rt__process_dropped_consumer_alive())
+		return true;
 	return attaches == 0 && rt__process_records_early() && rt__proc.cfg.session_pid &&
 	       rt__session_alive(&rt__proc.cfg);
 }

@@ -48,6 +48,9 @@ uint64_t rt__process_next_task_id(void);
 /* Does this process record before a consumer attaches (launched by a consumer, or part of a
  * recording session) and keep what it wrote for that consumer? */
 bool rt__process_records_early(void);
+/* A consumer whose lease we dropped (its heartbeat stopped) is alive and nobody attached since: it
+ * will take the lease back and read what we leave. A system call; not for hot paths. */
+bool rt__process_dropped_consumer_alive(void);
 
 /* Back ctl's name arena with memory up to byte `end` (names.c, before writing there). 0 or -errno;
  * after a failure every later call fails at once (names then overflow, counted). */

@@ -328,7 +328,10 @@ void rt__thread_set_task(struct rt__thread *t, uint64_t task)
 void rt__thread_finish(struct rt__thread *t, bool exiting_thread)
 {
 	struct rt_shm_control *ctl = rt__proc.ctl;
-	bool consumer = atomic_load_explicit(&ctl->session, memory_order_relaxed) != 0;
+	/* A consumer attached, or one whose lease we dropped while it was stopped: it takes the lease
+	 * back when it runs again, and reads what this thread recorded for it. */
+	bool consumer = atomic_load_explicit(&ctl->session, memory_order_relaxed) != 0 ||
+			rt__process_dropped_consumer_alive();
 	uint64_t ts;
 	uint8_t *p;
 
