@@ -273,12 +273,14 @@ error_close:
 int rtc_producer_open_pid(struct rtc_producer *p, pid_t pid)
 {
 	char names[8][RT_SHM_NAME_MAX], why[sizeof(p->why)] = "", dead[RT_SHM_NAME_MAX] = "";
+	uint64_t dead_start = 0;
 	int err = -ENOENT;
 
 	/* The usual names first (no scan of /dev/shm); then every candidate. The first that opens
 	 * and is the live process wins (a dead process that had the pid before may have left its
-	 * segments, kept for its consumer); else a dead one (read post mortem); otherwise the most
-	 * telling refusal. */
+	 * segments, kept for its consumer); else the newest dead one (read post mortem: the last
+	 * image before an exec, or the last process with the pid); otherwise the most telling
+	 * refusal. */
 	for (int scan = 0; scan < 2; scan++) {
 		size_t n = rtc_segments_find_pid(pid, scan, names, 8);
 
@@ -288,8 +290,10 @@ int rtc_producer_open_pid(struct rtc_producer *p, pid_t pid)
 			if (e == 0 && !rtc_producer_exited(p))
 				return 0;
 			if (e == 0) {
-				if (!dead[0])
+				if (!dead[0] || p->start_mono_ns > dead_start) {
 					memcpy(dead, names[i], sizeof(dead));
+					dead_start = p->start_mono_ns;
+				}
 				rtc_producer_close(p);
 				continue;
 			}

@@ -100,9 +100,11 @@ char *check(const char *json)
 	FILE *f;
 
 	snprintf(cmd, sizeof(cmd), "python3 %s %s", checker, json);
-	f = popen(cmd, "r");
-	if (!f || !out)
+	f = out ? popen(cmd, "r") : NULL;
+	if (!f) {
+		free(out);
 		return NULL;
+	}
 	n = fread(out, 1, (1 << 20) - 1, f);
 	out[n] = 0;
 	if (pclose(f) != 0) {
