@@ -41,7 +41,7 @@ void rt__engine_load(const char *path)
 {
 	void *h = open_engine();
 	const struct rt_engine_abi *abi;
-	rt_engine_abi_fn get;
+	const struct rt_engine_abi *(*get)(void);
 
 	if (!h) {
 		fprintf(stderr, "ringtrace: RINGTRACE_TRACE_FILE is set but the engine cannot be loaded: %s\n", dlerror());

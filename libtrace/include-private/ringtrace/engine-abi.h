@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-/* The engine exports one function under this name; it returns its table. */
+/* The engine exports one function under this name, const struct rt_engine_abi *(void): its table. */
 #define RT_ENGINE_ABI_SYMBOL "rt_engine_abi"
 #define RT_ENGINE_ABI_VERSION 1
 
@@ -21,7 +21,5 @@ struct rt_engine_abi {
 	/* Drain everything and complete the file; from the library's exit handler. */
 	void (*stop)(void);
 };
-
-typedef const struct rt_engine_abi *(*rt_engine_abi_fn)(void);
 
 #endif
