@@ -102,6 +102,23 @@ bool rtc_clockmap_sample(struct rtc_clockmap *m, struct rt_shm_calib_point *out)
 	return true;
 }
 
+/* ns as a time: a double past the range of uint64_t does not convert (undefined), and fuzzed points,
+ * rates and timestamps reach past it either way: the result saturates at 0 and UINT64_MAX. */
+static uint64_t saturate(double ns)
+{
+	return !(ns > 0) ? 0 : ns >= 0x1p64 ? UINT64_MAX : (uint64_t)ns;
+}
+
+/* Time t extrapolated from point a at the widest span's rate, before it or after it. */
+static uint64_t extrapolate(const struct rtc_clockmap *m, const struct rt_shm_calib_point *a, uint64_t t)
+{
+	uint64_t ns;
+
+	if (t <= a->tsc)
+		return saturate((double)a->mono_ns - (double)(a->tsc - t) / m->rate);
+	return __builtin_add_overflow(a->mono_ns, saturate((double)(t - a->tsc) / m->rate), &ns) ? UINT64_MAX : ns;
+}
+
 uint64_t rtc_clockmap_ns(const struct rtc_clockmap *m, uint64_t t)
 {
 	const struct rt_shm_calib_point *a, *b;
@@ -111,16 +128,11 @@ uint64_t rtc_clockmap_ns(const struct rtc_clockmap *m, uint64_t t)
 	if (m->clock != RT_SHM_CLOCK_TSC)
 		return t;
 	if (m->n == 0)
-		return (uint64_t)((double)t / m->rate);
-	if (m->n == 1 || t <= m->pts[0].tsc) {
-		a = &m->pts[0];
-		ns = (double)a->mono_ns - (double)(a->tsc - t) / m->rate;
-		return ns > 0 ? (uint64_t)ns : 0;
-	}
-	if (t >= m->pts[m->n - 1].tsc) {
-		a = &m->pts[m->n - 1];
-		return a->mono_ns + (uint64_t)((double)(t - a->tsc) / m->rate);
-	}
+		return saturate((double)t / m->rate);
+	if (m->n == 1 || t <= m->pts[0].tsc)
+		return extrapolate(m, &m->pts[0], t);
+	if (t >= m->pts[m->n - 1].tsc)
+		return extrapolate(m, &m->pts[m->n - 1], t);
 	/* Live records are nearly always in the newest segment: try it before searching. */
 	if (t >= m->pts[m->n - 2].tsc) {
 		lo = m->n - 2;
@@ -140,5 +152,5 @@ interpolate:
 	a = &m->pts[lo];
 	b = &m->pts[hi];
 	ns = (double)a->mono_ns + (double)(t - a->tsc) * (double)(b->mono_ns - a->mono_ns) / (double)(b->tsc - a->tsc);
-	return (uint64_t)ns;
+	return saturate(ns);
 }

@@ -60,8 +60,9 @@ struct rtc_out {
 	const char *text; /* log message, process or thread name */
 	uint32_t text_len;
 	const char *cat;  /* log category (also in name), loss reason, flow/span category (NUL-terminated) */
-	/* Spans and tasks: nonzero when known, and then equal values denote the same name of the same
-	 * process within this trace (sinks may key their tables by it instead of the name's bytes). */
+	/* Spans and tasks: nonzero when known, and then equal values with equal pids denote the same name
+	 * of the same process within this trace (sinks may key their tables by it and the pid instead of
+	 * the name's bytes; not by it alone: a capture may declare a process index again for another pid). */
 	uint64_t name_key;
 };
 

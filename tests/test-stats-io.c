@@ -137,6 +137,46 @@ static void test_json_roundtrip(void **state)
 	rtc_stats_destroy(s);
 }
 
+/* A thread that was named but never ran is written with "first_ns":0 (no time): read back, that 0 is no
+ * time either, neither the earliest time of the file written again nor of a merge (fuzz-capture). */
+static void test_json_thread_without_events(void **state)
+{
+	struct rtc_stats *s = rtc_stats_create(NULL), *r = NULL, *m = rtc_stats_create(NULL);
+	struct rtc_trace_info info = { .origin_ns = 1000, .attach_ns = 2000 };
+	size_t len, len2;
+	char *a, *b, err[200];
+	struct rtc_stats_view *v;
+
+	(void)state;
+	rtc_stats_begin(s, &info);
+	ev(s, (struct rtc_out){ .kind = RTC_OUT_PROCESS, .pid = 10, .text = "server" });
+	ev(s, (struct rtc_out){ .kind = RTC_OUT_THREAD, .pid = 10, .tid = 11, .text = "main", .thread_number = 1 });
+	ev(s, (struct rtc_out){ .kind = RTC_OUT_THREAD, .pid = 10, .tid = 12, .text = "idle", .thread_number = 2 });
+	ev(s, (struct rtc_out){ .kind = RTC_OUT_SPAN, .pid = 10, .tid = 11, .name = "parse", .ts = 5000, .dur = 300,
+				.self_ns = 300 });
+	rtc_stats_end(s, &(struct rtc_summary){ .start_ns = 2000, .end_ns = 6000, .records = 2 });
+	a = json_of(s, NULL, &len);
+	assert_non_null(strstr(a, "\"first_ns\":5000,"));
+	assert_non_null(strstr(a, "\"tid\":12,\"name\":\"idle\""));
+	assert_int_equal(rtc_stats_read_json(a, len, NULL, &r, err, sizeof(err)), 0);
+	b = json_of(r, NULL, &len2);
+	if (len != len2 || memcmp(a, b, len) != 0) {
+		fprintf(stderr, "first:\n%s\nsecond:\n%s\n", a, b);
+		fail();
+	}
+	assert_int_equal(rtc_stats_merge(m, r), 0);
+	v = rtc_stats_view_create(m, NULL);
+	assert_non_null(v);
+	assert_int_equal(rtc_stats_view_info(v)->first_ns, 5000);
+	assert_int_equal(rtc_stats_view_info(v)->last_ns, 5300);
+	rtc_stats_view_destroy(v);
+	rtc_stats_destroy(m);
+	rtc_stats_destroy(r);
+	rtc_stats_destroy(s);
+	free(a);
+	free(b);
+}
+
 static char *replace(const char *s, const char *from, const char *to)
 {
 	const char *at = strstr(s, from);
@@ -364,6 +404,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_json_roundtrip),
+		cmocka_unit_test(test_json_thread_without_events),
 		cmocka_unit_test(test_json_refused),
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_csv),

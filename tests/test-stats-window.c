@@ -156,6 +156,46 @@ static void test_name_keys(void **state)
 	rtc_stats_destroy(b);
 }
 
+/* One name_key with two pids (a capture's process index declared again for another pid, or a thread
+ * declared with a pid of its own): each pid has its span and task rows, never one row for both, and a
+ * task lists only its own process's spans and threads (fuzz-capture: the statistics did not read back). */
+static void test_name_key_two_pids(void **state)
+{
+	struct rtc_stats *s = rtc_stats_create(NULL);
+	struct rtc_stats_view *v;
+	const struct rtc_stats_task_row *t;
+	size_t n;
+
+	(void)state;
+	for (uint32_t pid = 10; pid <= 20; pid += 10) {
+		struct rtc_out b = { .kind = RTC_OUT_TASK_BEGIN, .pid = pid, .tid = pid, .ts = 1, .id = 5, .name = "req",
+				     .name_len = 3, .name_key = 1ull << 32 | 9 };
+		struct rtc_out sp = span(pid, pid, "work", pid, 1ull << 32 | 9);
+
+		rtc_stats_event(s, &b);
+		sp.task = 5;
+		rtc_stats_event(s, &sp);
+	}
+	v = rtc_stats_view_create(s, NULL);
+	rtc_stats_view_spans(v, &n);
+	assert_int_equal(n, 2);
+	assert_int_equal(row(v, "work", 10)->d.count, 1);
+	assert_int_equal(row(v, "work", 10)->d.total_ns, 10);
+	assert_int_equal(row(v, "work", 20)->d.count, 1);
+	assert_int_equal(row(v, "work", 20)->d.total_ns, 20);
+	t = rtc_stats_view_tasks(v, &n);
+	assert_int_equal(n, 2);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(t[i].open, 1);
+		assert_int_equal(t[i].nspans, 1);
+		assert_int_equal(t[i].nthreads, 1);
+		assert_int_equal(t[i].threads[0].pid, t[i].pid);
+	}
+	assert_int_not_equal(t[0].pid, t[1].pid);
+	rtc_stats_view_destroy(v);
+	rtc_stats_destroy(s);
+}
+
 /* Thousands of tasks begun and ended in shuffled order, spans inside them on two threads: every task
  * counted once, the table never confused by its deletions. */
 static void test_many_live_tasks(void **state)
@@ -336,6 +376,7 @@ int main(void)
 		cmocka_unit_test(test_window_matches_the_last_seconds),
 		cmocka_unit_test(test_window_merges_processes),
 		cmocka_unit_test(test_name_keys),
+		cmocka_unit_test(test_name_key_two_pids),
 		cmocka_unit_test(test_many_live_tasks),
 		cmocka_unit_test(test_process_counts),
 		cmocka_unit_test(test_merge),

@@ -268,9 +268,11 @@ static inline struct span_entry *rtc__stats_span_of(struct rtc_stats *s, const s
 
 	if (!ev->name_key)
 		return rtc__stats_span(s, ev->pid, ev->name, ev->name_len);
-	/* A name_key names one process's name: the pid is not compared. */
+	/* A name_key is a process index's name, and the entries are a pid's: the pid is compared too. One
+	 * index may name two pids (a capture declares an index again for another pid; a thread is declared
+	 * with a pid of its own), and taking the key alone counted one pid's spans under the other's. */
 	k = &s->key_cache[(ev->name_key * 0x9e3779b97f4a7c15ull) >> 54];
-	if (k->key == ev->name_key)
+	if (k->key == ev->name_key && k->pid == ev->pid)
 		return k->e;
 	e = rtc__stats_span(s, ev->pid, ev->name, ev->name_len);
 	if (e && !e->other)
@@ -306,7 +308,7 @@ static inline struct task_entry *rtc__stats_task_of(struct rtc_stats *s, const s
 	if (!ev->name_key)
 		return rtc__stats_task_cached(s, ev->pid, ev->name, ev->name_len);
 	k = &s->key_cache[(key * 0x9e3779b97f4a7c15ull) >> 54];
-	if (k->key == key)
+	if (k->key == key && k->pid == ev->pid) /* the pid too, as for spans */
 		return k->e;
 	e = rtc__stats_task_cached(s, ev->pid, ev->name, ev->name_len);
 	if (e)

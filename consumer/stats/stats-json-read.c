@@ -393,6 +393,12 @@ static int read_thread(struct reader *r)
 		t.proc = e->proc;
 		t.thread_number = e->thread_number;
 		t.name = en.name ? en.name : e->name;
+		/* A thread that never ran is written with "first_ns":0 for no time; the model's no time is
+		 * UINT64_MAX, the identity of the minimum views and merges take (a 0 kept would become the
+		 * file's first time). A thread whose first time really was 0 loses nothing: the file's
+		 * first_ns, read as it is, is already 0. */
+		if (!t.first_ns)
+			t.first_ns = UINT64_MAX;
 		if (en.name)
 			free(e->name);
 		en.name = NULL;

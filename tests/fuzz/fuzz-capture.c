@@ -134,6 +134,20 @@ static const char *events(const char *json, size_t len, size_t *n)
 	return json;
 }
 
+/* Where two writes of the statistics differ: from a little before the first differing byte, 240 bytes
+ * of each (all of it with FUZZ_CAPTURE_VERBOSE=1). */
+static void show_difference(const char *a, size_t alen, const char *b, size_t blen)
+{
+	size_t at = 0, show = getenv("FUZZ_CAPTURE_VERBOSE") ? SIZE_MAX : 240;
+
+	while (at < alen && at < blen && a[at] == b[at])
+		at++;
+	at = at > 80 ? at - 80 : 0;
+	fprintf(stderr, "fuzz-capture: the statistics JSON reads back different (%zu, then %zu bytes):\n"
+		"written: %.*s\nagain:   %.*s\n", alen, blen, (int)(alen - at < show ? alen - at : show), a + at,
+		(int)(blen - at < show ? blen - at : show), b + at);
+}
+
 /* The statistics model as JSON (what `record --stats-file` writes, `diff` reads): valid, read back
  * without complaint, and written again byte for byte. */
 static void check_stats(const struct rtc_stats *st)
@@ -154,7 +168,10 @@ static void check_stats(const struct rtc_stats *st)
 	}
 	f = open_memstream(&buf2, &len2);
 	CHECK(f && rtc_stats_write_json(back, &jo, f) == 0 && fclose(f) == 0);
-	CHECK(len == len2 && memcmp(buf, buf2, len) == 0);
+	if (len != len2 || memcmp(buf, buf2, len) != 0) {
+		show_difference(buf, len, buf2, len2);
+		abort();
+	}
 	rtc_stats_destroy(back);
 	free(buf);
 	free(buf2);
