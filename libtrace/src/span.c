@@ -26,9 +26,8 @@
  * tracking while idle) in leaf code: everything else is a tail call to the *_slow functions, so
  * the common path saves no registers and makes no call.
  *
- * CPU statistics (cpu-stats.h) take the slow paths: t->gate is nonzero while a record is being
- * written (busy) or when the thread's spans sample CPU counters (cpu), and the fast paths test the
- * gate where they tested busy, so with CPU statistics off they run exactly as without them.
+ * CPU statistics (cpu-stats.h) take the slow paths: the fast paths test rt__gated() (busy in a
+ * record, or the thread's spans sample CPU counters, t->cpu) where they tested busy alone.
  */
 
 /* The CPU counters into a span record's optional fields (all four present). */
@@ -192,7 +191,7 @@ void rt__span_begin_id(uint32_t name_id)
 	uint32_t active;
 
 	/* The gate: busy, or the thread's spans sample CPU counters. */
-	if (__builtin_expect(!t || t->gate || depth >= 64, 0))
+	if (__builtin_expect(!t || rt__gated(t) || depth >= 64, 0))
 		return begin_slow(name_id);
 	active = rt__active_now();
 	if (active == RT_SHM_ACTIVE_TRACK) {
@@ -283,7 +282,7 @@ void rt__span_end_tracked(void)
 	uint8_t *p;
 
 	/* The gate (end_gated()): busy, or spans that sample CPU counters. */
-	if (__builtin_expect(!t || t->gate, 0))
+	if (__builtin_expect(!t || rt__gated(t), 0))
 		return end_gated(t);
 	r = t->ring;
 	if (rt__active_now() != RT_SHM_ACTIVE_ON) {
