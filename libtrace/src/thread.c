@@ -69,9 +69,11 @@ static struct rt__thread *register_thread(const char *name)
 	uint64_t ts;
 
 	self_state = 2;
-	t = calloc(1, sizeof(*t));
-	if (!t)
+	/* Whole cache lines of its own: another thread's state next to it in the heap would share
+	 * a line with the words every span writes (busy, the ring writer). */
+	if (posix_memalign((void **)&t, 64, (sizeof(*t) + 63) & ~(size_t)63) != 0)
 		goto error;
+	memset(t, 0, sizeof(*t));
 	t->slot = rt__dir_claim(ctl);
 	if (!t->slot)
 		goto error_free;
