@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,11 +20,20 @@
 
 #include "bench-tracy-model.h"
 #include "bench-util.h"
+#ifdef BENCH_SHARED
+#include <sys/syscall.h>
+
+#include <ringtrace/shm-format.h>
+#else
 #include "process.h"
 #include "thread.h"
+#endif
 
 /*
  * Usage: bench-span [RINGTRACE_TOOL] [--compare OTHER_BENCH_SPAN]
+ * bench-span links libringtrace statically; bench-span-so is the same program linked to
+ * libringtrace.so, as applications link it (calls through the PLT, thread-local variables through
+ * the GOT): `bench-span TOOL --compare bench-span-so` measures both in the same rounds.
  * Environment: RT_BENCH_SPANS (tight-loop spans per repetition, default 2000000), RT_BENCH_REPS
  * (default 7, at least 5), RT_BENCH_STATES (comma-separated subset of the state names below),
  * RT_BENCH_THREADS (max threads, 1 or 2).
@@ -185,6 +195,57 @@ __attribute__((noinline)) static uint64_t work_tracy(uint8_t *buf, int bytes, lo
 	return acc;
 }
 
+#ifdef BENCH_SHARED
+/* Linked to the shared library, the benchmark cannot reach its internals: it finds the library's
+ * segments among its own mappings of /dev/shm, by magic (and, for a ring, by thread id). */
+static void *own_segment(uint64_t magic, uint32_t tid)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	void *found = NULL;
+
+	while (f && !found && fgets(line, sizeof(line), f)) {
+		unsigned long start, end, off;
+
+		if (!strstr(line, "/dev/shm/") || sscanf(line, "%lx-%lx %*s %lx", &start, &end, &off) != 3 || off ||
+		    end - start < 4096)
+			continue;
+		if (magic == RT_SHM_RING_MAGIC) {
+			struct rt_shm_ring *r = (struct rt_shm_ring *)start;
+
+			if (r->magic == magic && r->tid == tid)
+				found = r;
+		} else if (*(uint64_t *)start == magic) {
+			found = (void *)start;
+		}
+	}
+	if (f)
+		fclose(f);
+	return found;
+}
+
+static struct rt_shm_control *control(void)
+{
+	static struct rt_shm_control *ctl;
+
+	if (!ctl)
+		ctl = own_segment(RT_SHM_CONTROL_MAGIC, 0);
+	return ctl;
+}
+
+static void ring_counts(uint64_t *pos, uint64_t *dropped)
+{
+	struct rt_shm_ring *r = own_segment(RT_SHM_RING_MAGIC, (uint32_t)syscall(SYS_gettid));
+
+	*pos = r ? atomic_load(&r->commit_pos) : 0;
+	*dropped = r ? atomic_load(&r->dropped) : 0;
+}
+#else
+static struct rt_shm_control *control(void)
+{
+	return rt__proc.ctl;
+}
+
 /* Ring statistics of the calling thread (0 when the library keeps no ring for it). */
 static void ring_counts(uint64_t *pos, uint64_t *dropped)
 {
@@ -193,6 +254,7 @@ static void ring_counts(uint64_t *pos, uint64_t *dropped)
 	*pos = t ? atomic_load(&t->ring->commit_pos) : 0;
 	*dropped = t ? atomic_load(&t->ring->dropped) : 0;
 }
+#endif
 
 struct worker {
 	pthread_t th;
@@ -315,7 +377,9 @@ static pid_t start_recorder(const char *tool, const char *raw_path)
 static bool recorder_attached(void)
 {
 	/* Relaxed: polled until the consumer's attach shows. */
-	return rt__proc.ctl && atomic_load_explicit(&rt__proc.ctl->session, memory_order_relaxed) != 0;
+	struct rt_shm_control *ctl = control();
+
+	return ctl && atomic_load_explicit(&ctl->session, memory_order_relaxed) != 0;
 }
 
 static int child(const struct state *st, int threads, const char *tool)
@@ -364,9 +428,9 @@ static int child(const struct state *st, int threads, const char *tool)
 	/* Other tracing sessions of this user (`ringtrace record -a`) attach to every traced process:
 	 * such a repetition measured something else and is run again. Relaxed loads: read once, after
 	 * the workers were joined. */
-	if (rt__proc.ctl) {
-		uint64_t beats = atomic_load_explicit(&rt__proc.ctl->heartbeat, memory_order_relaxed);
-		uint32_t cpid = atomic_load_explicit(&rt__proc.ctl->consumer_pid, memory_order_relaxed);
+	if (control()) {
+		uint64_t beats = atomic_load_explicit(&control()->heartbeat, memory_order_relaxed);
+		uint32_t cpid = atomic_load_explicit(&control()->consumer_pid, memory_order_relaxed);
 
 		avg.foreign = rec > 0 ? cpid != (uint32_t)rec : beats != 0;
 	}
@@ -604,7 +668,13 @@ int main(int argc, char **argv)
 	       "faults and context switches of a worker. Tracy model: benchmarks/bench-tracy-model.h (a\n"
 	       "model of Tracy's fast path, not Tracy).\n",
 	       tight_spans(), reps);
-	print_table(other ? "this binary" : "results", res[0], max_threads);
+#ifdef BENCH_SHARED
+	print_table(other ? "this binary (linked to libringtrace.so)" : "results (linked to libringtrace.so)", res[0],
+		    max_threads);
+#else
+	print_table(other ? "this binary (libringtrace linked statically)" : "results (libringtrace linked statically)",
+		    res[0], max_threads);
+#endif
 	if (other) {
 		char title[600];
 

@@ -3,7 +3,8 @@
 # Run the benchmarks from build dir $1 and print their tables.
 set -eu
 build=${1:-build}
-"$build/benchmarks/bench-span" "$build/tools/ringtrace"
+# The library linked statically and as libringtrace.so (as applications link it), same rounds.
+"$build/benchmarks/bench-span" "$build/tools/ringtrace" --compare "$build/benchmarks/bench-span-so"
 echo
 "$build/benchmarks/bench-sharing"
 echo
