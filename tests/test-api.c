@@ -106,6 +106,45 @@ static void test_nested_spans(void **state)
 	assert_int_equal(h.corrupt, 0);
 }
 
+/* A call site compiled with the 0.1 header: it claims the depth and calls rt__span_begin_id(),
+ * which reads the depth and the active word again (the library keeps that entry point). */
+#define OLD_SITE_SPAN_BEGIN(name)                                                                     \
+	do {                                                                                      \
+		rt__fast_v1.depth = rt__fast_v1.depth + 1;                                         \
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);                                            \
+		if (rt__on())                                                                       \
+			rt__span_begin_id(rt_name_intern(name));                                    \
+	} while (0)
+
+static void old_call_sites(void *arg)
+{
+	(void)arg;
+	rt_span_begin("new-site");
+	OLD_SITE_SPAN_BEGIN("old-site");
+	assert_int_equal(rt__fast_v1.depth, 2);
+	assert_int_equal(rt__fast_v1.tracked, 3);
+	rt_span_end();
+	rt_span_end();
+	assert_int_equal(rt__fast_v1.tracked, 0);
+}
+
+static void test_old_call_sites(void **state)
+{
+	struct rec_copy *r[16];
+	uint64_t tn = run_in_thread(old_call_sites, NULL);
+	size_t n = thread_records(tn, r, 16);
+
+	(void)state;
+	assert_int_equal(n, 4);
+	assert_int_equal(r[0]->kind, RT_REC_SPAN_BEGIN);
+	assert_string_equal(name_of(r[0]->a), "new-site");
+	assert_int_equal(r[1]->kind, RT_REC_SPAN_BEGIN);
+	assert_string_equal(name_of(r[1]->a), "old-site");
+	assert_int_equal(r[2]->kind, RT_REC_SPAN_END);
+	assert_int_equal(r[3]->kind, RT_REC_SPAN_END);
+	assert_int_equal(h.corrupt, 0);
+}
+
 /* Open spans are tracked while nothing records unless RINGTRACE_TRACK_SPANS=0 (the api-untracked
  * run of this suite). */
 static bool idle_tracking(void)
@@ -534,6 +573,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_nested_spans),
+		cmocka_unit_test(test_old_call_sites),
 		cmocka_unit_test(test_spans_across_detach),
 		cmocka_unit_test(test_tasks),
 		cmocka_unit_test(test_task_ended_by_other_thread),

@@ -184,16 +184,15 @@ static __attribute__((noinline)) void begin_record(struct rt__thread *t, struct 
 	record_leave(t);
 }
 
-void rt__span_begin_id(uint32_t name_id)
+/* The claimed depth d (the span's index is d - 1) and the `active` word the call site read. */
+static inline __attribute__((always_inline)) void begin_fast(uint32_t name_id, uint32_t active, uint32_t d)
 {
 	struct rt__thread *t = rt__thread_current;
-	uint32_t depth = rt__fast_v1.depth - 1;
-	uint32_t active;
+	uint32_t depth = d - 1;
 
 	/* The gate: busy, or the thread's spans sample CPU counters. */
 	if (__builtin_expect(!t || rt__gated(t) || depth >= 64, 0))
 		return begin_slow(name_id);
-	active = rt__active_now();
 	if (active == RT_SHM_ACTIVE_TRACK) {
 		/* Never fresh with RINGTRACE_TRACK_SPANS=1: no helper thread then. */
 		uint64_t w = atomic_load_explicit(&rt__idle_clock_word, memory_order_relaxed);
@@ -204,6 +203,17 @@ void rt__span_begin_id(uint32_t name_id)
 		return begin_record(t, t->ring, depth, name_id);
 	}
 	begin_slow(name_id);
+}
+
+/* Call sites compiled with headers before 0.2: the depth and the word are read again here. */
+void rt__span_begin_id(uint32_t name_id)
+{
+	begin_fast(name_id, rt__active_now(), rt__fast_v1.depth);
+}
+
+void rt__span_begin_at(uint32_t name_id, uint32_t active, uint32_t depth)
+{
+	begin_fast(name_id, active, depth);
 }
 
 /* Pop the innermost tracked span (stack depth sd > 0), recording its end (as END_SEQ when
