@@ -106,7 +106,7 @@ static void test_nested_spans(void **state)
 	assert_int_equal(h.corrupt, 0);
 }
 
-/* A call site compiled with the 0.1 header: it claims the depth and calls rt__span_begin_id(),
+/* A call site compiled with an earlier header: it claims the depth and calls rt__span_begin_id(),
  * which reads the depth and the active word again (the library keeps that entry point). */
 #define OLD_SITE_SPAN_BEGIN(name)                                                                     \
 	do {                                                                                      \

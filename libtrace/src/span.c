@@ -205,7 +205,8 @@ static inline __attribute__((always_inline)) void begin_fast(uint32_t name_id, u
 	begin_slow(name_id);
 }
 
-/* Call sites compiled with headers before 0.2: the depth and the word are read again here. */
+/* Call sites compiled with earlier headers (before rt__span_begin_at()): the depth and the word
+ * are read again here. */
 void rt__span_begin_id(uint32_t name_id)
 {
 	begin_fast(name_id, rt__active_now(), rt__fast_v1.depth);
