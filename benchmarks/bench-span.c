@@ -206,9 +206,10 @@ static void *own_segment(uint64_t magic, uint32_t tid)
 
 	while (f && !found && fgets(line, sizeof(line), f)) {
 		unsigned long start, end, off;
+		char perms[8];
 
-		if (!strstr(line, "/dev/shm/") || sscanf(line, "%lx-%lx %*s %lx", &start, &end, &off) != 3 || off ||
-		    end - start < 4096)
+		if (!strstr(line, "/dev/shm/") || sscanf(line, "%lx-%lx %7s %lx", &start, &end, perms, &off) != 4 ||
+		    perms[0] != 'r' || off || end - start < 4096)
 			continue;
 		if (magic == RT_SHM_RING_MAGIC) {
 			struct rt_shm_ring *r = (struct rt_shm_ring *)start;

@@ -244,7 +244,7 @@ static void test_signal_handler_records(void **state)
 static void test_fork_child_gets_own_segments(void **state)
 {
 	uint64_t tn = harness_self_thread();
-	size_t before, after;
+	size_t before, after, begins, ends, first;
 	int status;
 	pid_t child;
 	uint32_t parent_name_id;
@@ -252,6 +252,9 @@ static void test_fork_child_gets_own_segments(void **state)
 	(void)state;
 	harness_drain(&h);
 	before = harness_count(&h, 0, tn);
+	begins = harness_count(&h, RT_REC_SPAN_BEGIN, tn);
+	ends = harness_count(&h, RT_REC_SPAN_END, tn);
+	first = h.n;
 	rt_span_begin("before-fork");
 	parent_name_id = rt_name_intern("before-fork");
 	child = fork();
@@ -279,8 +282,15 @@ static void test_fork_child_gets_own_segments(void **state)
 	rt_span_end();
 	harness_drain(&h);
 	after = harness_count(&h, 0, tn);
-	/* Only the parent's own begin and end: nothing from the child landed in our ring. */
-	assert_int_equal(after - before, 2);
+	/* Only the parent's own begin and end: none of the child's 1000 spans landed in our ring.
+	 * Bookkeeping may come with them: on a loaded machine the wait for the child can outlast
+	 * the consumer's lease (nothing beats meanwhile), and taking it back marks the gap. */
+	if (after - before != 2)
+		for (size_t i = first; i < h.n; i++)
+			if (h.recs[i].thread_number == tn)
+				printf("# record after the fork: kind %u\n", (unsigned)h.recs[i].kind);
+	assert_int_equal(harness_count(&h, RT_REC_SPAN_BEGIN, tn) - begins, 1);
+	assert_int_equal(harness_count(&h, RT_REC_SPAN_END, tn) - ends, 1);
 	{
 		char path[128];
 
