@@ -87,23 +87,28 @@ static void nested_spans(void *arg)
 	rt_span_end();
 }
 
-static void test_nested_spans(void **state)
+/* The thread's records are exactly: begin outer, begin inner, end, end, in time order. */
+static void assert_two_nested(uint64_t tn, const char *outer, const char *inner)
 {
 	struct rec_copy *r[16];
-	uint64_t tn = run_in_thread(nested_spans, NULL);
 	size_t n = thread_records(tn, r, 16);
 
-	(void)state;
 	assert_int_equal(n, 4);
 	assert_int_equal(r[0]->kind, RT_REC_SPAN_BEGIN);
-	assert_string_equal(name_of(r[0]->a), "outer");
+	assert_string_equal(name_of(r[0]->a), outer);
 	assert_int_equal(r[1]->kind, RT_REC_SPAN_BEGIN);
-	assert_string_equal(name_of(r[1]->a), "inner");
+	assert_string_equal(name_of(r[1]->a), inner);
 	assert_int_equal(r[2]->kind, RT_REC_SPAN_END);
 	assert_int_equal(r[3]->kind, RT_REC_SPAN_END);
 	for (size_t i = 1; i < n; i++)
 		assert_true(r[i]->ts >= r[i - 1]->ts);
 	assert_int_equal(h.corrupt, 0);
+}
+
+static void test_nested_spans(void **state)
+{
+	(void)state;
+	assert_two_nested(run_in_thread(nested_spans, NULL), "outer", "inner");
 }
 
 /* A call site compiled with an earlier header: it claims the depth and calls rt__span_begin_id(),
@@ -130,19 +135,8 @@ static void old_call_sites(void *arg)
 
 static void test_old_call_sites(void **state)
 {
-	struct rec_copy *r[16];
-	uint64_t tn = run_in_thread(old_call_sites, NULL);
-	size_t n = thread_records(tn, r, 16);
-
 	(void)state;
-	assert_int_equal(n, 4);
-	assert_int_equal(r[0]->kind, RT_REC_SPAN_BEGIN);
-	assert_string_equal(name_of(r[0]->a), "new-site");
-	assert_int_equal(r[1]->kind, RT_REC_SPAN_BEGIN);
-	assert_string_equal(name_of(r[1]->a), "old-site");
-	assert_int_equal(r[2]->kind, RT_REC_SPAN_END);
-	assert_int_equal(r[3]->kind, RT_REC_SPAN_END);
-	assert_int_equal(h.corrupt, 0);
+	assert_two_nested(run_in_thread(old_call_sites, NULL), "new-site", "old-site");
 }
 
 /* Open spans are tracked while nothing records unless RINGTRACE_TRACK_SPANS=0 (the api-untracked
