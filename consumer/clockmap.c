@@ -83,19 +83,33 @@ uint64_t rtc_clockmap_raw_now(const struct rtc_clockmap *m)
 	return m->clock == RT_SHM_CLOCK_TSC ? __rdtsc() : mono_ns();
 }
 
+/* A point is the TSC read between two CLOCK_MONOTONIC reads, placed at their midpoint: a sampler
+ * descheduled between them would put it off by half the time it was away (milliseconds on a
+ * loaded machine), and interpolation through such a point moves every timestamp near it: records
+ * of one process then land out of order with the other processes'. The narrowest of a few tries
+ * is kept, and none at all if even that one is wide: the next poll samples again. */
+#define SAMPLE_TRIES 4
+#define SAMPLE_GOOD_NS 2000u
+#define SAMPLE_MAX_NS 20000u
+
 bool rtc_clockmap_sample(struct rtc_clockmap *m, struct rt_shm_calib_point *out)
 {
-	struct rt_shm_calib_point p;
-	uint64_t a, b;
+	struct rt_shm_calib_point p = { 0 };
+	uint64_t width = UINT64_MAX;
 
 	if (m->clock != RT_SHM_CLOCK_TSC)
 		return false; /* nothing to calibrate */
-	a = mono_ns();
-	p.tsc = __rdtsc();
-	b = mono_ns();
-	p.mono_ns = a + (b - a) / 2;
-	p.real_ns = 0;
-	p.seq = 0;
+	for (int k = 0; k < SAMPLE_TRIES && width > SAMPLE_GOOD_NS; k++) {
+		uint64_t a = mono_ns(), tsc = __rdtsc(), b = mono_ns();
+
+		if (b >= a && b - a < width) {
+			width = b - a;
+			p.tsc = tsc;
+			p.mono_ns = a + (b - a) / 2;
+		}
+	}
+	if (width > SAMPLE_MAX_NS)
+		return false;
 	rtc_clockmap_add(m, &p, 1);
 	if (out)
 		*out = p;

@@ -31,7 +31,8 @@ void rtc_clockmap_fini(struct rtc_clockmap *m);
 void rtc_clockmap_add(struct rtc_clockmap *m, const struct rt_shm_calib_point *pts, size_t n);
 
 /* Add a point measured now by this process (same machine, so the same TSC) and copy it to *out
- * (may be NULL). False, and nothing added, for a clock that needs no calibration. */
+ * (may be NULL). False, and nothing added, for a clock that needs no calibration, or when no try
+ * bracketed the TSC read within 20 us (the sampler was descheduled: try again later). */
 bool rtc_clockmap_sample(struct rtc_clockmap *m, struct rt_shm_calib_point *out);
 
 /* CLOCK_MONOTONIC ns of raw timestamp t. */

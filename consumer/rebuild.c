@@ -276,10 +276,33 @@ static void resync(struct rtc_rebuild *r, struct tstate *t, const struct rtc_eve
 	struct open_span keep[RTC_STACK_MAX];
 	size_t nkeep = 0;
 
+	uint64_t floor = 0;
+
 	for (uint32_t k = 0; k < nst; k++)
 		seqs[k] = ev->stack[k].span_seq;
 	qsort(seqs, nst, sizeof(seqs[0]), cmp_u64);
-	/* Ours that the snapshot does not have ended unseen (inside lost records): innermost first. */
+	/*
+	 * Ours that the snapshot does not have ended unseen (inside lost records, or while nothing
+	 * recorded). A span the snapshot has and we do not began after they did (they were open
+	 * before it, and are not now): its begin is at least `floor`, and theirs end no later than
+	 * its begin. Such a begin is often from the idle clock, which may lag a few milliseconds:
+	 * without this, a span begun just after the lease was dropped would seem to begin before
+	 * the span it followed ended.
+	 */
+	for (size_t i = 0; i < t->depth; i++)
+		if (!in_sorted(seqs, nst, t->stack[i].seq) && t->stack[i].begin > floor)
+			floor = t->stack[i].begin;
+	for (uint32_t k = 0; k < nst && floor; k++) {
+		uint64_t begin = ev->stack[k].begin_ts;
+
+		if (find_seq(t, ev->stack[k].span_seq) < 0 &&
+		    !(begin_flags(t, &begin, ev->stack[k].flags) & RTC_F_BEGIN_UNKNOWN)) {
+			if (begin < floor)
+				begin = floor;
+			if (begin < when)
+				when = begin;
+		}
+	}
 	for (size_t i = t->depth; i-- > 0;)
 		if (!in_sorted(seqs, nst, t->stack[i].seq))
 			close_at(r, t, i, when, RTC_F_LOST_END);
@@ -292,6 +315,9 @@ static void resync(struct rtc_rebuild *r, struct tstate *t, const struct rtc_eve
 		} else {
 			uint64_t begin = it->begin_ts;
 			uint32_t flags = begin_flags(t, &begin, it->flags);
+
+			if (begin < floor)
+				begin = floor;
 
 			keep[nkeep++] = (struct open_span){ .begin = begin, .seq = it->span_seq, .task = it->task_id,
 							    .name_id = (uint32_t)it->name_id, .flags = flags };

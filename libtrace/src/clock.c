@@ -123,17 +123,24 @@ int rt__clock_init(const char *forced)
 	return rt__clock_tsc ? RT_SHM_CLOCK_TSC : RT_SHM_CLOCK_MONOTONIC;
 }
 
-void rt__clock_sample(struct rt_shm_calib_point *out)
+uint64_t rt__clock_sample(struct rt_shm_calib_point *out)
 {
-	uint64_t m0, m1, raw;
+	uint64_t width = UINT64_MAX;
 
-	/* The raw read sits between two monotonic reads; use their midpoint. */
-	m0 = rt__mono_ns();
-	raw = rt__now();
-	m1 = rt__mono_ns();
-	out->tsc = raw;
-	out->mono_ns = m0 + (m1 - m0) / 2;
+	/* The raw read sits between two monotonic reads; use their midpoint, from the narrowest of
+	 * a few tries: a thread descheduled in between would put the point off by half the time it
+	 * was away, and the consumer interpolates every timestamp near it through it. */
+	for (int k = 0; k < RT_CLOCK_SAMPLE_TRIES && width > RT_CLOCK_SAMPLE_GOOD_NS; k++) {
+		uint64_t m0 = rt__mono_ns(), raw = rt__now(), m1 = rt__mono_ns();
+
+		if (m1 >= m0 && m1 - m0 < width) {
+			width = m1 - m0;
+			out->tsc = raw;
+			out->mono_ns = m0 + (m1 - m0) / 2;
+		}
+	}
 	out->real_ns = rt__real_ns();
+	return width;
 }
 
 double rt__clock_rate(const struct rt_shm_calib_point *a, const struct rt_shm_calib_point *b)

@@ -62,8 +62,13 @@ int rt__clock_init(const char *forced);
 /* True when /proc/cpuinfo lists both constant_tsc and nonstop_tsc. */
 bool rt__clock_tsc_invariant(void);
 
-/* Take a calibration point: the clock's raw value bracketed by CLOCK_MONOTONIC/REALTIME reads. */
-void rt__clock_sample(struct rt_shm_calib_point *out);
+/* Take a calibration point: the clock's raw value bracketed by CLOCK_MONOTONIC reads, the
+ * narrowest of a few tries. Returns the bracket's width in ns (UINT64_MAX: no usable try); a point
+ * wider than RT_CLOCK_SAMPLE_MAX_NS is better left out where another can be taken later. */
+#define RT_CLOCK_SAMPLE_TRIES 4
+#define RT_CLOCK_SAMPLE_GOOD_NS 2000u
+#define RT_CLOCK_SAMPLE_MAX_NS 20000u
+uint64_t rt__clock_sample(struct rt_shm_calib_point *out);
 
 /* Raw ticks per nanosecond, from points a and b (1.0 for the monotonic clock). */
 double rt__clock_rate(const struct rt_shm_calib_point *a, const struct rt_shm_calib_point *b);

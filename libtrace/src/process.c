@@ -172,7 +172,9 @@ static int create_control(pid_t parent_pid, struct rt__names_snapshot *names)
 	bool record_early;
 	int err;
 
-	rt__clock_sample(&p0);
+	/* The first points are the only ones for a second: a few more tries for a narrow one. */
+	for (int k = 0; k < 8 && rt__clock_sample(&p0) > RT_CLOCK_SAMPLE_MAX_NS; k++)
+		;
 	plan(&l, cfg);
 	if (names && rt__names_snapshot_arena(names) + 8 > arena_claim)
 		arena_claim = align_up(rt__names_snapshot_arena(names) + 8, ARENA_CLAIM_STEP);
@@ -204,9 +206,12 @@ static int create_control(pid_t parent_pid, struct rt__names_snapshot *names)
 	atomic_store_explicit(&ctl->active, record_early ? RT_SHM_ACTIVE_ON : cfg->idle_active, memory_order_relaxed);
 
 	/* A second point for a first rate estimate; the segment setup above gave it some distance. */
-	do
-		rt__clock_sample(&p1);
-	while (p1.mono_ns - p0.mono_ns < 50000);
+	for (int wide = 0;;) {
+		uint64_t width = rt__clock_sample(&p1);
+
+		if (p1.mono_ns - p0.mono_ns >= 50000 && (width <= RT_CLOCK_SAMPLE_MAX_NS || ++wide >= 8))
+			break;
+	}
 	add_calib_point(ctl, &p0);
 	add_calib_point(ctl, &p1);
 	rt__proc.ticks_per_ns = rt__clock_rate(&p0, &p1);
@@ -337,8 +342,9 @@ void rt__process_periodic(uint64_t ts)
 								 memory_order_relaxed, memory_order_relaxed)) {
 		struct rt_shm_calib_point pt;
 
-		rt__clock_sample(&pt);
-		add_calib_point(ctl, &pt);
+		/* A wide one is left out: the next period takes another. */
+		if (rt__clock_sample(&pt) <= RT_CLOCK_SAMPLE_MAX_NS)
+			add_calib_point(ctl, &pt);
 		if (atomic_load_explicit(&early, memory_order_relaxed))
 			give_up_early(ctl);
 	}
