@@ -284,6 +284,29 @@ static void judge(const char *name, struct rtc_clean_entry *e)
 	}
 }
 
+static void marker_name(char *buf, size_t len);
+static int read_marker(const char *name, pid_t *pid, uint64_t *token);
+
+/* The `record -a` marker of a consumer that died without removing it (killed, crashed): nothing
+ * reads it any more (a later `record -a` would replace it), so it goes like a dead process's
+ * segments. */
+static void clean_dead_marker(bool dry_run, void (*fn)(void *ctx, const struct rtc_clean_entry *e), void *ctx,
+			      unsigned *segments)
+{
+	char name[RT_SHM_NAME_MAX];
+	struct rtc_clean_entry e = { .segments = 1, .marker = true };
+	uint64_t token;
+
+	marker_name(name, sizeof(name));
+	if (read_marker(name, &e.pid, &token) < 0 || e.pid <= 0 || pid_alive(e.pid))
+		return;
+	if (dry_run || shm_unlink(name) == 0)
+		e.removed = 1;
+	*segments += e.removed;
+	if (fn)
+		fn(ctx, &e);
+}
+
 int rtc_segments_clean_each(bool dry_run, void (*fn)(void *ctx, const struct rtc_clean_entry *e), void *ctx,
 			    unsigned *processes, unsigned *segments)
 {
@@ -325,6 +348,7 @@ int rtc_segments_clean_each(bool dry_run, void (*fn)(void *ctx, const struct rtc
 		if (fn)
 			fn(ctx, &e);
 	}
+	clean_dead_marker(dry_run, fn, ctx, segments);
 	free(c.v);
 	return 0;
 }

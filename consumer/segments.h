@@ -71,6 +71,7 @@ struct rtc_clean_entry {
 	uint64_t bytes;    /* memory behind its segments */
 	pid_t kept_for;    /* nonzero: kept for this live consumer, which will drain and remove them */
 	bool session;      /* kept_for is its recording session's consumer (not attached yet) */
+	bool marker;       /* not a process: the `record -a` session marker of consumer pid, dead */
 };
 
 /* rtc_segments_clean(), telling fn about every dead process (removed or kept) in pid order; with

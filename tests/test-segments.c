@@ -461,6 +461,22 @@ static void test_clean_removes_only_dead_and_unwanted(void **state)
 	}
 }
 
+/* A child that makes the session marker and dies without removing it (a killed `record -a`). */
+static pid_t dead_consumer_with_marker(void)
+{
+	struct rtc_session t;
+	int status;
+	pid_t child = fork();
+
+	if (child == 0) {
+		rtc_session_init(&t);
+		_exit(rtc_session_marker_create(&t) == 0 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_int_equal(WEXITSTATUS(status), 0);
+	return child;
+}
+
 static void test_session_marker(void **state)
 {
 	struct rtc_session s, t;
@@ -498,15 +514,58 @@ static void test_session_marker(void **state)
 	assert_int_equal(shm_open(name, O_RDONLY, 0), -1);
 	assert_int_equal(errno, ENOENT);
 	/* A dead consumer's marker is replaced. */
-	child = fork();
-	if (child == 0) {
-		rtc_session_init(&t);
-		_exit(rtc_session_marker_create(&t) == 0 ? 0 : 1); /* and never removed */
-	}
-	assert_int_equal(waitpid(child, &status, 0), child);
-	assert_int_equal(WEXITSTATUS(status), 0);
+	child = dead_consumer_with_marker();
 	assert_int_equal(rtc_session_marker_create(&s), 0);
 	rtc_session_marker_remove(&s);
+}
+
+static void note_marker(void *ctx, const struct rtc_clean_entry *e)
+{
+	struct rtc_clean_entry *seen = ctx;
+
+	if (e->marker)
+		*seen = *e;
+}
+
+/* `clean` removes the marker of a consumer that died with it, never a live one's. */
+static void test_clean_removes_a_dead_consumers_marker(void **state)
+{
+	struct rtc_clean_entry seen;
+	struct rtc_session s;
+	char name[RT_SHM_NAME_MAX];
+	unsigned procs, segs;
+	pid_t child;
+	int fd;
+
+	(void)state;
+	snprintf(name, sizeof(name), RT_SHM_MARKER_NAME_FMT, rtc_shm_prefix(), (unsigned)geteuid());
+	rtc_session_init(&s);
+	assert_int_equal(rtc_session_marker_create(&s), 0);
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(rtc_segments_clean_each(false, note_marker, &seen, &procs, &segs), 0);
+	assert_false(seen.marker);
+	fd = shm_open(name, O_RDONLY, 0);
+	assert_true(fd >= 0); /* ours, and we are alive */
+	close(fd);
+	rtc_session_marker_remove(&s);
+
+	child = dead_consumer_with_marker();
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(rtc_segments_clean_each(true, note_marker, &seen, &procs, &segs), 0);
+	assert_true(seen.marker);
+	assert_int_equal(seen.pid, child);
+	assert_int_equal(seen.removed, 1);
+	assert_int_equal(segs, 1);
+	fd = shm_open(name, O_RDONLY, 0);
+	assert_true(fd >= 0); /* a dry run leaves it */
+	close(fd);
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(rtc_segments_clean_each(false, note_marker, &seen, &procs, &segs), 0);
+	assert_int_equal(seen.pid, child);
+	assert_int_equal(segs, 1);
+	assert_int_equal(procs, 0);
+	assert_int_equal(shm_open(name, O_RDONLY, 0), -1);
+	assert_int_equal(errno, ENOENT);
 }
 
 int main(void)
@@ -519,6 +578,7 @@ int main(void)
 		cmocka_unit_test(test_squatted_names_fall_back_to_salted_ones),
 		cmocka_unit_test(test_clean_removes_only_dead_and_unwanted),
 		cmocka_unit_test(test_session_marker),
+		cmocka_unit_test(test_clean_removes_a_dead_consumers_marker),
 	};
 
 	rt_thread_register("main"); /* our own segment exists, with a thread */

@@ -17,6 +17,12 @@ static void one(void *ctx, const struct rtc_clean_entry *e)
 	struct clean_out *o = ctx;
 	char size[32], name[RT_SHM_PROCESS_NAME_LEN + 8];
 
+	if (e->marker) {
+		if (!o->quiet)
+			printf("%s the session marker of record -a %d, which is gone\n",
+			       o->dry_run ? "would remove" : "removed", (int)e->pid);
+		return;
+	}
 	cli_size_text(e->bytes, size, sizeof(size));
 	snprintf(name, sizeof(name), " (%s)", e->process_name);
 	if (e->kept_for) {
