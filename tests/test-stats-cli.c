@@ -238,6 +238,16 @@ static void test_stats_live(void **state)
 	}
 	assert_status(status, 0, "live.err");
 	check_counts("live.json", 1);
+	{
+		/* The clock the records used, known only at the end of a live run (it once kept the
+		 * placeholder of its beginning). */
+		size_t n;
+		char *text = slurp(o, &n);
+
+		assert_non_null(text);
+		assert_true(strstr(text, "\"clock\":\"tsc\"") || strstr(text, "\"clock\":\"monotonic\""));
+		free(text);
+	}
 }
 
 static void test_chrome_otherdata_summary(void **state)

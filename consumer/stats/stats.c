@@ -115,7 +115,8 @@ void rtc_stats_begin(struct rtc_stats *s, const struct rtc_trace_info *info)
 void rtc_stats_end(struct rtc_stats *s, const struct rtc_summary *sum)
 {
 	s->info.summary = *sum;
-	if (sum->clock && !s->clock)
+	/* The summary knows the clock the records used; a live run's begin did not yet. */
+	if (sum->clock)
 		keep_cstr(&s->clock, sum->clock);
 	s->info.clock = s->clock;
 	s->info.summary.clock = s->clock; /* the summary's strings live only for the call */
