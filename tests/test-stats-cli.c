@@ -193,6 +193,34 @@ static void test_stats_merges_files(void **state)
 	(void)state;
 	stats_json("twice.json", "merge.err", "s.json", "t.rtrace", 0);
 	check_counts("twice.json", 2);
+	/* A file with no time at all ("first_ns":0, "last_ns":0) changes no time of the merge: its
+	 * 0 once became the merge's first time. */
+	{
+		char empty[300];
+		FILE *f;
+
+		path(empty, sizeof(empty), "empty.json");
+		f = fopen(empty, "w");
+		assert_non_null(f);
+		fputs("{\"traceEvents\":[]}\n", f);
+		assert_int_equal(fclose(f), 0);
+		stats_json("empty-stats.json", "merge.err", "empty.json", NULL, 0);
+		stats_json("alone.json", "merge.err", "s.json", NULL, 0);
+		stats_json("with-empty.json", "merge.err", "s.json", "empty-stats.json", 0);
+		{
+			struct rtc_stats *a = load("alone.json"), *b = load("with-empty.json");
+			struct rtc_stats_view_options vo = { .merge_processes = true };
+			struct rtc_stats_view *va = rtc_stats_view_create(a, &vo), *vb = rtc_stats_view_create(b, &vo);
+
+			assert_true(rtc_stats_view_info(va)->first_ns > 0);
+			assert_int_equal(rtc_stats_view_info(vb)->first_ns, rtc_stats_view_info(va)->first_ns);
+			assert_int_equal(rtc_stats_view_info(vb)->last_ns, rtc_stats_view_info(va)->last_ns);
+			rtc_stats_view_destroy(va);
+			rtc_stats_view_destroy(vb);
+			rtc_stats_destroy(a);
+			rtc_stats_destroy(b);
+		}
+	}
 }
 
 static void test_stats_table_options(void **state)

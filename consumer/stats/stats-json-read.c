@@ -608,6 +608,11 @@ int rtc_stats_read_json(const char *buf, size_t len, const struct rtc_stats_opti
 		return r.rc;
 	}
 	processes_own(r.s);
+	/* A file with no time at all is written with "first_ns":0 and "last_ns":0; as for threads
+	 * above, the model's no time is UINT64_MAX (a 0 kept would become the first time of every
+	 * merge with this file). */
+	if (!r.s->info.first_ns && !r.s->info.last_ns)
+		r.s->info.first_ns = UINT64_MAX;
 	r.s->info.clock = r.s->clock;
 	r.s->info.host = r.s->host;
 	r.s->info.tool = r.s->tool;
