@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "harness.h"
 #include "process.h"
+#include "thread.h"
 
 #define h harness_group
 
@@ -196,6 +197,51 @@ static void test_spans_across_detach(void **state)
 		assert_in_range(h.recs[i].stack[0].begin_ts,
 				rt__proc.ctl->start_mono_ns - rt__proc.ctl->coarse_res_ns - 1000000000u, coarse[1]);
 	}
+}
+
+/* While only tracking, the call site pops the shared open-span stack itself
+ * (rt__fast_v1.stack_depth, ringtrace.h). A span begun with rt_span_begin_cpu() while recording
+ * sends its end to the library even when recording stopped in between: the library ends its CPU
+ * sampling, and the thread's ends are inline again after. */
+static void inline_ends(void *arg)
+{
+	uint32_t *sd = rt__fast_v1.stack_depth;
+
+	(void)arg;
+	assert_non_null(sd); /* registered (run_main()), spans sample no CPU counters */
+	assert_ptr_equal(sd, &rt__thread_current->ring->stack_depth);
+	rtc_producer_detach(&h.p);
+	rt_span_begin("idle-outer");
+	rt_span_begin("idle-inner");
+	assert_int_equal(*sd, idle_tracking() ? 2 : 0);
+	rt_span_end();
+	assert_int_equal(*sd, idle_tracking() ? 1 : 0);
+	rt_span_end();
+	assert_int_equal(*sd, 0);
+	assert_int_equal(rtc_producer_attach(&h.p), 0);
+	rt_span_begin_cpu("cpu-span");
+	assert_int_equal(*sd, 1);
+	assert_null(rt__fast_v1.stack_depth); /* its end must reach the library */
+	rtc_producer_detach(&h.p);
+	rt_span_end();
+	assert_int_equal(*sd, 0);
+	assert_ptr_equal(rt__fast_v1.stack_depth, sd);
+	assert_int_equal(rt__thread_current->cpu, 0);
+	assert_int_equal(rtc_producer_attach(&h.p), 0);
+}
+
+static void test_inline_ends_while_tracking(void **state)
+{
+	struct rec_copy *r[16];
+	uint64_t tn = run_in_thread(inline_ends, NULL);
+	size_t n = thread_records(tn, r, 16);
+
+	(void)state;
+	/* Only the CPU span's begin was recorded (with its counters); its end came while detached. */
+	assert_int_equal(n, 1);
+	assert_int_equal(r[0]->kind, RT_REC_SPAN_BEGIN);
+	assert_string_equal(name_of(r[0]->a), "cpu-span");
+	assert_int_equal(h.corrupt, 0);
 }
 
 static void tasks(void *arg)
@@ -569,6 +615,7 @@ int main(void)
 		cmocka_unit_test(test_nested_spans),
 		cmocka_unit_test(test_old_call_sites),
 		cmocka_unit_test(test_spans_across_detach),
+		cmocka_unit_test(test_inline_ends_while_tracking),
 		cmocka_unit_test(test_tasks),
 		cmocka_unit_test(test_task_ended_by_other_thread),
 		cmocka_unit_test(test_misuse_spans_and_names),

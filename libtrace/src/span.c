@@ -258,8 +258,10 @@ static void end_tracked(struct rt__thread *t, uint32_t sd, bool seq_form)
 	}
 	rt__stack_pop(r, sd);
 	/* The last rt_span_begin_cpu() span ended: the thread's spans take the fast paths again. */
-	if (t->cpu == 2 && !rt__cpu_marked())
+	if (t->cpu == 2 && !rt__cpu_marked()) {
 		t->cpu = 0;
+		rt__thread_sync_fast(t);
+	}
 }
 
 static __attribute__((noinline)) void end_slow(struct rt__thread *t, uint32_t sd)
@@ -352,9 +354,12 @@ void rt__span_begin_cpu_id(uint32_t name_id)
 	if (!t || t->cpu == 1 || t->busy)
 		return begin_slow(name_id);
 	t->cpu = 2;
+	rt__thread_sync_fast(t);
 	begin_slow_cpu(name_id, true);
-	if (!rt__cpu_marked())
+	if (!rt__cpu_marked()) {
 		t->cpu = 0; /* not recorded (or no source): nothing to remember */
+		rt__thread_sync_fast(t);
+	}
 }
 
 void (rt_span_begin_cpu)(const char *name)

@@ -116,6 +116,7 @@ static struct rt__thread *register_thread(const char *name)
 	write_thread_start(t, ts);
 	rt__thread_list_add(t);
 	rt__thread_current = t;
+	rt__thread_sync_fast(t);
 	self_state = 0;
 	return t;
 
@@ -378,6 +379,7 @@ void rt__thread_exit(void *arg)
 	if (t != rt__thread_current)
 		return;
 	t->busy = 1;
+	rt__thread_sync_fast(NULL); /* before the ring is unmapped */
 	rt__cpu_forget();
 	rt__thread_finish(t, true);
 	rt__thread_list_remove(t);
@@ -400,6 +402,8 @@ void rt__thread_forget_all(void)
 	}
 	free(rt__thread_current);
 	rt__thread_current = NULL;
+	/* The parent's ring stays mapped in the child: its call sites must not pop its stack. */
+	rt__thread_sync_fast(NULL);
 	self_state = 0;
 	rt__dir_forget();
 	rt__cpu_forget(); /* the parent thread's perf ring is not this thread's */

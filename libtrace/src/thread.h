@@ -83,6 +83,14 @@ static inline bool rt__gated(const struct rt__thread *t)
 	return (t->busy | t->cpu) != 0;
 }
 
+/* Let the call sites end the calling thread's tracked spans inline while only tracking
+ * (rt__fast_v1.stack_depth, ringtrace.h), unless its spans sample CPU counters: those ends must
+ * come here. t NULL: none may (the thread's ring is going away). Call on every change of t->cpu. */
+static inline void rt__thread_sync_fast(const struct rt__thread *t)
+{
+	rt__fast_v1.stack_depth = t && !t->cpu ? &t->ring->stack_depth : NULL;
+}
+
 /* Current value of the process's active word (the one the call sites read: 0 while the library
  * is inert). */
 static inline uint32_t rt__active_now(void)

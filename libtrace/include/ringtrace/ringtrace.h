@@ -48,6 +48,10 @@ struct rt__fast {
 	uint32_t pad;
 	uint64_t tracked; /* bit d-1 set: span at depth d is tracked by the library (bits at and
 	                   * above `depth` are clear: an end clears its span's bit) */
+	/* The thread's open-span stack depth in shared memory, which the end of a tracked span
+	 * decrements inline while the process only tracks (active word 2); NULL while ends must
+	 * reach the library (thread not registered, its spans sample CPU counters, forked child). */
+	uint32_t *stack_depth;
 };
 
 /* Points at the traced process's `active` word in shared memory (enum rt_shm_active): nonzero
@@ -151,6 +155,22 @@ static inline void rt__span_end_inline(void)
 	f->tracked &= ~bit;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	f->depth = d - 1;
+	{
+		uint32_t *sd = f->stack_depth;
+
+		/* Tracking only (the active word is 2): the end is the stack's pop, done here. Relaxed,
+		 * as the library's pop: only this thread writes the depth, and the consumer's seqlock
+		 * read tolerates it (docs/format.md 3). A handler's spans in between load and store are
+		 * balanced and leave the depth as they found it. */
+		if (__builtin_expect(sd != NULL && rt__active_word() == 2, 1)) {
+			uint32_t n = __atomic_load_n(sd, __ATOMIC_RELAXED);
+
+			if (__builtin_expect(n != 0, 1)) {
+				__atomic_store_n(sd, n - 1, __ATOMIC_RELAXED);
+				return;
+			}
+		}
+	}
 	rt__span_end_tracked();
 }
 #define rt_span_end() rt__span_end_inline()
