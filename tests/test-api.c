@@ -112,6 +112,15 @@ static void test_nested_spans(void **state)
 	assert_two_nested(run_in_thread(nested_spans, NULL), "outer", "inner");
 }
 
+/* What earlier headers declared: the fast-path state without stack_depth, under its old name (the
+ * library keeps it as an alias of rt__fast_v2's storage). */
+struct old_fast {
+	uint32_t depth;
+	uint32_t pad;
+	uint64_t tracked;
+};
+extern __thread struct old_fast rt__fast_v1 __attribute__((tls_model("initial-exec")));
+
 /* A call site compiled with an earlier header: it claims the depth and calls rt__span_begin_id(),
  * which reads the depth and the active word again (the library keeps that entry point). */
 #define OLD_SITE_SPAN_BEGIN(name)                                                                     \
@@ -122,16 +131,34 @@ static void test_nested_spans(void **state)
 			rt__span_begin_id(rt_name_intern(name));                                    \
 	} while (0)
 
+/* Its end: a tracked span's end always calls the library. */
+static void old_site_span_end(void)
+{
+	uint32_t d = rt__fast_v1.depth;
+	uint64_t bit = 1ull << (d - 1);
+
+	if (!(rt__fast_v1.tracked & bit)) {
+		rt__fast_v1.depth = d - 1;
+		return;
+	}
+	rt__fast_v1.tracked &= ~bit;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	rt__fast_v1.depth = d - 1;
+	rt__span_end_tracked();
+}
+
 static void old_call_sites(void *arg)
 {
 	(void)arg;
+	assert_ptr_equal((void *)&rt__fast_v1, (void *)&rt__fast_v2);
 	rt_span_begin("new-site");
 	OLD_SITE_SPAN_BEGIN("old-site");
-	assert_int_equal(rt__fast_v1.depth, 2);
-	assert_int_equal(rt__fast_v1.tracked, 3);
-	rt_span_end();
+	assert_int_equal(rt__fast_v2.depth, 2);
+	assert_int_equal(rt__fast_v2.tracked, 3);
+	old_site_span_end();
 	rt_span_end();
 	assert_int_equal(rt__fast_v1.tracked, 0);
+	assert_int_equal(rt__fast_v1.depth, 0);
 }
 
 static void test_old_call_sites(void **state)
@@ -154,15 +181,15 @@ static void spans_across_detach(void *arg)
 	rtc_producer_detach(&h.p);
 	rt_span_begin("while-off"); /* tracked with a coarse begin time, or only counted */
 	coarse[1] = rt__mono_ns();
-	assert_int_equal(rt__fast_v1.depth, 1);
-	assert_int_equal(rt__fast_v1.tracked & 1, idle_tracking());
+	assert_int_equal(rt__fast_v2.depth, 1);
+	assert_int_equal(rt__fast_v2.tracked & 1, idle_tracking());
 	assert_int_equal(rtc_producer_attach(&h.p), 0);
 	rt_span_begin("while-on");
-	assert_int_equal((rt__fast_v1.tracked >> 1) & 1, 1);
+	assert_int_equal((rt__fast_v2.tracked >> 1) & 1, 1);
 	rt_span_end();
 	rt_span_end(); /* ends "while-off": recorded if tracked, and no misuse either way */
-	assert_int_equal(rt__fast_v1.depth, 0);
-	assert_int_equal(rt__fast_v1.tracked, 0);
+	assert_int_equal(rt__fast_v2.depth, 0);
+	assert_int_equal(rt__fast_v2.tracked, 0);
 }
 
 static void test_spans_across_detach(void **state)
@@ -200,12 +227,12 @@ static void test_spans_across_detach(void **state)
 }
 
 /* While only tracking, the call site pops the shared open-span stack itself
- * (rt__fast_v1.stack_depth, ringtrace.h). A span begun with rt_span_begin_cpu() while recording
+ * (rt__fast_v2.stack_depth, ringtrace.h). A span begun with rt_span_begin_cpu() while recording
  * sends its end to the library even when recording stopped in between: the library ends its CPU
  * sampling, and the thread's ends are inline again after. */
 static void inline_ends(void *arg)
 {
-	uint32_t *sd = rt__fast_v1.stack_depth;
+	uint32_t *sd = rt__fast_v2.stack_depth;
 
 	(void)arg;
 	assert_non_null(sd); /* registered (run_main()), spans sample no CPU counters */
@@ -221,11 +248,11 @@ static void inline_ends(void *arg)
 	assert_int_equal(rtc_producer_attach(&h.p), 0);
 	rt_span_begin_cpu("cpu-span");
 	assert_int_equal(*sd, 1);
-	assert_null(rt__fast_v1.stack_depth); /* its end must reach the library */
+	assert_null(rt__fast_v2.stack_depth); /* its end must reach the library */
 	rtc_producer_detach(&h.p);
 	rt_span_end();
 	assert_int_equal(*sd, 0);
-	assert_ptr_equal(rt__fast_v1.stack_depth, sd);
+	assert_ptr_equal(rt__fast_v2.stack_depth, sd);
 	assert_int_equal(rt__thread_current->cpu, 0);
 	assert_int_equal(rtc_producer_attach(&h.p), 0);
 }
@@ -407,12 +434,12 @@ static void scope_repair(void *arg)
 		RT_SPAN("scoped");
 		rt_span_begin("left-open");
 	}
-	assert_int_equal(rt__fast_v1.depth, 0);
+	assert_int_equal(rt__fast_v2.depth, 0);
 	{
 		RT_SPAN("ended-early");
 		rt_span_end();
 	}
-	assert_int_equal(rt__fast_v1.depth, 0);
+	assert_int_equal(rt__fast_v2.depth, 0);
 }
 
 static void test_scope_repair(void **state)

@@ -236,7 +236,7 @@ static void test_signal_handler_records(void **state)
 	assert_int_equal(h.corrupt, 0);
 	count_thread(tn, &c);
 	assert_int_equal(c.depth_errors, 0);
-	assert_int_equal(rt__fast_v1.depth, 0);
+	assert_int_equal(rt__fast_v2.depth, 0);
 	printf("# signal test: %llu nested records dropped and reported\n", (unsigned long long)c.nested_lost);
 	(void)nested_before;
 }

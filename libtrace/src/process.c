@@ -54,7 +54,12 @@ static pid_t fork_parent_pid;
 static _Atomic int lazy_pending;
 static pthread_mutex_t lazy_lock = PTHREAD_MUTEX_INITIALIZER;
 RT_API const uint32_t *rt__active_v1 = &inactive_word;
-RT_API __thread struct rt__fast rt__fast_v1 __attribute__((tls_model("initial-exec")));
+RT_API __thread struct rt__fast rt__fast_v2 __attribute__((tls_model("initial-exec")));
+/* Call sites built with earlier headers name the same storage rt__fast_v1 and use only its first
+ * 16 bytes (depth and tracked, at the same offsets). The new name makes a binary built with the
+ * current header fail to load with an earlier library, whose rt__fast_v1 has no stack_depth
+ * field, rather than read past it. */
+extern RT_API __thread struct rt__fast rt__fast_v1 __attribute__((alias("rt__fast_v2")));
 
 /* Process-wide lease state, shared by the threads that run the periodic check. */
 static _Atomic uint64_t next_periodic_ts;
@@ -477,7 +482,7 @@ static void fork_child(void)
 	rt__proc.ctl = NULL;
 	rt__proc.tasks = NULL;
 	/* Spans still open continue untracked; the child starts outside any task. */
-	rt__fast_v1.tracked = 0;
+	rt__fast_v2.tracked = 0;
 	/* Our parent's consumer is not ours (single-threaded here: relaxed). */
 	atomic_store_explicit(&dropped_consumer, 0, memory_order_relaxed);
 	fork_parent_pid = rt__proc.pid;

@@ -16,8 +16,8 @@
 
 
 /*
- * The call site (ringtrace.h) claimed depth d = rt__fast_v1.depth - 1 for this span and saw the
- * process's `active` word nonzero. Bit d of rt__fast_v1.tracked says the span has an entry on the
+ * The call site (ringtrace.h) claimed depth d = rt__fast_v2.depth - 1 for this span and saw the
+ * process's `active` word nonzero. Bit d of rt__fast_v2.tracked says the span has an entry on the
  * shared open-span stack, so its end must come here too. Bits at and above the depth are clear:
  * ends clear theirs (the inline end, scope repair), and every path below that does not track the
  * span clears its bit as well (headers of earlier versions cleared it at the call site instead).
@@ -50,7 +50,7 @@ static uint64_t depth_bit(uint32_t depth)
  * counters of this span (t->cpu is 2 then). */
 static __attribute__((noinline)) void begin_slow_cpu(uint32_t name_id, bool mark)
 {
-	struct rt__fast *f = &rt__fast_v1;
+	struct rt__fast *f = &rt__fast_v2;
 	uint32_t depth = f->depth - 1;
 	uint64_t bit = depth_bit(depth);
 	/* First: in a fork()ed child this creates the segment rt__active_now() reads. */
@@ -116,7 +116,7 @@ static __attribute__((noinline)) void begin_slow(uint32_t name_id)
 /* A recording begin whose reservation needs the slow path: busy is set, ts taken. */
 static __attribute__((noinline)) void begin_record_slow(struct rt__thread *t, uint32_t name_id, uint64_t ts)
 {
-	struct rt__fast *f = &rt__fast_v1;
+	struct rt__fast *f = &rt__fast_v2;
 	struct rt_shm_ring *r = t->ring;
 	uint8_t *p = rt__thread_reserve_slow(t, RT_REC_MAX_span_begin, ts);
 
@@ -148,7 +148,7 @@ static __attribute__((noinline)) void begin_idle(struct rt__thread *t, uint32_t 
 		return begin_slow(name_id);
 	}
 	/* The bit first (handlers stay out while busy): `depth` need not live across the push. */
-	rt__fast_v1.tracked |= 1ull << depth;
+	rt__fast_v2.tracked |= 1ull << depth;
 	rt__stack_push(r, sd, w & ~(uint64_t)1, name_id, t->task, RT_SHM_STACK_COARSE);
 	record_leave(t);
 }
@@ -180,7 +180,7 @@ static __attribute__((noinline)) void begin_record(struct rt__thread *t, struct 
 		rt__ring_commit_from(&t->w, p, rt_rec_put_span_begin(p, rt__ring_delta(&t->w, ts), &rec));
 	}
 	rt__stack_push(r, sd, ts, name_id, t->task, 0);
-	rt__fast_v1.tracked |= 1ull << depth;
+	rt__fast_v2.tracked |= 1ull << depth;
 	record_leave(t);
 }
 
@@ -209,7 +209,7 @@ static inline __attribute__((always_inline)) void begin_fast(uint32_t name_id, u
  * are read again here. */
 void rt__span_begin_id(uint32_t name_id)
 {
-	begin_fast(name_id, rt__active_now(), rt__fast_v1.depth);
+	begin_fast(name_id, rt__active_now(), rt__fast_v2.depth);
 }
 
 void rt__span_begin_at(uint32_t name_id, uint32_t active, uint32_t depth)
@@ -374,7 +374,7 @@ void (rt_span_end)(void)
 
 void rt__span_scope_repair(uint32_t depth)
 {
-	struct rt__fast *f = &rt__fast_v1;
+	struct rt__fast *f = &rt__fast_v2;
 	struct rt__thread *t = rt__thread_peek();
 	bool first = true;
 

@@ -84,11 +84,11 @@ static inline bool rt__gated(const struct rt__thread *t)
 }
 
 /* Let the call sites end the calling thread's tracked spans inline while only tracking
- * (rt__fast_v1.stack_depth, ringtrace.h), unless its spans sample CPU counters: those ends must
+ * (rt__fast_v2.stack_depth, ringtrace.h), unless its spans sample CPU counters: those ends must
  * come here. t NULL: none may (the thread's ring is going away). Call on every change of t->cpu. */
 static inline void rt__thread_sync_fast(const struct rt__thread *t)
 {
-	rt__fast_v1.stack_depth = t && !t->cpu ? &t->ring->stack_depth : NULL;
+	rt__fast_v2.stack_depth = t && !t->cpu ? &t->ring->stack_depth : NULL;
 }
 
 /* Current value of the process's active word (the one the call sites read: 0 while the library

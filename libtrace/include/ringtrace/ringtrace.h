@@ -41,7 +41,8 @@ struct rt_context {
 	uint64_t span_seq;      /**< its innermost tracked span then, 0 if none */
 };
 
-/* ---- Internal fast-path state. Layout is part of the ABI (versioned by the symbol names). ---- */
+/* ---- Internal fast-path state. Layout is part of the ABI (versioned by the symbol names:
+ *      rt__fast_v2 added stack_depth to rt__fast_v1's depth and tracked). ---- */
 
 struct rt__fast {
 	uint32_t depth;   /* open spans of this thread, tracked or not */
@@ -58,7 +59,7 @@ struct rt__fast {
  * when something records or tracks. Relaxed loads: a call site may see a change late, which only
  * moves the point where recording starts or stops by a few calls. */
 extern RT_API const uint32_t *rt__active_v1;
-extern RT_API __thread struct rt__fast rt__fast_v1 __attribute__((tls_model("initial-exec")));
+extern RT_API __thread struct rt__fast rt__fast_v2 __attribute__((tls_model("initial-exec")));
 
 RT_API uint32_t rt__name_site(uint32_t *site, const char *name);
 RT__HOT_API void rt__span_begin_id(uint32_t name_id);
@@ -121,7 +122,7 @@ RT_API void rt_span_begin(const char *name);
  * use the next index and leave this one alone. The span's tracked bit is already clear. */
 #define rt_span_begin(name)                                                          \
 	do {                                                                         \
-		struct rt__fast *rt__f = &rt__fast_v1;                               \
+		struct rt__fast *rt__f = &rt__fast_v2;                               \
 		uint32_t rt__d = rt__f->depth + 1, rt__a;                            \
 		rt__f->depth = rt__d;                                                \
 		__atomic_signal_fence(__ATOMIC_SEQ_CST);                             \
@@ -138,7 +139,7 @@ RT_API void rt_span_begin(const char *name);
 RT_API void rt_span_end(void);
 static inline void rt__span_end_inline(void)
 {
-	struct rt__fast *f = &rt__fast_v1;
+	struct rt__fast *f = &rt__fast_v2;
 	uint32_t d = f->depth;
 	uint64_t bit;
 
@@ -180,14 +181,14 @@ struct rt__span_scope {
 };
 static inline void rt__span_scope_end(struct rt__span_scope *s)
 {
-	if (__builtin_expect(rt__fast_v1.depth == s->depth, 1))
+	if (__builtin_expect(rt__fast_v2.depth == s->depth, 1))
 		rt__span_end_inline();
 	else
 		rt__span_scope_repair(s->depth);
 }
 static inline struct rt__span_scope rt__span_scope_enter(void)
 {
-	struct rt__span_scope s = { rt__fast_v1.depth };
+	struct rt__span_scope s = { rt__fast_v2.depth };
 	return s;
 }
 
@@ -211,7 +212,7 @@ static inline struct rt__span_scope rt__span_scope_enter(void)
 RT_API void rt_span_begin_cpu(const char *name);
 #define rt_span_begin_cpu(name)                                                      \
 	do {                                                                         \
-		struct rt__fast *rt__f = &rt__fast_v1;                               \
+		struct rt__fast *rt__f = &rt__fast_v2;                               \
 		uint32_t rt__d = rt__f->depth;                                       \
 		rt__f->depth = rt__d + 1;                                            \
 		__atomic_signal_fence(__ATOMIC_SEQ_CST);                             \
