@@ -295,7 +295,8 @@ int rtc_ring_reader_stack(struct rtc_ring_reader *r, struct rt_shm_stack_entry *
 
 		if (g1 & 1)
 			continue;
-		depth = r->hdr->stack_depth;
+		/* Relaxed, once: the producer's pop is a store outside the seqlock (format.md 3). */
+		depth = __atomic_load_n(&r->hdr->stack_depth, __ATOMIC_RELAXED);
 		if (depth > RT_SHM_STACK_MAX)
 			depth = RT_SHM_STACK_MAX;
 		if (depth > max)

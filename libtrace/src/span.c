@@ -47,7 +47,7 @@ static uint64_t depth_bit(uint32_t depth)
 }
 
 /* Every case of a span begin (busy not set yet). mark: rt_span_begin_cpu() asked for the CPU
- * counters of this span (t->cpu is 2 then). */
+ * counters of this span (recorded with them, it is marked and t->cpu becomes 2). */
 static __attribute__((noinline)) void begin_slow_cpu(uint32_t name_id, bool mark)
 {
 	struct rt__fast *f = &rt__fast_v2;
@@ -90,8 +90,13 @@ static __attribute__((noinline)) void begin_slow_cpu(uint32_t name_id, bool mark
 			/* Every span (t->cpu 1) or this one (mark). */
 			if ((t->cpu == 1 || mark) && rt__cpu_sample(&c)) {
 				PUT_CPU(rec, span_begin, &c);
-				if (mark)
+				if (mark) {
+					/* Set while busy: a handler's span ending in between cannot
+					 * clear it before the mark exists. */
 					rt__cpu_mark(sd);
+					t->cpu = 2;
+					rt__thread_sync_fast(t);
+				}
 			}
 			rt__ring_commit_from(&t->w, p, rt_rec_put_span_begin(p, rt__ring_delta(&t->w, ts), &rec));
 		} else {
@@ -346,20 +351,15 @@ void (rt_span_begin)(const char *name)
 
 
 /* rt_span_begin_cpu(): with every span sampling (t->cpu 1) an ordinary begin; else this span is
- * marked, and t->cpu 2 sends the thread's span ends to the gated path until it ended. */
+ * marked when recorded with its counters, and t->cpu 2 (set with the mark, while busy) sends the
+ * thread's span ends to the gated path until the last marked span ended. */
 void rt__span_begin_cpu_id(uint32_t name_id)
 {
 	struct rt__thread *t = rt__thread_current;
 
 	if (!t || t->cpu == 1 || t->busy)
 		return begin_slow(name_id);
-	t->cpu = 2;
-	rt__thread_sync_fast(t);
 	begin_slow_cpu(name_id, true);
-	if (!rt__cpu_marked()) {
-		t->cpu = 0; /* not recorded (or no source): nothing to remember */
-		rt__thread_sync_fast(t);
-	}
 }
 
 void (rt_span_begin_cpu)(const char *name)

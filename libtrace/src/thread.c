@@ -383,11 +383,15 @@ void rt__thread_exit(void *arg)
 	rt__cpu_forget();
 	rt__thread_finish(t, true);
 	rt__thread_list_remove(t);
+	/* Forget t before it goes: a signal handler from here on finds no thread state (and must not
+	 * read a freed one or an unmapped ring), and later TLS destructors that trace must not
+	 * register the thread again (self_state first: a handler in between must not either). */
+	self_state = 1;
+	atomic_signal_fence(memory_order_seq_cst);
+	rt__thread_current = NULL;
+	atomic_signal_fence(memory_order_seq_cst);
 	rt__ring_destroy(&t->w, NULL);
 	free(t);
-	rt__thread_current = NULL;
-	/* Later TLS destructors that trace must not register the thread again. */
-	self_state = 1;
 }
 
 /* In a fork()ed child: forget the parent's rings without touching them. */
@@ -395,6 +399,9 @@ void rt__thread_forget_all(void)
 {
 	struct rt__thread *t;
 
+	/* First: the call sites must not pop a stack of the parent's, mapped or not. (The fork
+	 * handler has also set the active word aside and cleared the tracked bits by then.) */
+	rt__thread_sync_fast(NULL);
 	while ((t = rt__thread_list_pop()) != NULL) {
 		rt__ring_destroy(&t->w, NULL);
 		if (t != rt__thread_current)
@@ -402,8 +409,6 @@ void rt__thread_forget_all(void)
 	}
 	free(rt__thread_current);
 	rt__thread_current = NULL;
-	/* The parent's ring stays mapped in the child: its call sites must not pop its stack. */
-	rt__thread_sync_fast(NULL);
 	self_state = 0;
 	rt__dir_forget();
 	rt__cpu_forget(); /* the parent thread's perf ring is not this thread's */
