@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -112,6 +113,13 @@ static void test_nested_spans(void **state)
 	assert_two_nested(run_in_thread(nested_spans, NULL), "outer", "inner");
 }
 
+/* Open spans are tracked while nothing records unless RINGTRACE_TRACK_SPANS=0 (the api-untracked
+ * run of this suite). */
+static bool idle_tracking(void)
+{
+	return rt__proc.cfg.idle_active == RT_SHM_ACTIVE_TRACK;
+}
+
 /* What earlier headers declared: the fast-path state without stack_depth, under its old name (the
  * library keeps it as an alias of rt__fast_v2's storage). */
 struct old_fast {
@@ -161,17 +169,29 @@ static void old_call_sites(void *arg)
 	assert_int_equal(rt__fast_v1.depth, 0);
 }
 
+/* Old call sites while only tracking: their ends always reach the library, which pops. */
+static void old_call_sites_tracking(void *arg)
+{
+	uint32_t *sd = &rt__thread_current->ring->stack_depth;
+
+	(void)arg;
+	rtc_producer_detach(&h.p);
+	OLD_SITE_SPAN_BEGIN("old-outer");
+	rt_span_begin("new-inner");
+	assert_int_equal(*sd, idle_tracking() ? 2 : 0);
+	rt_span_end();
+	assert_int_equal(*sd, idle_tracking() ? 1 : 0);
+	old_site_span_end();
+	assert_int_equal(*sd, 0);
+	assert_int_equal(rt__fast_v1.tracked, 0);
+	assert_int_equal(rtc_producer_attach(&h.p), 0);
+}
+
 static void test_old_call_sites(void **state)
 {
 	(void)state;
 	assert_two_nested(run_in_thread(old_call_sites, NULL), "new-site", "old-site");
-}
-
-/* Open spans are tracked while nothing records unless RINGTRACE_TRACK_SPANS=0 (the api-untracked
- * run of this suite). */
-static bool idle_tracking(void)
-{
-	return rt__proc.cfg.idle_active == RT_SHM_ACTIVE_TRACK;
+	run_in_thread(old_call_sites_tracking, NULL);
 }
 
 static void spans_across_detach(void *arg)
@@ -243,7 +263,10 @@ static void inline_ends(void *arg)
 	assert_int_equal(*sd, idle_tracking() ? 2 : 0);
 	rt_span_end();
 	assert_int_equal(*sd, idle_tracking() ? 1 : 0);
+	/* Only the call site pops now: the library, seeing the thread inside a record, would not. */
+	rt__thread_current->busy = 1;
 	rt_span_end();
+	rt__thread_current->busy = 0;
 	assert_int_equal(*sd, 0);
 	assert_int_equal(rtc_producer_attach(&h.p), 0);
 	rt_span_begin_cpu("cpu-span");
@@ -255,6 +278,29 @@ static void inline_ends(void *arg)
 	assert_ptr_equal(rt__fast_v2.stack_depth, sd);
 	assert_int_equal(rt__thread_current->cpu, 0);
 	assert_int_equal(rtc_producer_attach(&h.p), 0);
+}
+
+/* A destructor of a thread-specific key created after the library's runs after the library's own
+ * (keys are destroyed in creation order): by then the thread's ring is gone. */
+static pthread_key_t late_key;
+static int late_pointer_cleared = -1;
+
+static void late_destructor(void *arg)
+{
+	(void)arg;
+	late_pointer_cleared = rt__fast_v2.stack_depth == NULL;
+	rt_span_end(); /* the span left open: an end that must not reach the unmapped ring */
+	rt_span_begin("after-exit");
+	rt_span_end();
+}
+
+static void *exiting_thread(void *arg)
+{
+	(void)arg;
+	rt_span_begin("left-open");
+	assert_non_null(rt__fast_v2.stack_depth);
+	pthread_setspecific(late_key, &late_key);
+	return NULL;
 }
 
 static void test_inline_ends_while_tracking(void **state)
@@ -269,6 +315,33 @@ static void test_inline_ends_while_tracking(void **state)
 	assert_int_equal(r[0]->kind, RT_REC_SPAN_BEGIN);
 	assert_string_equal(name_of(r[0]->a), "cpu-span");
 	assert_int_equal(h.corrupt, 0);
+	/* At thread exit the pointer is cleared before the ring goes. */
+	{
+		pthread_t th;
+
+		assert_int_equal(pthread_key_create(&late_key, late_destructor), 0);
+		assert_int_equal(pthread_create(&th, NULL, exiting_thread, NULL), 0);
+		pthread_join(th, NULL);
+		assert_int_equal(late_pointer_cleared, 1);
+		pthread_key_delete(late_key);
+	}
+	/* In a fork()ed child it is cleared too: the parent's ring is not the child's. */
+	{
+		pid_t pid;
+		int status;
+
+		rt_span_begin("across-fork");
+		assert_non_null(rt__fast_v2.stack_depth);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0)
+			_exit(rt__fast_v2.stack_depth == NULL ? 0 : 1);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+		rt_span_end();
+		harness_drain(&h);
+	}
 }
 
 static void tasks(void *arg)

@@ -51,7 +51,8 @@ struct rt__fast {
 	                   * above `depth` are clear: an end clears its span's bit) */
 	/* The thread's open-span stack depth in shared memory, which the end of a tracked span
 	 * decrements inline while the process only tracks (active word 2); NULL while ends must
-	 * reach the library (thread not registered, its spans sample CPU counters, forked child). */
+	 * reach the library (thread not registered or exiting, its spans sample CPU counters, forked
+	 * child). */
 	uint32_t *stack_depth;
 };
 
