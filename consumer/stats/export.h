@@ -28,7 +28,7 @@ struct rtc_export_context {
 	const char *date;       /* ISO 8601; NULL: now */
 	const char *host;       /* NULL: this machine's name */
 	const char *executable; /* the traced program or the capture read */
-	const char *tool;       /* e.g. "ringtrace 0.1.0" */
+	const char *tool;       /* e.g. "ringtrace 0.2.0" */
 	const char *cpu;        /* CPU model, written as the stable "cpu:" configuration of Go's format */
 	unsigned num_cpus;      /* 0: this machine's */
 };

@@ -55,10 +55,10 @@ static _Atomic int lazy_pending;
 static pthread_mutex_t lazy_lock = PTHREAD_MUTEX_INITIALIZER;
 RT_API const uint32_t *rt__active_v1 = &inactive_word;
 RT_API __thread struct rt__fast rt__fast_v2 __attribute__((tls_model("initial-exec")));
-/* Call sites built with earlier headers name the same storage rt__fast_v1 and use only its first
- * 16 bytes (depth and tracked, at the same offsets). The new name makes a binary built with the
- * current header fail to load with an earlier library, whose rt__fast_v1 has no stack_depth
- * field, rather than read past it. */
+/* Call sites built with 0.1 headers name the same storage rt__fast_v1 and use only its first 16
+ * bytes (depth and tracked, at the same offsets). The new name makes a binary built with 0.2
+ * headers fail to load with a 0.1 library, whose rt__fast_v1 has no stack_depth field, rather
+ * than read past it (and rt_check_library_version(0, 2, 0) refuses a 0.1 library). */
 extern RT_API __thread struct rt__fast rt__fast_v1 __attribute__((alias("rt__fast_v2")));
 
 /* Process-wide lease state, shared by the threads that run the periodic check. */

@@ -42,7 +42,7 @@ struct rt_context {
 };
 
 /* ---- Internal fast-path state. Layout is part of the ABI (versioned by the symbol names:
- *      rt__fast_v2 added stack_depth to rt__fast_v1's depth and tracked). ---- */
+ *      rt__fast_v2, 0.2, added stack_depth to rt__fast_v1's depth and tracked). ---- */
 
 struct rt__fast {
 	uint32_t depth;   /* open spans of this thread, tracked or not */
