@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include <cmocka.h>
 
 #include <ringtrace/ringtrace.h>
+#include <ringtrace/shm-format.h>
 
 #include "harness.h"
 #include "segments.h"
@@ -241,6 +243,48 @@ static void test_signal_handler_records(void **state)
 	(void)nested_before;
 }
 
+/* The same while only tracking (the idle default): the call sites pop the shared stack themselves,
+ * the handler's spans in between. Wherever the main code looks, the stack holds its own spans
+ * alone. */
+static void test_signal_handler_while_tracking(void **state)
+{
+	struct itimerval it = { { 0, 50 }, { 0, 50 } };
+	struct sigaction sa;
+	bool tracking = atomic_load(&h.p.ctl->idle_active) == RT_SHM_ACTIVE_TRACK;
+	uint32_t *sd = rt__fast_v2.stack_depth;
+	uint32_t wrong = 0;
+
+	(void)state;
+	assert_non_null(sd); /* registered by the tests before */
+	rtc_producer_detach(&h.p);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm;
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGALRM, &sa, NULL);
+	setitimer(ITIMER_REAL, &it, NULL);
+	for (int i = 0; i < 200000; i++) {
+		RT_SPAN("main-outer");
+		rt_span_begin("main-inner");
+		wrong += __atomic_load_n(sd, __ATOMIC_RELAXED) != (tracking ? 2u : 0u);
+		rt_span_end();
+		wrong += __atomic_load_n(sd, __ATOMIC_RELAXED) != (tracking ? 1u : 0u);
+	}
+	memset(&it, 0, sizeof(it));
+	setitimer(ITIMER_REAL, &it, NULL);
+	signal(SIGALRM, SIG_DFL);
+	assert_int_equal(wrong, 0);
+	assert_int_equal(*sd, 0);
+	assert_int_equal(rt__fast_v2.depth, 0);
+	assert_int_equal(rt__fast_v2.tracked, 0);
+	assert_int_equal(rtc_producer_attach(&h.p), 0);
+	/* A span now, so that the STACK snapshot the new session asks for is written here, not in the
+	 * next test's counts. */
+	rt_span_begin("after-tracking");
+	rt_span_end();
+	harness_drain(&h);
+	assert_int_equal(h.corrupt, 0);
+}
+
 static void test_fork_child_gets_own_segments(void **state)
 {
 	uint64_t tn = harness_self_thread();
@@ -397,6 +441,7 @@ int main(void)
 		cmocka_unit_test(test_many_threads_while_draining),
 		cmocka_unit_test(test_thread_exit_and_slot_reuse),
 		cmocka_unit_test(test_signal_handler_records),
+		cmocka_unit_test(test_signal_handler_while_tracking),
 		cmocka_unit_test(test_fork_child_gets_own_segments),
 		cmocka_unit_test(test_reader_in_other_process),
 	};
