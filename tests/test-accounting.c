@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "record-harness.h"
+#include "segments.h"
 
 /* Output far slower than the producer with a 1 MB --max-backlog: reading pauses (said once), the
  * queue stays near the limit, and every record the producer made is either in the file or
@@ -168,6 +169,77 @@ static void test_stalled_consumer_takes_the_lease_back(void **state)
 	}
 }
 
+struct ring_count {
+	pid_t pid;
+	long rings;
+};
+
+static int count_rings(void *ctx, const struct rtc_segment *seg)
+{
+	struct ring_count *c = ctx;
+
+	if (seg->pid == c->pid && seg->kind == RTC_SEG_RING)
+		c->rings++;
+	return 0;
+}
+
+/* While a stopped consumer's lease is dropped, threads that begin and end never recorded for it and
+ * were never read: their rings go when they end, as with no consumer. A thread per request under a
+ * consumer stopped for long once kept a ring each (64 KiB of /dev/shm) until it ran again. The
+ * threads it knew keep theirs, and it gets their records when it runs again. */
+static void test_threads_begun_while_the_consumer_is_stopped(void **state)
+{
+	static const char *const env[] = { "RINGTRACE_LEASE_MS=400", NULL };
+	char ready[300], until[300], worked[300], hold[300], json[300], pidbuf[16], *out;
+	struct ring_count c;
+	pid_t prod, rec;
+
+	(void)state;
+	path(ready, sizeof(ready), "ready-seq");
+	path(until, sizeof(until), "until-seq");
+	path(worked, sizeof(worked), "worked-seq");
+	path(hold, sizeof(hold), "hold-seq");
+	path(json, sizeof(json), "seq.json");
+	{
+		/* One worker recording until `until`, then 300 threads one after the other. */
+		const char *argv[] = { producer, "--ready", ready, "--spans", "10", "--until", until, "--sequential", "300",
+				       "--worked", worked, "--hold", hold, NULL };
+
+		prod = spawn(argv, env, NULL);
+	}
+	assert_int_equal(wait_file(ready, 5000), 0);
+	snprintf(pidbuf, sizeof(pidbuf), "%d", (int)prod);
+	{
+		const char *argv[] = { tool, "record", "-p", pidbuf, "-o", json, NULL };
+
+		rec = spawn(argv, NULL, "seq.out");
+	}
+	assert_int_equal(wait_consumer_running(prod, 20000), 0);
+	assert_int_equal(kill(rec, SIGSTOP), 0);
+	assert_int_equal(wait_lease_expiries(prod, 1, 20000), 0);
+	touch(until);
+	assert_int_equal(wait_file(worked, 60000), 0);
+	/* Left: the main thread's ring and the first worker's (it recorded for the consumer). */
+	c = (struct ring_count){ prod, 0 };
+	assert_int_equal(rtc_segments_scan(false, count_rings, &c), 0);
+	assert_int_equal(c.rings, 2);
+	assert_int_equal(kill(rec, SIGCONT), 0);
+	assert_int_equal(wait_consumer_running(prod, 20000), 0);
+	touch(hold);
+	assert_int_equal(wait_exit(prod, 20000), 0);
+	assert_int_equal(kill(rec, SIGINT), 0);
+	assert_int_equal(wait_exit(rec, 20000), 0);
+	out = check(json);
+	assert_non_null(out);
+	/* The first worker's spans until the lease was dropped. */
+	assert_true(jint(out, "work") >= 10);
+	assert_int_equal(jint(out, "recording_gaps"), 1);
+	/* The 300 threads recorded nothing for it: the trace has the two it knew. */
+	assert_int_equal(jint(out, "threads"), 2);
+	assert_int_equal(jint(out, "lost_records"), 0);
+	free(out);
+}
+
 /* The LOST column of `ringtrace list` for pid, -1 if it is not listed. */
 static long listed_lost(pid_t pid)
 {
@@ -278,6 +350,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_flight_recorder_loss_reported, kill_children),
 		cmocka_unit_test_teardown(test_names_past_the_table_reported, kill_children),
 		cmocka_unit_test_teardown(test_stalled_consumer_takes_the_lease_back, kill_children),
+		cmocka_unit_test_teardown(test_threads_begun_while_the_consumer_is_stopped, kill_children),
 	};
 
 	if (harness_init("test-accounting") < 0)

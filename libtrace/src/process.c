@@ -72,6 +72,8 @@ static _Atomic uint32_t lease_session;
  * since, it will take the lease back and drain us, so our segments stay for it at exit. */
 static _Atomic uint32_t dropped_consumer;
 static _Atomic uint32_t dropped_at_attaches;
+/* next_thread_number when it was dropped: threads numbered above began after the drop. */
+static _Atomic uint64_t dropped_at_threads;
 static _Atomic uint64_t next_task_id;
 /* Recording before any consumer attached (launched, or a session); cleared when given up. */
 static _Atomic bool early;
@@ -324,6 +326,9 @@ static void check_lease(struct rt_shm_control *ctl, uint64_t ts)
 			 * other thread stopped recording (exit is ordered after them by the program). */
 			atomic_store_explicit(&dropped_consumer, holder, memory_order_relaxed);
 			atomic_store_explicit(&dropped_at_attaches, attaches, memory_order_relaxed);
+			atomic_store_explicit(&dropped_at_threads,
+					      atomic_load_explicit(&ctl->next_thread_number, memory_order_relaxed),
+					      memory_order_relaxed);
 			atomic_store_explicit(&ctl->active, ctl->idle_active, memory_order_relaxed);
 			atomic_store_explicit(&ctl->consumer_pid, 0, memory_order_relaxed);
 			atomic_fetch_add_explicit(&ctl->lease_expiries, 1, memory_order_relaxed);
@@ -409,6 +414,14 @@ bool rt__process_dropped_consumer_alive(void)
 	       atomic_load_explicit(&ctl->attaches, memory_order_relaxed) ==
 		       atomic_load_explicit(&dropped_at_attaches, memory_order_relaxed) &&
 	       pid_alive(dropped);
+}
+
+bool rt__process_dropped_consumer_knows(uint64_t thread_number)
+{
+	/* Relaxed: stored with dropped_consumer by the same check, long before a thread begun after
+	 * the drop ends; a thread racing with the drop was never seen by the stopped consumer. */
+	return thread_number <= atomic_load_explicit(&dropped_at_threads, memory_order_relaxed) &&
+	       rt__process_dropped_consumer_alive();
 }
 
 static bool segments_wanted(struct rt_shm_control *ctl)

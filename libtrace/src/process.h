@@ -51,6 +51,8 @@ bool rt__process_records_early(void);
 /* A consumer whose lease we dropped (its heartbeat stopped) is alive and nobody attached since: it
  * will take the lease back and read what we leave. A system call; not for hot paths. */
 bool rt__process_dropped_consumer_alive(void);
+/* That consumer is alive and thread thread_number began before it was dropped (it may know it). */
+bool rt__process_dropped_consumer_knows(uint64_t thread_number);
 
 /* Back ctl's name arena with memory up to byte `end` (names.c, before writing there). 0 or -errno;
  * after a failure every later call fails at once (names then overflow, counted). */

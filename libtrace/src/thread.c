@@ -332,9 +332,13 @@ void rt__thread_finish(struct rt__thread *t, bool exiting_thread)
 {
 	struct rt_shm_control *ctl = rt__proc.ctl;
 	/* A consumer attached, or one whose lease we dropped while it was stopped: it takes the lease
-	 * back when it runs again, and reads what this thread recorded for it. */
+	 * back when it runs again, and reads what this thread recorded for it. Not for a thread begun
+	 * after the drop, which it cannot know and which recorded nothing for it (in overwrite mode,
+	 * only flight-recorder history): that one ends as if no consumer were there. A thread per
+	 * request under a consumer stopped for an hour would otherwise keep a ring each in /dev/shm
+	 * for as long as it stays stopped. */
 	bool consumer = atomic_load_explicit(&ctl->session, memory_order_relaxed) != 0 ||
-			rt__process_dropped_consumer_alive();
+			rt__process_dropped_consumer_knows(t->thread_number);
 	uint64_t ts;
 	uint8_t *p;
 
