@@ -424,6 +424,7 @@ static void on_watermark(void *ctx, uint64_t watermark)
 	struct rtc_processor *pr = ctx;
 
 	rtc_merge_until(pr->merge, watermark, rebuild_one, pr, pr->pause, pr->pause_ctx);
+	rtc_rebuild_advance(pr->rb, watermark);
 	finish_threads(pr);
 	rtc_pipeline_sync(pr->pipe);
 }

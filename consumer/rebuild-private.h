@@ -52,6 +52,11 @@ struct tstate {
 	uint32_t live_proc, live_prev, live_next;
 };
 
+struct held_task {
+	uint32_t proc, name_id, flags, tid;
+	uint64_t id, parent, begin;
+};
+
 struct task {
 	uint64_t key_proc; /* proc + 1; 0 = empty slot */
 	uint64_t id;
@@ -101,6 +106,12 @@ struct rtc_rebuild {
 	struct pid_key *pid_map; /* pid -> how many processes of the trace had it */
 	size_t pid_map_cap, pid_map_count;
 	uint64_t next_flow;
+	uint64_t now; /* latest ts of the merged events seen */
+	/* Tasks open at attach, waiting for the stream to reach their begin (rebuild-tasks.c),
+	 * [held_head, nheld) sorted by begin unless held_unsorted. */
+	struct held_task *held;
+	size_t nheld, held_head, held_cap;
+	bool held_unsorted;
 	struct rtc_rebuild_counts counts;
 	struct rtc_thread_loss *loss_out;
 };
@@ -130,6 +141,8 @@ struct task *rb_task_find(struct rtc_rebuild *r, uint32_t proc, uint64_t id, boo
 void rb_task_begin(struct rtc_rebuild *r, struct tstate *t, const struct rtc_event *ev);
 void rb_task_end(struct rtc_rebuild *r, struct tstate *t, const struct rtc_event *ev);
 void rb_tasks_finish(struct rtc_rebuild *r, uint64_t ts);
+/* Tasks open at attach whose begin is at or before ts come out; the stream reached ts. */
+void rb_tasks_release(struct rtc_rebuild *r, uint64_t ts);
 void rb_tasks_snapshot(struct rtc_rebuild *r, void (*fn)(void *ctx, const struct rtc_out *ev), void *ctx);
 
 /* rebuild-flows.c */

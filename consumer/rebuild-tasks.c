@@ -120,8 +120,8 @@ void rb_task_begin(struct rtc_rebuild *r, struct tstate *t, const struct rtc_eve
 	rb_emit(r, &o);
 }
 
-void rtc_rebuild_task_open(struct rtc_rebuild *r, uint32_t proc, uint64_t id, uint64_t parent, uint32_t name_id,
-			   uint64_t begin, uint32_t flags, uint32_t tid)
+static void task_open(struct rtc_rebuild *r, uint32_t proc, uint64_t id, uint64_t parent, uint32_t name_id,
+		      uint64_t begin, uint32_t flags, uint32_t tid)
 {
 	struct task *k;
 	struct rtc_out o;
@@ -145,6 +145,56 @@ void rtc_rebuild_task_open(struct rtc_rebuild *r, uint32_t proc, uint64_t id, ui
 	o = begin_event(r, k, proc);
 	count_begin(r, k);
 	rb_emit(r, &o);
+}
+
+/* A task open at attach began while the consumer was attaching, often after events of other
+ * processes that the merge has not let out yet (they wait for the watermark): its begin event waits
+ * for them. Held ones are few (one attach's task table at most) and sorted once. */
+void rtc_rebuild_task_open(struct rtc_rebuild *r, uint32_t proc, uint64_t id, uint64_t parent, uint32_t name_id,
+			   uint64_t begin, uint32_t flags, uint32_t tid)
+{
+	struct held_task *h;
+
+	if (!begin || begin <= r->now || rb_grow((void **)&r->held, &r->held_cap, r->nheld + 1, sizeof(*r->held)) < 0) {
+		task_open(r, proc, id, parent, name_id, begin, flags, tid);
+		return;
+	}
+	h = &r->held[r->nheld++];
+	*h = (struct held_task){ .proc = proc, .name_id = name_id, .flags = flags, .tid = tid, .id = id,
+				 .parent = parent, .begin = begin };
+	if (r->nheld - r->held_head > 1 && h[-1].begin > begin)
+		r->held_unsorted = true;
+}
+
+static int cmp_held(const void *a, const void *b)
+{
+	const struct held_task *x = a, *y = b;
+
+	return x->begin < y->begin ? -1 : x->begin > y->begin;
+}
+
+void rb_tasks_release(struct rtc_rebuild *r, uint64_t ts)
+{
+	if (r->held_head == r->nheld)
+		return;
+	if (r->held_unsorted) {
+		qsort(r->held + r->held_head, r->nheld - r->held_head, sizeof(*r->held), cmp_held);
+		r->held_unsorted = false;
+	}
+	while (r->held_head < r->nheld && r->held[r->held_head].begin <= ts) {
+		const struct held_task *h = &r->held[r->held_head++];
+
+		task_open(r, h->proc, h->id, h->parent, h->name_id, h->begin, h->flags, h->tid);
+	}
+	if (r->held_head == r->nheld)
+		r->held_head = r->nheld = 0;
+}
+
+void rtc_rebuild_advance(struct rtc_rebuild *r, uint64_t ts)
+{
+	rb_tasks_release(r, ts);
+	if (ts > r->now && ts != UINT64_MAX)
+		r->now = ts;
 }
 
 static void end_out(struct rtc_rebuild *r, struct task *k, uint32_t proc, uint64_t ts, uint32_t flags)

@@ -42,6 +42,7 @@ void rtc_rebuild_destroy(struct rtc_rebuild *r)
 	free(r->threads);
 	free(r->procs);
 	free(r->tasks);
+	free(r->held);
 	free(r->loss_out);
 	free(r);
 }
@@ -388,6 +389,10 @@ void rtc_rebuild_event(struct rtc_rebuild *r, const struct rtc_event *ev)
 
 	if (!t || !t->declared)
 		return;
+	/* Tasks open at attach that began before this event come first. */
+	rb_tasks_release(r, ev->ts);
+	if (ev->ts > r->now)
+		r->now = ev->ts;
 	if (ev->kind < RTC_EV_GAP)
 		r->counts.records++;
 	switch (ev->kind) {
@@ -509,6 +514,7 @@ void rtc_rebuild_thread_done(struct rtc_rebuild *r, uint32_t thread, uint64_t ts
 
 void rtc_rebuild_finish(struct rtc_rebuild *r, uint64_t ts)
 {
+	rb_tasks_release(r, UINT64_MAX);
 	for (size_t i = 0; i < r->nthreads; i++) {
 		struct tstate *t = &r->threads[i];
 

@@ -56,12 +56,18 @@ void rtc_rebuild_thread(struct rtc_rebuild *r, uint32_t thread, const struct rtc
 /* Feed one event in merged order. */
 void rtc_rebuild_event(struct rtc_rebuild *r, const struct rtc_event *ev);
 
-/* A task that was open when the consumer attached (begin in ns, 0 unknown). */
 /* The producer of proc could not trace count more of what (threads, names, tasks): an event. */
 void rtc_rebuild_untraced(struct rtc_rebuild *r, uint32_t proc, uint64_t ts, uint64_t count, const char *what);
 
+/* A task that was open when the consumer attached (begin in ns, 0 unknown). Its begin event comes
+ * out when the merged stream reaches its begin (the next event at or after it, or
+ * rtc_rebuild_advance()), so that it is in time order with the other processes' events; at once
+ * when the stream is past it already. */
 void rtc_rebuild_task_open(struct rtc_rebuild *r, uint32_t proc, uint64_t id, uint64_t parent, uint32_t name_id,
 			   uint64_t begin, uint32_t flags, uint32_t tid);
+
+/* The merged stream is complete up to ts (the watermark): what waits for it comes out. */
+void rtc_rebuild_advance(struct rtc_rebuild *r, uint64_t ts);
 
 /* Recording of process proc stopped between from and to (ns). */
 void rtc_rebuild_gap(struct rtc_rebuild *r, uint32_t proc, uint64_t from, uint64_t to, uint64_t not_recorded);

@@ -116,11 +116,74 @@ static void test_idle_begin_before_the_span_it_followed(void **state)
 	assert_int_equal(spans[1].ts, 1000);
 }
 
+/* ---- tasks open at attach ---- */
+
+static struct rtc_out all[MAX_OUT];
+static size_t nall;
+
+static void collect_all(void *ctx, const struct rtc_out *ev)
+{
+	(void)ctx;
+	if (nall < MAX_OUT)
+		all[nall++] = *ev;
+}
+
+static void log_at(struct rtc_rebuild *r, uint32_t thread, uint64_t ts)
+{
+	struct rtc_event ev = { .ts = ts, .thread = thread, .kind = RT_REC_LOG,
+				.u = { .log = { .category_id = 1, .message = { "m", 1 } } } };
+
+	rtc_rebuild_event(r, &ev);
+}
+
+/* A task of a second process began while the consumer attached to it (it comes with the attach,
+ * ahead of the records), after records of the first process that the merge had not let out yet.
+ * Its begin event waits for them: the output stays in time order across processes (a b event
+ * once came out before an earlier instant of the other process: CI's order_violations). */
+static void test_task_open_at_attach_in_time_order(void **state)
+{
+	struct rtc_rebuild *r = rtc_rebuild_create(name_of, NULL, collect_all, NULL);
+	struct rtc_thread_meta m0 = { .pid = 100, .tid = 101, .thread_number = 1, .proc = 0, .attach_ts = 10 };
+	struct rtc_thread_meta m1 = { .pid = 200, .tid = 201, .thread_number = 1, .proc = 1, .attach_ts = 190 };
+	const uint64_t want_ts[] = { 50, 150, 200, 250, 280, 300 };
+	const uint32_t want_kind[] = { RTC_OUT_LOG, RTC_OUT_LOG, RTC_OUT_TASK_BEGIN, RTC_OUT_LOG, RTC_OUT_TASK_BEGIN,
+				       RTC_OUT_LOG };
+	size_t k = 0;
+
+	(void)state;
+	assert_non_null(r);
+	nall = 0;
+	rtc_rebuild_process(r, 0, 100, "first", 0);
+	rtc_rebuild_thread(r, 0, &m0, "a");
+	log_at(r, 0, 50);
+	rtc_rebuild_process(r, 1, 200, "second", 0);
+	rtc_rebuild_thread(r, 1, &m1, "b");
+	rtc_rebuild_task_open(r, 1, 9, 0, 2, 200, 0, 201);
+	log_at(r, 0, 150);
+	log_at(r, 0, 250);
+	/* One more, released by the watermark alone. */
+	rtc_rebuild_task_open(r, 1, 10, 0, 2, 280, 0, 201);
+	rtc_rebuild_advance(r, 290);
+	log_at(r, 1, 300);
+	rtc_rebuild_finish(r, 400);
+	for (size_t i = 0; i < nall; i++) {
+		if (all[i].kind != RTC_OUT_LOG && all[i].kind != RTC_OUT_TASK_BEGIN)
+			continue;
+		assert_true(k < 6);
+		assert_int_equal(all[i].kind, want_kind[k]);
+		assert_int_equal(all[i].ts, want_ts[k]);
+		k++;
+	}
+	assert_int_equal(k, 6);
+	rtc_rebuild_destroy(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_unseen_end_before_idle_begin),
 		cmocka_unit_test(test_idle_begin_before_the_span_it_followed),
+		cmocka_unit_test(test_task_open_at_attach_in_time_order),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
