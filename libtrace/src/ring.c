@@ -8,12 +8,39 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 #include "shm.h"
+
+#define HAND_OVER_LINE 64u             /* x86 cache line */
+#define HAND_OVER_DEFAULT (1u << 20)   /* when the L2 size is not known */
 
 static size_t align_up(size_t v, size_t a)
 {
 	return (v + a - 1) & ~(a - 1);
+}
+
+/* How much of a closed sub-buffer rt__ring_hand_over() evicts: what can still be in this CPU's
+ * L2 (older lines left it already), 0 without CLFLUSHOPT. Once per ring: CPUID may trap to a
+ * hypervisor, which is fine at thread start and not on the switch path. */
+static uint32_t hand_over_limit(uint32_t sb_size)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	unsigned a, b, c, d;
+	long l2;
+
+	if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(b & bit_CLFLUSHOPT))
+		return 0;
+	l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+	if (l2 <= 0 || l2 > (64l << 20))
+		l2 = HAND_OVER_DEFAULT;
+	return (uint64_t)l2 < sb_size ? (uint32_t)l2 : sb_size;
+#else
+	(void)sb_size;
+	return 0;
+#endif
 }
 
 int rt__ring_create(struct rt__ring_writer *w, const char *shm_name, const struct rt__ring_config *cfg, uint64_t ts)
@@ -56,6 +83,7 @@ int rt__ring_create(struct rt__ring_writer *w, const char *shm_name, const struc
 	w->sb_count = cfg->sb_count;
 	w->data_mask = (uint64_t)cfg->ring_size - 1;
 	w->mode = cfg->mode;
+	w->hand_over_max = hand_over_limit(sb_size);
 	for (uint32_t i = 0; i < cfg->sb_count; i++) {
 		/* No slot holds a sub-buffer yet; slot 0 gets index 0 just below. */
 		atomic_store_explicit(&w->sb[i].seq, UINT64_MAX, memory_order_relaxed);
@@ -132,4 +160,19 @@ bool rt__ring_switch(struct rt__ring_writer *w, uint64_t ts)
 	/* Release: the new sub-buffer's header is visible before a reader sees a position in it. */
 	atomic_store_explicit(&w->hdr->commit_pos, w->pos, memory_order_release);
 	return true;
+}
+
+void rt__ring_hand_over(const struct rt__ring_writer *w, uint64_t sb_index)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	const uint8_t *end = w->data + (sb_index & (w->sb_count - 1)) * (uint64_t)w->sb_size + w->sb_size;
+
+	/* No fence: CLFLUSHOPT is weakly ordered and pipelined, and nothing needs to wait for the
+	 * write-backs. Sub-buffers are page-aligned, so every step is one whole line. */
+	for (const uint8_t *p = end - w->hand_over_max; p < end; p += HAND_OVER_LINE)
+		__asm__ volatile("clflushopt %0" : "+m"(*(volatile uint8_t *)p));
+#else
+	(void)w;
+	(void)sb_index;
+#endif
 }

@@ -276,6 +276,10 @@ uint8_t *rt__thread_reserve_slow(struct rt__thread *t, size_t max, uint64_t ts)
 	if (!rt__ring_fits(w, need)) {
 		if (!claim_next_subbuf(t, ts) || !rt__ring_switch(w, ts))
 			return NULL;
+		/* A consumer will read the sub-buffer just closed: hand it over out of our caches
+		 * (nobody reading, the flight recorder's lines stay where our next lap writes). */
+		if (session)
+			rt__ring_hand_over(w, w->sb_index - 1);
 		/* In overwrite mode any sub-buffer may become a reader's first: start each with the
 		 * open spans. */
 		if (w->mode == RT_SHM_MODE_OVERWRITE)
