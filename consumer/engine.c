@@ -376,6 +376,7 @@ int rtc_engine_run(struct rtc_engine *e, atomic_int *stop)
 		usleep(e->o.poll_us);
 	}
 	/* Final drain: everything committed until now, then close everything at the end time. */
+	rtc_live_read_all(e->live);
 	for (int i = 0; i < 1000; i++) {
 		struct rtc_live_poll res;
 

@@ -93,6 +93,7 @@ struct rtc_live {
 	size_t nthreads, threads_cap;
 	pid_t *expected;     /* launched programs: recording goes on while they live */
 	size_t nexpected;
+	bool read_all;       /* rtc_live_read_all(): no ring's open sub-buffer is left for later */
 	struct rtc_session session; /* token 0: none (the in-process engine) */
 	struct lnames skip, pending;
 	int inotify_fd;       /* /dev/shm watched for new names, or -1 */

@@ -248,6 +248,7 @@ static void drain_thread(struct rtc_live *l, struct lproc *p, uint32_t ti, bool 
 	int ret;
 
 	t->backlog = false;
+	t->r.defer_open = t->r.deferred = false;
 	/* Chunks are handed on undecoded, read straight into the receiver's buffer when it offers
 	 * one; the reader knows record counts and timestamp lower bounds from sub-buffer headers. */
 	while ((ret = rtc_ring_reader_next(&t->r, &c, l->out->chunk_buffer, l->out_ctx)) > 0) {
@@ -268,6 +269,11 @@ static void drain_thread(struct rtc_live *l, struct lproc *p, uint32_t ti, bool 
 			break;
 		}
 		budget -= c.len;
+		/* A sub-buffer closed since the last poll: this writer fills them faster than we poll.
+		 * Leave the one it is filling for the next poll, when it will have been handed over
+		 * out of the writer's caches (rtc_live_poll() holds the watermark back for it). */
+		if (c.closed && !l->read_all && !exited)
+			t->r.defer_open = true;
 	}
 	/* The producer's own counts (a gauge for the status line; the trace counts exactly). */
 	t->lost = atomic_load_explicit(&t->r.hdr->dropped, memory_order_relaxed) +
@@ -389,8 +395,8 @@ void rtc_live_poll(struct rtc_live *l, bool read_rings, struct rtc_live_poll *re
 			continue;
 		lost += t->lost;
 		/* A ring we left unfinished may still hold anything after its last record read. */
-		if (t->backlog) {
-			res->backlog = true;
+		if (t->backlog || t->r.deferred) {
+			res->backlog |= t->backlog;
 			if (t->last_ts < watermark)
 				watermark = t->last_ts;
 		}
@@ -398,6 +404,11 @@ void rtc_live_poll(struct rtc_live *l, bool read_rings, struct rtc_live_poll *re
 	atomic_store_explicit(&l->lost, lost, memory_order_relaxed);
 	l->out->watermark(l->out_ctx, watermark);
 	atomic_store_explicit(&l->polled_ns, rtc_live_mono_ns(), memory_order_relaxed);
+}
+
+void rtc_live_read_all(struct rtc_live *l)
+{
+	l->read_all = true;
 }
 
 uint64_t rtc_live_last_poll(const struct rtc_live *l)

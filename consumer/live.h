@@ -63,6 +63,11 @@ struct rtc_live_poll {
  * processes: the caller is applying back-pressure) and end with a watermark message. */
 void rtc_live_poll(struct rtc_live *l, bool read_rings, struct rtc_live_poll *res);
 
+/* From now on every poll reads each ring to its last committed record, the sub-buffer its writer
+ * is filling included (for the final drain; before, a ring whose writer closed a sub-buffer since
+ * the last poll has that one read at the next). */
+void rtc_live_read_all(struct rtc_live *l);
+
 /* When the last poll ended (CLOCK_MONOTONIC ns), 0 before the first; any thread. */
 uint64_t rtc_live_last_poll(const struct rtc_live *l);
 

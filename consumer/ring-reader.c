@@ -190,6 +190,12 @@ static int next_unguarded(struct next_call *n)
 			/* Set before `used` was released: valid with it. */
 			records = sb->records;
 		} else {
+			/* The writer hands each closed sub-buffer over out of its caches; the open one's
+			 * lines are still in them, and copying them costs the writer (performance.md). */
+			if (r->defer_open) {
+				r->deferred = true;
+				return 0;
+			}
 			end = cp;
 		}
 		if (end < r->pos)
@@ -214,6 +220,7 @@ static int next_unguarded(struct next_call *n)
 		c->len = end - r->pos;
 		c->base_ts = base;
 		c->continues = off != 0;
+		c->closed = closed;
 		c->skip = r->skip_to > r->pos ? (uint32_t)((r->skip_to < end ? r->skip_to : end) - r->pos) : 0;
 		/* At a sub-buffer start the header says exactly where we are in the stream. */
 		c->rec0 = rec0;

@@ -29,6 +29,9 @@ struct rtc_ring_reader {
 	uint64_t jumps;     /* times the writer lapped us and we skipped ahead (overwrite mode) */
 	uint64_t lower_ts;  /* raw clock: no record still to be read is older (base of the current sub-buffer) */
 	uint8_t *own;       /* a private buffer of sb_size, when the caller gives none */
+	/* Set by the caller: leave the sub-buffer the writer is still filling for a later call.
+	 * `deferred` says that one was left with records in it. */
+	bool defer_open, deferred;
 };
 
 /* A contiguous run of committed records copied out of the ring. The reader never decodes: whoever
@@ -38,6 +41,7 @@ struct rtc_ring_chunk {
 	size_t len;
 	uint64_t base_ts;  /* raw clock: base of the sub-buffer the chunk is in */
 	bool continues;    /* it continues the previous chunk inside that sub-buffer */
+	bool closed;       /* it ends its sub-buffer (the writer went on to the next) */
 	uint32_t skip;     /* leading bytes an earlier reader already delivered */
 	uint64_t rec0;     /* !continues: ring-wide index of the sub-buffer's first record */
 	/* First chunk of this reader: the index reading started at (UINT64_MAX: unknown), so that
@@ -52,7 +56,7 @@ void rtc_ring_reader_close(struct rtc_ring_reader *r);
 
 /* Copy out the next run of committed records into buffer(ctx, len) (a buffer of the reader's own
  * when buffer is NULL; valid until the next call). Returns 1 with *chunk filled, 0 when nothing new
- * is committed, -RT_ECORRUPT when the producer's state is inconsistent, -EFAULT when the segment was
+ * is committed (or only in the open sub-buffer while defer_open is set), -RT_ECORRUPT when the producer's state is inconsistent, -EFAULT when the segment was
  * truncated, -ENOMEM. */
 int rtc_ring_reader_next(struct rtc_ring_reader *r, struct rtc_ring_chunk *chunk,
 			 uint8_t *(*buffer)(void *ctx, size_t len), void *ctx);

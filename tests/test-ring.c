@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Ring writer and reader: wrap-around in discard and overwrite modes with exact loss counts, and a
- * writer racing a reader (the reader's reported gaps must equal exactly what it did not see). */
+/* Ring writer and reader: wrap-around in discard and overwrite modes with exact loss counts, the
+ * open sub-buffer left for later, and a writer racing a reader (the reader's reported gaps must
+ * equal exactly what it did not see). */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -194,6 +195,40 @@ static void test_overwrite_counts_overwritten_records(void **state)
 	pair_close(&p);
 }
 
+/* live.c leaves the sub-buffer the writer is filling for the next poll once one closed since the
+ * last: the reader copies up to the end of the closed one, says it left records, and gives the
+ * rest when asked again without defer_open. */
+static void test_defer_open_leaves_the_open_subbuffer(void **state)
+{
+	struct pair p;
+	uint64_t i = 0, closed_records;
+
+	(void)state;
+	pair_open(&p, RT_SHM_MODE_DISCARD, SB_COUNT);
+	while (p.w.sb_index == 0)
+		assert_true(put(&p, i++));
+	for (int k = 0; k < 10; k++)
+		assert_true(put(&p, i++));
+	closed_records = p.w.sb[0].records;
+	assert_int_equal(closed_records, i - 11); /* the 11th-last record opened sub-buffer 1 */
+
+	p.r.defer_open = true;
+	drain(&p);
+	assert_int_equal(p.seen, closed_records);
+	assert_true(p.r.deferred);
+	assert_int_equal(p.r.pos, SB_SIZE);
+	drain(&p); /* asked again with defer_open still set: still nothing from the open one */
+	assert_int_equal(p.seen, closed_records);
+
+	p.r.defer_open = p.r.deferred = false;
+	drain(&p);
+	assert_false(p.r.deferred);
+	assert_int_equal(p.seen, i);
+	assert_int_equal(p.next_expected, i);
+	assert_int_equal(p.corrupt, 0);
+	pair_close(&p);
+}
+
 static void test_corrupt_ring_is_refused(void **state)
 {
 	struct pair p;
@@ -346,6 +381,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_discard_wraps_and_counts_drops),
 		cmocka_unit_test(test_overwrite_counts_overwritten_records),
+		cmocka_unit_test(test_defer_open_leaves_the_open_subbuffer),
 		cmocka_unit_test(test_corrupt_ring_is_refused),
 		cmocka_unit_test(test_garbage_records_are_reported),
 		cmocka_unit_test(test_truncated_segment_is_survived),
