@@ -271,9 +271,16 @@ static void drain_thread(struct rtc_live *l, struct lproc *p, uint32_t ti, bool 
 		budget -= c.len;
 		/* A sub-buffer closed since the last poll: this writer fills them faster than we poll.
 		 * Leave the one it is filling for the next poll, when it will have been handed over
-		 * out of the writer's caches (rtc_live_poll() holds the watermark back for it). */
-		if (c.closed && !l->read_all && !exited)
+		 * out of the writer's caches (rtc_live_poll() holds the watermark back for it). Not
+		 * when an overwriting writer could lap us for it before the next poll. */
+		if (c.closed && !l->read_all && !exited && rtc_ring_reader_may_defer(&t->r, t->r.data_size - budget))
 			t->r.defer_open = true;
+	}
+	if (t->r.deferred) {
+		uint64_t ns = rtc_clockmap_ns(&p->clock, t->r.lower_ts);
+
+		if (ns > t->last_ts)
+			t->last_ts = ns;
 	}
 	/* The producer's own counts (a gauge for the status line; the trace counts exactly). */
 	t->lost = atomic_load_explicit(&t->r.hdr->dropped, memory_order_relaxed) +

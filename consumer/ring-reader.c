@@ -193,6 +193,12 @@ static int next_unguarded(struct next_call *n)
 			/* The writer hands each closed sub-buffer over out of its caches; the open one's
 			 * lines are still in them, and copying them costs the writer (performance.md). */
 			if (r->defer_open) {
+				/* Nothing still to read is older than this sub-buffer's base (written before
+				 * commit_pos entered it), unless the slot was recycled while we looked. */
+				base = sb->base_ts;
+				atomic_thread_fence(memory_order_acquire);
+				if (atomic_load_explicit(&sb->seq, memory_order_relaxed) == v && base > r->lower_ts)
+					r->lower_ts = base;
 				r->deferred = true;
 				return 0;
 			}
@@ -282,6 +288,14 @@ uint64_t rtc_ring_reader_unreported(struct rtc_ring_reader *r)
 	    n < (1ull << 48))
 		return n;
 	return 0;
+}
+
+bool rtc_ring_reader_may_defer(const struct rtc_ring_reader *r, uint64_t read_now)
+{
+	/* A discarding writer cannot reuse the open sub-buffer's slot before its end is read,
+	 * deferred or not. An overwriting one laps us a sub-buffer sooner when we leave it: only
+	 * when the writer, at this rate, needs two such intervals to fill what remains. */
+	return r->mode != RT_SHM_MODE_OVERWRITE || read_now + r->sb_size <= r->data_size / 2;
 }
 
 bool rtc_ring_reader_done(struct rtc_ring_reader *r)

@@ -61,6 +61,10 @@ void rtc_ring_reader_close(struct rtc_ring_reader *r);
 int rtc_ring_reader_next(struct rtc_ring_reader *r, struct rtc_ring_chunk *chunk,
 			 uint8_t *(*buffer)(void *ctx, size_t len), void *ctx);
 
+/* Whether the open sub-buffer may be left for a later call (defer_open) without losing more to
+ * an overwriting writer, `read_now` bytes having been read since the last such call. */
+bool rtc_ring_reader_may_defer(const struct rtc_ring_reader *r, uint64_t read_now);
+
 /* The producer thread finished and everything committed has been read. */
 bool rtc_ring_reader_done(struct rtc_ring_reader *r);
 

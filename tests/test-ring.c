@@ -217,6 +217,9 @@ static void test_defer_open_leaves_the_open_subbuffer(void **state)
 	assert_int_equal(p.seen, closed_records);
 	assert_true(p.r.deferred);
 	assert_int_equal(p.r.pos, SB_SIZE);
+	/* Nothing left to read is older than the open sub-buffer's base: the watermark may go that far. */
+	assert_true(p.w.sb[1].base_ts > p.w.sb[0].base_ts);
+	assert_int_equal(p.r.lower_ts, p.w.sb[1].base_ts);
 	drain(&p); /* asked again with defer_open still set: still nothing from the open one */
 	assert_int_equal(p.seen, closed_records);
 
@@ -226,6 +229,31 @@ static void test_defer_open_leaves_the_open_subbuffer(void **state)
 	assert_int_equal(p.seen, i);
 	assert_int_equal(p.next_expected, i);
 	assert_int_equal(p.corrupt, 0);
+	pair_close(&p);
+}
+
+/* An overwriting writer laps a reader that left the open sub-buffer a sub-buffer sooner: the
+ * reader leaves it only while what it read since the last call is at most half the ring less one
+ * sub-buffer. A discarding writer waits for the reader either way. */
+static void test_may_defer_only_with_room(void **state)
+{
+	struct pair p;
+
+	(void)state;
+	pair_open(&p, RT_SHM_MODE_OVERWRITE, 8);
+	assert_true(rtc_ring_reader_may_defer(&p.r, 0));
+	assert_true(rtc_ring_reader_may_defer(&p.r, 3 * SB_SIZE));
+	assert_false(rtc_ring_reader_may_defer(&p.r, 3 * SB_SIZE + 1));
+	assert_false(rtc_ring_reader_may_defer(&p.r, 8 * SB_SIZE));
+	pair_close(&p);
+
+	pair_open(&p, RT_SHM_MODE_OVERWRITE, 2); /* half the ring is the open sub-buffer itself */
+	assert_true(rtc_ring_reader_may_defer(&p.r, 0));
+	assert_false(rtc_ring_reader_may_defer(&p.r, 1));
+	pair_close(&p);
+
+	pair_open(&p, RT_SHM_MODE_DISCARD, 8);
+	assert_true(rtc_ring_reader_may_defer(&p.r, 8 * SB_SIZE));
 	pair_close(&p);
 }
 
@@ -382,6 +410,7 @@ int main(void)
 		cmocka_unit_test(test_discard_wraps_and_counts_drops),
 		cmocka_unit_test(test_overwrite_counts_overwritten_records),
 		cmocka_unit_test(test_defer_open_leaves_the_open_subbuffer),
+		cmocka_unit_test(test_may_defer_only_with_room),
 		cmocka_unit_test(test_corrupt_ring_is_refused),
 		cmocka_unit_test(test_garbage_records_are_reported),
 		cmocka_unit_test(test_truncated_segment_is_survived),
