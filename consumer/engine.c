@@ -34,6 +34,9 @@
 #include "error.h"
 
 #define DEFAULT_MAX_BACKLOG (512u << 20)
+/* What the processing thread works off between two ticks of the outputs, at most (plus one
+ * message): 1 MiB of records is ~35 ms of processing here (about 300,000 records). */
+#define DELIVER_PIECE_BYTES (1u << 20)
 /* Processing and writing lag behind into memory without harm; draining late loses records. So the
  * threads that process and write yield the CPU to the draining thread (and to the traced program,
  * in-process) whenever it wants it. */
@@ -311,9 +314,13 @@ static void *processor(void *arg)
 		 * delivery takes everything. */
 		bool done = atomic_load_explicit(&e->input_done, memory_order_acquire);
 
-		rtc_stream_queue_deliver(e->queue, rtc_processor_ops(), e->proc, done ? 0 : 100);
+		/* In pieces: the outputs' ticks (a live view's keys and frames) keep coming while a
+		 * backlog is worked off. */
+		size_t n = rtc_stream_queue_deliver(e->queue, rtc_processor_ops(), e->proc, done ? 0 : 100,
+						    DELIVER_PIECE_BYTES);
+
 		rtc_pipeline_tick(e->pipe, mono_ns());
-		if (done)
+		if (done && n == 0)
 			break;
 	}
 	finish(e, e->end_ns);

@@ -57,6 +57,9 @@ struct rtc_stream_queue {
 	struct __cds_wfcq_head head; /* no dequeue lock: one delivering thread */
 	struct cds_wfcq_tail tail;
 	struct message *pending; /* input side: chunk buffer handed out, not yet queued */
+	/* Delivering side: taken off the queue, not delivered yet (a call stopped at its byte limit). */
+	struct __cds_wfcq_head batch_head;
+	struct cds_wfcq_tail batch_tail;
 	/* Relaxed: a gauge for back-pressure and status, it orders nothing. */
 	_Atomic size_t bytes;
 	_Atomic uint64_t failed;
@@ -265,6 +268,7 @@ struct rtc_stream_queue *rtc_stream_queue_create(void)
 	if (!q)
 		return NULL;
 	__cds_wfcq_init(&q->head, &q->tail);
+	__cds_wfcq_init(&q->batch_head, &q->batch_tail);
 	pthread_mutex_init(&q->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -279,6 +283,8 @@ void rtc_stream_queue_destroy(struct rtc_stream_queue *q)
 
 	if (!q)
 		return;
+	while ((node = __cds_wfcq_dequeue_blocking(&q->batch_head, &q->batch_tail)) != NULL)
+		free(caa_container_of(node, struct message, node));
 	while ((node = __cds_wfcq_dequeue_blocking(&q->head, &q->tail)) != NULL)
 		free(caa_container_of(node, struct message, node));
 	free(q->pending);
@@ -325,14 +331,12 @@ static void dispatch(const struct message *m, const struct rtc_stream_ops *ops, 
 }
 
 size_t rtc_stream_queue_deliver(struct rtc_stream_queue *q, const struct rtc_stream_ops *ops, void *ctx,
-				unsigned timeout_ms)
+				unsigned timeout_ms, size_t max_bytes)
 {
-	struct __cds_wfcq_head batch_head;
-	struct cds_wfcq_tail batch_tail;
 	struct cds_wfcq_node *node;
-	size_t n = 0;
+	size_t n = 0, bytes = 0;
 
-	if (timeout_ms && cds_wfcq_empty(&q->head, &q->tail)) {
+	if (timeout_ms && cds_wfcq_empty(&q->batch_head, &q->batch_tail) && cds_wfcq_empty(&q->head, &q->tail)) {
 		struct timespec until;
 
 		clock_gettime(CLOCK_MONOTONIC, &until);
@@ -347,17 +351,19 @@ size_t rtc_stream_queue_deliver(struct rtc_stream_queue *q, const struct rtc_str
 			pthread_cond_timedwait(&q->cond, &q->lock, &until);
 		pthread_mutex_unlock(&q->lock);
 	}
-	/* Take everything queued now in one step; the input side keeps appending to the emptied
-	 * queue meanwhile. */
-	__cds_wfcq_init(&batch_head, &batch_tail);
-	if (__cds_wfcq_splice_blocking(&batch_head, &batch_tail, &q->head, &q->tail) == CDS_WFCQ_RET_SRC_EMPTY)
+	/* What an earlier call left first, then everything queued now, taken in one step; the input
+	 * side keeps appending to the emptied queue meanwhile. */
+	if (cds_wfcq_empty(&q->batch_head, &q->batch_tail) &&
+	    __cds_wfcq_splice_blocking(&q->batch_head, &q->batch_tail, &q->head, &q->tail) == CDS_WFCQ_RET_SRC_EMPTY)
 		return 0;
-	while ((node = __cds_wfcq_dequeue_blocking(&batch_head, &batch_tail)) != NULL) {
+	while ((!max_bytes || bytes < max_bytes) &&
+	       (node = __cds_wfcq_dequeue_blocking(&q->batch_head, &q->batch_tail)) != NULL) {
 		struct message *m = caa_container_of(node, struct message, node);
 
 		ACQUIRED(m);
 		dispatch(m, ops, ctx);
 		atomic_fetch_sub_explicit(&q->bytes, sizeof(*m) + m->len, memory_order_relaxed);
+		bytes += sizeof(*m) + m->len;
 		free(m);
 		n++;
 	}

@@ -28,10 +28,13 @@ const struct rtc_stream_ops *rtc_stream_queue_input(void);
 /* After a batch of input: wake the delivering thread if it waits. */
 void rtc_stream_queue_wake(struct rtc_stream_queue *q);
 
-/* Deliver every queued message to ops(ctx), in order, freeing each after its callback returns. When
- * nothing is queued, wait up to timeout_ms for input. Returns the number of messages delivered. */
+/* Deliver the queued messages to ops(ctx), in order, freeing each after its callback returns: all
+ * of them, or (max_bytes > 0) until at least max_bytes of them were delivered, the rest coming
+ * first at the next call, so that a caller with a long backlog gets back control between pieces
+ * of it. When nothing is queued, wait up to timeout_ms for input. Returns the number of messages
+ * delivered. */
 size_t rtc_stream_queue_deliver(struct rtc_stream_queue *q, const struct rtc_stream_ops *ops, void *ctx,
-				unsigned timeout_ms);
+				unsigned timeout_ms, size_t max_bytes);
 
 /* Bytes of messages queued and not yet delivered (approximate while the other thread runs). */
 size_t rtc_stream_queue_bytes(const struct rtc_stream_queue *q);
