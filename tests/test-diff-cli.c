@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* `ringtrace diff` on two builds of examples/bench-loop.c, the second 10% slower in "encode": the gate
- * flags it and leaves the unchanged "checksum" alone, and two sets of runs of the same build are not
- * flagged. Runs alternate between the builds and several are merged per side, so load from other work
- * on the machine falls on both sides alike; medians of spans of some 25 µs are what is compared. */
+/* `ringtrace diff` on runs of examples/bench-loop.c, the second side 30% slower in "encode" (its
+ * --slowdown): a 12% gate flags it and leaves the unchanged "checksum" alone, and two sets of runs of
+ * the same program are not flagged. Runs alternate between the sides and several are merged per
+ * side, so load from other work on the machine falls on both sides alike; medians of spans of some
+ * 25 µs are what is compared. Even so, beside a CPU hog under AddressSanitizer one set of runs of
+ * the same program had its median 7.8% slower than another (2026-11-29): the docs' 10% slowdown
+ * against a 5% gate holds on a quiet machine only, and this test must not need one. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,12 +22,19 @@
 
 #define RUNS 3
 
-static const char *fast, *slow, *compare_py, *python;
+#define SLOWDOWN "30"
+#define GATE "12%"
 
+static const char *fast, *compare_py, *python;
+static const char slow_side[] = "bench-loop --slowdown " SLOWDOWN;
+
+/* prog: the program, or slow_side for it with --slowdown SLOWDOWN. */
 static void record_run(const char *prog, const char *out)
 {
 	char o[300];
-	const char *argv[] = { tool, "record", "-q", "--stats-file", o, "--", prog, NULL };
+	bool slower = prog == slow_side;
+	const char *argv[] = { tool, "record", "-q", "--stats-file", o, "--", slower ? fast : prog,
+			       slower ? "--slowdown" : NULL, SLOWDOWN, NULL };
 	int status;
 
 	path(o, sizeof(o), out);
@@ -79,7 +90,7 @@ static char *row_of(const char *file, const char *name)
 static int diff(const char *a, const char *b, const char *out)
 {
 	char pa[300], pb[300];
-	const char *argv[] = { tool, "diff", "--fail-on-regression", "5%", pa, pb, NULL };
+	const char *argv[] = { tool, "diff", "--fail-on-regression", GATE, pa, pb, NULL };
 
 	path(pa, sizeof(pa), a);
 	path(pb, sizeof(pb), b);
@@ -89,7 +100,7 @@ static int diff(const char *a, const char *b, const char *out)
 static void test_diff_flags_a_real_slowdown(void **state)
 {
 	static const char *const names[] = { "old", "new", "same" };
-	const char *progs[] = { fast, slow, fast };
+	const char *progs[] = { fast, slow_side, fast };
 	char *row;
 
 	(void)state;
@@ -98,7 +109,7 @@ static void test_diff_flags_a_real_slowdown(void **state)
 	assert_contains("slower.txt", "test: Mann-Whitney U, two-sided");
 	row = row_of("slower.txt", "encode");
 	if (!strstr(row, "REGRESSION"))
-		fail_msg("encode is 10%% slower and not flagged: %s", row);
+		fail_msg("encode is " SLOWDOWN "%% slower and not flagged: %s", row);
 	free(row);
 	row = row_of("slower.txt", "checksum");
 	if (strstr(row, "REGRESSION"))
@@ -160,11 +171,10 @@ int main(void)
 	};
 
 	fast = getenv("RT_BENCH_LOOP");
-	slow = getenv("RT_BENCH_LOOP_SLOW");
 	compare_py = getenv("RT_GBENCH_COMPARE");
 	python = getenv("RT_PYTHON");
-	if (cli_run_init() < 0 || !fast || !slow) {
-		fprintf(stderr, "RT_BENCH_LOOP and RT_BENCH_LOOP_SLOW must be set (meson test does)\n");
+	if (cli_run_init() < 0 || !fast) {
+		fprintf(stderr, "RT_BENCH_LOOP must be set (meson test does)\n");
 		return 1;
 	}
 	return cmocka_run_group_tests(tests, setup, teardown);
