@@ -34,8 +34,9 @@
 #include "error.h"
 
 #define DEFAULT_MAX_BACKLOG (512u << 20)
-/* What the processing thread works off between two ticks of the outputs, at most (plus one
- * message): 1 MiB of records is ~35 ms of processing here (about 300,000 records). */
+/* What the processing thread decodes between two ticks of the outputs, at most (plus one
+ * message): 1 MiB of records is ~35 ms here (about 300,000 records). A watermark message may merge
+ * and rebuild more at once: everything decoded since the previous one. */
 #define DELIVER_PIECE_BYTES (1u << 20)
 /* Processing and writing lag behind into memory without harm; draining late loses records. So the
  * threads that process and write yield the CPU to the draining thread (and to the traced program,
@@ -310,8 +311,8 @@ static void *processor(void *arg)
 	rtc_processor_set_pause(e->proc, yield_to_drain, e);
 	rtc_processor_begin(e->proc, &e->info);
 	for (;;) {
-		/* Acquire pairs with the release after the last message was queued: then one more
-		 * delivery takes everything. */
+		/* Acquire pairs with the release after the last message was queued: then deliveries
+		 * until one finds nothing take everything. */
 		bool done = atomic_load_explicit(&e->input_done, memory_order_acquire);
 
 		/* In pieces: the outputs' ticks (a live view's keys and frames) keep coming while a

@@ -249,6 +249,7 @@ static void drain_thread(struct rtc_live *l, struct lproc *p, uint32_t ti, bool 
 
 	t->backlog = false;
 	t->r.defer_open = t->r.deferred = false;
+	t->r.read_now = 0;
 	/* Chunks are handed on undecoded, read straight into the receiver's buffer when it offers
 	 * one; the reader knows record counts and timestamp lower bounds from sub-buffer headers. */
 	while ((ret = rtc_ring_reader_next(&t->r, &c, l->out->chunk_buffer, l->out_ctx)) > 0) {
@@ -271,9 +272,10 @@ static void drain_thread(struct rtc_live *l, struct lproc *p, uint32_t ti, bool 
 		budget -= c.len;
 		/* A sub-buffer closed since the last poll: this writer fills them faster than we poll.
 		 * Leave the one it is filling for the next poll, when it will have been handed over
-		 * out of the writer's caches (rtc_live_poll() holds the watermark back for it). Not
-		 * when an overwriting writer could lap us for it before the next poll. */
-		if (c.closed && !l->read_all && !exited && rtc_ring_reader_may_defer(&t->r, t->r.data_size - budget))
+		 * out of the writer's caches (rtc_live_poll() holds the watermark back for it). The
+		 * reader does not leave it when an overwriting writer could lap us for it before the
+		 * next poll (rtc_ring_reader_may_defer() with what this poll read). */
+		if (c.closed && !l->read_all && !exited)
 			t->r.defer_open = true;
 	}
 	if (t->r.deferred) {
@@ -401,7 +403,8 @@ void rtc_live_poll(struct rtc_live *l, bool read_rings, struct rtc_live_poll *re
 		if (!t->open)
 			continue;
 		lost += t->lost;
-		/* A ring we left unfinished may still hold anything after its last record read. */
+		/* A ring we left unfinished may still hold anything after its last record read; one
+		 * whose open sub-buffer was left, anything after that sub-buffer's base. */
 		if (t->backlog || t->r.deferred) {
 			res->backlog |= t->backlog;
 			if (t->last_ts < watermark)

@@ -192,7 +192,7 @@ static int next_unguarded(struct next_call *n)
 		} else {
 			/* The writer hands each closed sub-buffer over out of its caches; the open one's
 			 * lines are still in them, and copying them costs the writer (performance.md). */
-			if (r->defer_open) {
+			if (r->defer_open && rtc_ring_reader_may_defer(r, r->read_now)) {
 				/* Nothing still to read is older than this sub-buffer's base (written before
 				 * commit_pos entered it), unless the slot was recycled while we looked. */
 				base = sb->base_ts;
@@ -236,6 +236,7 @@ static int next_unguarded(struct next_call *n)
 		if (closed)
 			r->records += records;
 		r->pos = closed ? start + r->sb_size : end;
+		r->read_now += c->len;
 		publish_pos(r);
 		if (c->len == 0 && closed)
 			continue; /* an empty closed sub-buffer: move on */

@@ -29,9 +29,11 @@ struct rtc_ring_reader {
 	uint64_t jumps;     /* times the writer lapped us and we skipped ahead (overwrite mode) */
 	uint64_t lower_ts;  /* raw clock: no record still to be read is older (base of the current sub-buffer) */
 	uint8_t *own;       /* a private buffer of sb_size, when the caller gives none */
-	/* Set by the caller: leave the sub-buffer the writer is still filling for a later call.
-	 * `deferred` says that one was left with records in it. */
+	/* Set by the caller: leave the sub-buffer the writer is still filling for a later call, as
+	 * long as rtc_ring_reader_may_defer(r, read_now) allows. `deferred` says that one was left
+	 * with records in it. */
 	bool defer_open, deferred;
+	uint64_t read_now;  /* bytes returned since the caller last zeroed it (once per poll) */
 };
 
 /* A contiguous run of committed records copied out of the ring. The reader never decodes: whoever
@@ -62,7 +64,7 @@ int rtc_ring_reader_next(struct rtc_ring_reader *r, struct rtc_ring_chunk *chunk
 			 uint8_t *(*buffer)(void *ctx, size_t len), void *ctx);
 
 /* Whether the open sub-buffer may be left for a later call (defer_open) without losing more to
- * an overwriting writer, `read_now` bytes having been read since the last such call. */
+ * an overwriting writer, `read_now` bytes having been read since the caller's last poll. */
 bool rtc_ring_reader_may_defer(const struct rtc_ring_reader *r, uint64_t read_now);
 
 /* The producer thread finished and everything committed has been read. */

@@ -257,6 +257,37 @@ static void test_may_defer_only_with_room(void **state)
 	pair_close(&p);
 }
 
+/* The reader itself applies the limit: in overwrite mode it leaves the open sub-buffer after two
+ * closed ones read in this poll (16 KiB of a 64 KiB ring), not after five (40 KiB). */
+static void test_defer_open_only_with_room(void **state)
+{
+	for (int closed_subbufs = 2; closed_subbufs <= 5; closed_subbufs += 3) {
+		struct pair p;
+		uint64_t i = 0, closed_records = 0;
+
+		(void)state;
+		pair_open(&p, RT_SHM_MODE_OVERWRITE, 8);
+		while (p.w.sb_index < (uint64_t)closed_subbufs)
+			assert_true(put(&p, i++));
+		for (int k = 0; k < 10; k++)
+			assert_true(put(&p, i++));
+		for (int sb = 0; sb < closed_subbufs; sb++)
+			closed_records += p.w.sb[sb].records;
+		p.r.defer_open = true;
+		p.r.read_now = 0;
+		drain(&p);
+		if (closed_subbufs == 2) {
+			assert_true(p.r.deferred);
+			assert_int_equal(p.seen, closed_records);
+		} else {
+			assert_false(p.r.deferred);
+			assert_int_equal(p.seen, i);
+		}
+		assert_int_equal(p.corrupt, 0);
+		pair_close(&p);
+	}
+}
+
 static void test_corrupt_ring_is_refused(void **state)
 {
 	struct pair p;
@@ -411,6 +442,7 @@ int main(void)
 		cmocka_unit_test(test_overwrite_counts_overwritten_records),
 		cmocka_unit_test(test_defer_open_leaves_the_open_subbuffer),
 		cmocka_unit_test(test_may_defer_only_with_room),
+		cmocka_unit_test(test_defer_open_only_with_room),
 		cmocka_unit_test(test_corrupt_ring_is_refused),
 		cmocka_unit_test(test_garbage_records_are_reported),
 		cmocka_unit_test(test_truncated_segment_is_survived),
