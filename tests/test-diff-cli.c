@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* `ringtrace diff` on runs of examples/bench-loop.c, the second side 30% slower in "encode" (its
- * --slowdown): a 12% gate flags it and leaves the unchanged "checksum" alone, and two sets of runs of
- * the same program are not flagged. Runs alternate between the sides and several are merged per
- * side, so load from other work on the machine falls on both sides alike; medians of spans of some
- * 25 µs are what is compared. Even so, beside a CPU hog under AddressSanitizer one set of runs of
- * the same program had its median 7.8% slower than another (2026-11-29): the docs' 10% slowdown
- * against a 5% gate holds on a quiet machine only, and this test must not need one. */
+/* `ringtrace diff` on runs of examples/bench-loop.c, the second side twice as slow in "encode" (its
+ * --slowdown 100): a 40% gate flags it and leaves the unchanged "checksum" alone, and two sets of
+ * runs of the same program are not flagged. Each program runs once first (not kept), then runs
+ * rotate between the sides and several are merged per side; medians of spans of some 25 µs are
+ * compared. Even so, on a shared VM a whole set of runs can be slower than another set of the
+ * same program: +15.0 … +17.2% in every row's median (ASan build, quiet Zen 3 VM, 2026-11-29),
+ * +7.8% beside a CPU hog. The docs' 10% slowdown against a 5% gate holds on a quiet, steady
+ * machine only, and this test must not need one. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -22,8 +23,8 @@
 
 #define RUNS 3
 
-#define SLOWDOWN "30"
-#define GATE "12%"
+#define SLOWDOWN "100"
+#define GATE "40%"
 
 static const char *fast, *compare_py, *python;
 static const char slow_side[] = "bench-loop --slowdown " SLOWDOWN;
@@ -46,13 +47,19 @@ static void record_run(const char *prog, const char *out)
 	assert_status(status, 0, "record.err");
 }
 
-/* RUNS runs of each program, alternating, merged into one statistics file per program. */
+/* RUNS runs of each of the n (<= RUNS) programs, merged into one statistics file per program.
+ * One run of each first, not kept: the first runs after a build start cold. Then round r starts
+ * with program r % n, so that no side always runs after the same one or first. */
 static void record_sides(const char *const progs[], const char *const names[], size_t n)
 {
-	char files[3][RUNS][64];
+	char files[RUNS][RUNS][64];
 
+	for (size_t p = 0; p < n; p++)
+		record_run(progs[p], "warm-up.json");
 	for (int r = 0; r < RUNS; r++)
-		for (size_t p = 0; p < n; p++) {
+		for (size_t k = 0; k < n; k++) {
+			size_t p = ((size_t)r + k) % n;
+
 			snprintf(files[p][r], sizeof(files[p][r]), "%s-%d.json", names[p], r);
 			record_run(progs[p], files[p][r]);
 		}
@@ -87,14 +94,23 @@ static char *row_of(const char *file, const char *name)
 	return line;
 }
 
-static int diff(const char *a, const char *b, const char *out)
+/* The diff's exit status; its table is shown when it is not `want`. */
+static int diff(const char *a, const char *b, const char *out, int want)
 {
 	char pa[300], pb[300];
 	const char *argv[] = { tool, "diff", "--fail-on-regression", GATE, pa, pb, NULL };
+	int status;
 
 	path(pa, sizeof(pa), a);
 	path(pb, sizeof(pb), b);
-	return run(argv, out, "diff.err");
+	status = run(argv, out, "diff.err");
+	if (status != want) {
+		char *t = text(out);
+
+		fprintf(stderr, "diff %s %s exited %d, not %d:\n%s\n", a, b, status, want, t);
+		free(t);
+	}
+	return status;
 }
 
 static void test_diff_flags_a_real_slowdown(void **state)
@@ -105,7 +121,7 @@ static void test_diff_flags_a_real_slowdown(void **state)
 
 	(void)state;
 	record_sides(progs, names, 3);
-	assert_status(diff("old.json", "new.json", "slower.txt"), 1, "diff.err");
+	assert_status(diff("old.json", "new.json", "slower.txt", 1), 1, "diff.err");
 	assert_contains("slower.txt", "test: Mann-Whitney U, two-sided");
 	row = row_of("slower.txt", "encode");
 	if (!strstr(row, "REGRESSION"))
@@ -123,7 +139,7 @@ static void test_diff_same_build_not_flagged(void **state)
 	char *t;
 
 	(void)state;
-	assert_status(diff("old.json", "same.json", "same.txt"), 0, "diff.err");
+	assert_status(diff("old.json", "same.json", "same.txt", 0), 0, "diff.err");
 	assert_contains("same.txt", ": 0 regressions");
 	t = text("same.txt");
 	if (strstr(t, "REGRESSION"))
