@@ -210,6 +210,8 @@ static int open_thread(void *ctx, const struct rtc_thread_info *info)
 		return 0;
 	}
 	t->open = true;
+	t->open_commit = atomic_load_explicit(&t->r.hdr->commit_pos, memory_order_acquire);
+	t->quiet = t->stack_done = false;
 	t->slot = s;
 	p->slot_thread[s] = ti;
 	p->slot_number[s] = info->thread_number;
@@ -237,6 +239,58 @@ static void close_thread(struct rtc_live *l, struct lproc *p, uint32_t ti, bool 
 	if (t->slot < p->nslots)
 		p->slot_thread[t->slot] = -1;
 	l->out->thread_done(l->out_ctx, ti, t->last_ts, unreported);
+}
+
+/*
+ * A thread that commits nothing after we attach writes no STACK record (the producer writes one at
+ * its first record of a session), so spans it is blocked in would stay unknown. Read them from its
+ * shared stack once, when it has committed nothing since we opened it, everything it committed
+ * before was read, and the stack's generation and depth are what the previous poll saw. Seeing
+ * them unchanged across a poll keeps out a thread caught between committing a BEGIN or END and
+ * its push or pop (records first, then the stack), whose stack would disagree with the records
+ * already sent. The snapshot then goes after them, like a STACK record before its next record.
+ */
+static void send_stack(struct rtc_live *l, uint32_t ti)
+{
+	struct lthread *t = &l->threads[ti];
+	struct rt_shm_ring *h = t->r.hdr;
+	struct rt_shm_stack_entry shm[RT_SHM_STACK_MAX];
+	struct rt_rec_stack_entry e[RT_SHM_STACK_MAX];
+	struct rtc_stream_stack st = { .thread = ti, .entries = e };
+	/* Acquire pairs with the producer's release of commit_pos, relaxed for the stack words: a
+	 * change is all we look for, and the seqlock read below checks the copy. */
+	uint64_t commit = atomic_load_explicit(&h->commit_pos, memory_order_acquire);
+	uint32_t gen = atomic_load_explicit(&h->stack_gen, memory_order_relaxed);
+	uint32_t depth = __atomic_load_n(&h->stack_depth, __ATOMIC_RELAXED);
+	int n;
+
+	if (commit != t->open_commit) {
+		t->stack_done = true; /* it records: its own STACK record says it */
+		return;
+	}
+	if (t->backlog || t->r.deferred || t->r.pos != commit)
+		return;
+	if (!t->quiet || gen != t->quiet_gen || depth != t->quiet_depth) {
+		t->quiet = true;
+		t->quiet_gen = gen;
+		t->quiet_depth = depth;
+		return;
+	}
+	n = rtc_ring_reader_stack(&t->r, shm, RT_SHM_STACK_MAX, &st.current_task, &st.span_seq);
+	if (n < 0 || atomic_load_explicit(&h->commit_pos, memory_order_acquire) != commit ||
+	    atomic_load_explicit(&h->stack_gen, memory_order_relaxed) != gen) {
+		t->quiet = false;
+		return;
+	}
+	for (int k = 0; k < n; k++)
+		e[k] = (struct rt_rec_stack_entry){ .name_id = shm[k].name_id, .span_seq = shm[k].span_seq,
+						    .begin_ts = shm[k].begin_ts, .task_id = shm[k].task_id,
+						    .flags = shm[k].flags };
+	st.count = (uint32_t)n;
+	st.ts = rtc_live_mono_ns();
+	t->stack_done = true;
+	if (l->out->stack)
+		l->out->stack(l->out_ctx, &st);
 }
 
 static void drain_thread(struct rtc_live *l, struct lproc *p, uint32_t ti, bool exited)
@@ -293,6 +347,8 @@ static void drain_thread(struct rtc_live *l, struct lproc *p, uint32_t ti, bool 
 		close_thread(l, p, ti, false, false, exited);
 		return;
 	}
+	if (!t->stack_done && !exited)
+		send_stack(l, ti);
 	/* Finished thread read to the end, or its process is gone and nothing more comes. */
 	if (rtc_ring_reader_done(&t->r))
 		close_thread(l, p, ti, true, true, exited);

@@ -381,6 +381,7 @@ static void s_thread_done(void *ctx, uint32_t t, uint64_t ts, uint64_t lost) { F
 static void s_task(void *ctx, const struct rtc_stream_task *m) { FAN_OUT(task, m); }
 static void s_counts(void *ctx, const struct rtc_stream_counts *m) { FAN_OUT(counts, m); }
 static void s_gap(void *ctx, const struct rtc_stream_gap *m) { FAN_OUT(gap, m); }
+static void s_stack(void *ctx, const struct rtc_stream_stack *m) { FAN_OUT(stack, m); }
 static void s_end(void *ctx, uint64_t ns) { FAN_OUT(end, ns); }
 
 static const struct rtc_stream_ops stream_ops = {
@@ -394,6 +395,7 @@ static const struct rtc_stream_ops stream_ops = {
 	.task = s_task,
 	.counts = s_counts,
 	.gap = s_gap,
+	.stack = s_stack,
 	.end = s_end,
 };
 

@@ -270,6 +270,22 @@ static struct pthread_ *thread_at(struct rtc_processor *pr, uint32_t index)
 
 /* ---- decoding ---- */
 
+/* A STACK event's own copy of its n entries, begins converted to our timeline. */
+static void own_stack(struct rtc_event *ev, const struct rt_rec_stack_entry *entries, uint32_t n, struct pproc *p)
+{
+	ev->stack = n ? malloc(n * sizeof(*ev->stack)) : NULL;
+	if (!ev->stack)
+		n = 0;
+	for (uint32_t k = 0; k < n; k++) {
+		ev->stack[k] = entries[k];
+		/* Begins taken with the idle coarse clock are CLOCK_MONOTONIC ns already. */
+		if (entries[k].begin_ts && !(entries[k].flags & RT_SHM_STACK_COARSE))
+			ev->stack[k].begin_ts = rtc_clockmap_ns(&p->clock, entries[k].begin_ts);
+	}
+	ev->u.stack.entries.entries = ev->stack;
+	ev->u.stack.entries.count = n;
+}
+
 /* Strings and STACK entries outlive the chunk they were decoded from: the event owns copies. */
 static void own_payload(struct rtc_event *ev, const struct rtc_record *rec, struct pproc *p)
 {
@@ -289,21 +305,8 @@ static void own_payload(struct rtc_event *ev, const struct rtc_record *rec, stru
 			s->len = 0;
 		}
 	}
-	if (rec->kind == RT_REC_STACK) {
-		uint32_t n = rec->u.stack.entries.count;
-
-		ev->stack = n ? malloc(n * sizeof(*ev->stack)) : NULL;
-		if (!ev->stack)
-			n = 0;
-		for (uint32_t k = 0; k < n; k++) {
-			ev->stack[k] = rec->stack[k];
-			/* Begins taken with the idle coarse clock are CLOCK_MONOTONIC ns already. */
-			if (rec->stack[k].begin_ts && !(rec->stack[k].flags & RT_SHM_STACK_COARSE))
-				ev->stack[k].begin_ts = rtc_clockmap_ns(&p->clock, rec->stack[k].begin_ts);
-		}
-		ev->u.stack.entries.entries = ev->stack;
-		ev->u.stack.entries.count = n;
-	}
+	if (rec->kind == RT_REC_STACK)
+		own_stack(ev, rec->stack, rec->u.stack.entries.count, p);
 }
 
 static void lost_before(struct rtc_processor *pr, struct pthread_ *t, uint32_t thread, struct pproc *p, uint64_t n,
@@ -513,6 +516,29 @@ static void on_gap(void *ctx, const struct rtc_stream_gap *g)
 	rtc_rebuild_gap(pr->rb, g->proc, g->from_ns, g->to_ns, g->not_recorded);
 }
 
+/* A thread's open spans read from its shared stack: a STACK event after its last record. */
+static void on_stack(void *ctx, const struct rtc_stream_stack *st)
+{
+	struct rtc_processor *pr = ctx;
+	struct pthread_ *t = thread_at(pr, st->thread);
+	struct rtc_event *ev;
+
+	if (!t || st->count > RTC_STACK_MAX || pr->no_decode)
+		return;
+	ev = rtc_merge_push(pr->merge, st->thread);
+	if (!ev)
+		return;
+	/* Per thread, time never goes back on our timeline. */
+	ev->ts = st->ts < t->last_ns ? t->last_ns : st->ts;
+	t->last_ns = ev->ts;
+	ev->kind = RT_REC_STACK;
+	ev->u.stack.current_task = st->current_task;
+	ev->u.stack.span_seq = st->span_seq;
+	ev->u.stack.present = (1u << RT_RECF_stack_current_task) | (1u << RT_RECF_stack_span_seq) |
+			      (1u << RT_RECF_stack_entries);
+	own_stack(ev, st->entries, st->count, pr->procs[t->proc]);
+}
+
 static void on_end(void *ctx, uint64_t end_ns)
 {
 	struct rtc_processor *pr = ctx;
@@ -534,6 +560,7 @@ static void t_thread_done(void *ctx, uint32_t t, uint64_t ts, uint64_t lost) { T
 static void t_task(void *ctx, const struct rtc_stream_task *m) { TEE(task, m); on_task(ctx, m); }
 static void t_counts(void *ctx, const struct rtc_stream_counts *m) { TEE(counts, m); on_counts(ctx, m); }
 static void t_gap(void *ctx, const struct rtc_stream_gap *m) { TEE(gap, m); on_gap(ctx, m); }
+static void t_stack(void *ctx, const struct rtc_stream_stack *m) { TEE(stack, m); on_stack(ctx, m); }
 static void t_end(void *ctx, uint64_t ns) { TEE(end, ns); on_end(ctx, ns); }
 
 static const struct rtc_stream_ops processor_ops = {
@@ -547,6 +574,7 @@ static const struct rtc_stream_ops processor_ops = {
 	.task = t_task,
 	.counts = t_counts,
 	.gap = t_gap,
+	.stack = t_stack,
 	.end = t_end,
 };
 

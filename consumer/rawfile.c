@@ -32,6 +32,7 @@ enum msg {
 	MSG_TASK = 9,        /* [9, proc, id, parent, name_id, flags, begin, tid] (v2) */
 	MSG_COUNTS = 10,     /* [10, proc, threads_untraced, names_overflowed, tasks_untracked, stack_overflows, overwritten] (v2) */
 	MSG_GAP = 11,        /* [11, proc, from_ns, to_ns, not_recorded] (v2) */
+	MSG_STACK = 12,      /* [12, thread, ts_ns, current_task, span_seq, bin entries] (v2; readers before it skip it) */
 };
 
 struct rtc_raw_writer {
@@ -203,6 +204,32 @@ static void w_gap(void *ctx, const struct rtc_stream_gap *g)
 	msgpack_pack_uint64(&w->pk, g->not_recorded);
 }
 
+/* A stack entry in a capture: name_id, span_seq, begin_ts, task_id, flags, u64 little-endian. */
+#define STACK_ENTRY_BYTES 40
+
+static void w_stack(void *ctx, const struct rtc_stream_stack *st)
+{
+	struct rtc_raw_writer *w = ctx;
+	uint8_t buf[RT_SHM_STACK_MAX * STACK_ENTRY_BYTES];
+	uint32_t n = st->count < RT_SHM_STACK_MAX ? st->count : RT_SHM_STACK_MAX;
+
+	for (uint32_t k = 0; k < n; k++) {
+		const struct rt_rec_stack_entry *e = &st->entries[k];
+		uint64_t f[5] = { e->name_id, e->span_seq, e->begin_ts, e->task_id, e->flags };
+
+		for (int i = 0; i < 5; i++)
+			for (int b = 0; b < 8; b++)
+				buf[k * STACK_ENTRY_BYTES + i * 8 + b] = (uint8_t)(f[i] >> (8 * b));
+	}
+	head(w, 6, MSG_STACK);
+	msgpack_pack_uint32(&w->pk, st->thread);
+	msgpack_pack_uint64(&w->pk, st->ts);
+	msgpack_pack_uint64(&w->pk, st->current_task);
+	msgpack_pack_uint64(&w->pk, st->span_seq);
+	msgpack_pack_bin(&w->pk, n * STACK_ENTRY_BYTES);
+	msgpack_pack_bin_body(&w->pk, buf, n * STACK_ENTRY_BYTES);
+}
+
 static void w_end(void *ctx, uint64_t end_ns)
 {
 	struct rtc_raw_writer *w = ctx;
@@ -222,6 +249,7 @@ static const struct rtc_stream_ops writer_ops = {
 	.task = w_task,
 	.counts = w_counts,
 	.gap = w_gap,
+	.stack = w_stack,
 	.end = w_end,
 };
 
@@ -523,6 +551,30 @@ static int message(struct reader *rd, const struct frame *o)
 			return -RT_ECORRUPT;
 		g = (struct rtc_stream_gap){ .proc = (uint32_t)v[1], .from_ns = v[2], .to_ns = v[3], .not_recorded = v[4] };
 		CALL(gap, &g);
+		break;
+	}
+	case MSG_STACK: {
+		struct rt_rec_stack_entry e[RT_SHM_STACK_MAX];
+		struct rtc_stream_stack st;
+
+		for (uint32_t i = 1; i <= 4; i++)
+			if (!u(o, i, &v[i]))
+				return -RT_ECORRUPT;
+		if (!s(o, 5, &p, &n, E_BIN) || v[1] >= rd->threads || n % STACK_ENTRY_BYTES ||
+		    n > sizeof(e) / sizeof(e[0]) * STACK_ENTRY_BYTES)
+			return -RT_ECORRUPT;
+		st = (struct rtc_stream_stack){ .thread = (uint32_t)v[1], .ts = v[2], .current_task = v[3],
+						.span_seq = v[4], .count = (uint32_t)(n / STACK_ENTRY_BYTES), .entries = e };
+		for (uint32_t k = 0; k < st.count; k++) {
+			uint64_t f[5] = { 0 };
+
+			for (int i = 0; i < 5; i++)
+				for (int b = 0; b < 8; b++)
+					f[i] |= (uint64_t)(uint8_t)p[k * STACK_ENTRY_BYTES + i * 8 + b] << (8 * b);
+			e[k] = (struct rt_rec_stack_entry){ .name_id = f[0], .span_seq = f[1], .begin_ts = f[2],
+							    .task_id = f[3], .flags = f[4] };
+		}
+		CALL(stack, &st);
 		break;
 	}
 	default:

@@ -24,7 +24,7 @@
 #define ACQUIRED(m) ((void)(m))
 #endif
 
-enum kind { K_PROCESS, K_NAME, K_CALIB, K_THREAD, K_CHUNK, K_WATERMARK, K_THREAD_DONE, K_TASK, K_COUNTS, K_GAP, K_END };
+enum kind { K_PROCESS, K_NAME, K_CALIB, K_THREAD, K_CHUNK, K_WATERMARK, K_THREAD_DONE, K_TASK, K_COUNTS, K_GAP, K_STACK, K_END };
 
 struct message {
 	struct cds_wfcq_node node;
@@ -47,6 +47,7 @@ struct message {
 		struct rtc_stream_task task;
 		struct rtc_stream_counts counts;
 		struct rtc_stream_gap gap;
+		struct rtc_stream_stack stack; /* .entries points into bytes */
 		uint64_t ns; /* watermark, end */
 	} u;
 	size_t len; /* of bytes (a string's bytes are followed by a NUL not counted here) */
@@ -235,6 +236,18 @@ static void in_gap(void *ctx, const struct rtc_stream_gap *g)
 	push(q, m);
 }
 
+static void in_stack(void *ctx, const struct rtc_stream_stack *st)
+{
+	struct rtc_stream_queue *q = ctx;
+	struct message *m = message_new(q, K_STACK, st->entries, st->count * sizeof(*st->entries));
+
+	if (m) {
+		m->u.stack = *st;
+		m->u.stack.entries = (const struct rt_rec_stack_entry *)(void *)m->bytes;
+	}
+	push(q, m);
+}
+
 static void in_end(void *ctx, uint64_t ns)
 {
 	struct rtc_stream_queue *q = ctx;
@@ -256,6 +269,7 @@ static const struct rtc_stream_ops input_ops = {
 	.task = in_task,
 	.counts = in_counts,
 	.gap = in_gap,
+	.stack = in_stack,
 	.end = in_end,
 	.chunk_buffer = in_chunk_buffer,
 };
@@ -326,6 +340,7 @@ static void dispatch(const struct message *m, const struct rtc_stream_ops *ops, 
 	case K_TASK: CALL(task, &m->u.task); break;
 	case K_COUNTS: CALL(counts, &m->u.counts); break;
 	case K_GAP: CALL(gap, &m->u.gap); break;
+	case K_STACK: CALL(stack, &m->u.stack); break;
 	case K_END: CALL(end, m->u.ns); break;
 	}
 }

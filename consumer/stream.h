@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <ringtrace/records.h>
 #include <ringtrace/shm-format.h>
 
 struct rtc_stream_process {
@@ -57,6 +58,18 @@ struct rtc_stream_task {
 	uint32_t tid;     /* thread that began it, 0 unknown */
 };
 
+/* The open spans of a thread that committed no record since reading it started, read from its
+ * shared open-span stack: a thread blocked inside a span writes no STACK record of its own. The
+ * same truth as a STACK record, just before the thread's next record. */
+struct rtc_stream_stack {
+	uint32_t thread;
+	uint64_t ts;           /* ns on the stream's timeline: when it was read */
+	uint64_t current_task; /* the thread's task */
+	uint64_t span_seq;     /* the thread's last span number */
+	uint32_t count;        /* <= RT_SHM_STACK_MAX */
+	const struct rt_rec_stack_entry *entries; /* begin_ts raw clock, or coarse ns (flags) */
+};
+
 /* What a producer counted about records and threads it could not record. */
 struct rtc_stream_counts {
 	uint32_t proc;
@@ -86,6 +99,7 @@ struct rtc_stream_ops {
 	void (*task)(void *ctx, const struct rtc_stream_task *t);
 	void (*counts)(void *ctx, const struct rtc_stream_counts *c);
 	void (*gap)(void *ctx, const struct rtc_stream_gap *g);
+	void (*stack)(void *ctx, const struct rtc_stream_stack *s);
 	void (*end)(void *ctx, uint64_t end_ns);
 	/* Optional, for zero-copy: memory of len bytes the next chunk's data may be read into (the
 	 * receiver then recognises its own buffer). NULL: the sender uses its own. */

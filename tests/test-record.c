@@ -64,6 +64,87 @@ static void test_attach_mid_run_true_begin(void **state)
 	free(out);
 }
 
+/* `ringtrace convert` of a capture, then the live trace and the converted one checked. */
+static void convert_and_check(const char *raw, const char *json, const char *json2, const char *out_name, char **live,
+			      char **converted)
+{
+	const char *argv[] = { tool, "convert", raw, "-o", json2, NULL };
+
+	assert_int_equal(wait_exit(spawn(argv, NULL, out_name), 15000), 0);
+	*live = check(json);
+	*converted = check(json2);
+	assert_non_null(*live);
+	assert_non_null(*converted);
+}
+
+static void tagged_path(char *buf, size_t len, const char *prefix, const char *tag, const char *suffix)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "%s%s%s", prefix, tag, suffix);
+	path(buf, len, name);
+}
+
+/* A thread blocked inside spans for the whole recording commits no record, so no STACK record of
+ * its own: its open spans come from its shared stack (live.c), into the trace and the capture. */
+static void blocked_thread_run(const char *tag, bool release_while_recording)
+{
+	char ready[300], hold[300], worked[300], json[300], json2[300], raw[300], pidbuf[16], *out, *conv;
+	pid_t prod, rec;
+
+	tagged_path(ready, sizeof(ready), "ready-", tag, "");
+	tagged_path(hold, sizeof(hold), "hold-", tag, "");
+	tagged_path(worked, sizeof(worked), "worked-", tag, "");
+	tagged_path(json, sizeof(json), "blocked-", tag, ".json");
+	tagged_path(json2, sizeof(json2), "blocked-", tag, "-converted.json");
+	tagged_path(raw, sizeof(raw), "blocked-", tag, ".rtrace");
+	{
+		const char *argv[] = { producer, "--hold", hold, "--ready", ready, "--worked", worked, "--threads", "0",
+				       NULL };
+
+		prod = spawn(argv, NULL, NULL);
+	}
+	assert_int_equal(wait_file(worked, 5000), 0);
+	usleep(300000); /* the held span began well before the attach */
+	snprintf(pidbuf, sizeof(pidbuf), "%d", (int)prod);
+	{
+		const char *argv[] = { tool, "record", "-p", pidbuf, "-o", json, "--raw", raw, "--quiet", NULL };
+
+		rec = spawn(argv, NULL, NULL);
+	}
+	assert_int_equal(wait_consumer_running(prod, 10000), 0);
+	usleep(200000); /* polls enough to see the stack quiet */
+	if (release_while_recording) {
+		/* Its END comes after our snapshot and its own STACK record: one span, complete. */
+		touch(hold);
+		assert_int_equal(wait_exit(prod, 10000), 0);
+		assert_int_equal(wait_exit(rec, 10000), 0);
+	} else {
+		kill(rec, SIGINT);
+		assert_int_equal(wait_exit(rec, 10000), 0);
+		touch(hold);
+		assert_int_equal(wait_exit(prod, 10000), 0);
+	}
+	convert_and_check(raw, json, json2, "convert-blocked.out", &out, &conv);
+	assert_int_equal(jint(out, "held"), 1);
+	assert_int_equal(jint(out, "before_attach"), 1);
+	assert_int_equal(jint(out, "incomplete"), release_while_recording ? -1 : 1);
+	assert_true(jnum(out, "attach_us") - jnum(out, "first.held") > 250000);
+	assert_int_equal(jint(conv, "held"), 1);
+	assert_int_equal(jint(conv, "before_attach"), 1);
+	assert_int_equal(jint(conv, "incomplete"), jint(out, "incomplete"));
+	assert_true(jnum(conv, "first.held") == jnum(out, "first.held"));
+	free(out);
+	free(conv);
+}
+
+static void test_blocked_thread_open_spans(void **state)
+{
+	(void)state;
+	blocked_thread_run("stopped", false);
+	blocked_thread_run("released", true);
+}
+
 static void test_exact_counts(void **state)
 {
 	char ready[300], json[300], pidbuf[16], *out;
@@ -302,7 +383,7 @@ static void test_launch_records_from_first_record(void **state)
 static void test_raw_capture_converts_identically(void **state)
 {
 	char json[300], json2[300], raw[300], *a, *b;
-	pid_t rec, conv;
+	pid_t rec;
 
 	(void)state;
 	path(json, sizeof(json), "live.json");
@@ -315,16 +396,7 @@ static void test_raw_capture_converts_identically(void **state)
 		rec = spawn(argv, NULL, "record8.out");
 	}
 	assert_int_equal(wait_exit(rec, 15000), 0);
-	{
-		const char *argv[] = { tool, "convert", raw, "-o", json2, NULL };
-
-		conv = spawn(argv, NULL, "convert8.out");
-	}
-	assert_int_equal(wait_exit(conv, 15000), 0);
-	a = check(json);
-	b = check(json2);
-	assert_non_null(a);
-	assert_non_null(b);
+	convert_and_check(raw, json, json2, "convert8.out", &a, &b);
 	assert_int_equal(jint(b, "work"), 1000);
 	assert_int_equal(jint(a, "work"), jint(b, "work"));
 	assert_int_equal(jint(a, "tasks"), jint(b, "tasks"));
@@ -437,6 +509,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_attach_mid_run_true_begin, kill_children),
+		cmocka_unit_test_teardown(test_blocked_thread_open_spans, kill_children),
 		cmocka_unit_test_teardown(test_exact_counts, kill_children),
 		cmocka_unit_test_teardown(test_processes_merged_in_order, kill_children),
 		cmocka_unit_test_teardown(test_producer_killed, kill_children),

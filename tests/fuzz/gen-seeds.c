@@ -390,6 +390,7 @@ static void t_thread_done(void *c, uint32_t t, uint64_t ts, uint64_t l) { (void)
 static void t_task(void *c, const struct rtc_stream_task *m) { (void)c; PASS(task, m); }
 static void t_counts(void *c, const struct rtc_stream_counts *m) { (void)c; PASS(counts, m); }
 static void t_gap(void *c, const struct rtc_stream_gap *m) { (void)c; PASS(gap, m); }
+static void t_stack(void *c, const struct rtc_stream_stack *m) { (void)c; PASS(stack, m); }
 static void t_end(void *c, uint64_t ns) { (void)c; PASS(end, ns); }
 
 static void t_chunk(void *ctx, const struct rtc_stream_chunk *c)
@@ -414,7 +415,7 @@ static void t_chunk(void *ctx, const struct rtc_stream_chunk *c)
 static const struct rtc_stream_ops trim_ops = {
 	.process = t_process, .name = t_name, .calib = t_calib, .thread = t_thread, .chunk = t_chunk,
 	.watermark = t_watermark, .thread_done = t_thread_done, .task = t_task, .counts = t_counts,
-	.gap = t_gap, .end = t_end,
+	.gap = t_gap, .stack = t_stack, .end = t_end,
 };
 
 static int seeds_from(const char *raw, const char *trimmed, const char *capture_dir)
