@@ -18,6 +18,7 @@
 
 #include <ringtrace/ringtrace.h>
 
+#include "bench-host-state.h"
 #include "bench-tracy-model.h"
 #include "bench-util.h"
 #ifdef BENCH_SHARED
@@ -71,6 +72,10 @@ static const struct state states[] = {
 };
 #define NSTATES (sizeof(states) / sizeof(states[0]))
 
+/* The measured loops run in SLICES slices, each right after a slice of its baseline: a slow
+ * moment of a shared machine then weighs on both alike. */
+#define SLICES 16
+
 /* What one worker thread measured in one repetition. */
 struct sample {
 	double rdtsc2, rdtsc2_cpu; /* ns per two back-to-back rdtsc reads: wall clock, thread CPU time */
@@ -83,6 +88,9 @@ struct sample {
 	double faults;     /* minor page faults of the thread during the tight loop */
 	double csw;        /* context switches of the thread during the tight loop */
 	double foreign;    /* another consumer attached (`ringtrace record -a` of someone else) */
+	/* Per slice of the tight loop: ns per store of a store burst (bench-host-state.h) and the
+	 * spans' thread CPU time over that of two rdtsc. */
+	double slice_store[SLICES], slice_ratio[SLICES];
 };
 #define SAMPLE_FIELDS (sizeof(struct sample) / sizeof(double))
 
@@ -265,10 +273,6 @@ struct worker {
 	struct sample s;
 };
 
-/* The measured loops run in SLICES slices, each right after a slice of its baseline: a slow
- * moment of a shared machine then weighs on both alike. */
-#define SLICES 16
-
 static void run_spans(struct worker *w, long n)
 {
 	if (w->kind == TRACY_MODEL)
@@ -330,16 +334,22 @@ static void *worker_main(void *arg)
 	ring_counts(&pos0, &drop0);
 	getrusage(RUSAGE_THREAD, &ru0);
 	for (int k = 0; k < SLICES; k++) {
+		double slice_base, slice_cpu;
+
+		w->s.slice_store[k] = host_store_ns(per_base / 8 > 1 ? per_base / 8 : 1);
 		c0 = thread_cpu_ns();
 		t0 = bench_now_ns();
 		sink = (uint64_t)loop_rdtsc2(per_base);
 		base_wall += bench_now_ns() - t0;
-		base_cpu += thread_cpu_ns() - c0;
+		slice_base = thread_cpu_ns() - c0;
+		base_cpu += slice_base;
 		c0 = thread_cpu_ns();
 		t0 = bench_now_ns();
 		run_spans(w, per);
 		wall += bench_now_ns() - t0;
-		cpu += thread_cpu_ns() - c0;
+		slice_cpu = thread_cpu_ns() - c0;
+		cpu += slice_cpu;
+		w->s.slice_ratio[k] = slice_base > 0 ? (slice_cpu / (double)per) / (slice_base / (double)per_base) : 0;
 	}
 	getrusage(RUSAGE_THREAD, &ru1);
 	ring_counts(&pos1, &drop1);
@@ -598,6 +608,41 @@ static void print_table(const char *title, struct series res[NSTATES][MAX_THREAD
 	}
 }
 
+/* The tight loop's slices of every 1-thread configuration, split by the host state they ran in. */
+static void print_host_state(struct series res[2][NSTATES][MAX_THREADS + 1], int nbin, const char *other)
+{
+	static struct host_split split;
+	double fastest = 0;
+
+	for (int b = 0; b < nbin; b++)
+		for (size_t s = 0; s < NSTATES; s++)
+			for (int i = 0; i < res[b][s][1].n; i++)
+				for (int k = 0; k < SLICES; k++) {
+					double x = res[b][s][1].s[i].slice_store[k];
+
+					if (x > 0 && (fastest == 0 || x < fastest))
+						fastest = x;
+				}
+	if (fastest == 0)
+		return;
+	printf("\nhost state (bench-host-state.h): a store took %.3f ns at the fastest; slices whose store burst\n"
+	       "took over %.2fx that ran in the slow state. Tight loop, 1 thread, thread CPU time x two rdtsc per slice:\n",
+	       fastest, HOST_SLOW_FACTOR);
+	for (int b = 0; b < nbin; b++) {
+		if (nbin > 1)
+			printf(" %s\n", b ? other : "this binary");
+		for (size_t s = 0; s < NSTATES; s++) {
+			if (!res[b][s][1].n)
+				continue;
+			split.nfast = split.nslow = 0;
+			for (int i = 0; i < res[b][s][1].n; i++)
+				host_split_add(&split, fastest * HOST_SLOW_FACTOR, res[b][s][1].s[i].slice_store,
+					       res[b][s][1].s[i].slice_ratio, SLICES);
+			host_split_print(states[s].label, &split);
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static struct series res[2][NSTATES][MAX_THREADS + 1];
@@ -676,6 +721,7 @@ int main(int argc, char **argv)
 	print_table(other ? "this binary (libringtrace linked statically)" : "results (libringtrace linked statically)",
 		    res[0], max_threads);
 #endif
+	print_host_state(res, nbin, other);
 	if (other) {
 		char title[600];
 
