@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* A model of the producer's recorded span (begin + end), with nothing from the library: the same
- * loads and stores in the same order, so that what makes the cost bistable on Zen 3 can be bisected
- * with compile-time switches instead of library builds (docs/performance.md, "On a Zen 3 host"). */
+ * loads and stores in the same order, so that the cost of each piece in the host core's two states
+ * can be measured with compile-time switches instead of library builds (docs/performance.md, "On
+ * a Zen 3 host"). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
