@@ -323,10 +323,22 @@ int rtc_ring_reader_stack(struct rtc_ring_reader *r, struct rt_shm_stack_entry *
 			depth = RT_SHM_STACK_MAX;
 		if (depth > max)
 			depth = (uint32_t)max;
-		if (rtc_safe_copy(out, r->hdr->stack, depth * sizeof(*out)) < 0)
-			return -EFAULT;
-		*task = r->hdr->stack_task;
-		*span_seq = r->hdr->stack_span_seq;
+		/* Relaxed atomic loads: the producer may be rewriting what we copy (its stores are
+		 * relaxed atomics too); the generation check below discards such a copy. The caller
+		 * holds the SIGBUS guard. */
+		for (uint32_t k = 0; k < depth; k++) {
+			const struct rt_shm_stack_entry *e = &r->hdr->stack[k];
+
+			out[k] = (struct rt_shm_stack_entry){
+				.begin_ts = __atomic_load_n(&e->begin_ts, __ATOMIC_RELAXED),
+				.span_seq = __atomic_load_n(&e->span_seq, __ATOMIC_RELAXED),
+				.task_id = __atomic_load_n(&e->task_id, __ATOMIC_RELAXED),
+				.name_id = __atomic_load_n(&e->name_id, __ATOMIC_RELAXED),
+				.flags = __atomic_load_n(&e->flags, __ATOMIC_RELAXED),
+			};
+		}
+		*task = __atomic_load_n(&r->hdr->stack_task, __ATOMIC_RELAXED);
+		*span_seq = __atomic_load_n(&r->hdr->stack_span_seq, __ATOMIC_RELAXED);
 		/* Pairs with the producer's release fence after making the generation odd. */
 		atomic_thread_fence(memory_order_acquire);
 		g2 = atomic_load_explicit(&r->hdr->stack_gen, memory_order_relaxed);

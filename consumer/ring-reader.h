@@ -74,8 +74,9 @@ bool rtc_ring_reader_done(struct rtc_ring_reader *r);
  * write (ABI 1.1; 0 from older producers). */
 uint64_t rtc_ring_reader_unreported(struct rtc_ring_reader *r);
 
-/* A consistent copy of the ring's open-span stack (seqlock read). Returns the number of entries
- * (<= max), or -EAGAIN if the producer kept changing it. */
+/* A consistent copy of the ring's open-span stack (seqlock read), under the caller's SIGBUS guard
+ * (rtc_safe_call()). Returns the number of entries (<= max), or -EAGAIN if the producer kept
+ * changing it. */
 int rtc_ring_reader_stack(struct rtc_ring_reader *r, struct rt_shm_stack_entry *out, size_t max, uint64_t *task,
 			  uint64_t *span_seq);
 

@@ -327,7 +327,7 @@ void rt__thread_set_task(struct rt__thread *t, uint64_t task)
 
 	t->task = task;
 	g = rt__stack_write_begin(t->ring);
-	t->ring->stack_task = task;
+	__atomic_store_n(&t->ring->stack_task, task, __ATOMIC_RELAXED); /* see rt__stack_push() */
 	rt__stack_write_end(t->ring, g);
 }
 

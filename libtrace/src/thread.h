@@ -169,10 +169,16 @@ static inline void rt__stack_push(struct rt_shm_ring *r, uint32_t sd, uint64_t b
 	uint64_t seq = r->stack_span_seq + 1;
 	uint32_t g = rt__stack_write_begin(r);
 
-	r->stack[sd] = (struct rt_shm_stack_entry){
-		.begin_ts = begin_ts, .span_seq = seq, .task_id = task, .name_id = name_id, .flags = flags,
-	};
-	r->stack_span_seq = seq;
+	struct rt_shm_stack_entry *e = &r->stack[sd];
+
+	/* Relaxed atomic stores, plain moves on x86: a consumer copies the entries while this thread
+	 * may rewrite them (the seqlock discards such a copy), and says so with atomic loads. */
+	__atomic_store_n(&e->begin_ts, begin_ts, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->span_seq, seq, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->task_id, task, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->name_id, name_id, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->flags, flags, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->stack_span_seq, seq, __ATOMIC_RELAXED);
 	/* Atomic (relaxed) like the pop's store: readers load the depth without the lock held. */
 	__atomic_store_n(&r->stack_depth, sd + 1, __ATOMIC_RELAXED);
 	rt__stack_write_end(r, g);
