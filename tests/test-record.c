@@ -85,19 +85,16 @@ static void tagged_path(char *buf, size_t len, const char *prefix, const char *t
 	path(buf, len, name);
 }
 
-/* A thread blocked inside spans for the whole recording commits no record, so no STACK record of
- * its own: its open spans come from its shared stack (live.c), into the trace and the capture. */
-static void blocked_thread_run(const char *tag, bool release_while_recording)
+/* A producer whose main thread sits inside the span "held", begun well before any attach, until
+ * the file `hold` (set here) exists. */
+static pid_t start_blocked_producer(const char *tag, char *hold, size_t len)
 {
-	char ready[300], hold[300], worked[300], json[300], json2[300], raw[300], pidbuf[16], *out, *conv;
-	pid_t prod, rec;
+	char ready[300], worked[300];
+	pid_t prod;
 
 	tagged_path(ready, sizeof(ready), "ready-", tag, "");
-	tagged_path(hold, sizeof(hold), "hold-", tag, "");
+	tagged_path(hold, len, "hold-", tag, "");
 	tagged_path(worked, sizeof(worked), "worked-", tag, "");
-	tagged_path(json, sizeof(json), "blocked-", tag, ".json");
-	tagged_path(json2, sizeof(json2), "blocked-", tag, "-converted.json");
-	tagged_path(raw, sizeof(raw), "blocked-", tag, ".rtrace");
 	{
 		const char *argv[] = { producer, "--hold", hold, "--ready", ready, "--worked", worked, "--threads", "0",
 				       NULL };
@@ -106,6 +103,20 @@ static void blocked_thread_run(const char *tag, bool release_while_recording)
 	}
 	assert_int_equal(wait_file(worked, 5000), 0);
 	usleep(300000); /* the held span began well before the attach */
+	return prod;
+}
+
+/* A thread blocked inside spans for the whole recording commits no record, so no STACK record of
+ * its own: its open spans come from its shared stack (live.c), into the trace and the capture. */
+static void blocked_thread_run(const char *tag, bool release_while_recording)
+{
+	char hold[300], json[300], json2[300], raw[300], pidbuf[16], *out, *conv;
+	pid_t prod, rec;
+
+	tagged_path(json, sizeof(json), "blocked-", tag, ".json");
+	tagged_path(json2, sizeof(json2), "blocked-", tag, "-converted.json");
+	tagged_path(raw, sizeof(raw), "blocked-", tag, ".rtrace");
+	prod = start_blocked_producer(tag, hold, sizeof(hold));
 	snprintf(pidbuf, sizeof(pidbuf), "%d", (int)prod);
 	{
 		const char *argv[] = { tool, "record", "-p", pidbuf, "-o", json, "--raw", raw, "--quiet", NULL };
@@ -143,6 +154,48 @@ static void test_blocked_thread_open_spans(void **state)
 	(void)state;
 	blocked_thread_run("stopped", false);
 	blocked_thread_run("released", true);
+}
+
+/* `top` shows what a blocked thread is inside of now, with its running time up to the frame. */
+static void test_top_shows_blocked_thread(void **state)
+{
+	char hold[300], out[300], pidbuf[16], *text, *last, *line;
+	unsigned pid, tid, depth;
+	char running[32], name[64];
+	double secs;
+	pid_t prod, top;
+
+	(void)state;
+	path(out, sizeof(out), "top-blocked.out");
+	prod = start_blocked_producer("top", hold, sizeof(hold));
+	snprintf(pidbuf, sizeof(pidbuf), "%d", (int)prod);
+	{
+		const char *argv[] = { tool, "top", "-p", pidbuf, "--duration", "2.5", NULL };
+
+		top = spawn(argv, NULL, "top-blocked.out");
+	}
+	assert_int_equal(wait_exit(top, 15000), 0);
+	touch(hold);
+	assert_int_equal(wait_exit(prod, 10000), 0);
+	text = slurp(out);
+	assert_non_null(text);
+	last = strstr(text, "inside now: 1 thread in spans");
+	assert_non_null(last);
+	while ((line = strstr(last + 1, "inside now: 1 thread in spans")) != NULL)
+		last = line;
+	/* The frame's row: pid, tid, running time, depth, the spans. */
+	line = strchr(strchr(last, '\n') + 1, '\n') + 1;
+	assert_int_equal(sscanf(line, "%u %u %31s %u %63s", &pid, &tid, running, &depth, name), 5);
+	assert_int_equal(pid, (unsigned)prod);
+	assert_int_equal(tid, (unsigned)prod);
+	assert_int_equal(depth, 1);
+	assert_string_equal(name, "held");
+	secs = strtod(running, NULL) / (strstr(running, "ms") ? 1000.0 : 1.0);
+	assert_true(strchr(running, 's') != NULL && strchr(running, '+') == NULL);
+	/* Began at least 0.3 s before the attach, and the last frame is about 2 s after it. */
+	assert_true(secs >= 1.25);
+	assert_true(secs < 30.0);
+	free(text);
 }
 
 static void test_exact_counts(void **state)
@@ -510,6 +563,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_attach_mid_run_true_begin, kill_children),
 		cmocka_unit_test_teardown(test_blocked_thread_open_spans, kill_children),
+		cmocka_unit_test_teardown(test_top_shows_blocked_thread, kill_children),
 		cmocka_unit_test_teardown(test_exact_counts, kill_children),
 		cmocka_unit_test_teardown(test_processes_merged_in_order, kill_children),
 		cmocka_unit_test_teardown(test_producer_killed, kill_children),

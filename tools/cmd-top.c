@@ -4,6 +4,7 @@
  * refreshed tables otherwise. */
 #include <errno.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "stats/text-table.h"
 #include "stats/window.h"
 #include "target.h"
+#include "top-open.h"
 
 #define NS 1000000000ull
 #define PLAIN_ROWS 20
@@ -136,17 +138,30 @@ static void frame(struct top *tp, FILE *f, size_t max_rows, size_t width)
 	size_t nall = 0, shown = 0, total;
 	bool *used = NULL;
 	struct rtc_tt t;
-	char **row, up[32];
+	char **row, up[32], *open_text = NULL;
+	size_t open_len = 0, open_lines = 0;
+	FILE *of;
 	static const char *const head[] = { "span", "pid", "rate/s", "busy", "p50", "p99", "max",
 					    "count", "p50 all", "p99 all", "flagged" };
 
 	if (!v)
 		return;
+	/* What each thread is inside of now, below the table: up to a third of the rows, taken from
+	 * the table's. */
+	of = open_memstream(&open_text, &open_len);
+	if (of) {
+		open_lines = top_open_print(rtc_engine_pipeline(tp->e), of,
+					    !max_rows ? SIZE_MAX : max_rows > 3 ? max_rows / 3 : 1, width, mono_ns());
+		fclose(of);
+		if (max_rows)
+			max_rows = max_rows > open_lines + 1 ? max_rows - open_lines : 1;
+	}
 	in = rtc_stats_view_info(v);
 	all = rtc_stats_view_spans(v, &nall);
 	rtc_stats_window_info(tp->w, &wi);
 	if (rtc_stats_window_rows(tp->w, tp->merge, sort_cycle[tp->sort], &wr) < 0) {
 		rtc_stats_view_destroy(v);
+		free(open_text);
 		return;
 	}
 	used = calloc(nall + 1, sizeof(*used));
@@ -196,6 +211,10 @@ static void frame(struct top *tp, FILE *f, size_t max_rows, size_t width)
 		fprintf(f, "... %zu more span names (of %zu)\n", total - shown, total);
 	if (!nall && !wr.n)
 		fputs("(no span ended yet)\n", f);
+	if (open_text)
+		fwrite(open_text, 1, open_len, f);
+	free(open_text);
+
 	rtc_tt_free(&t);
 	free(used);
 	rtc_stats_window_rows_free(&wr);
@@ -520,8 +539,11 @@ const struct cli_command cli_cmd_top = {
 		 "Attach to traced processes (-p, -a) or launch CMD and show, refreshed every second, each\n"
 		 "span name's rate, busy time (time in the span per second of wall time, over all threads),\n"
 		 "p50, p99 and max over the last SECONDS (a sliding window), and its count, p50 and p99\n"
-		 "since attach. On a terminal: full screen; q quits, s changes the sort key, m merges or\n"
-		 "splits processes; Ctrl-C quits too. Otherwise a table is printed every second.\n"
+		 "since attach. Below it, each thread inside spans now (a request it is stuck in):\n"
+		 "its spans, outermost first, and how long the innermost has been running, the longest\n"
+		 "first (a + marks a begin before the attach that is not known: at least that long).\n"
+		 "On a terminal: full screen; q quits, s changes the sort key, m merges or splits\n"
+		 "processes; Ctrl-C quits too. Otherwise a table is printed every second.\n"
 		 "Stops on q, Ctrl-C, after DURATION, or once every process exited (not with -a).\n"
 		 "\n"
 		 "Options:\n"
