@@ -461,6 +461,16 @@ int rtc_live_proc_state(struct rtc_live *l, struct lproc *p, uint64_t now)
 	}
 	rtc_live_say(l, "pid %d: the producer dropped our lease (we were stopped for %.1f s); recording resumes",
 		     (int)p->pid, (double)(now - p->lease_ok_ns) / 1e9);
+	/* Meanwhile it tracked spans without recording them: a thread that records nothing now has
+	 * its shared stack read again (live.c, send_stack()). */
+	for (uint32_t ti = 0; ti < l->nthreads; ti++) {
+		struct lthread *t = &l->threads[ti];
+
+		if (t->proc == p->index && t->open) {
+			t->stack_done = t->quiet = false;
+			t->retaken = true;
+		}
+	}
 	if (p->p.idle_active != RT_SHM_ACTIVE_ON) {
 		struct rtc_stream_gap g = { .proc = p->index, .from_ns = p->lease_ok_ns, .to_ns = now };
 

@@ -67,10 +67,12 @@ struct lthread {
 	uint64_t records_seen; /* of r.records, already counted in l->records */
 	uint64_t last_ts; /* CLOCK_MONOTONIC ns: no record still to read from it is older */
 	uint64_t lost;    /* dropped by the producer plus overwritten before we read, so far */
-	/* Its shared open-span stack, read once while it commits nothing (live.c, send_stack()). */
-	uint64_t open_commit;  /* its commit position when we opened it */
+	/* Its shared open-span stack, read once while it commits nothing (live.c, send_stack()), and
+	 * once more after each lease retake (the producer tracked spans without recording). */
+	uint64_t open_commit;  /* its commit position when we opened it (or retook the lease) */
 	uint32_t quiet_gen, quiet_depth; /* the stack as the previous poll saw it, if quiet */
 	bool quiet, stack_done;
+	bool retaken; /* open_commit is to be taken again */
 };
 
 /* Control segment names: those not ours to attach (another session's, squatted, refused), not

@@ -211,7 +211,7 @@ static int open_thread(void *ctx, const struct rtc_thread_info *info)
 	}
 	t->open = true;
 	t->open_commit = atomic_load_explicit(&t->r.hdr->commit_pos, memory_order_acquire);
-	t->quiet = t->stack_done = false;
+	t->quiet = t->stack_done = t->retaken = false;
 	t->slot = s;
 	p->slot_thread[s] = ti;
 	p->slot_number[s] = info->thread_number;
@@ -264,6 +264,10 @@ static void send_stack(struct rtc_live *l, uint32_t ti)
 	uint32_t depth = __atomic_load_n(&h->stack_depth, __ATOMIC_RELAXED);
 	int n;
 
+	if (t->retaken) {
+		t->open_commit = commit;
+		t->retaken = false;
+	}
 	if (commit != t->open_commit) {
 		t->stack_done = true; /* it records: its own STACK record says it */
 		return;

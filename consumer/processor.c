@@ -523,7 +523,8 @@ static void on_stack(void *ctx, const struct rtc_stream_stack *st)
 	struct pthread_ *t = thread_at(pr, st->thread);
 	struct rtc_event *ev;
 
-	if (!t || st->count > RTC_STACK_MAX || pr->no_decode)
+	/* Nothing after the thread's end: its state is final. */
+	if (!t || t->finished || st->count > RTC_STACK_MAX || pr->no_decode)
 		return;
 	ev = rtc_merge_push(pr->merge, st->thread);
 	if (!ev)
@@ -531,12 +532,15 @@ static void on_stack(void *ctx, const struct rtc_stream_stack *st)
 	/* Per thread, time never goes back on our timeline. */
 	ev->ts = st->ts < t->last_ns ? t->last_ns : st->ts;
 	t->last_ns = ev->ts;
-	ev->kind = RT_REC_STACK;
+	ev->kind = RTC_EV_SHARED_STACK;
 	ev->u.stack.current_task = st->current_task;
 	ev->u.stack.span_seq = st->span_seq;
-	ev->u.stack.present = (1u << RT_RECF_stack_current_task) | (1u << RT_RECF_stack_span_seq) |
-			      (1u << RT_RECF_stack_entries);
 	own_stack(ev, st->entries, st->count, pr->procs[t->proc]);
+	/* Without its entries (no memory) it would close every open span: `present` 0 drops it. */
+	ev->u.stack.present = ev->u.stack.entries.count == st->count
+				      ? (1u << RT_RECF_stack_current_task) | (1u << RT_RECF_stack_span_seq) |
+						(1u << RT_RECF_stack_entries)
+				      : 0;
 }
 
 static void on_end(void *ctx, uint64_t end_ns)

@@ -571,6 +571,8 @@ static int message(struct reader *rd, const struct frame *o)
 			for (int i = 0; i < 5; i++)
 				for (int b = 0; b < 8; b++)
 					f[i] |= (uint64_t)(uint8_t)p[k * STACK_ENTRY_BYTES + i * 8 + b] << (8 * b);
+			if (f[0] > UINT32_MAX || f[4] > UINT32_MAX)
+				return -RT_ECORRUPT; /* name ids and flags are 32-bit, as in MSG_TASK */
 			e[k] = (struct rt_rec_stack_entry){ .name_id = f[0], .span_seq = f[1], .begin_ts = f[2],
 							    .task_id = f[3], .flags = f[4] };
 		}

@@ -383,6 +383,39 @@ static void log_event(struct rtc_rebuild *r, struct tstate *t, const struct rtc_
 	rb_emit(r, &o);
 }
 
+/*
+ * The consumer's own read of a blocked thread's shared stack (live.c) can be one record off: the
+ * producer commits a BEGIN or END, then pushes or pops. With the thread's span numbers known
+ * (synced) that is made exact: entries our records already ended (numbered at most our last, no
+ * longer open) are left out, and spans whose BEGIN we have but the stack not yet (numbered above
+ * its last) are kept. Numbers not known and spans open (a reader that resumed a ring after its
+ * STACK record): the read is dropped, as before such reads existed.
+ */
+static void resync_shared(struct rtc_rebuild *r, struct tstate *t, const struct rtc_event *ev)
+{
+	struct rt_rec_stack_entry e[RTC_STACK_MAX];
+	struct rtc_event fixed = *ev;
+	uint64_t ours = t->span_seq, theirs = ev->u.stack.span_seq;
+	uint32_t n = 0;
+
+	if (!ev->u.stack.present || (!t->synced && t->depth))
+		return;
+	if (!t->synced) {
+		resync(r, t, ev);
+		return;
+	}
+	for (uint32_t k = 0; k < ev->u.stack.entries.count; k++)
+		if (ev->stack[k].span_seq > ours || find_seq(t, ev->stack[k].span_seq) >= 0)
+			e[n++] = ev->stack[k];
+	for (size_t i = 0; i < t->depth && n < RTC_STACK_MAX; i++)
+		if (t->stack[i].seq > theirs)
+			e[n++] = (struct rt_rec_stack_entry){ .span_seq = t->stack[i].seq };
+	fixed.stack = e;
+	fixed.u.stack.entries.count = n;
+	fixed.u.stack.span_seq = ours > theirs ? ours : theirs;
+	resync(r, t, &fixed);
+}
+
 void rtc_rebuild_event(struct rtc_rebuild *r, const struct rtc_event *ev)
 {
 	struct tstate *t = ev->thread < r->nthreads ? &r->threads[ev->thread] : NULL;
@@ -472,6 +505,9 @@ void rtc_rebuild_event(struct rtc_rebuild *r, const struct rtc_event *ev)
 	case RT_REC_STACK:
 		r->counts.resync_records++;
 		resync(r, t, ev);
+		break;
+	case RTC_EV_SHARED_STACK:
+		resync_shared(r, t, ev);
 		break;
 	case RT_REC_MISUSE:
 		r->counts.misuse++;

@@ -17,7 +17,7 @@
 struct rtc_event {
 	uint64_t ts;     /* CLOCK_MONOTONIC ns */
 	uint32_t thread; /* engine thread index */
-	uint32_t kind;   /* enum rt_rec_kind, or RTC_EV_GAP / RTC_EV_UNREPORTED (not records) */
+	uint32_t kind;   /* enum rt_rec_kind, or RTC_EV_GAP / RTC_EV_UNREPORTED / RTC_EV_SHARED_STACK (not records) */
 	union rt_rec_body u; /* LOSS: first_ts already in ns; STACK entries' begin_ts in ns (0 = unknown) */
 	char *str;
 	struct rt_rec_stack_entry *stack;
@@ -25,6 +25,9 @@ struct rtc_event {
 
 #define RTC_EV_GAP 100        /* u.loss.records = records overwritten before the consumer read them */
 #define RTC_EV_UNREPORTED 101 /* u.loss.records = records dropped after the thread's last LOSS record */
+/* u.stack and `stack`: the thread's open spans as the consumer read them from its shared stack
+ * (live.c), close to but not exactly at this point of its records (see rebuild.c). */
+#define RTC_EV_SHARED_STACK 102
 
 /* What the rebuild needs to know about a thread (owned by the engine). */
 struct rtc_thread_meta {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The rebuild's resynchronisation from STACK snapshots, event by event: spans that ended unseen
- * and spans that began unseen (idle-clock begins) still nest on one thread. */
+ * and spans that began unseen (idle-clock begins) still nest on one thread; the consumer's own
+ * reads of a shared stack, a record off, still give each span once. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -116,6 +117,118 @@ static void test_idle_begin_before_the_span_it_followed(void **state)
 	assert_int_equal(spans[1].ts, 1000);
 }
 
+/* ---- the consumer's own read of a blocked thread's shared stack ---- */
+
+static void shared(struct rtc_rebuild *r, uint64_t ts, uint64_t span_seq, struct rt_rec_stack_entry *e, uint32_t n)
+{
+	union rt_rec_body u = { .stack = { .span_seq = span_seq, .entries = { .entries = e, .count = n }, .present = 7 } };
+
+	feed(r, ts, RTC_EV_SHARED_STACK, u, e);
+}
+
+static void begin(struct rtc_rebuild *r, uint64_t ts, uint32_t name_id)
+{
+	feed(r, ts, RT_REC_SPAN_BEGIN, (union rt_rec_body){ .span_begin = { .name_id = name_id } }, NULL);
+}
+
+static void end(struct rtc_rebuild *r, uint64_t ts)
+{
+	feed(r, ts, RT_REC_SPAN_END, (union rt_rec_body){ .span_end = { 0 } }, NULL);
+}
+
+static void assert_span(size_t i, const char *name, uint64_t ts, uint64_t dur, uint32_t flags)
+{
+	assert_true(i < nspans);
+	assert_string_equal(spans[i].name, name);
+	assert_int_equal(spans[i].ts, ts);
+	assert_int_equal(spans[i].dur, dur);
+	assert_int_equal(spans[i].flags & (RTC_F_LOST_END | RTC_F_INCOMPLETE | RTC_F_BEFORE_ATTACH), flags);
+}
+
+/* Read between an END's commit and its pop: the stack still has the span the records ended. */
+static void test_shared_stack_read_before_a_pop(void **state)
+{
+	struct rtc_rebuild *r = start();
+	struct rt_rec_stack_entry e[2] = { { .name_id = 1, .span_seq = 1, .begin_ts = 1000 },
+					   { .name_id = 2, .span_seq = 2, .begin_ts = 2000 } };
+
+	(void)state;
+	snapshot(r, 600, 0, NULL, 0);
+	begin(r, 1000, 1);
+	begin(r, 2000, 2);
+	end(r, 3000);
+	shared(r, 4000, 2, e, 2);
+	end(r, 5000);
+	rtc_rebuild_finish(r, 6000);
+	assert_int_equal(nspans, 2);
+	assert_span(0, "next", 2000, 1000, 0);
+	assert_span(1, "work", 1000, 4000, 0);
+	rtc_rebuild_destroy(r);
+}
+
+/* Read between a BEGIN's commit and its push: the stack lacks the span the records began, and its
+ * last span number is one behind ours. */
+static void test_shared_stack_read_before_a_push(void **state)
+{
+	struct rtc_rebuild *r = start();
+	struct rt_rec_stack_entry e = { .name_id = 1, .span_seq = 1, .begin_ts = 1000 };
+
+	(void)state;
+	snapshot(r, 600, 0, NULL, 0);
+	begin(r, 1000, 1);
+	begin(r, 2000, 2);
+	shared(r, 2500, 1, &e, 1);
+	end(r, 3000);
+	begin(r, 4000, 2);
+	end(r, 4500);
+	end(r, 5000);
+	rtc_rebuild_finish(r, 6000);
+	assert_int_equal(nspans, 3);
+	assert_span(0, "next", 2000, 1000, 0);
+	assert_span(1, "next", 4000, 500, 0);
+	assert_int_equal(spans[1].span_seq, 3);
+	assert_span(2, "work", 1000, 4000, 0);
+	rtc_rebuild_destroy(r);
+}
+
+/* Span numbers not known while a span is open (a reader that resumed a ring after its STACK
+ * record): the read cannot be matched and is dropped. */
+static void test_shared_stack_unmatched_is_dropped(void **state)
+{
+	struct rtc_rebuild *r = start();
+	struct rt_rec_stack_entry e = { .name_id = 2, .span_seq = 9, .begin_ts = 400 };
+
+	(void)state;
+	begin(r, 1000, 1);
+	shared(r, 2000, 9, &e, 1);
+	end(r, 3000);
+	rtc_rebuild_finish(r, 4000);
+	assert_int_equal(nspans, 1);
+	assert_span(0, "work", 1000, 2000, 0);
+	rtc_rebuild_destroy(r);
+}
+
+/* Nothing recorded (a thread blocked since before the attach): the read is all there is. */
+static void test_shared_stack_of_a_silent_thread(void **state)
+{
+	struct rtc_rebuild *r = start();
+	struct rt_rec_stack_entry e[2] = { { .name_id = 1, .span_seq = 3, .begin_ts = 100 },
+					   { .name_id = 2, .span_seq = 4, .begin_ts = 200 } };
+	struct rtc_rebuild_counts c;
+
+	(void)state;
+	shared(r, 2000, 4, e, 2);
+	rtc_rebuild_finish(r, 5000);
+	assert_int_equal(nspans, 2);
+	assert_span(0, "next", 200, 4800, RTC_F_INCOMPLETE | RTC_F_BEFORE_ATTACH);
+	assert_span(1, "work", 100, 4900, RTC_F_INCOMPLETE | RTC_F_BEFORE_ATTACH);
+	/* Not a record, and not one of the producer's snapshots. */
+	rtc_rebuild_counts(r, &c);
+	assert_int_equal(c.records, 0);
+	assert_int_equal(c.resync_records, 0);
+	rtc_rebuild_destroy(r);
+}
+
 /* ---- tasks open at attach ---- */
 
 static struct rtc_out all[MAX_OUT];
@@ -184,6 +297,10 @@ int main(void)
 		cmocka_unit_test(test_unseen_end_before_idle_begin),
 		cmocka_unit_test(test_idle_begin_before_the_span_it_followed),
 		cmocka_unit_test(test_task_open_at_attach_in_time_order),
+		cmocka_unit_test(test_shared_stack_read_before_a_pop),
+		cmocka_unit_test(test_shared_stack_read_before_a_push),
+		cmocka_unit_test(test_shared_stack_unmatched_is_dropped),
+		cmocka_unit_test(test_shared_stack_of_a_silent_thread),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
