@@ -44,6 +44,8 @@ struct tstate {
 	uint64_t task;
 	struct rtc_thread_loss loss;
 	uint64_t lost_first_ts;
+	uint64_t last_rec_ts; /* of its last record other than LOSS or STACK: what it shows open was open then */
+	bool unmatched_end;   /* an END matched no span while its span numbers were unknown */
 	bool after_loss;
 	struct capture captures[CAPTURES_KEPT];
 	uint32_t ncaptures; /* total ever; the ring holds the last CAPTURES_KEPT */

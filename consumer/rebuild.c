@@ -293,6 +293,12 @@ static void resync(struct rtc_rebuild *r, struct tstate *t, const struct rtc_eve
 	for (size_t i = 0; i < t->depth; i++)
 		if (!in_sorted(seqs, nst, t->stack[i].seq) && t->stack[i].begin > floor)
 			floor = t->stack[i].begin;
+	/* What the records show open at the thread's last record ended after it (a gap's start is
+	 * our last poll, and the producer may have recorded until its lease expired). */
+	if (floor && floor < t->last_rec_ts)
+		floor = t->last_rec_ts;
+	if (when < t->last_rec_ts)
+		when = t->last_rec_ts;
 	for (uint32_t k = 0; k < nst && floor; k++) {
 		uint64_t begin = ev->stack[k].begin_ts;
 
@@ -398,10 +404,13 @@ static void resync_shared(struct rtc_rebuild *r, struct tstate *t, const struct 
 	uint64_t ours = t->span_seq, theirs = ev->u.stack.span_seq;
 	uint32_t n = 0;
 
-	if (!ev->u.stack.present || (!t->synced && t->depth))
+	if (!ev->u.stack.present)
 		return;
 	if (!t->synced) {
-		resync(r, t, ev);
+		/* Only a thread that showed no span yet: numbers we gave out would collide with the
+		 * read's, and an END that matched nothing may have its pop still to come. */
+		if (!t->depth && !t->span_seq && !t->unmatched_end)
+			resync(r, t, ev);
 		return;
 	}
 	for (uint32_t k = 0; k < ev->u.stack.entries.count; k++)
@@ -413,6 +422,9 @@ static void resync_shared(struct rtc_rebuild *r, struct tstate *t, const struct 
 	fixed.stack = e;
 	fixed.u.stack.entries.count = n;
 	fixed.u.stack.span_seq = ours > theirs ? ours : theirs;
+	/* The producer records a task change before it makes it on the stack: the records' task is
+	 * the newer (one changed without a record comes with a STACK record before the next). */
+	fixed.u.stack.current_task = t->task;
 	resync(r, t, &fixed);
 }
 
@@ -468,8 +480,10 @@ void rtc_rebuild_event(struct rtc_rebuild *r, const struct rtc_event *ev)
 			t->too_deep--; /* one of those not kept */
 		else if (t->depth)
 			close_top_cpu(r, t, ev->ts, 0, CPU_OF(&ev->u.span_end, span_end, &c));
-		else
+		else {
 			r->counts.unmatched_ends++; /* begun before recording (Go ignores these too) */
+			t->unmatched_end |= !t->synced;
+		}
 		break;
 	}
 	case RT_REC_SPAN_END_SEQ:
@@ -515,6 +529,8 @@ void rtc_rebuild_event(struct rtc_rebuild *r, const struct rtc_event *ev)
 	default:
 		break;
 	}
+	if (ev->kind < RTC_EV_GAP && ev->kind != RT_REC_LOSS && ev->kind != RT_REC_STACK && ev->ts > t->last_rec_ts)
+		t->last_rec_ts = ev->ts;
 }
 
 void rtc_rebuild_gap(struct rtc_rebuild *r, uint32_t proc, uint64_t from, uint64_t to, uint64_t not_recorded)

@@ -4,6 +4,7 @@
  * reads of a shared stack, a record off, still give each span once. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -191,21 +192,72 @@ static void test_shared_stack_read_before_a_push(void **state)
 	rtc_rebuild_destroy(r);
 }
 
-/* Span numbers not known while a span is open (a reader that resumed a ring after its STACK
- * record): the read cannot be matched and is dropped. */
-static void test_shared_stack_unmatched_is_dropped(void **state)
+/* Read between a TASK_BEGIN's commit and the stack's task change: spans after it are in the new
+ * task, not the read's. */
+static void test_shared_stack_keeps_the_records_task(void **state)
 {
 	struct rtc_rebuild *r = start();
-	struct rt_rec_stack_entry e = { .name_id = 2, .span_seq = 9, .begin_ts = 400 };
 
 	(void)state;
-	begin(r, 1000, 1);
-	shared(r, 2000, 9, &e, 1);
+	snapshot(r, 600, 0, NULL, 0);
+	feed(r, 1000, RT_REC_TASK_BEGIN, (union rt_rec_body){ .task_begin = { .task_id = 5, .name_id = 1 } }, NULL);
+	shared(r, 1500, 0, NULL, 0);
+	begin(r, 2000, 1);
 	end(r, 3000);
 	rtc_rebuild_finish(r, 4000);
 	assert_int_equal(nspans, 1);
-	assert_span(0, "work", 1000, 2000, 0);
+	assert_int_equal(spans[0].task, 5);
 	rtc_rebuild_destroy(r);
+}
+
+/* The lease was lost: the gap starts at the consumer's last poll (2000), but the producer recorded
+ * until its lease expired (4000), then tracked "other" without recording it (8000). What the
+ * records show open ended after their last record, not at the gap's start. */
+static void test_shared_stack_ends_spans_after_the_last_record(void **state)
+{
+	struct rtc_rebuild *r = start();
+	struct rt_rec_stack_entry other = { .name_id = 2, .span_seq = 3, .begin_ts = 8000, .flags = RT_SHM_STACK_COARSE };
+
+	(void)state;
+	snapshot(r, 600, 0, NULL, 0);
+	begin(r, 1000, 1);
+	rtc_rebuild_gap(r, 0, 2000, 9000, 0);
+	begin(r, 3000, 2);
+	end(r, 4000);
+	shared(r, 9500, 3, &other, 1);
+	rtc_rebuild_finish(r, 10000);
+	assert_int_equal(nspans, 3);
+	assert_span(0, "next", 3000, 1000, 0);
+	assert_span(1, "work", 1000, 3000, RTC_F_LOST_END);
+	assert_span(2, "next", 8000, 2000, RTC_F_INCOMPLETE);
+	rtc_rebuild_destroy(r);
+}
+
+/* Span numbers not known (a reader that resumed a ring after its STACK record) and given out
+ * already: the read's numbers would collide with ours, so it is dropped, whether the span is
+ * still open when it comes or not. */
+static void run_unsynced_read(bool span_open)
+{
+	struct rtc_rebuild *r = start();
+	struct rt_rec_stack_entry e = { .name_id = 2, .span_seq = 1, .begin_ts = 400 };
+
+	begin(r, 1000, 1);
+	if (!span_open)
+		end(r, 2000);
+	shared(r, 2500, 1, &e, 1);
+	if (span_open)
+		end(r, 2000);
+	rtc_rebuild_finish(r, 4000);
+	assert_int_equal(nspans, 1);
+	assert_span(0, "work", 1000, 1000, 0);
+	rtc_rebuild_destroy(r);
+}
+
+static void test_shared_stack_unsynced_read_is_dropped(void **state)
+{
+	(void)state;
+	run_unsynced_read(true);
+	run_unsynced_read(false);
 }
 
 /* Nothing recorded (a thread blocked since before the attach): the read is all there is. */
@@ -299,7 +351,9 @@ int main(void)
 		cmocka_unit_test(test_task_open_at_attach_in_time_order),
 		cmocka_unit_test(test_shared_stack_read_before_a_pop),
 		cmocka_unit_test(test_shared_stack_read_before_a_push),
-		cmocka_unit_test(test_shared_stack_unmatched_is_dropped),
+		cmocka_unit_test(test_shared_stack_keeps_the_records_task),
+		cmocka_unit_test(test_shared_stack_ends_spans_after_the_last_record),
+		cmocka_unit_test(test_shared_stack_unsynced_read_is_dropped),
 		cmocka_unit_test(test_shared_stack_of_a_silent_thread),
 	};
 

@@ -111,6 +111,11 @@ static struct rt__thread *register_thread(const char *name)
 	atomic_store_explicit(&t->slot->state, RT_SHM_THREAD_ACTIVE, memory_order_release);
 
 	t->seen_session = atomic_load_explicit(&ctl->session, memory_order_relaxed);
+	/* A consumer between taking the lease and turning recording on: until this thread sees it on,
+	 * it tracks spans without records, so its first record must carry a STACK record, which the
+	 * session it saw would not ask for (a consumer counts spans from THREAD_START otherwise). */
+	if (t->seen_session && rt__active_now() != RT_SHM_ACTIVE_ON)
+		t->seen_session = 0;
 	t->next_check_ts = ts + rt__proc.check_interval;
 	t->cpu = rt__cpu_thread_default();
 	write_thread_start(t, ts);
