@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Rebuild's state, shared by its files: rebuild.c (threads and spans), rebuild-tasks.c (the task
- * table), rebuild-flows.c (hand-offs between threads) and rebuild-index.c (finding threads). */
+/* Rebuild's state, shared by its files: rebuild.c (threads and spans), rebuild-resync.c (STACK
+ * snapshots), rebuild-tasks.c (the task table), rebuild-flows.c (hand-offs between threads) and
+ * rebuild-index.c (finding threads). */
 #ifndef RTC_REBUILD_PRIVATE_H
 #define RTC_REBUILD_PRIVATE_H
 
@@ -146,6 +147,18 @@ void rb_tasks_finish(struct rtc_rebuild *r, uint64_t ts);
 /* Tasks open at attach whose begin is at or before ts come out; the stream reached ts. */
 void rb_tasks_release(struct rtc_rebuild *r, uint64_t ts);
 void rb_tasks_snapshot(struct rtc_rebuild *r, void (*fn)(void *ctx, const struct rtc_out *ev), void *ctx);
+
+/* rebuild.c: a span opened on t, and t's open span i closed at end (with those inside it). */
+void rb_push_span(struct rtc_rebuild *r, struct tstate *t, const struct open_span *s);
+void rb_close_at(struct rtc_rebuild *r, struct tstate *t, size_t i, uint64_t end, uint32_t extra_flags);
+
+/* rebuild-resync.c */
+/* Index of t's open span numbered seq, or -1. */
+long rb_find_seq(const struct tstate *t, uint64_t seq);
+/* A STACK snapshot (RT_REC_STACK) is the truth about the thread just before its next record. */
+void rb_resync(struct rtc_rebuild *r, struct tstate *t, const struct rtc_event *ev);
+/* The consumer's read of a blocked thread's shared stack (RTC_EV_SHARED_STACK). */
+void rb_resync_shared(struct rtc_rebuild *r, struct tstate *t, const struct rtc_event *ev);
 
 /* rebuild-flows.c */
 void rb_capture(struct rtc_rebuild *r, struct tstate *t, const struct rtc_event *ev);
