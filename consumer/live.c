@@ -244,11 +244,12 @@ static void close_thread(struct rtc_live *l, struct lproc *p, uint32_t ti, bool 
 /*
  * A thread that commits nothing after we attach writes no STACK record (the producer writes one at
  * its first record of a session), so spans it is blocked in would stay unknown. Read them from its
- * shared stack once, when it has committed nothing since we opened it, everything it committed
- * before was read, and the stack's generation and depth are what the previous poll saw. Seeing
- * them unchanged across a poll keeps out a thread caught between committing a BEGIN or END and
- * its push or pop (records first, then the stack), whose stack would disagree with the records
- * already sent. The snapshot then goes after them, like a STACK record before its next record.
+ * shared stack once (and once more after a lease retake), when it has committed nothing since we
+ * opened it (or retook the lease), everything it committed before was read, and the stack's
+ * generation and depth are what the previous poll saw. A thread still caught between committing a
+ * BEGIN or END and its push or pop (records first, then the stack) gives a read one record off;
+ * rebuild matches it to the records by span number (rebuild-resync.c). The read goes after the
+ * records already sent, like a STACK record before the thread's next record.
  */
 static void send_stack(struct rtc_live *l, uint32_t ti)
 {
