@@ -22,7 +22,7 @@
 
 static uint64_t host_store_block[32] __attribute__((aligned(64)));
 
-static double host_thread_cpu_ns(void)
+static inline double host_thread_cpu_ns(void)
 {
 	struct timespec ts;
 
@@ -40,7 +40,7 @@ static double host_thread_cpu_ns(void)
 
 /* Thread CPU ns per store over n iterations of 32 independent 8-byte stores to four cache lines:
  * in assembly, so that no compiler turns it into something else. */
-__attribute__((noinline)) static double host_store_ns(long n)
+__attribute__((noinline, unused)) static double host_store_ns(long n)
 {
 	double t0 = host_thread_cpu_ns();
 
@@ -59,7 +59,7 @@ struct host_split {
 	int nfast, nslow;
 };
 
-static void host_split_add(struct host_split *h, double threshold, const double *store, const double *ratio, int n)
+static inline void host_split_add(struct host_split *h, double threshold, const double *store, const double *ratio, int n)
 {
 	for (int k = 0; k < n; k++) {
 		if (store[k] <= 0)
@@ -71,7 +71,7 @@ static void host_split_add(struct host_split *h, double threshold, const double 
 	}
 }
 
-static void host_split_print(const char *label, struct host_split *h)
+static inline void host_split_print(const char *label, struct host_split *h)
 {
 	printf("  %-32s fast: %4d slices, median %5.2f   slow: %4d slices, median %5.2f\n", label, h->nfast,
 	       h->nfast ? bench_median(h->fast, h->nfast) : 0.0, h->nslow,

@@ -19,6 +19,7 @@
 #include <ringtrace/ringtrace.h>
 
 #include "bench-host-state.h"
+#include "bench-span.h"
 #include "bench-tracy-model.h"
 #include "bench-util.h"
 #ifdef BENCH_SHARED
@@ -44,22 +45,7 @@
  * --compare, the other binary's right after), so slow periods of a shared machine hit all of them.
  */
 
-#define MAX_THREADS 2
-#define WORK_SMALL 64
-#define WORK_LARGE 256
-
-enum state_kind { LIBRARY, TRACY_MODEL };
-
-struct state {
-	const char *name;
-	const char *label;
-	const char *env; /* RINGTRACE_* settings, space-separated */
-	bool record;     /* a separate `ringtrace record` process drains while it runs */
-	enum state_kind kind;
-	bool drained;    /* Tracy model: its worker thread's model reads every item */
-};
-
-static const struct state states[] = {
+const struct state states[NSTATES] = {
 	{ "disabled", "disabled (RINGTRACE_DISABLE=1)", "RINGTRACE_DISABLE=1", false, LIBRARY, false },
 	{ "idle", "idle, default", "", false, LIBRARY, false },
 	{ "idle-untracked", "idle, tracking off", "RINGTRACE_TRACK_SPANS=0", false, LIBRARY, false },
@@ -70,29 +56,8 @@ static const struct state states[] = {
 	{ "tracy-model", "Tracy model, nothing reads", "", false, TRACY_MODEL, false },
 	{ "tracy-model-read", "Tracy model + its reader", "", false, TRACY_MODEL, true },
 };
-#define NSTATES (sizeof(states) / sizeof(states[0]))
+_Static_assert(sizeof(states) / sizeof(states[0]) == NSTATES, "NSTATES");
 
-/* The measured loops run in SLICES slices, each right after a slice of its baseline: a slow
- * moment of a shared machine then weighs on both alike. */
-#define SLICES 16
-
-/* What one worker thread measured in one repetition. */
-struct sample {
-	double rdtsc2, rdtsc2_cpu; /* ns per two back-to-back rdtsc reads: wall clock, thread CPU time */
-	double wall, cpu;  /* ns per span, tight loop: wall clock and thread CPU time */
-	double work_small; /* ns per FNV-1a over WORK_SMALL bytes, bare */
-	double span_small; /* ... with a span around each */
-	double work_large, span_large;
-	double bytes;      /* ring bytes per span in the tight loop */
-	double lost;       /* records refused (discard mode, ring full) in the tight loop */
-	double faults;     /* minor page faults of the thread during the tight loop */
-	double csw;        /* context switches of the thread during the tight loop */
-	double foreign;    /* another consumer attached (`ringtrace record -a` of someone else) */
-	/* Per slice of the tight loop: ns per store of a store burst (bench-host-state.h) and the
-	 * spans' thread CPU time over that of two rdtsc. */
-	double slice_store[SLICES], slice_ratio[SLICES];
-};
-#define SAMPLE_FIELDS (sizeof(struct sample) / sizeof(double))
 
 static long env_long(const char *name, long dflt)
 {
@@ -336,7 +301,7 @@ static void *worker_main(void *arg)
 	for (int k = 0; k < SLICES; k++) {
 		double slice_base, slice_cpu;
 
-		w->s.slice_store[k] = host_store_ns(per_base / 8 > 1 ? per_base / 8 : 1);
+		w->s.slice_store[w->index][k] = host_store_ns(per_base / 8 > 1 ? per_base / 8 : 1);
 		c0 = thread_cpu_ns();
 		t0 = bench_now_ns();
 		sink = (uint64_t)loop_rdtsc2(per_base);
@@ -349,7 +314,7 @@ static void *worker_main(void *arg)
 		wall += bench_now_ns() - t0;
 		slice_cpu = thread_cpu_ns() - c0;
 		cpu += slice_cpu;
-		w->s.slice_ratio[k] = slice_base > 0 ? (slice_cpu / (double)per) / (slice_base / (double)per_base) : 0;
+		w->s.slice_ratio[w->index][k] = slice_base > 0 ? (slice_cpu / (double)per) / (slice_base / (double)per_base) : 0;
 	}
 	getrusage(RUSAGE_THREAD, &ru1);
 	ring_counts(&pos1, &drop1);
@@ -428,8 +393,10 @@ static int child(const struct state *st, int threads, const char *tool)
 		double *a = (double *)&avg, *s = (double *)&w[t].s;
 
 		pthread_join(w[t].th, NULL);
-		for (size_t f = 0; f < SAMPLE_FIELDS; f++)
+		for (size_t f = 0; f < SAMPLE_MEAN_FIELDS; f++)
 			a[f] += s[f] / threads;
+		memcpy(avg.slice_store[t], w[t].s.slice_store[t], sizeof(avg.slice_store[t]));
+		memcpy(avg.slice_ratio[t], w[t].s.slice_ratio[t], sizeof(avg.slice_ratio[t]));
 	}
 	pthread_barrier_destroy(&phase);
 	if (st->drained) {
@@ -516,133 +483,6 @@ static bool state_selected(const struct state *st)
 	return false;
 }
 
-#define MAX_REPS 64
-
-struct series {
-	struct sample s[MAX_REPS];
-	int n;
-};
-
-static double field(const struct sample *s, size_t off)
-{
-	return *(const double *)((const char *)s + off);
-}
-
-/* min, median, max of one field, or of the ratio of two fields, over the repetitions. */
-static void stats(const struct series *v, size_t off, size_t div_off, double out[3])
-{
-	double x[MAX_REPS];
-
-	for (int i = 0; i < v->n; i++)
-		x[i] = field(&v->s[i], off) / (div_off == (size_t)-1 ? 1.0 : field(&v->s[i], div_off));
-	out[1] = bench_median(x, v->n);
-	out[0] = x[0];
-	out[2] = x[v->n - 1];
-}
-
-#define F(name) offsetof(struct sample, name)
-#define NONE ((size_t)-1)
-
-static void print_table(const char *title, struct series res[NSTATES][MAX_THREADS + 1], int max_threads)
-{
-	printf("\n%s\n", title);
-	printf("%-32s %3s %21s %13s %9s %13s %8s %6s %9s %6s %5s\n", "", "", "wall ns/span", "x two rdtsc",
-	       "cpu ns", "x two rdtsc", "two", "", "", "", "");
-	printf("%-32s %3s %21s %13s %9s %13s %8s %6s %9s %6s %5s\n", "state", "thr", "min    med    max",
-	       "med   max", "med", "med   max", "rdtsc", "bytes", "lost", "faults", "csw");
-	for (size_t s = 0; s < NSTATES; s++) {
-		for (int t = 1; t <= max_threads; t++) {
-			const struct series *v = &res[s][t];
-			double wall[3], ratio[3], cpu[3], cratio[3], base[3], bytes[3], lost[3], faults[3], csw[3];
-
-			if (!v->n)
-				continue;
-			stats(v, F(wall), NONE, wall);
-			stats(v, F(wall), F(rdtsc2), ratio);
-			stats(v, F(cpu), NONE, cpu);
-			stats(v, F(cpu), F(rdtsc2_cpu), cratio);
-			stats(v, F(rdtsc2_cpu), NONE, base);
-			stats(v, F(bytes), NONE, bytes);
-			stats(v, F(lost), NONE, lost);
-			stats(v, F(faults), NONE, faults);
-			stats(v, F(csw), NONE, csw);
-			printf("%-32s %3d %6.2f %6.2f %7.2f %6.2f %6.2f %9.2f %6.2f %6.2f %8.2f %6.2f %9.0f %6.0f %5.0f\n",
-			       states[s].label, t, wall[0], wall[1], wall[2], ratio[1], ratio[2], cpu[1], cratio[1], cratio[2],
-			       base[1], bytes[1], lost[2], faults[1], csw[1]);
-		}
-	}
-	if (max_threads >= 2) {
-		printf("2 threads vs 1, per-thread cost (medians):");
-		for (size_t s = 0; s < NSTATES; s++) {
-			double w1[3], w2[3], c1[3], c2[3], r1[3], r2[3];
-
-			if (!res[s][1].n || !res[s][2].n)
-				continue;
-			stats(&res[s][1], F(wall), NONE, w1);
-			stats(&res[s][2], F(wall), NONE, w2);
-			stats(&res[s][1], F(cpu), NONE, c1);
-			stats(&res[s][2], F(cpu), NONE, c2);
-			stats(&res[s][1], F(cpu), F(rdtsc2_cpu), r1);
-			stats(&res[s][2], F(cpu), F(rdtsc2_cpu), r2);
-			printf("\n  %-32s wall %+6.1f%%  cpu %+6.1f%%  cpu x two rdtsc %+6.1f%%", states[s].label,
-			       100.0 * (w2[1] / w1[1] - 1), 100.0 * (c2[1] / c1[1] - 1), 100.0 * (r2[1] / r1[1] - 1));
-		}
-		printf("\n");
-	}
-	printf("around real work, 1 thread: ns added per span (thread CPU time, medians; the bare loop in\n"
-	       "slices alternating with the spans' in the same repetition)\n");
-	for (size_t s = 0; s < NSTATES; s++) {
-		const struct series *v = &res[s][1];
-		double ws[3], wl[3], add_s[MAX_REPS], add_l[MAX_REPS];
-
-		if (!v->n)
-			continue;
-		stats(v, F(work_small), NONE, ws);
-		stats(v, F(work_large), NONE, wl);
-		for (int i = 0; i < v->n; i++) {
-			add_s[i] = v->s[i].span_small - v->s[i].work_small;
-			add_l[i] = v->s[i].span_large - v->s[i].work_large;
-		}
-		printf("  %-32s FNV-1a %d B (%.1f ns): %+6.2f   FNV-1a %d B (%.1f ns): %+6.2f\n", states[s].label,
-		       WORK_SMALL, ws[1], bench_median(add_s, v->n), WORK_LARGE, wl[1], bench_median(add_l, v->n));
-	}
-}
-
-/* The tight loop's slices of every 1-thread configuration, split by the host state they ran in. */
-static void print_host_state(struct series res[2][NSTATES][MAX_THREADS + 1], int nbin, const char *other)
-{
-	static struct host_split split;
-	double fastest = 0;
-
-	for (int b = 0; b < nbin; b++)
-		for (size_t s = 0; s < NSTATES; s++)
-			for (int i = 0; i < res[b][s][1].n; i++)
-				for (int k = 0; k < SLICES; k++) {
-					double x = res[b][s][1].s[i].slice_store[k];
-
-					if (x > 0 && (fastest == 0 || x < fastest))
-						fastest = x;
-				}
-	if (fastest == 0)
-		return;
-	printf("\nhost state (bench-host-state.h): a store took %.3f ns at the fastest; slices whose store burst\n"
-	       "took over %.2fx that ran in the slow state. Tight loop, 1 thread, thread CPU time x two rdtsc per slice:\n",
-	       fastest, HOST_SLOW_FACTOR);
-	for (int b = 0; b < nbin; b++) {
-		if (nbin > 1)
-			printf(" %s\n", b ? other : "this binary");
-		for (size_t s = 0; s < NSTATES; s++) {
-			if (!res[b][s][1].n)
-				continue;
-			split.nfast = split.nslow = 0;
-			for (int i = 0; i < res[b][s][1].n; i++)
-				host_split_add(&split, fastest * HOST_SLOW_FACTOR, res[b][s][1].s[i].slice_store,
-					       res[b][s][1].s[i].slice_ratio, SLICES);
-			host_split_print(states[s].label, &split);
-		}
-	}
-}
-
 int main(int argc, char **argv)
 {
 	static struct series res[2][NSTATES][MAX_THREADS + 1];
@@ -721,24 +561,13 @@ int main(int argc, char **argv)
 	print_table(other ? "this binary (libringtrace linked statically)" : "results (libringtrace linked statically)",
 		    res[0], max_threads);
 #endif
-	print_host_state(res, nbin, other);
+	print_host_state(res, nbin, other, max_threads);
 	if (other) {
 		char title[600];
 
 		snprintf(title, sizeof(title), "compared binary: %s", other);
 		print_table(title, res[1], max_threads);
-		printf("\nthis binary / compared, per state (median over rounds of the per-round wall ratio):\n");
-		for (size_t s = 0; s < NSTATES; s++)
-			for (int t = 1; t <= max_threads; t++) {
-				double x[MAX_REPS];
-				int n = res[0][s][t].n < res[1][s][t].n ? res[0][s][t].n : res[1][s][t].n;
-
-				if (!n)
-					continue;
-				for (int i = 0; i < n; i++)
-					x[i] = res[0][s][t].s[i].wall / res[1][s][t].s[i].wall;
-				printf("  %-32s %d thread(s): x%.3f\n", states[s].label, t, bench_median(x, n));
-			}
+		print_compare(res, max_threads);
 	}
 	return 0;
 }
