@@ -1,71 +1,20 @@
 /* SPDX-License-Identifier: MIT */
-/* Stream processing: per-process names and clocks, per-thread decoding with continuation across
- * chunks, the watermark merge, rebuild, and the summary. */
-#include "processor.h"
+/* Stream processing: per-process names and clocks, threads and their ends, the watermark merge,
+ * rebuild, and the summary (the decoding of chunks is processor-decode.c). */
+#include "processor-private.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <ringtrace/ringtrace.h>
 
-#include "clockmap.h"
-#include "merge.h"
-#include "name-table.h"
 #include "rawfile.h"
 #include "rebuild.h"
-#include "record.h"
 
-struct pproc {
-	uint32_t pid;
-	bool declared;
-	struct rtc_clockmap clock;
-	struct rtc_name_table names;
-	struct rtc_process_loss loss;
-	uint64_t coarse_resolution_ns;
-	char name[RT_SHM_PROCESS_NAME_LEN + 1];
-};
-
-struct pthread_ {
-	uint32_t proc;
-	bool declared;
-	bool finished; /* its thread_done came: no more records */
-	bool notified; /* rebuild was told */
-	struct rtc_chunk_cursor cursor;
-	uint64_t last_ns; /* newest decoded record on our timeline */
-	uint64_t unreported_lost;
-};
-
-struct rtc_processor {
-	struct rtc_pipeline *pipe;
-	FILE *log;
-	struct pproc **procs;
-	uint32_t nprocs, procs_cap;
-	struct pthread_ *threads;
-	uint32_t nthreads, threads_cap;
-	uint32_t *done; /* threads whose thread_done came since the last watermark */
-	size_t ndone, done_cap;
-	struct rtc_merge *merge;
-	struct rtc_rebuild *rb;
-	void (*pause)(void *ctx);
-	void *pause_ctx;
-	uint64_t end_ns;
-	bool ended;
-	bool tsc, any_clock;
-	bool no_decode;
-	uint64_t coarse_resolution_ns;
-	uint64_t corrupt_chunks;
-	uint64_t gaps;
-	_Atomic uint64_t records; /* relaxed: a gauge */
-	uint64_t bytes;
-	struct rtc_process_loss *loss_out;
-};
-
-static void say(struct rtc_processor *pr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(struct rtc_processor *pr, const char *fmt, ...)
+void pr_say(struct rtc_processor *pr, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -263,130 +212,9 @@ static void on_thread(void *ctx, const struct rtc_stream_thread *st)
 	rtc_rebuild_thread(pr->rb, st->index, &meta, st->name);
 }
 
-static struct pthread_ *thread_at(struct rtc_processor *pr, uint32_t index)
+struct pthread_ *pr_thread_at(struct rtc_processor *pr, uint32_t index)
 {
 	return index < pr->nthreads && pr->threads[index].declared ? &pr->threads[index] : NULL;
-}
-
-/* ---- decoding ---- */
-
-/* A STACK event's own copy of its n entries, begins converted to our timeline. */
-static void own_stack(struct rtc_event *ev, const struct rt_rec_stack_entry *entries, uint32_t n, struct pproc *p)
-{
-	ev->stack = n ? malloc(n * sizeof(*ev->stack)) : NULL;
-	if (!ev->stack)
-		n = 0;
-	for (uint32_t k = 0; k < n; k++) {
-		ev->stack[k] = entries[k];
-		/* Begins taken with the idle coarse clock are CLOCK_MONOTONIC ns already. */
-		if (entries[k].begin_ts && !(entries[k].flags & RT_SHM_STACK_COARSE))
-			ev->stack[k].begin_ts = rtc_clockmap_ns(&p->clock, entries[k].begin_ts);
-	}
-	ev->u.stack.entries.entries = ev->stack;
-	ev->u.stack.entries.count = n;
-}
-
-/* Strings and STACK entries outlive the chunk they were decoded from: the event owns copies. */
-static void own_payload(struct rtc_event *ev, const struct rtc_record *rec, struct pproc *p)
-{
-	struct rt_rec_str *s = rec->kind == RT_REC_THREAD_NAME    ? &ev->u.thread_name.name
-			       : rec->kind == RT_REC_LOG          ? &ev->u.log.message
-			       : rec->kind == RT_REC_THREAD_START ? &ev->u.thread_start.name
-								  : NULL;
-
-	if (s) {
-		ev->str = malloc((size_t)s->len + 1);
-		if (ev->str) {
-			memcpy(ev->str, s->ptr, s->len);
-			ev->str[s->len] = 0;
-			s->ptr = ev->str;
-		} else {
-			s->ptr = "";
-			s->len = 0;
-		}
-	}
-	if (rec->kind == RT_REC_STACK)
-		own_stack(ev, rec->stack, rec->u.stack.entries.count, p);
-}
-
-static void lost_before(struct rtc_processor *pr, struct pthread_ *t, uint32_t thread, struct pproc *p, uint64_t n,
-			uint64_t first_raw)
-{
-	struct rtc_event *ev = rtc_merge_push(pr->merge, thread);
-
-	if (!ev)
-		return;
-	ev->ts = rtc_clockmap_ns(&p->clock, first_raw);
-	if (ev->ts < t->last_ns)
-		ev->ts = t->last_ns;
-	ev->kind = RTC_EV_GAP;
-	ev->u.loss.records = n;
-}
-
-static void on_chunk(void *ctx, const struct rtc_stream_chunk *c)
-{
-	struct rtc_processor *pr = ctx;
-	struct pthread_ *t = thread_at(pr, c->thread);
-	struct pproc *p;
-	struct rtc_decoder dec;
-	struct rtc_record rec;
-	uint64_t records = 0, lost;
-	bool decodable;
-	int ret;
-
-	if (!t)
-		return;
-	p = pr->procs[t->proc];
-	pr->bytes += c->len;
-	if (pr->no_decode)
-		return;
-	decodable = rtc_chunk_start(&t->cursor, &dec, c->data, c->len, c->base_ts, c->flags & RTC_CHUNK_CONTINUES,
-				    c->rec0, c->resume_rec0, &lost);
-	/* Overwritten before they could be read (overwrite mode); version 1 captures say so. */
-	if (lost)
-		lost_before(pr, t, c->thread, p, lost, c->base_ts);
-	else if (c->lost_before)
-		lost_before(pr, t, c->thread, p, c->lost_before, c->lost_first_ts);
-	if (!decodable)
-		return; /* the start of this sub-buffer was undecodable: its rest is too */
-	while ((ret = rtc_decoder_next(&dec, &rec)) > 0) {
-		struct rtc_event *ev;
-		uint64_t prev_ns = t->last_ns, ns;
-
-		if (dec.off <= c->skip)
-			continue; /* delivered by an earlier reader of this ring; decoded for its timestamp */
-		ev = rtc_merge_push(pr->merge, c->thread);
-		if (!ev)
-			break;
-		records++;
-		ns = rtc_clockmap_ns(&p->clock, rec.ts);
-		/* Per thread, time never goes back on our timeline (calibration updates). */
-		ev->ts = ns < t->last_ns ? t->last_ns : ns;
-		t->last_ns = ev->ts;
-		ev->kind = rec.kind;
-		ev->u = rec.u;
-		if (rec.kind == RT_REC_LOSS) {
-			/* The first drop came after the thread's previous record and before this one,
-			 * whatever calibration points arrived between their chunks. */
-			uint64_t first = rec.u.loss.first_ts ? rtc_clockmap_ns(&p->clock, rec.u.loss.first_ts) : ev->ts;
-
-			if (first < prev_ns)
-				first = prev_ns;
-			ev->u.loss.first_ts = first > ev->ts ? ev->ts : first;
-		} else if (rec.kind == RT_REC_LOG || rec.kind == RT_REC_THREAD_NAME || rec.kind == RT_REC_THREAD_START ||
-			   rec.kind == RT_REC_STACK) {
-			own_payload(ev, &rec, p);
-		}
-	}
-	rtc_chunk_done(&t->cursor, &dec, ret);
-	atomic_fetch_add_explicit(&pr->records, records, memory_order_relaxed);
-	if (ret < 0) {
-		pr->corrupt_chunks++;
-		say(pr, "pid %u thread index %u: malformed record at byte %zu of a %zu-byte chunk; the rest of its sub-buffer is skipped",
-		    p->pid, c->thread, dec.off, c->len);
-	}
-	if (pr->pause)
-		pr->pause(pr->pause_ctx);
 }
 
 /* ---- merge, thread ends ---- */
@@ -400,7 +228,7 @@ static void rebuild_one(void *ctx, const struct rtc_event *ev)
 
 static void notify_done(struct rtc_processor *pr, uint32_t ti)
 {
-	struct pthread_ *t = thread_at(pr, ti);
+	struct pthread_ *t = pr_thread_at(pr, ti);
 
 	if (t && t->finished && !t->notified && rtc_merge_queued(pr->merge, ti) == 0) {
 		rtc_rebuild_thread_done(pr->rb, ti, t->last_ns);
@@ -435,7 +263,7 @@ static void on_watermark(void *ctx, uint64_t watermark)
 static void on_thread_done(void *ctx, uint32_t thread, uint64_t ts, uint64_t unreported_lost)
 {
 	struct rtc_processor *pr = ctx;
-	struct pthread_ *t = thread_at(pr, thread);
+	struct pthread_ *t = pr_thread_at(pr, thread);
 
 	(void)ts; /* rebuild closes it at its last record */
 	if (!t)
@@ -520,7 +348,7 @@ static void on_gap(void *ctx, const struct rtc_stream_gap *g)
 static void on_stack(void *ctx, const struct rtc_stream_stack *st)
 {
 	struct rtc_processor *pr = ctx;
-	struct pthread_ *t = thread_at(pr, st->thread);
+	struct pthread_ *t = pr_thread_at(pr, st->thread);
 	struct rtc_event *ev;
 
 	/* Nothing after the thread's end: its state is final. */
@@ -535,7 +363,7 @@ static void on_stack(void *ctx, const struct rtc_stream_stack *st)
 	ev->kind = RTC_EV_SHARED_STACK;
 	ev->u.stack.current_task = st->current_task;
 	ev->u.stack.span_seq = st->span_seq;
-	own_stack(ev, st->entries, st->count, pr->procs[t->proc]);
+	pr_own_stack(ev, st->entries, st->count, pr->procs[t->proc]);
 	/* Without its entries (no memory) it would close every open span: `present` 0 drops it. */
 	ev->u.stack.present = ev->u.stack.entries.count == st->count
 				      ? (1u << RT_RECF_stack_current_task) | (1u << RT_RECF_stack_span_seq) |
@@ -558,7 +386,7 @@ static void t_process(void *ctx, const struct rtc_stream_process *m) { TEE(proce
 static void t_name(void *ctx, uint32_t proc, uint32_t id, const char *s, size_t len) { TEE(name, proc, id, s, len); on_name(ctx, proc, id, s, len); }
 static void t_calib(void *ctx, uint32_t proc, const struct rt_shm_calib_point *pt) { TEE(calib, proc, pt); on_calib(ctx, proc, pt); }
 static void t_thread(void *ctx, const struct rtc_stream_thread *m) { TEE(thread, m); on_thread(ctx, m); }
-static void t_chunk(void *ctx, const struct rtc_stream_chunk *m) { TEE(chunk, m); on_chunk(ctx, m); }
+static void t_chunk(void *ctx, const struct rtc_stream_chunk *m) { TEE(chunk, m); pr_on_chunk(ctx, m); }
 static void t_watermark(void *ctx, uint64_t ns) { TEE(watermark, ns); on_watermark(ctx, ns); }
 static void t_thread_done(void *ctx, uint32_t t, uint64_t ts, uint64_t lost) { TEE(thread_done, t, ts, lost); on_thread_done(ctx, t, ts, lost); }
 static void t_task(void *ctx, const struct rtc_stream_task *m) { TEE(task, m); on_task(ctx, m); }
