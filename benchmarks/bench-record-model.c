@@ -10,6 +10,8 @@
 #include <time.h>
 #include <x86intrin.h>
 
+#include "bench-host-state.h"
+
 /* -DMODEL_SHAPE=0: the span loop calls the record function directly. 1: the library's shape, a
  * TLS block with the depth and the tracked bits, the active word read through a pointer, and the
  * record behind a second call gated on a TLS thread pointer. */
@@ -170,11 +172,15 @@ __attribute__((noinline)) static void rdtsc_pairs(long n)
 	sink = acc;
 }
 
-/* Prints, per slice, thread CPU time per span over that of two rdtsc reads in the slice before. */
+/* Prints, per slice, the host state's store time (bench-host-state.h) and the thread CPU time
+ * per span over that of two rdtsc reads in the slice before; then the slices split by state. */
 int main(int argc, char **argv)
 {
 	size_t size = 1u << 20;
 	int slices = argc > 1 ? atoi(argv[1]) : 12;
+	static double store[4096], ratio[4096];
+	static struct host_split split;
+	double fastest = 0;
 	uint32_t *shared;
 
 	w.data = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
@@ -193,15 +199,22 @@ int main(int argc, char **argv)
 	w.fast_end = UINT64_MAX >> 1;
 	w.session = 1;
 	spans(SLICE);
+	if (slices > 4096)
+		slices = 4096;
 	for (int k = 0; k < slices; k++) {
-		double t0 = cpu_ns(), t1, t2;
+		double t0, t1, t2;
 
+		store[k] = host_store_ns(SLICE / 32);
+		t0 = cpu_ns();
 		rdtsc_pairs(SLICE);
 		t1 = cpu_ns();
 		spans(SLICE);
 		t2 = cpu_ns();
-		printf("%.2f ", (t2 - t1) / (t1 - t0));
+		ratio[k] = (t2 - t1) / (t1 - t0);
+		fastest = k == 0 || store[k] < fastest ? store[k] : fastest;
+		printf("%.3f %.3f\n", store[k], ratio[k]);
 	}
-	printf("\n");
+	host_split_add(&split, fastest * HOST_SLOW_FACTOR, store, ratio, slices);
+	host_split_print(MODEL_SHAPE ? "bench-record-model" : "bench-record-model-direct", &split);
 	return 0;
 }
