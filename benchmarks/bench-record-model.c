@@ -14,9 +14,18 @@
 
 /* -DMODEL_SHAPE=0: the span loop calls the record function directly. 1: the library's shape, a
  * TLS block with the depth and the tracked bits, the active word read through a pointer, and the
- * record behind a second call gated on a TLS thread pointer. */
+ * record behind a second call gated on a TLS thread pointer. 2: shape 1 with the record inlined
+ * into that call, one call per begin and per end as in the library. */
 #ifndef MODEL_SHAPE
 #define MODEL_SHAPE 1
+#endif
+
+#if MODEL_SHAPE == 2
+#define MODEL_NAME "bench-record-model-single"
+#elif MODEL_SHAPE == 1
+#define MODEL_NAME "bench-record-model"
+#else
+#define MODEL_NAME "bench-record-model-direct"
 #endif
 
 #define SLICE 200000
@@ -65,7 +74,11 @@ static double cpu_ns(void)
 	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
+#if MODEL_SHAPE == 2
+__attribute__((always_inline)) static inline void record(int begin)
+#else
 __attribute__((noinline)) static void record(int begin)
+#endif
 {
 	uint32_t sd;
 	uint64_t ts, dt;
@@ -215,6 +228,6 @@ int main(int argc, char **argv)
 		printf("%.3f %.3f\n", store[k], ratio[k]);
 	}
 	host_split_add(&split, fastest * HOST_SLOW_FACTOR, store, ratio, slices);
-	host_split_print(MODEL_SHAPE ? "bench-record-model" : "bench-record-model-direct", &split);
+	host_split_print(MODEL_NAME, &split);
 	return 0;
 }
