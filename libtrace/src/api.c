@@ -214,7 +214,11 @@ static uint64_t top_span_seq(struct rt__thread *t)
 {
 	struct rt_shm_ring *r = t->ring;
 
-	return r->stack_depth ? r->stack[r->stack_depth - 1].span_seq : 0;
+	/* Read once and bounded: the depth is in shared memory, which any process of the user can
+	 * write (this thread keeps it at most RT_SHM_STACK_MAX). Relaxed: only this thread stores it. */
+	uint32_t sd = __atomic_load_n(&r->stack_depth, __ATOMIC_RELAXED);
+
+	return sd && sd <= RT_SHM_STACK_MAX ? r->stack[sd - 1].span_seq : 0;
 }
 
 struct rt_context rt_context_current(void)

@@ -7,19 +7,22 @@
 
 #include "process.h"
 
+/* Every offset and capacity is our copy of the layout (rt__proc.layout), never the segment's: other
+ * processes can write there. So can they the table's contents (offsets, hash slots, entry bytes):
+ * what we read back of those is bounds-checked before use. */
 static uint32_t *name_offsets(struct rt_shm_control *ctl)
 {
-	return (uint32_t *)((char *)ctl + ctl->names_offset);
+	return (uint32_t *)(void *)((char *)ctl + rt__proc.layout.names_offset);
 }
 
 static _Atomic uint32_t *hash_slots(struct rt_shm_control *ctl)
 {
-	return (_Atomic uint32_t *)((char *)ctl + ctl->hash_offset);
+	return (_Atomic uint32_t *)(void *)((char *)ctl + rt__proc.layout.hash_offset);
 }
 
 static uint8_t *arena(struct rt_shm_control *ctl)
 {
-	return (uint8_t *)ctl + ctl->arena_offset;
+	return (uint8_t *)ctl + rt__proc.layout.arena_offset;
 }
 
 static uint32_t fnv1a(const char *s, size_t len)
@@ -42,14 +45,15 @@ static uint32_t append(struct rt_shm_control *ctl, const char *s, uint32_t len, 
 	uint32_t off;
 	uint8_t *e;
 
-	if (id >= ctl->names_capacity) {
+	if (id >= rt__proc.layout.names_capacity) {
 		atomic_fetch_add_explicit(&ctl->name_overflows, 1, memory_order_relaxed);
 		return RT_NAME_ID_OVERFLOW;
 	}
 	off = atomic_fetch_add_explicit(&ctl->arena_used, need, memory_order_relaxed);
 	/* Full, or no memory behind the bytes (a full /dev/shm): writing there would fault. The id
 	 * stays unpublished (offset 0): consumers show it as unknown. */
-	if (off > ctl->arena_size || need > ctl->arena_size - off || rt__process_claim_arena(ctl, off + need) < 0) {
+	if (off > rt__proc.layout.arena_size || need > rt__proc.layout.arena_size - off ||
+	    rt__process_claim_arena(ctl, off + need) < 0) {
 		atomic_fetch_add_explicit(&ctl->name_overflows, 1, memory_order_relaxed);
 		return RT_NAME_ID_OVERFLOW;
 	}
@@ -66,19 +70,24 @@ static uint32_t append(struct rt_shm_control *ctl, const char *s, uint32_t len, 
 
 static bool entry_equals(struct rt_shm_control *ctl, uint32_t id, const char *s, uint32_t len)
 {
-	/* Acquire pairs with the release in append(): the entry bytes are complete. */
-	uint32_t off = atomic_load_explicit((_Atomic uint32_t *)&name_offsets(ctl)[id], memory_order_acquire);
-	const uint8_t *e = arena(ctl) + off;
+	uint32_t off;
+	const uint8_t *e;
 
-	if (off == 0)
+	if (id >= rt__proc.layout.names_capacity)
 		return false;
+	/* Acquire pairs with the release in append(): the entry bytes are complete. */
+	off = atomic_load_explicit((_Atomic uint32_t *)&name_offsets(ctl)[id], memory_order_acquire);
+	if (off == 0 || off > rt__proc.layout.arena_size ||
+	    RT_NAME_HDR_SIZE + len > rt__proc.layout.arena_size - off)
+		return false;
+	e = arena(ctl) + off;
 	return (uint32_t)(e[0] | (e[1] << 8)) == len && memcmp(e + RT_NAME_HDR_SIZE, s, len) == 0;
 }
 
 static uint32_t intern_bytes(struct rt_shm_control *ctl, const char *s, uint32_t len, uint8_t flags)
 {
 	_Atomic uint32_t *slots = hash_slots(ctl);
-	uint32_t mask = ctl->hash_slots - 1;
+	uint32_t mask = rt__proc.layout.hash_slots - 1;
 	uint32_t h = fnv1a(s, len);
 
 	for (uint32_t probe = 0; probe < 128; probe++) {
@@ -141,20 +150,21 @@ struct rt__names_snapshot {
 
 struct rt__names_snapshot *rt__names_snapshot(const struct rt_shm_control *ctl)
 {
+	const struct rt__control_layout *lay = &rt__proc.layout;
 	struct rt__names_snapshot *s = calloc(1, sizeof(*s));
 
 	if (!s)
 		return NULL;
 	/* Our own segment, and the only thread left (fork child): plain reads are fine. */
 	s->count = atomic_load_explicit(&ctl->names_count, memory_order_acquire);
-	if (s->count > ctl->names_capacity)
-		s->count = ctl->names_capacity;
+	if (s->count > lay->names_capacity)
+		s->count = lay->names_capacity;
 	s->arena_used = atomic_load_explicit(&ctl->arena_used, memory_order_acquire);
-	if (s->arena_used > atomic_load_explicit(&ctl->arena_claimed, memory_order_relaxed))
-		s->arena_used = atomic_load_explicit(&ctl->arena_claimed, memory_order_relaxed);
-	s->names_capacity = ctl->names_capacity;
-	s->arena_size = ctl->arena_size;
-	s->hash_slots = ctl->hash_slots;
+	if (s->arena_used > rt__process_arena_claimed())
+		s->arena_used = rt__process_arena_claimed();
+	s->names_capacity = lay->names_capacity;
+	s->arena_size = lay->arena_size;
+	s->hash_slots = lay->hash_slots;
 	s->offsets = malloc(s->count * sizeof(uint32_t) + 1);
 	s->arena = malloc(s->arena_used + 1);
 	s->hash = malloc(s->hash_slots * sizeof(uint32_t));
@@ -162,9 +172,9 @@ struct rt__names_snapshot *rt__names_snapshot(const struct rt_shm_control *ctl)
 		rt__names_snapshot_free(s);
 		return NULL;
 	}
-	memcpy(s->offsets, (const char *)ctl + ctl->names_offset, s->count * sizeof(uint32_t));
-	memcpy(s->arena, (const char *)ctl + ctl->arena_offset, s->arena_used);
-	memcpy(s->hash, (const char *)ctl + ctl->hash_offset, s->hash_slots * sizeof(uint32_t));
+	memcpy(s->offsets, (const char *)ctl + lay->names_offset, s->count * sizeof(uint32_t));
+	memcpy(s->arena, (const char *)ctl + lay->arena_offset, s->arena_used);
+	memcpy(s->hash, (const char *)ctl + lay->hash_offset, s->hash_slots * sizeof(uint32_t));
 	/* Entries beyond the claimed arena (refused names) must not be restored as published. */
 	for (uint32_t i = 0; i < s->count; i++)
 		if (s->offsets[i] >= s->arena_used)
@@ -179,13 +189,15 @@ uint32_t rt__names_snapshot_arena(const struct rt__names_snapshot *s)
 
 void rt__names_restore(struct rt_shm_control *ctl, const struct rt__names_snapshot *s)
 {
-	if (s->names_capacity != ctl->names_capacity || s->arena_size != ctl->arena_size ||
-	    s->hash_slots != ctl->hash_slots)
+	const struct rt__control_layout *lay = &rt__proc.layout;
+
+	if (s->names_capacity != lay->names_capacity || s->arena_size != lay->arena_size ||
+	    s->hash_slots != lay->hash_slots)
 		return;
 	/* The segment is not published yet (no magic): plain copies, then the counters. */
-	memcpy((char *)ctl + ctl->names_offset, s->offsets, s->count * sizeof(uint32_t));
-	memcpy((char *)ctl + ctl->arena_offset, s->arena, s->arena_used);
-	memcpy((char *)ctl + ctl->hash_offset, s->hash, s->hash_slots * sizeof(uint32_t));
+	memcpy((char *)ctl + lay->names_offset, s->offsets, s->count * sizeof(uint32_t));
+	memcpy((char *)ctl + lay->arena_offset, s->arena, s->arena_used);
+	memcpy((char *)ctl + lay->hash_offset, s->hash, s->hash_slots * sizeof(uint32_t));
 	atomic_store_explicit(&ctl->names_count, s->count, memory_order_relaxed);
 	atomic_store_explicit(&ctl->arena_used, s->arena_used, memory_order_relaxed);
 }

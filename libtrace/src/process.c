@@ -79,6 +79,9 @@ static _Atomic uint64_t next_task_id;
 static _Atomic bool early;
 static uint64_t early_since_ns;
 static _Atomic bool arena_claim_failed;
+/* Bytes of the name arena backed by memory: ours, mirrored to ctl->arena_claimed for consumers
+ * (never read back, as the layout). */
+static _Atomic uint32_t arena_claimed;
 
 static size_t align_up(size_t v, size_t a)
 {
@@ -87,9 +90,10 @@ static size_t align_up(size_t v, size_t a)
 
 static void add_calib_point(struct rt_shm_control *ctl, const struct rt_shm_calib_point *pt)
 {
-	struct rt_shm_calib_point *pts = (struct rt_shm_calib_point *)((char *)ctl + ctl->calib_offset);
+	const struct rt__control_layout *lay = &rt__proc.layout;
+	struct rt_shm_calib_point *pts = (struct rt_shm_calib_point *)(void *)((char *)ctl + lay->calib_offset);
 	uint64_t n = atomic_fetch_add_explicit(&ctl->calib_count, 1, memory_order_relaxed);
-	struct rt_shm_calib_point *dst = &pts[n % ctl->calib_capacity];
+	struct rt_shm_calib_point *dst = &pts[n % lay->calib_capacity];
 	uint64_t seq = atomic_load_explicit(&dst->seq, memory_order_relaxed);
 
 	/* Seqlock (odd while written); see rt__stack_write_begin() for the pairing. */
@@ -122,10 +126,31 @@ static void plan(struct layout *l, const struct rt__config *cfg)
 		       "the largest control segment we create is within the limit");
 }
 
+/* Our copy of the layout (process.h): what every access of ours goes by. */
+static void own_layout(const struct layout *l)
+{
+	rt__proc.layout = (struct rt__control_layout){
+		.names_offset = (uint32_t)l->names,
+		.names_capacity = NAMES_CAPACITY,
+		.hash_offset = (uint32_t)l->hash,
+		.hash_slots = HASH_SLOTS,
+		.arena_offset = (uint32_t)l->arena,
+		.arena_size = ARENA_SIZE,
+		.threads_offset = (uint32_t)l->threads,
+		.threads_capacity = THREADS_CAPACITY,
+		.calib_offset = (uint32_t)l->calib,
+		.calib_capacity = RT_SHM_CALIB_MAX,
+		.dir_ext_offset = (uint32_t)l->exts,
+		.dir_ext_capacity = DIR_EXT_CAPACITY,
+		.dir_ext_max = RT_SHM_DIR_EXT_MAX,
+	};
+}
+
 static void fill_header(struct rt_shm_control *ctl, const struct layout *l, pid_t parent_pid, uint64_t salt,
 			const struct rt_shm_calib_point *p0)
 {
 	struct rt__config *cfg = &rt__proc.cfg;
+	const struct rt__control_layout *lay = &rt__proc.layout;
 
 	ctl->abi_major = RT_SHM_ABI_MAJOR;
 	ctl->abi_minor = RT_SHM_ABI_MINOR;
@@ -141,22 +166,22 @@ static void fill_header(struct rt_shm_control *ctl, const struct layout *l, pid_
 	ctl->ring_size = cfg->ring_size;
 	ctl->subbuf_size = cfg->ring_size / cfg->sb_count;
 	ctl->subbuf_count = cfg->sb_count;
-	ctl->names_capacity = NAMES_CAPACITY;
-	ctl->names_offset = (uint32_t)l->names;
-	ctl->arena_offset = (uint32_t)l->arena;
-	ctl->arena_size = ARENA_SIZE;
-	ctl->hash_offset = (uint32_t)l->hash;
-	ctl->hash_slots = HASH_SLOTS;
-	ctl->threads_offset = (uint32_t)l->threads;
-	ctl->threads_capacity = THREADS_CAPACITY;
-	ctl->calib_offset = (uint32_t)l->calib;
-	ctl->calib_capacity = RT_SHM_CALIB_MAX;
+	ctl->names_capacity = lay->names_capacity;
+	ctl->names_offset = lay->names_offset;
+	ctl->arena_offset = lay->arena_offset;
+	ctl->arena_size = lay->arena_size;
+	ctl->hash_offset = lay->hash_offset;
+	ctl->hash_slots = lay->hash_slots;
+	ctl->threads_offset = lay->threads_offset;
+	ctl->threads_capacity = lay->threads_capacity;
+	ctl->calib_offset = lay->calib_offset;
+	ctl->calib_capacity = lay->calib_capacity;
 	ctl->coarse_res_ns = rt__idle_clock_res_ns();
 	ctl->tasks_offset = (uint32_t)l->tasks;
 	ctl->tasks_capacity = cfg->task_slots;
-	ctl->dir_ext_offset = (uint32_t)l->exts;
-	ctl->dir_ext_max = RT_SHM_DIR_EXT_MAX;
-	ctl->dir_ext_capacity = DIR_EXT_CAPACITY;
+	ctl->dir_ext_offset = lay->dir_ext_offset;
+	ctl->dir_ext_max = lay->dir_ext_max;
+	ctl->dir_ext_capacity = lay->dir_ext_capacity;
 	ctl->session_pid = (uint32_t)cfg->session_pid;
 	ctl->session_token = cfg->session_token;
 	ctl->name_salt = salt;
@@ -196,7 +221,9 @@ static int create_control(pid_t parent_pid, struct rt__names_snapshot *names)
 	memcpy(rt__proc.ctl_name, seg.name, sizeof(seg.name));
 	rt__proc.ctl_ino = seg.ino;
 	ctl = seg.map;
+	own_layout(&l);
 	fill_header(ctl, &l, parent_pid, seg.salt, &p0);
+	atomic_store_explicit(&arena_claimed, (uint32_t)arena_claim, memory_order_relaxed);
 	atomic_store_explicit(&ctl->arena_claimed, (uint32_t)arena_claim, memory_order_relaxed);
 	atomic_store_explicit(&ctl->reclaimed, reclaimed, memory_order_relaxed);
 	atomic_store_explicit(&arena_claim_failed, false, memory_order_relaxed);
@@ -239,29 +266,40 @@ static int create_control(pid_t parent_pid, struct rt__names_snapshot *names)
 	return 0;
 }
 
+uint32_t rt__process_arena_claimed(void)
+{
+	return atomic_load_explicit(&arena_claimed, memory_order_relaxed);
+}
+
 int rt__process_claim_arena(struct rt_shm_control *ctl, uint32_t end)
 {
+	const struct rt__control_layout *lay = &rt__proc.layout;
 	/* Relaxed: the claim is a fact of the file (the syscall finished before the store), not of
 	 * memory ordering; a thread that sees the new value writes to pages that are backed. */
-	uint32_t cur = atomic_load_explicit(&ctl->arena_claimed, memory_order_relaxed);
-	uint32_t want;
+	uint32_t cur = atomic_load_explicit(&arena_claimed, memory_order_relaxed);
+	uint32_t want, shown;
 	int err;
 
 	if (end <= cur)
 		return 0;
-	if (atomic_load_explicit(&arena_claim_failed, memory_order_relaxed) || end > ctl->arena_size)
+	if (atomic_load_explicit(&arena_claim_failed, memory_order_relaxed) || end > lay->arena_size)
 		return -ENOSPC;
 	want = (uint32_t)align_up(end, ARENA_CLAIM_STEP);
-	if (want > ctl->arena_size)
-		want = ctl->arena_size;
+	if (want > lay->arena_size)
+		want = lay->arena_size;
 	/* Concurrent claims of overlapping ranges are harmless: fallocate is idempotent. */
-	err = rt__shm_claim(rt__proc.ctl_name, rt__proc.ctl_ino, ctl->arena_offset + cur, want - cur);
+	err = rt__shm_claim(rt__proc.ctl_name, rt__proc.ctl_ino, lay->arena_offset + cur, want - cur);
 	if (err < 0) {
 		atomic_store_explicit(&arena_claim_failed, true, memory_order_relaxed);
 		return err;
 	}
-	while (cur < want && !atomic_compare_exchange_weak_explicit(&ctl->arena_claimed, &cur, want,
-								    memory_order_relaxed, memory_order_relaxed))
+	while (cur < want && !atomic_compare_exchange_weak_explicit(&arena_claimed, &cur, want, memory_order_relaxed,
+								    memory_order_relaxed))
+		;
+	/* The consumers' copy only grows too (relaxed, as above). */
+	shown = atomic_load_explicit(&ctl->arena_claimed, memory_order_relaxed);
+	while (shown < want && !atomic_compare_exchange_weak_explicit(&ctl->arena_claimed, &shown, want,
+								      memory_order_relaxed, memory_order_relaxed))
 		;
 	return 0;
 }

@@ -12,8 +12,18 @@
 
 #include "config.h"
 
+/* The control segment's layout as this process made it. The producer reads its own copy and
+ * never the segment's: any process of the same user can write there (a consumer with a bug, a
+ * stray tool), and nothing written there may send the producer's accesses out of bounds. */
+struct rt__control_layout {
+	uint32_t names_offset, names_capacity, hash_offset, hash_slots, arena_offset, arena_size;
+	uint32_t threads_offset, threads_capacity, calib_offset, calib_capacity;
+	uint32_t dir_ext_offset, dir_ext_capacity, dir_ext_max;
+};
+
 struct rt__process {
 	struct rt_shm_control *ctl; /* NULL when the library is inert */
+	struct rt__control_layout layout; /* ctl's, kept here (see above) */
 	size_t ctl_size;
 	char ctl_name[RT_SHM_NAME_MAX];
 	uint64_t ctl_ino;         /* for claiming arena memory by name (rt__shm_claim()) */
@@ -57,5 +67,7 @@ bool rt__process_dropped_consumer_knows(uint64_t thread_number);
 /* Back ctl's name arena with memory up to byte `end` (names.c, before writing there). 0 or -errno;
  * after a failure every later call fails at once (names then overflow, counted). */
 int rt__process_claim_arena(struct rt_shm_control *ctl, uint32_t end);
+/* Bytes of the name arena backed by memory so far. */
+uint32_t rt__process_arena_claimed(void);
 
 #endif

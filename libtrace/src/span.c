@@ -124,6 +124,7 @@ static __attribute__((noinline)) void begin_record_slow(struct rt__thread *t, ui
 	struct rt__fast *f = &rt__fast_v2;
 	struct rt_shm_ring *r = t->ring;
 	uint8_t *p = rt__thread_reserve_slow(t, RT_REC_MAX_span_begin, ts);
+	uint32_t sd;
 
 	if (p) {
 		struct rt_rec_span_begin rec = { .name_id = name_id };
@@ -132,8 +133,13 @@ static __attribute__((noinline)) void begin_record_slow(struct rt__thread *t, ui
 	} else {
 		rt__thread_lost(t, ts, RT_LOSS_FULL);
 	}
-	rt__stack_push(r, r->stack_depth, ts, name_id, t->task, 0);
-	f->tracked |= depth_bit(f->depth - 1);
+	/* Read again, so checked again (the caller's check costs its fast path nothing this way): the
+	 * depth is in shared memory, which any process of the user can write. */
+	sd = __atomic_load_n(&r->stack_depth, __ATOMIC_RELAXED);
+	if (__builtin_expect(sd < RT_SHM_STACK_MAX, 1)) {
+		rt__stack_push(r, sd, ts, name_id, t->task, 0);
+		f->tracked |= depth_bit(f->depth - 1);
+	}
 	record_leave(t);
 }
 
@@ -244,7 +250,11 @@ static void end_tracked(struct rt__thread *t, uint32_t sd, bool seq_form)
 			uint8_t *q;
 
 			if (seq_form) {
-				struct rt_rec_span_end_seq rec = { .span_seq = r->stack[sd - 1].span_seq };
+				/* Bounded: the depth is in shared memory, which any process of the
+				 * user can write (this thread keeps it at most RT_SHM_STACK_MAX). */
+				struct rt_rec_span_end_seq rec = {
+					.span_seq = sd <= RT_SHM_STACK_MAX ? r->stack[sd - 1].span_seq : 0
+				};
 
 				if (sampled)
 					PUT_CPU(rec, span_end_seq, &c);

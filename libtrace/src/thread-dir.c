@@ -27,27 +27,31 @@ static pthread_mutex_t grow_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic uint32_t hint;
 static _Atomic uint32_t finished_kept;
 
+/* Offsets and capacities: our copy of the layout (rt__proc.layout), never the segment's. */
 static struct rt_shm_thread_slot *control_slots(struct rt_shm_control *ctl)
 {
-	return (struct rt_shm_thread_slot *)((char *)ctl + ctl->threads_offset);
+	return (struct rt_shm_thread_slot *)(void *)((char *)ctl + rt__proc.layout.threads_offset);
 }
 
 static uint64_t *ext_salts(struct rt_shm_control *ctl)
 {
-	return (uint64_t *)((char *)ctl + ctl->dir_ext_offset);
+	return (uint64_t *)(void *)((char *)ctl + rt__proc.layout.dir_ext_offset);
 }
 
 static uint32_t total_slots(struct rt_shm_control *ctl, uint32_t nexts)
 {
-	return ctl->threads_capacity + nexts * ctl->dir_ext_capacity;
+	(void)ctl;
+	return rt__proc.layout.threads_capacity + nexts * rt__proc.layout.dir_ext_capacity;
 }
 
 static struct rt_shm_thread_slot *slot_at(struct rt_shm_control *ctl, uint32_t i)
 {
-	if (i < ctl->threads_capacity)
+	const struct rt__control_layout *lay = &rt__proc.layout;
+
+	if (i < lay->threads_capacity)
 		return &control_slots(ctl)[i];
-	i -= ctl->threads_capacity;
-	return &exts[i / ctl->dir_ext_capacity].slots[i % ctl->dir_ext_capacity];
+	i -= lay->threads_capacity;
+	return &exts[i / lay->dir_ext_capacity].slots[i % lay->dir_ext_capacity];
 }
 
 void rt__dir_set_name(struct rt_shm_thread_slot *s, const char *name)
@@ -127,10 +131,11 @@ static int grow(struct rt_shm_control *ctl, uint32_t k)
 	struct rt_shm_dir_ext *h;
 	char base[RT_SHM_NAME_BUF];
 	size_t slots_off = sizeof(struct rt_shm_dir_ext);
-	size_t size = (slots_off + (size_t)ctl->dir_ext_capacity * sizeof(struct rt_shm_thread_slot) + 4095) & ~(size_t)4095;
+	size_t size = (slots_off + (size_t)rt__proc.layout.dir_ext_capacity * sizeof(struct rt_shm_thread_slot) + 4095) &
+		      ~(size_t)4095;
 	int err;
 
-	if (k >= ctl->dir_ext_max)
+	if (k >= rt__proc.layout.dir_ext_max)
 		return -ENOSPC;
 	/* The salt is part of every extension's name (never guessable before it exists); the base is
 	 * only a stem. */
@@ -147,7 +152,7 @@ static int grow(struct rt_shm_control *ctl, uint32_t k)
 	h->pid = (uint32_t)rt__proc.pid;
 	h->index = k;
 	h->slots_offset = (uint32_t)slots_off;
-	h->capacity = ctl->dir_ext_capacity;
+	h->capacity = rt__proc.layout.dir_ext_capacity;
 	h->salt = seg.salt;
 	/* Release: the header is complete before a consumer that acquires the magic reads it. */
 	atomic_store_explicit((_Atomic uint64_t *)&h->magic, RT_SHM_DIR_MAGIC, memory_order_release);

@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: MIT */
+/* Garbage written into the producer's shared memory by another process of the user (a consumer
+ * with a bug, a stray tool): the producer keeps working and never reads or writes out of bounds. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <ringtrace/ringtrace.h>
+#include <ringtrace/shm-format.h>
+
+#include "process.h"
+#include "producer.h"
+#include "thread.h"
+
+#define GARBAGE_OFFSET 0xfffff000u
+
+/* The control segment's header as the producer wrote it, before the garbage. */
+static struct rt_shm_control layout;
+
+/* The name id's entry in the table, found by the saved layout: its bytes, or NULL. */
+static const char *entry_of(uint32_t id, uint32_t *len)
+{
+	const struct rt_shm_control *lay = &layout;
+	const char *base = (const char *)rt__proc.ctl;
+	uint32_t off;
+	const uint8_t *e;
+
+	if (id >= lay->names_capacity)
+		return NULL;
+	memcpy(&off, base + lay->names_offset + (size_t)id * sizeof(uint32_t), sizeof(off));
+	if (off == 0 || off >= lay->arena_size)
+		return NULL;
+	e = (const uint8_t *)base + lay->arena_offset + off;
+	*len = (uint32_t)(e[0] | e[1] << 8);
+	return (const char *)e + RT_NAME_HDR_SIZE;
+}
+
+static void *span_thread(void *arg)
+{
+	int *registered = arg;
+
+	rt_span_begin("in-thread");
+	rt_span_end();
+	*registered = rt__thread_peek() != NULL;
+	return NULL;
+}
+
+/* The consumer's mapping of our control segment: what it writes, we see. Opened once, before any
+ * garbage (a consumer validates the header it opens). */
+static struct rtc_producer consumer;
+
+static int open_consumer(void **state)
+{
+	(void)state;
+	if (rt_thread_register("main") != 0 || rtc_producer_open(&consumer, getpid(), getuid()) != 0)
+		return -1;
+	memcpy(&layout, consumer.ctl, sizeof(layout));
+	return 0;
+}
+
+static int close_consumer(void **state)
+{
+	(void)state;
+	rtc_producer_close(&consumer);
+	return 0;
+}
+
+/* Every layout field of the control segment overwritten, as a consumer mapping it read-write
+ * could (the header as the producer wrote it is in `layout`). */
+static struct rt_shm_control *garble_header(void)
+{
+	struct rt_shm_control *ctl = consumer.ctl;
+
+	ctl->names_offset = ctl->hash_offset = ctl->arena_offset = GARBAGE_OFFSET;
+	ctl->threads_offset = ctl->calib_offset = ctl->dir_ext_offset = GARBAGE_OFFSET;
+	ctl->names_capacity = ctl->arena_size = ctl->threads_capacity = UINT32_MAX;
+	ctl->hash_slots = ctl->calib_capacity = ctl->dir_ext_capacity = 0;
+	ctl->dir_ext_max = UINT32_MAX;
+	atomic_store(&ctl->arena_claimed, UINT32_MAX);
+	return ctl;
+}
+
+/* Calibration points go to the producer's ring of them (a capacity of 0 would divide by zero). A
+ * wide clock sample is skipped, so a few periods may be needed on a loaded machine. */
+static void test_calibration_after_garbage(void **state)
+{
+	struct rt_shm_control *ctl = garble_header();
+	uint32_t calib0 = (uint32_t)atomic_load(&ctl->calib_count);
+
+	(void)state;
+	for (uint64_t k = 1; k <= 1000 && (uint32_t)atomic_load(&ctl->calib_count) == calib0; k++)
+		rt__process_periodic(UINT64_MAX / 2 + k * rt__proc.calib_interval);
+	assert_int_equal((uint32_t)atomic_load(&ctl->calib_count), calib0 + 1);
+}
+
+/* New threads register in the directory, its slots found by the producer's own layout. */
+static void test_threads_after_garbage(void **state)
+{
+	int registered[4] = { 0 };
+	pthread_t th[4];
+
+	(void)state;
+	garble_header();
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, span_thread, &registered[i]), 0);
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(registered[i], 1);
+	}
+}
+
+/* The header, the name index and the published name offsets overwritten: names still intern, to
+ * entries that hold them. */
+static void test_names_after_garbage(void **state)
+{
+	const struct rt_shm_control *lay = &layout;
+	uint32_t before = rt_name_intern("before"), id, len;
+	struct rt_shm_control *ctl = garble_header();
+	const char *s;
+
+	(void)state;
+	/* Every index slot names an id beyond the table, every published entry points past the arena. */
+	for (uint32_t i = 0; i < lay->hash_slots; i++)
+		memset((char *)ctl + lay->hash_offset + (size_t)i * 4, 0xff, 4);
+	for (uint32_t i = 2; i < lay->names_capacity; i++)
+		memcpy((char *)ctl + lay->names_offset + (size_t)i * 4, &(uint32_t){ GARBAGE_OFFSET }, 4);
+
+	/* The index no longer finds "before": it gets a new id, whose entry holds it. */
+	id = rt_name_intern("before");
+	assert_int_not_equal(id, RT_NAME_ID_OVERFLOW);
+	assert_int_not_equal(id, before);
+	s = entry_of(id, &len);
+	assert_non_null(s);
+	assert_int_equal(len, 6);
+	assert_memory_equal(s, "before", 6);
+	/* A name never seen: the same. */
+	id = rt_name_intern("after the garbage");
+	s = entry_of(id, &len);
+	assert_non_null(s);
+	assert_int_equal(len, 17);
+	assert_memory_equal(s, "after the garbage", 17);
+}
+
+/* The thread's open-span depth, in its ring's shared header, set far beyond the stack: a context
+ * capture and a repaired scope read no entry beyond it. */
+static void test_stack_depth_garbage(void **state)
+{
+	struct rt__thread *t;
+	struct rt_context c;
+
+	(void)state;
+	t = rt__thread_peek();
+	assert_non_null(t);
+	{
+		RT_SPAN("outer");
+		rt_span_begin("left open"); /* closed by the scope's repair */
+		__atomic_store_n(&t->ring->stack_depth, UINT32_MAX / 2, __ATOMIC_RELAXED);
+		c = rt_context_current();
+		(void)c;
+	}
+	assert_int_equal(rt__fast_v2.depth, 0);
+	/* The repair popped one entry per span from the garbage depth. */
+	assert_int_equal(__atomic_load_n(&t->ring->stack_depth, __ATOMIC_RELAXED), UINT32_MAX / 2 - 2);
+	__atomic_store_n(&t->ring->stack_depth, 0, __ATOMIC_RELAXED);
+	rt_span_begin("after");
+	rt_span_end();
+	assert_int_equal(__atomic_load_n(&t->ring->stack_depth, __ATOMIC_RELAXED), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_stack_depth_garbage),
+		cmocka_unit_test(test_calibration_after_garbage),
+		cmocka_unit_test(test_threads_after_garbage),
+		cmocka_unit_test(test_names_after_garbage), /* last: it garbles the table too */
+	};
+
+	return cmocka_run_group_tests(tests, open_consumer, close_consumer);
+}
