@@ -2,13 +2,17 @@
 /* Garbage written into the producer's shared memory by another process of the user (a consumer
  * with a bug, a stray tool): the producer keeps working and never reads or writes out of bounds. */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -175,13 +179,117 @@ static void test_stack_depth_garbage(void **state)
 	assert_int_equal(__atomic_load_n(&t->ring->stack_depth, __ATOMIC_RELAXED), 0);
 }
 
+/* ---- random words over everything, while threads trace ---- */
+
+#define SPRAY_WORKERS 4
+#define SPRAY_WRITES 100000
+#define SPRAY_MS 400
+#define SPRAY_ROUNDS 100    /* each worker's, under the spray */
+#define SPRAY_MAX_MS 30000 /* a machine so loaded that they could not: the test fails */
+
+static atomic_int spray_stop;
+static atomic_long spray_rounds[SPRAY_WORKERS];
+static struct rt_shm_ring *_Atomic spray_rings[SPRAY_WORKERS];
+
+/* Spans with dynamic names, a scope left to repair, logs and context captures. */
+static void *spray_worker(void *arg)
+{
+	unsigned seed = (unsigned)(uintptr_t)arg;
+	char name[32];
+
+	if (rt_thread_register("spray") == 0 && (uintptr_t)arg < SPRAY_WORKERS)
+		atomic_store(&spray_rings[(uintptr_t)arg], rt__thread_peek()->ring);
+	while (!atomic_load(&spray_stop)) {
+		snprintf(name, sizeof(name), "n%u", rand_r(&seed) % 5000);
+		rt_span_begin(name);
+		{
+			RT_SPAN("scoped");
+			rt_span_begin("left open");
+		}
+		rt_log("spray", "%u", seed);
+		(void)rt_context_current();
+		rt_span_end();
+		if ((uintptr_t)arg < SPRAY_WORKERS)
+			atomic_fetch_add(&spray_rounds[(uintptr_t)arg], 1);
+	}
+	return NULL;
+}
+
+static bool spray_all_ran(long rounds)
+{
+	for (int i = 0; i < SPRAY_WORKERS; i++)
+		if (atomic_load(&spray_rounds[i]) < rounds)
+			return false;
+	return true;
+}
+
+/* New threads keep registering (and their rings' headers are not sprayed). */
+static void *spray_spawner(void *arg)
+{
+	(void)arg;
+	for (uintptr_t k = SPRAY_WORKERS; !atomic_load(&spray_stop); k++) {
+		pthread_t t;
+
+		if (pthread_create(&t, NULL, spray_worker, (void *)k) == 0)
+			pthread_join(t, NULL);
+	}
+	return NULL;
+}
+
+/* Random words (0, all ones, or random) at random places of the whole control segment, its magic
+ * and `active` word included, and of the workers' ring headers, while they trace: the process
+ * survives, and every worker keeps tracing. The other tests' garbage is already there. */
+static void test_spray_while_tracing(void **state)
+{
+	char *ctl = (char *)rt__proc.ctl;
+	size_t words = layout.segment_size / 4;
+	pthread_t th[SPRAY_WORKERS], spawner;
+	unsigned seed = 12345;
+	struct timespec t0, now;
+
+	(void)state;
+	for (uintptr_t i = 0; i < SPRAY_WORKERS; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, spray_worker, (void *)i), 0);
+	assert_int_equal(pthread_create(&spawner, NULL, spray_spawner, NULL), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* At least SPRAY_WRITES words, for SPRAY_MS, until every worker did SPRAY_ROUNDS rounds
+	 * meanwhile (a yield now and then lets them run on a loaded 2-core machine). */
+	for (int k = 0;; k++) {
+		uint32_t pick = (uint32_t)rand_r(&seed), v = pick % 3 == 0 ? 0 : pick % 3 == 1 ? UINT32_MAX
+											: (uint32_t)rand_r(&seed);
+		struct rt_shm_ring *r = atomic_load(&spray_rings[k % SPRAY_WORKERS]);
+
+		memcpy(ctl + (size_t)(rand_r(&seed) % words) * 4, &v, 4);
+		if (r)
+			memcpy((char *)r + (size_t)(rand_r(&seed) % (sizeof(*r) / 4)) * 4, &v, 4);
+		if (k % 1024 == 0) {
+			long ms;
+
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			ms = (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
+			if ((k >= SPRAY_WRITES && ms >= SPRAY_MS && spray_all_ran(SPRAY_ROUNDS)) || ms >= SPRAY_MAX_MS)
+				break;
+			sched_yield();
+		}
+	}
+	atomic_store(&spray_stop, 1);
+	for (int i = 0; i < SPRAY_WORKERS; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	assert_int_equal(pthread_join(spawner, NULL), 0);
+	/* Every worker registered and did its rounds under the spray. */
+	for (int i = 0; i < SPRAY_WORKERS; i++)
+		assert_non_null(atomic_load(&spray_rings[i]));
+	assert_true(spray_all_ran(SPRAY_ROUNDS));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stack_depth_garbage),
 		cmocka_unit_test(test_calibration_after_garbage),
 		cmocka_unit_test(test_threads_after_garbage),
-		cmocka_unit_test(test_names_after_garbage), /* last: it garbles the table too */
+		cmocka_unit_test(test_names_after_garbage), /* it garbles the table too */
+		cmocka_unit_test(test_spray_while_tracing), /* last: garbage everywhere */
 	};
 
 	return cmocka_run_group_tests(tests, open_consumer, close_consumer);
