@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Garbage written into the producer's shared memory by another process of the user (a consumer
  * with a bug, a stray tool): the producer keeps working and never reads or writes out of bounds. */
-#include <dirent.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -14,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -23,7 +21,6 @@
 #include <ringtrace/shm-format.h>
 
 #include "process.h"
-#include "shm.h"
 #include "producer.h"
 #include "thread.h"
 
@@ -182,56 +179,6 @@ static void test_stack_depth_garbage(void **state)
 	assert_int_equal(__atomic_load_n(&t->ring->stack_depth, __ATOMIC_RELAXED), 0);
 }
 
-/* ---- exit ---- */
-
-/* Our segments in /dev/shm (under this test's prefix and our uid) of process pid. */
-static int count_segments(pid_t pid)
-{
-	char stem[RT_SHM_NAME_MAX];
-	size_t n = (size_t)snprintf(stem, sizeof(stem), "%s.%u.%d", rt__shm_prefix(), (unsigned)getuid(), (int)pid);
-	DIR *dir = opendir("/dev/shm");
-	struct dirent *de;
-	int count = 0;
-
-	assert_non_null(dir);
-	while ((de = readdir(dir)) != NULL)
-		if (strncmp(de->d_name, stem, n) == 0 && (de->d_name[n] == 0 || de->d_name[n] == '.'))
-			count++;
-	closedir(dir);
-	return count;
-}
-
-/* A process whose thread directory another process overwrote still removes every segment of its
- * own at exit: the finished ring it kept for late consumers (overwrite mode) is found by name.
- * First in the group: the parent has finished no thread yet, so the child may keep one. */
-static void test_exit_removes_what_the_directory_lost(void **state)
-{
-	pid_t pid = fork();
-	int status;
-
-	(void)state;
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		const struct rt__control_layout *lay = &rt__proc.layout;
-		int registered = 0;
-		pthread_t th;
-
-		if (rt_thread_register("child") != 0 || pthread_create(&th, NULL, span_thread, &registered) != 0)
-			_exit(2);
-		pthread_join(th, NULL);
-		/* The control segment, the main thread's ring and the finished thread's. */
-		if (!registered || count_segments(getpid()) != 3)
-			_exit(3);
-		memset((char *)rt__proc.ctl + lay->threads_offset, 0xff,
-		       (size_t)lay->threads_capacity * sizeof(struct rt_shm_thread_slot));
-		exit(0);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
-	assert_int_equal(count_segments(pid), 0);
-}
-
 /* ---- random words over everything, while threads trace ---- */
 
 #define SPRAY_WORKERS 4
@@ -338,7 +285,6 @@ static void test_spray_while_tracing(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_exit_removes_what_the_directory_lost),
 		cmocka_unit_test(test_stack_depth_garbage),
 		cmocka_unit_test(test_calibration_after_garbage),
 		cmocka_unit_test(test_threads_after_garbage),

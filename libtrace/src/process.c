@@ -504,9 +504,6 @@ static void process_exit(void)
 	rt__dir_each(ctl, unlink_slot_ring, NULL);
 	rt__dir_unlink();
 	shm_unlink(rt__proc.ctl_name);
-	/* The directory is in shared memory: rings another process's writes there hid from the walk
-	 * above are found by name. */
-	rt__reclaim_self(rt__proc.uid, rt__proc.pid);
 }
 
 static void fork_prepare(void)

@@ -276,23 +276,3 @@ unsigned rt__reclaim(uid_t uid, pid_t self, bool self_stale, const struct rt__co
 	closedir(dir);
 	return removed;
 }
-
-unsigned rt__reclaim_self(uid_t uid, pid_t self)
-{
-	DIR *dir = opendir("/dev/shm");
-	struct entry *e = NULL;
-	unsigned removed = 0;
-	size_t n;
-
-	if (!dir)
-		return 0;
-	n = collect(dir, uid, &e);
-	for (size_t i = 0; i < n; i++)
-		if (e[i].pid == self) {
-			remove_group(dirfd(dir), &e[i], 1);
-			removed++;
-		}
-	free(e);
-	closedir(dir);
-	return removed;
-}

@@ -17,9 +17,4 @@
  * are read with pread(): nothing here can fault). Returns how many processes' segments went. */
 unsigned rt__reclaim(uid_t uid, pid_t self, bool self_stale, const struct rt__config *cfg);
 
-/* Remove every segment of ours (pid self) left under our prefix, found by name: at exit, after
- * the rings and the directory were unlinked by the names we keep, whatever another process's
- * writes into the directory hid from that. Returns how many went. */
-unsigned rt__reclaim_self(uid_t uid, pid_t self);
-
 #endif
