@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Garbage written into the producer's shared memory by another process of the user (a consumer
  * with a bug, a stray tool): the producer keeps working and never reads or writes out of bounds. */
+#include <dirent.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -21,6 +23,7 @@
 #include <ringtrace/shm-format.h>
 
 #include "process.h"
+#include "shm.h"
 #include "producer.h"
 #include "thread.h"
 
@@ -70,10 +73,32 @@ static int open_consumer(void **state)
 	return 0;
 }
 
+/* Our directory is garbage by now, so the exit handler cannot name the finished rings it keeps
+ * (overwrite mode): they would stay in /dev/shm until the next run of this test reclaims them as a
+ * dead process's. Unlink every segment named after our pid under this test's prefix instead; the
+ * mappings stay valid, and the exit handler's own unlinks find nothing. */
+static void unlink_own_segments(void)
+{
+	char stem[RT_SHM_NAME_MAX], path[sizeof(((struct dirent *)0)->d_name) + 2];
+	int n = snprintf(stem, sizeof(stem), "%s.%u.%d", rt__shm_prefix(), (unsigned)getuid(), (int)getpid());
+	DIR *dir = opendir("/dev/shm");
+	struct dirent *de;
+
+	if (!dir)
+		return;
+	while ((de = readdir(dir)) != NULL)
+		if (strncmp(de->d_name, stem, (size_t)n) == 0 && (de->d_name[n] == 0 || de->d_name[n] == '.')) {
+			snprintf(path, sizeof(path), "/%s", de->d_name);
+			shm_unlink(path);
+		}
+	closedir(dir);
+}
+
 static int close_consumer(void **state)
 {
 	(void)state;
 	rtc_producer_close(&consumer);
+	unlink_own_segments();
 	return 0;
 }
 

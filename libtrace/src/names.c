@@ -70,15 +70,17 @@ static uint32_t append(struct rt_shm_control *ctl, const char *s, uint32_t len, 
 
 static bool entry_equals(struct rt_shm_control *ctl, uint32_t id, const char *s, uint32_t len)
 {
-	uint32_t off;
+	uint32_t off, claimed;
 	const uint8_t *e;
 
 	if (id >= rt__proc.layout.names_capacity)
 		return false;
 	/* Acquire pairs with the release in append(): the entry bytes are complete. */
 	off = atomic_load_explicit((_Atomic uint32_t *)&name_offsets(ctl)[id], memory_order_acquire);
-	if (off == 0 || off > rt__proc.layout.arena_size ||
-	    RT_NAME_HDR_SIZE + len > rt__proc.layout.arena_size - off)
+	/* Within the part of the arena backed by memory, not merely within the arena: a read of a
+	 * hole allocates a page, and with /dev/shm full that is SIGBUS. */
+	claimed = rt__process_arena_claimed();
+	if (off == 0 || off > claimed || RT_NAME_HDR_SIZE + len > claimed - off)
 		return false;
 	e = arena(ctl) + off;
 	return (uint32_t)(e[0] | (e[1] << 8)) == len && memcmp(e + RT_NAME_HDR_SIZE, s, len) == 0;
